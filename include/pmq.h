@@ -1,0 +1,260 @@
+/*
+ * pmq.h - the public contract of libpmq, a same-host message queue whose
+ * lock-free rings live in persistent-memory-mapped files.
+ *
+ * Every function returns 0 (or a count, where documented) on success and a
+ * negative errno on failure; pmq_strerror() turns it into text and
+ * pmq_errmsg() gives the calling thread's detail for its last failure.
+ * The library never prints and allocates nothing on the data path
+ * (send, reserve/commit, recv, ack, nack and their batch forms).
+ *
+ * Thread safety: a pmq_t may be used by one thread at a time. Open one
+ * handle per thread that sends or receives concurrently (each handle is an
+ * attachment of its own, with its own liveness token).
+ */
+#ifndef PMQ_H
+#define PMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PMQ_VERSION_MAJOR 1
+#define PMQ_VERSION_MINOR 0
+#define PMQ_VERSION_PATCH 0
+
+/* Longest queue name (one path component, no '/', no leading '.'). */
+#define PMQ_NAME_MAX 200
+
+typedef struct pmq pmq_t;
+
+/* --- durability and waiting ---------------------------------------------- */
+
+enum pmq_durability {
+	PMQ_DURABLE_PROCESS = 0, /* survives any process crash (default) */
+	PMQ_DURABLE_POWER = 1,   /* survives power loss: persist on the data path */
+};
+
+enum pmq_wait {
+	PMQ_WAIT_SPIN_FUTEX = 0, /* spin a while, then sleep on a futex (default) */
+	PMQ_WAIT_SPIN = 1,       /* busy-spin only: lowest latency, burns a core */
+	PMQ_WAIT_FUTEX = 2,      /* sleep at once */
+};
+
+/* Queue creation flags (struct pmq_config.flags). */
+#define PMQ_F_SP 0x1u /* single producer: the producer claim is a plain store */
+#define PMQ_F_SC 0x2u /* single consumer: the consumer claim is a plain store */
+
+/* What a crash or an expired lease counts as (struct pmq_config.flags). */
+#define PMQ_F_CRASH_NOT_DELIVERY 0x4u /* a requeue after a holder's death does not count */
+
+/*
+ * Queue configuration. Always initialise with pmq_config_init(): it sets
+ * .size, so fields can be added in later versions without breaking callers.
+ */
+struct pmq_config {
+	uint32_t size;            /* sizeof(struct pmq_config), set by init */
+	uint32_t flags;           /* PMQ_F_* */
+	uint32_t slot_count;      /* main ring slots, power of two (default 1024) */
+	uint32_t max_payload;     /* largest message in bytes (default 1024) */
+	uint32_t max_attach;      /* attachment table entries (default 16, max 250) */
+	uint32_t consumer_quota;  /* messages one consumer may hold (default 32) */
+	uint32_t max_deliveries;  /* attempts before dead-lettering (default 5) */
+	uint32_t dlq_capacity;    /* dead letters kept in the side area (default 64) */
+	uint32_t side_slots;      /* side-area entries; 0 = the safe formula (docs/format.md) */
+	uint32_t durability;      /* enum pmq_durability */
+	uint64_t lease_ns;        /* consumer lease for pmqd (default 30 s; 0 = none) */
+	uint32_t lease_action;    /* 0 requeue, 1 kill, 2 alarm (pmqd's business) */
+	uint32_t mode;            /* file mode bits (default 0600) */
+	const char *dir;          /* directory; NULL = $PMQ_DIR or /dev/shm/pmq */
+};
+
+void pmq_config_init(struct pmq_config *cfg);
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+/* pmq_open() flags. */
+#define PMQ_PRODUCER 0x1u
+#define PMQ_CONSUMER 0x2u
+#define PMQ_NONBLOCK_OPEN 0x4u /* fail with -EWOULDBLOCK instead of waiting for an exclusive recoverer */
+
+/* Options of pmq_open_ex() (size-prefixed, init with pmq_open_opts_init). */
+struct pmq_open_opts {
+	uint32_t size;
+	uint32_t wait;        /* enum pmq_wait for this handle */
+	uint32_t spin_ns;     /* spin budget before sleeping (default 50 us) */
+	uint32_t reserved;
+	const char *dir;      /* NULL = $PMQ_DIR or /dev/shm/pmq */
+};
+
+void pmq_open_opts_init(struct pmq_open_opts *o);
+
+/*
+ * Create queue `name` and attach to it as producer and consumer.
+ * -EEXIST if it exists, -EINVAL on a bad name or config (pmq_errmsg says
+ * which field), -ENOMEM/-ENOSPC/-EACCES from the file system.
+ */
+int pmq_create(const char *name, const struct pmq_config *cfg, pmq_t **out);
+
+/*
+ * Open queue `name` (or "name.dlq" for its dead letters, consumer only)
+ * with PMQ_PRODUCER and/or PMQ_CONSUMER. Runs crash recovery first when
+ * nobody else is attached and the last user did not close cleanly.
+ * -ENOENT, -EPROTO (corrupt, truncated or foreign file), -EINVAL (bad
+ * name or flags), -EUSERS (attachment table full), -EACCES, -ELOOP.
+ */
+int pmq_open(const char *name, unsigned flags, pmq_t **out);
+int pmq_open_ex(const char *name, unsigned flags, const struct pmq_open_opts *o, pmq_t **out);
+
+/*
+ * Detach: abort this handle's unfinished reservations, requeue the
+ * messages it still holds (nack), free its attachment and unmap.
+ * Always frees the handle; returns -ENOSPC if some held message could not
+ * be requeued (it is then left for recovery, nothing is lost).
+ */
+int pmq_close(pmq_t *q);
+
+/* Remove the queue's file. Attached handles keep working until closed. */
+int pmq_unlink(const char *name, const char *dir);
+
+/* --- sending -------------------------------------------------------------- */
+
+/* Flags for pmq_send / pmq_reserve / pmq_recv. */
+#define PMQ_NONBLOCK 0x1u   /* -EAGAIN instead of waiting */
+#define PMQ_REPLICATED 0x2u /* return only once a standby persisted it (needs pmqd replication) */
+
+/*
+ * Copy `len` bytes in as one message. Blocks while the ring is full unless
+ * PMQ_NONBLOCK (-EAGAIN). -EMSGSIZE if len > max_payload, -EPERM if the
+ * handle is not a producer, -ESHUTDOWN if the queue is fenced.
+ */
+int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags);
+
+/*
+ * Zero-copy send: reserve room for up to `len` bytes in the next slot,
+ * write them through *buf, then pmq_commit() with the final length
+ * (<= the reserved one). One reservation at a time per handle.
+ */
+int pmq_reserve(pmq_t *q, size_t len, void **buf, unsigned flags);
+int pmq_commit(pmq_t *q, void *buf, size_t len);
+/* Give a reservation back unsent (consumers skip the ticket). */
+int pmq_abort(pmq_t *q, void *buf);
+
+/* Send up to n messages; returns how many were sent (>= 1) or -errno. */
+int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, unsigned flags);
+
+/* --- receiving ------------------------------------------------------------ */
+
+/* A received message. `data` points into the queue's mapping (zero copy):
+ * valid until pmq_ack/pmq_nack of this message or pmq_close. */
+struct pmq_msg {
+	const void *data;
+	uint32_t len;
+	uint32_t delivery_count; /* 1 on first delivery, > 1 on redelivery */
+	uint64_t ticket;         /* origin ticket: unique per queue and epoch */
+	uint64_t epoch;          /* replication epoch the ticket belongs to */
+	uint64_t timestamp_ns;   /* enqueue time, CLOCK_REALTIME */
+	uint64_t cookie[2];      /* the library's: where the message sits */
+};
+
+/*
+ * Take the next message (redeliveries first). Blocks until one arrives
+ * unless PMQ_NONBLOCK (-EAGAIN). -EBUSY when this consumer already holds
+ * its quota; -EPERM if not a consumer.
+ */
+int pmq_recv(pmq_t *q, struct pmq_msg *msg, unsigned flags);
+/* As pmq_recv, waiting at most timeout_ns (-ETIMEDOUT). */
+int pmq_recv_timeout(pmq_t *q, struct pmq_msg *msg, uint64_t timeout_ns);
+/* Receive up to n; returns how many (>= 1) or -errno (blocks for the first only). */
+int pmq_recv_batch(pmq_t *q, struct pmq_msg *msgs, unsigned n, unsigned flags);
+
+/*
+ * Settle a received message. pmq_ack frees it. -ESTALE if it was taken
+ * away meanwhile (lease expired, or recovered as if this process were
+ * dead): it has been or will be delivered again.
+ */
+int pmq_ack(pmq_t *q, const struct pmq_msg *msg);
+
+#define PMQ_NACK_REQUEUE 0x0u    /* deliver again (counts an attempt) */
+#define PMQ_NACK_DEADLETTER 0x1u /* move straight to the dead letters */
+/* Give it back. -ENOSPC if there is no side-area room (the message stays held). */
+int pmq_nack(pmq_t *q, const struct pmq_msg *msg, unsigned flags);
+
+/* --- dead letters ---------------------------------------------------------- */
+
+/* Make up to `max` dead letters deliverable again; returns how many. */
+int pmq_dlq_replay(pmq_t *q, unsigned max);
+/* Drop up to `max` dead letters; returns how many. */
+int pmq_dlq_purge(pmq_t *q, unsigned max);
+
+/* --- operations ------------------------------------------------------------ */
+
+struct pmq_stats {
+	uint64_t depth;           /* committed messages not yet claimed (main ring) */
+	uint64_t in_flight;       /* claimed, not yet settled */
+	uint64_t side_ready;      /* redeliveries waiting */
+	uint64_t dead_letters;    /* messages in the dead-letter area now */
+	uint64_t sent;            /* tail ticket: messages ever claimed by producers */
+	uint64_t received;        /* head ticket */
+	uint64_t redelivered;     /* messages requeued (nack, death, lease) so far */
+	uint64_t dead_lettered;   /* messages ever dead-lettered */
+	uint64_t aborted;         /* tickets abandoned by dead producers or aborts */
+	uint32_t attachments;     /* attached handles */
+	uint32_t slot_count;
+	uint32_t max_payload;
+	uint32_t side_slots;
+	uint32_t durability;
+	uint32_t is_pmem;
+};
+
+int pmq_stats(pmq_t *q, struct pmq_stats *st);
+
+/*
+ * Run crash recovery now: for every attachment whose process is dead
+ * (proven by its liveness token), abort its unfinished sends, requeue the
+ * messages it held (dead-lettering those over max_deliveries) and free the
+ * entry. Returns the number of dead attachments recovered, or -errno.
+ */
+int pmq_recover(pmq_t *q);
+
+/* --- supervision (what pmqd and pmqctl use) ------------------------------- */
+
+struct pmq_attach_info {
+	uint32_t index;        /* entry in the attachment table */
+	uint32_t role;         /* PMQ_PRODUCER | PMQ_CONSUMER */
+	uint32_t incarnation;  /* bumped at each reuse of the entry */
+	int32_t pid;           /* as seen by the attacher (its PID namespace) */
+	uint64_t start_time;   /* process start time, clock ticks since boot */
+	uint64_t heartbeat;    /* bumped by each recv */
+	uint32_t in_flight;    /* messages held */
+	uint32_t alive;        /* 1: token held (alive), 0: token free (dead) */
+};
+
+/* Fill up to n entries with the attached handles; returns how many exist. */
+int pmq_attachments(pmq_t *q, struct pmq_attach_info *out, unsigned n);
+
+/*
+ * Lease expiry: redeliver every message held by attachment `index` (if it
+ * is still incarnation `incarnation`) while the holder may be alive. Its
+ * slots stay pinned until it acks (-ESTALE) or dies. Returns how many.
+ */
+int pmq_requeue_holder(pmq_t *q, uint32_t index, uint32_t incarnation);
+
+/* The queue's configuration as stored in its file. */
+int pmq_get_config(pmq_t *q, struct pmq_config *cfg);
+
+/* --- errors and version --------------------------------------------------- */
+
+const char *pmq_strerror(int err);
+/* Detail of the calling thread's last failure ("" if none). */
+const char *pmq_errmsg(void);
+const char *pmq_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PMQ_H */
