@@ -179,6 +179,9 @@ int pmq_recv_batch(pmq_t *q, struct pmq_msg *msgs, unsigned n, unsigned flags);
  */
 int pmq_ack(pmq_t *q, const struct pmq_msg *msg);
 
+/* Ack n messages; returns the first error (all are attempted). */
+int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n);
+
 #define PMQ_NACK_REQUEUE 0x0u    /* deliver again (counts an attempt) */
 #define PMQ_NACK_DEADLETTER 0x1u /* move straight to the dead letters */
 /* Give it back. -ENOSPC if there is no side-area room (the message stays held). */

@@ -1,0 +1,235 @@
+/*
+ * attach.c - the attachment table and the liveness locks (DESIGN §2).
+ *
+ * Each handle owns one open file description (q->fd). Through it, it holds
+ * a shared OFD lock on the presence byte (whole-file recovery needs the
+ * exclusive one, so it runs only when nobody is attached) and an exclusive
+ * OFD lock on the token byte of its attachment entry. The kernel drops both
+ * when the last reference to the description goes, i.e. when the process
+ * dies, in whatever PID namespace it lives. "Token taken" therefore means
+ * "owner dead", and only that licenses recovery to touch its messages.
+ *
+ * Probes and recoverers open a fresh description each time (locks held
+ * through one description never conflict with each other).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int ofd_lock(int fd, short type, off_t at, bool wait)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = at, .l_len = 1, .l_pid = 0};
+	if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return -errno;
+}
+
+int attach_reopen_fd(const struct pmq *q)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", q->fd);
+	/* a new open file description of the same file: its locks are its own */
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+uint64_t attach_read_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* the command name may hold spaces and parentheses: fields restart after the last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	/* p now points before field 3; starttime is field 22 */
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+	}
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+int attach_presence(struct pmq *q, bool nonblock, bool *exclusive)
+{
+	*exclusive = false;
+	if (ofd_lock(q->fd, F_WRLCK, PMQ_LOCK_PRESENCE, false) == 0) {
+		*exclusive = true;
+		return 0;
+	}
+	/* never upgrade with a blocking call: wait for a shared lock only, holding nothing else */
+	int rc = ofd_lock(q->fd, F_RDLCK, PMQ_LOCK_PRESENCE, !nonblock);
+	if (rc)
+		return pmq_fail(rc == -EAGAIN ? -EWOULDBLOCK : rc,
+				"queue \"%s\": another process is recovering it; try again", q->name);
+	return 0;
+}
+
+int attach_presence_share(struct pmq *q)
+{
+	/* converting our own exclusive lock to shared is atomic for an OFD lock */
+	return ofd_lock(q->fd, F_RDLCK, PMQ_LOCK_PRESENCE, false);
+}
+
+int attach_join(struct pmq *q, unsigned role)
+{
+	for (uint32_t i = 0; i < q->max_attach; i++) {
+		struct pmq_attach *a = &q->attach[i];
+		/* acquire: pairs with the release that freed the entry (its recovery is done) */
+		uint64_t w = atomic_load_explicit(&a->word, memory_order_acquire);
+		if (at_state(w) != AT_FREE)
+			continue;
+		if (ofd_lock(q->fd, F_WRLCK, PMQ_LOCK_TOKEN(i), false))
+			continue; /* held: a recoverer is still settling it */
+		w = atomic_load_explicit(&a->word, memory_order_acquire);
+		if (at_state(w) == AT_FREE) {
+			pid_t pid = getpid();
+			/* relaxed: published by the CAS below (release) */
+			atomic_store_explicit(&a->pid, pid, memory_order_relaxed);
+			atomic_store_explicit(&a->start_time, attach_read_start_time(pid), memory_order_relaxed);
+			atomic_store_explicit(&a->heartbeat, 0, memory_order_relaxed);
+			atomic_store_explicit(&a->in_flight, 0, memory_order_relaxed);
+			atomic_store_explicit(&a->sent, 0, memory_order_relaxed);
+			atomic_store_explicit(&a->received, 0, memory_order_relaxed);
+			uint32_t inc = at_inc(w) + 1;
+			/* T1: release: the fields above are visible to whoever sees ATTACHED */
+			if (atomic_compare_exchange_strong_explicit(&a->word, &w, at_make(AT_ATTACHED, role, inc),
+								    memory_order_release, memory_order_relaxed)) {
+				q->index = i;
+				q->incarnation = inc;
+				q->me = a;
+				return 0;
+			}
+		}
+		ofd_lock(q->fd, F_UNLCK, PMQ_LOCK_TOKEN(i), false);
+	}
+	return pmq_fail(-EUSERS, "queue \"%s\": all %u attachment entries are in use", q->name, q->max_attach);
+}
+
+void attach_leave(struct pmq *q, bool settled)
+{
+	struct pmq_attach *a = q->me;
+	if (settled) {
+		atomic_store_explicit(&a->in_flight, 0, memory_order_relaxed);
+		uint64_t w = atomic_load_explicit(&a->word, memory_order_relaxed);
+		/* T2: release: our settling is visible before the entry can be reused */
+		atomic_store_explicit(&a->word, at_make(AT_FREE, 0, at_inc(w)), memory_order_release);
+	}
+	/* else: the entry stays ATTACHED; closing the descriptor frees the token, and
+	 * recovery treats what is left as a death */
+}
+
+int attach_take_token(struct pmq *q, uint32_t idx)
+{
+	if (idx >= q->max_attach || idx == q->index)
+		return -EINVAL;
+	int fd = attach_reopen_fd(q);
+	if (fd < 0)
+		return fd;
+	int rc = ofd_lock(fd, F_WRLCK, PMQ_LOCK_TOKEN(idx), false);
+	if (rc) {
+		close(fd);
+		return -EAGAIN; /* held: the owner lives */
+	}
+	return fd;
+}
+
+int attach_probe_alive(struct pmq *q, uint32_t idx)
+{
+	if (idx == q->index)
+		return 1;
+	int fd = attach_take_token(q, idx);
+	if (fd == -EAGAIN)
+		return 1;
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+/* ---- fork: a child must not keep a dead parent "alive" --------------------- */
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pmq *open_handles;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void) { pthread_mutex_lock(&handles_lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&handles_lock); }
+static void atfork_child(void)
+{
+	/* the child's copies of our descriptors share the parent's lock descriptions:
+	 * close them so the parent's death frees its token; the handles become unusable */
+	for (struct pmq *q = open_handles; q; q = q->next_open) {
+		if (!q->forked && q->fd >= 0) {
+			close(q->fd);
+			q->fd = -1;
+		}
+		q->forked = true;
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
+void attach_register_handle(struct pmq *q)
+{
+	pthread_once(&atfork_once, atfork_install);
+	pthread_mutex_lock(&handles_lock);
+	q->next_open = open_handles;
+	open_handles = q;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+void attach_unregister_handle(struct pmq *q)
+{
+	pthread_mutex_lock(&handles_lock);
+	for (struct pmq **p = &open_handles; *p; p = &(*p)->next_open) {
+		if (*p == q) {
+			*p = q->next_open;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
+PMQ_EXPORT int pmq_attachments(pmq_t *q, struct pmq_attach_info *out, unsigned n)
+{
+	if (!q)
+		return pmq_fail(-EINVAL, "NULL queue handle");
+	if (q->forked)
+		return pmq_fail(-EBADFD, "queue \"%s\": handle inherited across fork", q->name);
+	unsigned count = 0;
+	for (uint32_t i = 0; i < q->max_attach; i++) {
+		struct pmq_attach *a = &q->attach[i];
+		/* acquire: pairs with T1: the entry's fields are those of this incarnation */
+		uint64_t w = atomic_load_explicit(&a->word, memory_order_acquire);
+		if (at_state(w) != AT_ATTACHED)
+			continue;
+		if (out && count < n) {
+			struct pmq_attach_info *o = &out[count];
+			o->index = i;
+			o->role = at_role(w);
+			o->incarnation = at_inc(w);
+			o->pid = atomic_load_explicit(&a->pid, memory_order_relaxed);
+			o->start_time = atomic_load_explicit(&a->start_time, memory_order_relaxed);
+			o->heartbeat = atomic_load_explicit(&a->heartbeat, memory_order_relaxed);
+			o->in_flight = atomic_load_explicit(&a->in_flight, memory_order_relaxed);
+			o->alive = attach_probe_alive(q, i) != 0;
+		}
+		count++;
+	}
+	return (int)count;
+}

@@ -1,0 +1,171 @@
+/*
+ * internal.h - the handle and the functions the src/ files share.
+ * Nothing here is exported (libpmq.map lists the public symbols).
+ */
+#ifndef PMQ_INTERNAL_H
+#define PMQ_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "pmq.h"
+
+#define PMQ_EXPORT __attribute__((visibility("default")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct pmq {
+	struct pmq_header *hdr;     /* start of the mapping */
+	uint8_t *ring;              /* main ring slots */
+	uint8_t *side;              /* side area entries */
+	struct pmq_attach *attach;  /* attachment table */
+	struct pmq_attach *me;      /* our entry */
+	size_t map_len;
+	uint64_t slot_mask;
+	uint32_t slot_shift;
+	uint32_t slot_size;
+	uint32_t slot_count;
+	uint32_t side_count;
+	uint32_t max_payload;
+	uint32_t max_attach;
+	uint32_t quota;
+	uint32_t max_deliveries;
+	uint32_t qflags;            /* PMQ_F_* */
+	uint32_t index;             /* our attachment index */
+	uint32_t incarnation;
+	unsigned role;              /* PMQ_PRODUCER | PMQ_CONSUMER | AT_ROLE_DLQ */
+	int fd;                     /* our own open file description: token + presence locks */
+	bool power;                 /* durability power: persist on the data path */
+	bool is_pmem;               /* pmem_persist is enough (else pmem_msync) */
+	bool forked;                /* inherited across fork: unusable */
+	uint32_t wait;              /* enum pmq_wait */
+	uint64_t spin_ns;
+	uint32_t side_scan;         /* rotating start of the side scan */
+	/* the open reservation (zero-copy send) */
+	struct pmq_slot *resv;
+	uint64_t resv_ctl;
+	uint32_t resv_len;
+	uint64_t side_skip_until;   /* after a fruitless side scan: next scan not before (ns) */
+	char name[PMQ_NAME_MAX + 1];
+	char dir[4096];
+	struct pmq *next_open;      /* list of open handles, for the fork handler */
+};
+
+/* slot addressing (indices are bounds-checked by the callers that read them from memory) */
+static inline struct pmq_slot *main_slot(const struct pmq *q, uint64_t idx)
+{
+	return (struct pmq_slot *)(q->ring + (size_t)idx * q->slot_size);
+}
+static inline struct pmq_slot *side_slot(const struct pmq *q, uint32_t idx)
+{
+	return (struct pmq_slot *)(q->side + (size_t)idx * q->slot_size);
+}
+static inline uint8_t *slot_payload(struct pmq_slot *s) { return (uint8_t *)s + PMQ_SLOT_HDR_SIZE; }
+
+/* errors.c */
+int pmq_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* crc32c.c */
+uint32_t pmq_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t slot_crc(const struct pmq_slot *s, const uint8_t *payload, uint32_t len);
+
+/* format.c */
+struct pmq_geometry {
+	uint64_t attach_off, ring_off, side_off, file_size;
+	uint32_t slot_size, slot_shift, side_count;
+};
+int format_geometry(const struct pmq_config *cfg, struct pmq_geometry *g);
+int format_validate_config(const struct pmq_config *cfg);
+void format_init_header(struct pmq_header *h, const struct pmq_config *cfg, const struct pmq_geometry *g);
+int format_validate_header(const struct pmq_header *h, uint64_t file_size, const char *name);
+uint32_t format_id_crc(const struct pmq_header *h);
+int format_read_boot_id(char out[40]);
+
+/* durable.c: persistence edges (D*) */
+void durable_persist(const struct pmq *q, const void *addr, size_t len);
+void durable_persist_all(const struct pmq *q);
+
+/* wait.c */
+void wait_wake_data(struct pmq *q);
+void wait_wake_space(struct pmq *q);
+struct wait_state {
+	uint64_t start_ns;
+	uint64_t deadline_ns;  /* 0 = forever */
+	uint32_t spins;
+	uint64_t watch_ctl;    /* the WRITING word we are waiting behind, for the heal */
+	uint64_t watch_since;
+};
+void wait_begin(struct wait_state *w, uint64_t timeout_ns, bool forever);
+/* returns 0 to retry, -ETIMEDOUT when the deadline passed */
+int wait_for_data(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot, bool have_writer);
+int wait_for_space(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot);
+uint64_t now_mono_ns(void);
+uint64_t now_real_ns(void);
+
+/* attach.c: tables, tokens, presence */
+int attach_join(struct pmq *q, unsigned role);
+void attach_leave(struct pmq *q, bool settled);
+int attach_take_token(struct pmq *q, uint32_t idx);  /* >= 0: fd holding the dead owner's token */
+int attach_probe_alive(struct pmq *q, uint32_t idx); /* 1 alive, 0 dead, <0 error */
+int attach_reopen_fd(const struct pmq *q);
+void attach_register_handle(struct pmq *q);
+void attach_unregister_handle(struct pmq *q);
+uint64_t attach_read_start_time(pid_t pid);
+
+/* side.c: the side area */
+int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl);
+void side_unreserve(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
+int side_publish(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
+int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx, uint32_t src_lap);
+int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen);
+int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed_ctl);
+/* move a held message (main or side source) into a new side entry */
+struct move_req {
+	struct pmq_slot *src;
+	int src_is_side;
+	uint32_t src_idx;
+	uint64_t src_ctl;       /* expected CLAIMED word of the source */
+	unsigned actor;         /* attachment index doing the move */
+	bool free_source;       /* holder is the actor or dead: free the source now */
+	uint32_t add_deliveries;
+	uint32_t force_reason;  /* DR_* to dead-letter regardless of count, 0 = decide */
+};
+int side_move(struct pmq *q, const struct move_req *m);
+int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed_ctl, uint32_t add_deliveries,
+			  uint32_t force_reason);
+int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters);
+/* free a MOVED source once its copy is published */
+int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved_ctl);
+
+/* ring.c */
+int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
+bool ring_peek_data(struct pmq *q);  /* seq_cst: something for recv to do? */
+bool ring_peek_space(struct pmq *q); /* seq_cst: something for send to do? */
+void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
+		   uint32_t idx);
+
+/* recover.c */
+int recover_owner(struct pmq *q, uint32_t idx);
+int recover_dead_owners(struct pmq *q);
+int recover_whole_file(struct pmq *q, bool rebooted);
+
+/* fault injection: compiled only into the test library */
+#ifdef PMQ_FAULT_INJECTION
+void pmq_fault_point(const char *name);
+#define PMQ_FAULT(name) pmq_fault_point(name)
+#else
+#define PMQ_FAULT(name) ((void)0)
+#endif
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+#endif /* PMQ_INTERNAL_H */

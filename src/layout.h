@@ -1,0 +1,203 @@
+/*
+ * layout.h - the queue file's layout: header, attachment table, main ring,
+ * side area, and the 64-bit control word that every slot carries.
+ *
+ * Everything here is shared memory, addressed by offsets from the start of
+ * the mapping. The structs are the file format: their sizes and offsets are
+ * pinned by _Static_assert, and any change bumps PMQ_FORMAT_VERSION.
+ * See docs/format.md for the picture.
+ */
+#ifndef PMQ_LAYOUT_H
+#define PMQ_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PMQ_MAGIC "PMQUEUE1"
+#define PMQ_FORMAT_VERSION 1u
+#define PMQ_HDR_SIZE 4096u
+#define PMQ_CACHELINE 64u
+#define PMQ_SLOT_HDR_SIZE 64u
+#define PMQ_MAX_ATTACH 250u          /* owner field is 8 bits, 0xff = nobody */
+#define PMQ_MAX_SIDE 65535u          /* side index field is 16 bits */
+#define PMQ_MAX_SLOTS (1u << 30)
+#define PMQ_MAX_PAYLOAD (1u << 20)
+#define PMQ_NO_OWNER 0xffu
+
+/* Byte offsets of the OFD locks (far beyond any file's end: locks need no data). */
+#define PMQ_LOCK_PRESENCE ((off_t)1 << 40)
+#define PMQ_LOCK_TOKEN(i) (PMQ_LOCK_PRESENCE + 64 + (off_t)(i))
+
+/* ---- the control word -------------------------------------------------------
+ * bits  0..31 lap (main ring: ticket / slot_count; side: reuse generation)
+ * bits 32..34 state
+ * bit  35     ABORTED  (on FREE(L+1): ticket L*n+i was abandoned, never delivered)
+ * bit  36     DLQ      (on CLAIMED: taken from the dead letters by a .dlq handle)
+ * bits 40..47 owner attachment index (0xff: none)
+ * bits 48..63 side entry index (MOVED: where the copy went)
+ */
+enum slot_state {
+	ST_FREE = 0,
+	ST_WRITING = 1,
+	ST_READY = 2,
+	ST_CLAIMED = 3,
+	ST_MOVED = 4,
+	ST_DEAD = 5,
+};
+
+#define CTL_F_ABORTED (1ull << 35)
+#define CTL_F_DLQ (1ull << 36)
+
+static inline uint32_t ctl_lap(uint64_t c) { return (uint32_t)c; }
+static inline unsigned ctl_state(uint64_t c) { return (unsigned)(c >> 32) & 7u; }
+static inline unsigned ctl_owner(uint64_t c) { return (unsigned)(c >> 40) & 0xffu; }
+static inline unsigned ctl_side(uint64_t c) { return (unsigned)(c >> 48); }
+
+static inline uint64_t ctl_make(uint32_t lap, unsigned state, unsigned owner, unsigned side, uint64_t flags)
+{
+	return (uint64_t)lap | ((uint64_t)state << 32) | flags | ((uint64_t)(owner & 0xffu) << 40) |
+	       ((uint64_t)(side & 0xffffu) << 48);
+}
+
+static inline uint64_t ctl_free(uint32_t lap) { return ctl_make(lap, ST_FREE, PMQ_NO_OWNER, 0, 0); }
+
+/* Laps wrap modulo 2^32: compare by signed difference. */
+static inline int32_t lap_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
+
+/* ---- slot header (main ring and side area alike) ---------------------------- */
+
+#define SLOT_HF_CRC 0x1u      /* crc is valid over header fields + payload */
+#define SLOT_HF_REPLAYED 0x2u /* came back from the dead letters */
+
+/* Side entry source word: bit 63 set when valid, bit 62 side (else main),
+ * bits 32..61 index, bits 0..31 lap of the source. */
+#define SRC_VALID (1ull << 63)
+#define SRC_SIDE (1ull << 62)
+
+static inline uint64_t src_make(int side, uint32_t index, uint32_t lap)
+{
+	return SRC_VALID | (side ? SRC_SIDE : 0) | ((uint64_t)(index & 0x3fffffffu) << 32) | lap;
+}
+
+enum dead_reason {
+	DR_NONE = 0,
+	DR_MAX_DELIVERIES = 1, /* nacked or crashed max_deliveries times */
+	DR_REJECTED = 2,       /* nack with PMQ_NACK_DEADLETTER */
+	DR_CORRUPT = 3,        /* failed the ticket or CRC check in recovery */
+};
+
+struct pmq_slot {
+	_Atomic uint64_t ctl;   /* the state machine word */
+	uint64_t ticket;        /* ticket of the main slot it was sent in */
+	uint64_t origin;        /* origin ticket (kept across moves) */
+	uint64_t ts_ns;         /* enqueue time, CLOCK_REALTIME */
+	_Atomic uint64_t src;   /* side entries: where the copy came from (SRC_*) */
+	uint32_t len;           /* payload bytes */
+	uint32_t deliveries;    /* delivery attempts that failed so far */
+	uint32_t crc;           /* CRC32C of the header fields and payload, if SLOT_HF_CRC */
+	uint16_t hflags;        /* SLOT_HF_* */
+	uint16_t reason;        /* side entries: enum dead_reason, decided before publish */
+	uint32_t replay_base;   /* deliveries at the last DLQ replay */
+	uint32_t epoch;         /* replication epoch of the origin ticket */
+	/* payload follows, max_payload bytes, padded to a cache line */
+};
+_Static_assert(sizeof(struct pmq_slot) == PMQ_SLOT_HDR_SIZE, "slot header is one cache line");
+
+/* ---- attachment table ---------------------------------------------------- */
+
+enum attach_state { AT_FREE = 0, AT_ATTACHED = 1 };
+
+/* state word: bits 0..7 state, 8..15 role (PMQ_PRODUCER|PMQ_CONSUMER|dlq), 32..63 incarnation */
+#define AT_ROLE_DLQ 0x80u
+static inline unsigned at_state(uint64_t w) { return (unsigned)w & 0xffu; }
+static inline unsigned at_role(uint64_t w) { return (unsigned)(w >> 8) & 0xffu; }
+static inline uint32_t at_inc(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint64_t at_make(unsigned state, unsigned role, uint32_t inc)
+{
+	return (uint64_t)(state & 0xffu) | ((uint64_t)(role & 0xffu) << 8) | ((uint64_t)inc << 32);
+}
+
+
+struct pmq_attach {
+	_Atomic uint64_t word;        /* at_make(state, role, incarnation) */
+	_Atomic int32_t pid;          /* in the attacher's PID namespace */
+	uint32_t reserved2;
+	_Atomic uint64_t start_time;  /* /proc/<pid>/stat field 22 */
+	_Atomic uint64_t heartbeat;   /* bumped by each recv: only the owner writes */
+	_Atomic uint32_t in_flight;   /* held messages: only the owner (or its recoverer) writes */
+	uint32_t reserved0;
+	_Atomic uint64_t sent;        /* counters, owner-written */
+	_Atomic uint64_t received;
+	uint64_t reserved1;
+};
+_Static_assert(sizeof(struct pmq_attach) == 64, "attachment entry is one cache line");
+
+/* ---- header ---------------------------------------------------------------- */
+
+#define HDR_ROLE_PRIMARY 0u
+#define HDR_ROLE_STANDBY 1u
+
+struct pmq_header {
+	/* identity and geometry: written once at create, covered by id_crc */
+	char magic[8];
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t features;        /* required features (none defined in version 1) */
+	uint32_t flags;           /* PMQ_F_* of the config */
+	uint32_t slot_count;
+	uint32_t slot_shift;      /* log2(slot_count) */
+	uint32_t slot_size;       /* 64 + max_payload rounded up to 64 */
+	uint32_t max_payload;
+	uint32_t side_count;
+	uint32_t max_attach;
+	uint32_t consumer_quota;
+	uint32_t max_deliveries;
+	uint32_t dlq_capacity;
+	uint32_t durability;
+	uint64_t lease_ns;
+	uint32_t lease_action;
+	uint32_t reserved0;
+	uint64_t attach_off;
+	uint64_t ring_off;
+	uint64_t side_off;
+	uint64_t file_size;
+	uint8_t uuid[16];
+	uint64_t created_ns;
+	uint32_t id_crc;          /* CRC32C of everything above */
+	uint32_t reserved1;
+
+	/* recovery and replication: rare writes */
+	_Alignas(64) char boot_id[40];  /* machine that last ran whole-file recovery */
+	_Atomic uint64_t epoch;
+	_Atomic uint32_t role;          /* HDR_ROLE_* */
+	_Atomic uint32_t fenced;        /* 1: producers refused (ESHUTDOWN) */
+
+	/* hot words, each on its own cache line */
+	_Alignas(64) _Atomic uint64_t tail;       /* next ticket for producers */
+	_Alignas(64) _Atomic uint64_t head;       /* next ticket for consumers */
+	_Alignas(64) _Atomic uint64_t side_hint;  /* READY side entries, maybe too high */
+	_Alignas(64) _Atomic uint64_t replicated; /* replicated-up-to ticket */
+	_Alignas(64) _Atomic uint64_t ack_floor;  /* cumulative-ack floor */
+	/* waiter bitmaps: bit i = attachment i may sleep; one RMW sets or clears it,
+	 * so a waiter that dies leaves exactly its own bit, which recovery clears */
+	_Alignas(64) _Atomic uint32_t data_seq;   /* futex: data available */
+	uint32_t reserved2;
+	_Atomic uint64_t data_waiters[4];
+	_Alignas(64) _Atomic uint32_t space_seq;  /* futex: space available */
+	uint32_t reserved3;
+	_Atomic uint64_t space_waiters[4];
+
+	/* counters: only on rare paths */
+	_Alignas(64) _Atomic uint64_t redelivered;
+	_Atomic uint64_t dead_lettered;
+	_Atomic uint64_t aborted;
+	_Atomic uint64_t dlq_count;     /* DEAD entries now (dead-letter credits used) */
+	_Atomic uint64_t recoveries;
+};
+_Static_assert(offsetof(struct pmq_header, id_crc) < 192, "identity fits before boot_id");
+_Static_assert(offsetof(struct pmq_header, tail) % 64 == 0, "tail on its own line");
+_Static_assert(offsetof(struct pmq_header, head) - offsetof(struct pmq_header, tail) == 64, "head apart");
+_Static_assert(sizeof(struct pmq_header) <= PMQ_HDR_SIZE, "header fits its page");
+
+#endif /* PMQ_LAYOUT_H */

@@ -1,0 +1,504 @@
+/*
+ * queue.c - lifecycle: create, open, close, unlink; stats and the
+ * supervision calls. Everything here may make system calls and allocate:
+ * none of it is on the data path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libpmem.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define PMQ_DEFAULT_DIR "/dev/shm/pmq"
+
+/* attach.c, used only here */
+int attach_presence(struct pmq *q, bool nonblock, bool *exclusive);
+int attach_presence_share(struct pmq *q);
+/* recover.c */
+int recover_settle(struct pmq *q, unsigned owner);
+
+static const char *resolve_dir(const char *dir)
+{
+	if (dir && *dir)
+		return dir;
+	const char *env = getenv("PMQ_DIR");
+	return env && *env ? env : PMQ_DEFAULT_DIR;
+}
+
+/* A name is one path component of [A-Za-z0-9._-], not starting with '.'. */
+static int check_name(const char *name, bool allow_dlq, bool *is_dlq, char base[PMQ_NAME_MAX + 1])
+{
+	if (!name)
+		return pmq_fail(-EINVAL, "queue name is NULL");
+	size_t n = strlen(name);
+	if (n == 0 || n > PMQ_NAME_MAX)
+		return pmq_fail(-EINVAL, "queue name \"%.40s\" must be 1..%d characters", name, PMQ_NAME_MAX);
+	if (name[0] == '.')
+		return pmq_fail(-EINVAL, "queue name \"%s\" must not start with '.'", name);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '-' || c == '.'))
+			return pmq_fail(-EINVAL, "queue name \"%s\": character 0x%02x not allowed (use A-Z a-z 0-9 . _ -)",
+					name, (unsigned char)c);
+	}
+	*is_dlq = n > 4 && strcmp(name + n - 4, ".dlq") == 0;
+	if (*is_dlq && !allow_dlq)
+		return pmq_fail(-EINVAL, "queue name \"%s\": the .dlq suffix is reserved for dead letters", name);
+	memcpy(base, name, n + 1);
+	if (*is_dlq)
+		base[n - 4] = 0;
+	return 0;
+}
+
+static int queue_path(char *out, size_t cap, const char *dir, const char *base)
+{
+	int n = snprintf(out, cap, "%s/%s.pmq", dir, base);
+	if (n < 0 || (size_t)n >= cap)
+		return pmq_fail(-ENAMETOOLONG, "queue path %s/%s.pmq is too long", dir, base);
+	return 0;
+}
+
+static bool on_tmpfs(int fd_or_dir_fd)
+{
+	struct statfs sf;
+	return fstatfs(fd_or_dir_fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
+
+static bool pmem_forced(void)
+{
+	const char *f = getenv("PMEM_IS_PMEM_FORCE");
+	return f && strcmp(f, "1") == 0;
+}
+
+PMQ_EXPORT const char *pmq_version(void) { return "1.0.0"; }
+
+PMQ_EXPORT void pmq_open_opts_init(struct pmq_open_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	o->wait = PMQ_WAIT_SPIN_FUTEX;
+	o->spin_ns = 50000;
+}
+
+/* ---- create ------------------------------------------------------------------ */
+
+static int make_dir(const char *dir, bool is_default)
+{
+	/* the shared default directory is sticky and world-writable like /tmp (files stay 0600);
+	 * a directory of the caller's own choosing is private */
+	if (mkdir(dir, is_default ? 01777 : 0700) == 0) {
+		if (is_default)
+			chmod(dir, 01777); /* umask must not narrow the shared directory */
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	return pmq_fail(-errno, "cannot create queue directory %s: %s", dir, strerror(errno));
+}
+
+static int init_file(int fd, const struct pmq_config *cfg, const struct pmq_geometry *g)
+{
+	void *m = mmap(NULL, g->file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	struct pmq_header *h = m;
+	format_init_header(h, cfg, g);
+	for (uint64_t j = 0; j < cfg->slot_count; j++)
+		atomic_store_explicit(&((struct pmq_slot *)((uint8_t *)m + g->ring_off + j * g->slot_size))->ctl,
+				      ctl_free(0), memory_order_relaxed); /* not shared yet */
+	for (uint64_t e = 0; e < g->side_count; e++)
+		atomic_store_explicit(&((struct pmq_slot *)((uint8_t *)m + g->side_off + e * g->slot_size))->ctl,
+				      ctl_free(0), memory_order_relaxed);
+	int rc = msync(m, g->file_size, MS_SYNC) ? -errno : 0;
+	munmap(m, g->file_size);
+	return rc;
+}
+
+PMQ_EXPORT int pmq_create(const char *name, const struct pmq_config *cfg_in, pmq_t **out)
+{
+	if (!out)
+		return pmq_fail(-EINVAL, "pmq_create: NULL output handle pointer");
+	*out = NULL;
+	bool is_dlq;
+	char base[PMQ_NAME_MAX + 1];
+	int rc = check_name(name, false, &is_dlq, base);
+	if (rc)
+		return rc;
+	struct pmq_config cfg;
+	if (cfg_in) {
+		if (cfg_in->size < offsetof(struct pmq_config, dir) + sizeof(cfg_in->dir) || cfg_in->size > 4096)
+			return pmq_fail(-EINVAL, "config: size %u is wrong; call pmq_config_init() first", cfg_in->size);
+		cfg = *cfg_in;
+	} else {
+		pmq_config_init(&cfg);
+	}
+	if ((rc = format_validate_config(&cfg)))
+		return rc;
+	struct pmq_geometry g;
+	if ((rc = format_geometry(&cfg, &g)))
+		return rc;
+	const char *dir = resolve_dir(cfg.dir);
+	if ((rc = make_dir(dir, strcmp(dir, PMQ_DEFAULT_DIR) == 0)))
+		return rc;
+	char path[4096], tmp[4200];
+	if ((rc = queue_path(path, sizeof(path), dir, base)))
+		return rc;
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d.%llu", dir, base, (int)getpid(), (unsigned long long)now_mono_ns());
+	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, cfg.mode);
+	if (fd < 0)
+		return pmq_fail(-errno, "queue \"%s\": cannot create %s: %s", base, tmp, strerror(errno));
+	if (cfg.durability == PMQ_DURABLE_POWER && on_tmpfs(fd) && !pmem_forced()) {
+		rc = pmq_fail(-EINVAL, "queue \"%s\": power durability on tmpfs (%s) cannot survive power loss; "
+				       "use a persistent file system (or PMEM_IS_PMEM_FORCE=1 for tests)",
+			      base, dir);
+		goto fail;
+	}
+	if (fchmod(fd, cfg.mode)) { /* the umask must not change what was asked for */
+		rc = pmq_fail(-errno, "queue \"%s\": chmod: %s", base, strerror(errno));
+		goto fail;
+	}
+	if ((rc = posix_fallocate(fd, 0, (off_t)g.file_size))) {
+		/* reserve the pages now: running out later would be a SIGBUS on the data path */
+		rc = pmq_fail(-rc, "queue \"%s\": cannot reserve %llu bytes in %s: %s", base,
+			      (unsigned long long)g.file_size, dir, strerror(rc));
+		goto fail;
+	}
+	if ((rc = init_file(fd, &cfg, &g))) {
+		rc = pmq_fail(rc, "queue \"%s\": cannot initialise the file: %s", base, strerror(-rc));
+		goto fail;
+	}
+	if (cfg.durability == PMQ_DURABLE_POWER)
+		fsync(fd);
+	/* publish the finished file under its name atomically; EEXIST if someone was first */
+	if (link(tmp, path)) {
+		rc = errno == EEXIST ? pmq_fail(-EEXIST, "queue \"%s\" already exists in %s", base, dir)
+				     : pmq_fail(-errno, "queue \"%s\": cannot link %s: %s", base, path, strerror(errno));
+		goto fail;
+	}
+	unlink(tmp);
+	close(fd);
+	struct pmq_open_opts o;
+	pmq_open_opts_init(&o);
+	o.dir = dir;
+	return pmq_open_ex(base, PMQ_PRODUCER | PMQ_CONSUMER, &o, out);
+fail:
+	unlink(tmp);
+	close(fd);
+	return rc;
+}
+
+/* ---- open ---------------------------------------------------------------------- */
+
+static void say_hello(struct pmq *q)
+{
+	/* best effort, once per attach, never per message: tell pmqd we are here */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int n = snprintf(path, sizeof(path), "%s/.pmqd.sock", q->dir);
+	if (n < 0 || (size_t)n >= sizeof(path) || access(path, F_OK))
+		return;
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	memcpy(a.sun_path, path, (size_t)n + 1);
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
+		char msg[PMQ_NAME_MAX + 64];
+		int len = snprintf(msg, sizeof(msg), "hello %s %u %u %d\n", q->name, q->index, q->incarnation,
+				   (int)getpid());
+		send(s, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	close(s);
+}
+
+static void handle_geometry(struct pmq *q, const struct pmq_header *h)
+{
+	/* copied once from the validated header: bounds checks never re-read shared memory */
+	q->slot_count = h->slot_count;
+	q->slot_shift = h->slot_shift;
+	q->slot_mask = h->slot_count - 1;
+	q->slot_size = h->slot_size;
+	q->side_count = h->side_count;
+	q->max_payload = h->max_payload;
+	q->max_attach = h->max_attach;
+	q->quota = h->consumer_quota;
+	q->max_deliveries = h->max_deliveries;
+	q->qflags = h->flags;
+	q->power = h->durability == PMQ_DURABLE_POWER;
+	q->attach = (struct pmq_attach *)((uint8_t *)q->hdr + h->attach_off);
+	q->ring = (uint8_t *)q->hdr + h->ring_off;
+	q->side = (uint8_t *)q->hdr + h->side_off;
+}
+
+static int map_queue(struct pmq *q, const char *path, uint64_t size)
+{
+	char via[64];
+	snprintf(via, sizeof(via), "/proc/self/fd/%d", q->fd);
+	size_t len = 0;
+	int is_pmem = 0;
+	/* map the file we opened and checked (O_NOFOLLOW, regular), not whatever the path
+	 * names by now: libpmem reopens it through /proc/self/fd */
+	void *m = pmem_map_file(via, 0, 0, 0, &len, &is_pmem);
+	if (!m)
+		return pmq_fail(-errno, "queue \"%s\": cannot map %s: %s", q->name, path, pmem_errormsg());
+	if (len != size) {
+		pmem_unmap(m, len);
+		return pmq_fail(-EPROTO, "queue \"%s\": file changed size while opening", q->name);
+	}
+	q->hdr = m;
+	q->map_len = len;
+	q->is_pmem = is_pmem != 0;
+	/* pre-fault every page so the data path never takes a page fault */
+	madvise(m, len, MADV_POPULATE_WRITE);
+	return 0;
+}
+
+PMQ_EXPORT int pmq_open(const char *name, unsigned flags, pmq_t **out) { return pmq_open_ex(name, flags, NULL, out); }
+
+PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_open_opts *o, pmq_t **out)
+{
+	if (!out)
+		return pmq_fail(-EINVAL, "pmq_open: NULL output handle pointer");
+	*out = NULL;
+	bool is_dlq;
+	char base[PMQ_NAME_MAX + 1];
+	int rc = check_name(name, true, &is_dlq, base);
+	if (rc)
+		return rc;
+	if (flags & ~(PMQ_PRODUCER | PMQ_CONSUMER | PMQ_NONBLOCK_OPEN))
+		return pmq_fail(-EINVAL, "pmq_open: unknown flags 0x%x", flags);
+	if (is_dlq && (flags & PMQ_PRODUCER))
+		return pmq_fail(-EINVAL, "queue \"%s\": dead letters are opened as consumer only", name);
+	struct pmq_open_opts opts;
+	pmq_open_opts_init(&opts);
+	if (o) {
+		if (o->size < sizeof(opts) || o->wait > PMQ_WAIT_FUTEX)
+			return pmq_fail(-EINVAL, "pmq_open_ex: bad options (size %u, wait %u); use pmq_open_opts_init()",
+					o->size, o->wait);
+		opts = *o;
+	}
+	const char *dir = resolve_dir(opts.dir);
+	char path[4096];
+	if ((rc = queue_path(path, sizeof(path), dir, base)))
+		return rc;
+
+	struct pmq *q = calloc(1, sizeof(*q));
+	if (!q)
+		return pmq_fail(-ENOMEM, "pmq_open: out of memory");
+	snprintf(q->name, sizeof(q->name), "%s", base);
+	snprintf(q->dir, sizeof(q->dir), "%s", dir);
+	q->wait = opts.wait;
+	q->spin_ns = opts.spin_ns;
+	q->role = is_dlq ? AT_ROLE_DLQ : (flags & (PMQ_PRODUCER | PMQ_CONSUMER));
+	q->fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (q->fd < 0) {
+		int e = errno;
+		rc = e == ENOENT ? pmq_fail(-ENOENT, "queue \"%s\" does not exist in %s", base, dir)
+		     : e == ELOOP ? pmq_fail(-ELOOP, "queue \"%s\": %s is a symbolic link; refused", base, path)
+				  : pmq_fail(-e, "queue \"%s\": cannot open %s: %s", base, path, strerror(e));
+		free(q);
+		return rc;
+	}
+	struct stat st;
+	struct pmq_header hcopy;
+	if (fstat(q->fd, &st)) {
+		rc = pmq_fail(-errno, "queue \"%s\": fstat: %s", base, strerror(errno));
+		goto fail_fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = pmq_fail(-EPROTO, "queue \"%s\": %s is not a regular file", base, path);
+		goto fail_fd;
+	}
+	memset(&hcopy, 0, sizeof(hcopy));
+	if (st.st_size >= (off_t)sizeof(hcopy) && pread(q->fd, &hcopy, sizeof(hcopy), 0) != (ssize_t)sizeof(hcopy)) {
+		rc = pmq_fail(-EIO, "queue \"%s\": cannot read the header", base);
+		goto fail_fd;
+	}
+	if ((rc = format_validate_header(&hcopy, (uint64_t)st.st_size, base)))
+		goto fail_fd;
+	if ((rc = map_queue(q, path, (uint64_t)st.st_size)))
+		goto fail_fd;
+	/* validate again what is mapped: the file may have changed since the read */
+	if ((rc = format_validate_header(q->hdr, q->map_len, base)))
+		goto fail_map;
+	handle_geometry(q, q->hdr);
+	if (q->power && !q->is_pmem && on_tmpfs(q->fd) && !pmem_forced()) {
+		rc = pmq_fail(-EINVAL, "queue \"%s\": power durability on tmpfs cannot survive power loss", base);
+		goto fail_map;
+	}
+	bool exclusive;
+	if ((rc = attach_presence(q, (flags & PMQ_NONBLOCK_OPEN) != 0, &exclusive)))
+		goto fail_map;
+	if ((rc = attach_join(q, q->role)))
+		goto fail_map;
+	if (exclusive) {
+		/* nobody else is attached: whole-file recovery, then share the presence */
+		char boot[40];
+		format_read_boot_id(boot);
+		bool rebooted = strncmp(boot, q->hdr->boot_id, sizeof(boot)) != 0;
+		recover_whole_file(q, rebooted);
+		attach_presence_share(q);
+	} else {
+		recover_dead_owners(q); /* cheap: one lock probe per attached entry */
+	}
+	attach_register_handle(q);
+	say_hello(q);
+	*out = q;
+	return 0;
+fail_map:
+	pmem_unmap(q->hdr, q->map_len);
+fail_fd:
+	close(q->fd);
+	free(q);
+	return rc;
+}
+
+/* ---- close / unlink ------------------------------------------------------------- */
+
+PMQ_EXPORT int pmq_close(pmq_t *q)
+{
+	if (!q)
+		return pmq_fail(-EINVAL, "pmq_close: NULL queue handle");
+	attach_unregister_handle(q);
+	int rc = 0;
+	if (!q->forked) {
+		if (q->resv) {
+			ring_abort_writing(q, q->resv, q->resv_ctl);
+			q->resv = NULL;
+		}
+		/* settle what we hold (as a nack would), then free our entry */
+		int settled = recover_settle(q, q->index);
+		if (settled < 0)
+			rc = pmq_fail(-ENOSPC, "queue \"%s\": some held messages could not be requeued (side area "
+					       "full); left for recovery",
+				      q->name);
+		attach_leave(q, settled >= 0);
+	}
+	pmem_unmap(q->hdr, q->map_len);
+	if (q->fd >= 0)
+		close(q->fd); /* drops token and presence */
+	free(q);
+	return rc;
+}
+
+PMQ_EXPORT int pmq_unlink(const char *name, const char *dir)
+{
+	bool is_dlq;
+	char base[PMQ_NAME_MAX + 1];
+	int rc = check_name(name, false, &is_dlq, base);
+	if (rc)
+		return rc;
+	char path[4096];
+	if ((rc = queue_path(path, sizeof(path), resolve_dir(dir), base)))
+		return rc;
+	if (unlink(path))
+		return pmq_fail(-errno, "queue \"%s\": cannot remove %s: %s", base, path, strerror(errno));
+	return 0;
+}
+
+/* ---- stats and supervision ----------------------------------------------------------- */
+
+PMQ_EXPORT int pmq_stats(pmq_t *q, struct pmq_stats *st)
+{
+	if (!q || !st)
+		return pmq_fail(-EINVAL, "pmq_stats: NULL argument");
+	struct pmq_header *h = q->hdr;
+	memset(st, 0, sizeof(*st));
+	/* relaxed: a snapshot for humans; each word is read once */
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	st->depth = tail > head ? tail - head : 0; /* a heal can leave head past tail */
+	if (st->depth > q->slot_count)
+		st->depth = q->slot_count;
+	st->sent = tail;
+	st->received = head;
+	for (uint32_t i = 0; i < q->max_attach; i++) {
+		uint64_t w = atomic_load_explicit(&q->attach[i].word, memory_order_relaxed);
+		if (at_state(w) != AT_ATTACHED)
+			continue;
+		st->attachments++;
+		st->in_flight += atomic_load_explicit(&q->attach[i].in_flight, memory_order_relaxed);
+	}
+	st->side_ready = atomic_load_explicit(&h->side_hint, memory_order_relaxed);
+	st->dead_letters = atomic_load_explicit(&h->dlq_count, memory_order_relaxed);
+	st->redelivered = atomic_load_explicit(&h->redelivered, memory_order_relaxed);
+	st->dead_lettered = atomic_load_explicit(&h->dead_lettered, memory_order_relaxed);
+	st->aborted = atomic_load_explicit(&h->aborted, memory_order_relaxed);
+	st->slot_count = q->slot_count;
+	st->max_payload = q->max_payload;
+	st->side_slots = q->side_count;
+	st->durability = q->power ? PMQ_DURABLE_POWER : PMQ_DURABLE_PROCESS;
+	st->is_pmem = q->is_pmem;
+	return 0;
+}
+
+PMQ_EXPORT int pmq_get_config(pmq_t *q, struct pmq_config *cfg)
+{
+	if (!q || !cfg)
+		return pmq_fail(-EINVAL, "pmq_get_config: NULL argument");
+	struct pmq_header *h = q->hdr;
+	pmq_config_init(cfg);
+	cfg->flags = q->qflags;
+	cfg->slot_count = q->slot_count;
+	cfg->max_payload = q->max_payload;
+	cfg->max_attach = q->max_attach;
+	cfg->consumer_quota = q->quota;
+	cfg->max_deliveries = q->max_deliveries;
+	cfg->dlq_capacity = h->dlq_capacity;
+	cfg->side_slots = q->side_count;
+	cfg->durability = q->power ? PMQ_DURABLE_POWER : PMQ_DURABLE_PROCESS;
+	cfg->lease_ns = h->lease_ns;
+	cfg->lease_action = h->lease_action;
+	cfg->dir = NULL;
+	return 0;
+}
+
+PMQ_EXPORT int pmq_requeue_holder(pmq_t *q, uint32_t idx, uint32_t incarnation)
+{
+	if (!q)
+		return pmq_fail(-EINVAL, "NULL queue handle");
+	if (idx >= q->max_attach)
+		return pmq_fail(-EINVAL, "queue \"%s\": attachment %u out of range", q->name, idx);
+	uint64_t w = atomic_load_explicit(&q->attach[idx].word, memory_order_acquire);
+	if (at_state(w) != AT_ATTACHED || at_inc(w) != incarnation)
+		return pmq_fail(-ESTALE, "queue \"%s\": attachment %u is no longer incarnation %u", q->name, idx,
+				incarnation);
+	uint32_t add = (q->qflags & PMQ_F_CRASH_NOT_DELIVERY) ? 0 : 1;
+	int n = 0;
+	for (uint32_t j = 0; j < q->slot_count; j++) {
+		struct pmq_slot *s = main_slot(q, j);
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+		if (ctl_state(c) != ST_CLAIMED || ctl_owner(c) != idx)
+			continue;
+		/* the holder may be alive: copy, mark, and leave the slot pinned until it acks */
+		struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
+				     .free_source = false, .add_deliveries = add, .force_reason = 0};
+		if (side_move(q, &m) == 0)
+			n++;
+	}
+	for (uint32_t e = 0; e < q->side_count; e++) {
+		struct pmq_slot *d = side_slot(q, e);
+		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire);
+		if (ctl_state(c) != ST_CLAIMED || ctl_owner(c) != idx || (c & CTL_F_DLQ))
+			continue;
+		struct move_req m = {.src = d, .src_is_side = 1, .src_idx = e, .src_ctl = c, .actor = q->index,
+				     .free_source = false, .add_deliveries = add, .force_reason = 0};
+		if (side_move(q, &m) == 0)
+			n++;
+	}
+	return n;
+}

@@ -1,0 +1,307 @@
+/*
+ * recover.c - crash recovery, the one implementation that pmq_open,
+ * pmq_recover, consumers healing a dead producer, pmqd and pmqctl share.
+ *
+ * Per dead owner (any time): take its token (possible only if it is dead),
+ * re-read its entry, settle every slot and side entry its word names, free
+ * the entry, and only then drop the token. Cursors are never moved.
+ *
+ * Whole file (only under the exclusive presence lock, i.e. nobody attached):
+ * after a reboot, also check every surviving message (ticket, CRC), count it
+ * as delivered once more (acks are not persisted), rebuild head, tail, the
+ * side hint and the dead-letter count, and turn every ticket in [head,tail)
+ * that no slot holds into an aborted one so nobody waits on it forever.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define ANY_OWNER 0x100u
+
+static bool owned_by(uint64_t c, unsigned owner)
+{
+	return owner == ANY_OWNER ? ctl_owner(c) != PMQ_NO_OWNER : ctl_owner(c) == owner;
+}
+
+static uint32_t crash_add(const struct pmq *q) { return (q->qflags & PMQ_F_CRASH_NOT_DELIVERY) ? 0 : 1; }
+
+/* Is the source of side entry e exactly MOVED(lap, *, e)? */
+static bool source_marked(struct pmq *q, uint32_t e, uint64_t src)
+{
+	if (!(src & SRC_VALID))
+		return false;
+	uint32_t si = (uint32_t)(src >> 32) & 0x3fffffffu;
+	uint32_t lap = (uint32_t)src;
+	struct pmq_slot *s;
+	if (src & SRC_SIDE) {
+		if (si >= q->side_count)
+			return false; /* bounds: read from shared memory */
+		s = side_slot(q, si);
+	} else {
+		if (si >= q->slot_count)
+			return false;
+		s = main_slot(q, si);
+	}
+	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+	return ctl_state(c) == ST_MOVED && ctl_lap(c) == lap && ctl_side(c) == e;
+}
+
+/* Settle every main slot and side entry that names `owner`. Returns how many
+ * messages were requeued or dead-lettered, or -ENOSPC if some had to stay. */
+static int settle_owner(struct pmq *q, unsigned owner)
+{
+	int moved = 0, stuck = 0;
+	for (uint32_t j = 0; j < q->slot_count; j++) {
+		struct pmq_slot *s = main_slot(q, j);
+		/* R1: acquire; pairs with the owner's last release on this word */
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+		if (!owned_by(c, owner))
+			continue;
+		switch (ctl_state(c)) {
+		case ST_WRITING:
+			ring_abort_writing(q, s, c);
+			break;
+		case ST_CLAIMED: {
+			struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
+					     .free_source = true, .add_deliveries = crash_add(q), .force_reason = 0};
+			int rc = side_move(q, &m);
+			if (rc == 0)
+				moved++;
+			else if (rc != -ESTALE)
+				stuck++;
+			break;
+		}
+		case ST_MOVED:
+			slot_free_moved(q, s, 0, j, c);
+			break;
+		default:
+			break;
+		}
+	}
+	for (uint32_t e = 0; e < q->side_count; e++) {
+		struct pmq_slot *d = side_slot(q, e);
+		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire); /* R1 */
+		if (!owned_by(c, owner))
+			continue;
+		switch (ctl_state(c)) {
+		case ST_WRITING:
+			/* a dead actor's copy: publish it iff the mark happened, else abort it */
+			if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed)))
+				side_publish(q, e, c);
+			else
+				side_unreserve(q, e, c);
+			break;
+		case ST_CLAIMED: {
+			int rc = (c & CTL_F_DLQ) ? side_return_dead(q, e, c)
+						 : side_requeue_in_place(q, e, c, crash_add(q), DR_NONE);
+			if (rc == 0)
+				moved++;
+			else if (rc != -ESTALE)
+				stuck++;
+			break;
+		}
+		case ST_MOVED:
+			slot_free_moved(q, d, 1, e, c);
+			break;
+		default:
+			break;
+		}
+	}
+	return stuck ? -ENOSPC : moved;
+}
+
+int recover_owner(struct pmq *q, uint32_t idx)
+{
+	if (idx >= q->max_attach || idx == q->index)
+		return 0;
+	struct pmq_attach *a = &q->attach[idx];
+	if (at_state(atomic_load_explicit(&a->word, memory_order_acquire)) != AT_ATTACHED)
+		return 0;
+	int fd = attach_take_token(q, idx);
+	if (fd < 0)
+		return 0; /* alive (or we cannot tell): never rob a live owner */
+	PMQ_FAULT("recover.holding_token");
+	/* re-read under the token: it may have been recovered and freed meanwhile */
+	uint64_t w = atomic_load_explicit(&a->word, memory_order_acquire);
+	if (at_state(w) != AT_ATTACHED) {
+		close(fd);
+		return 0;
+	}
+	int rc = settle_owner(q, idx);
+	if (rc >= 0) {
+		/* a dead waiter's bits would make every waker enter the kernel: clear them;
+		 * relaxed: a stale bit is harmless, a missing one impossible (owner is dead) */
+		uint64_t bit = 1ull << (idx % 64);
+		atomic_fetch_and_explicit(&q->hdr->data_waiters[idx / 64], ~bit, memory_order_relaxed);
+		atomic_fetch_and_explicit(&q->hdr->space_waiters[idx / 64], ~bit, memory_order_relaxed);
+		atomic_store_explicit(&a->in_flight, 0, memory_order_relaxed);
+		/* R2: release: everything settled above is visible before the entry is reused */
+		atomic_store_explicit(&a->word, at_make(AT_FREE, 0, at_inc(w)), memory_order_release);
+		atomic_fetch_add_explicit(&q->hdr->recoveries, 1, memory_order_relaxed); /* statistics */
+	}
+	close(fd); /* drops the token only now */
+	return rc >= 0 ? 1 : rc;
+}
+
+int recover_dead_owners(struct pmq *q)
+{
+	int n = 0, err = 0;
+	for (uint32_t i = 0; i < q->max_attach; i++) {
+		int rc = recover_owner(q, i);
+		if (rc > 0)
+			n += rc;
+		else if (rc < 0 && !err)
+			err = rc;
+	}
+	return err && !n ? err : n;
+}
+
+PMQ_EXPORT int pmq_recover(pmq_t *q)
+{
+	if (!q)
+		return pmq_fail(-EINVAL, "NULL queue handle");
+	if (q->forked)
+		return pmq_fail(-EBADFD, "queue \"%s\": handle inherited across fork", q->name);
+	return recover_dead_owners(q);
+}
+
+/* ---- whole-file recovery ------------------------------------------------------ */
+
+static bool slot_intact(struct pmq *q, struct pmq_slot *s)
+{
+	if (!(s->hflags & SLOT_HF_CRC))
+		return s->len <= q->max_payload;
+	return s->len <= q->max_payload && slot_crc(s, slot_payload(s), s->len) == s->crc;
+}
+
+/* the 64-bit ticket of lap L (32 bits) at slot j, taken nearest to a reference ticket */
+static uint64_t ticket_near(const struct pmq *q, uint32_t lap, uint32_t j, uint64_t ref)
+{
+	uint64_t ref_lap = ref >> q->slot_shift;
+	uint64_t lap64 = ref_lap + (int64_t)lap_diff(lap, (uint32_t)ref_lap);
+	return (lap64 << q->slot_shift) | j;
+}
+
+static void dead_letter_corrupt_main(struct pmq *q, struct pmq_slot *s, uint32_t j, uint64_t c)
+{
+	uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, 0);
+	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &c, claimed, memory_order_acquire, memory_order_relaxed))
+		return;
+	struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = claimed, .actor = q->index,
+			     .free_source = true, .add_deliveries = 0, .force_reason = DR_CORRUPT};
+	if (side_move(q, &m) != 0) {
+		/* no room: keep the bytes where they are, deliverable, rather than drop them */
+		atomic_store_explicit(&s->ctl, c, memory_order_release);
+	}
+}
+
+static void rebuild_after_reboot(struct pmq *q)
+{
+	struct pmq_header *h = q->hdr;
+	/* nobody is attached: settle whatever any owner left, even if its entry's
+	 * ATTACHED never reached the media */
+	settle_owner(q, ANY_OWNER);
+
+	uint64_t ref = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	bool have_ready = false;
+	uint64_t min_ready = 0, max_ready = 0, min_free = UINT64_MAX;
+	for (uint32_t j = 0; j < q->slot_count; j++) {
+		struct pmq_slot *s = main_slot(q, j);
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed); /* exclusive: no race */
+		uint32_t lap = ctl_lap(c);
+		if (ctl_state(c) == ST_READY) {
+			bool ticket_ok = (uint32_t)(s->ticket >> q->slot_shift) == lap && (s->ticket & q->slot_mask) == j;
+			if (!ticket_ok || !slot_intact(q, s)) {
+				dead_letter_corrupt_main(q, s, j, c);
+				continue;
+			}
+			/* acks are not persisted: every survivor counts as delivered once more */
+			s->deliveries++;
+			if (s->hflags & SLOT_HF_CRC) {
+				s->crc = slot_crc(s, slot_payload(s), s->len);
+			}
+			uint64_t t = s->ticket;
+			if (!have_ready || t < min_ready)
+				min_ready = t;
+			if (!have_ready || t > max_ready)
+				max_ready = t;
+			have_ready = true;
+		} else if (ctl_state(c) == ST_FREE) {
+			uint64_t t = ticket_near(q, lap, j, ref);
+			if (t < min_free)
+				min_free = t;
+		}
+	}
+	uint64_t head, tail;
+	if (have_ready) {
+		head = min_ready;
+		tail = max_ready + 1;
+	} else {
+		head = tail = min_free == UINT64_MAX ? ref : min_free;
+	}
+	if (tail - head > q->slot_count)
+		head = tail - q->slot_count; /* only a corrupt file gets here: bound the walk */
+	/* tickets in [head, tail) that no slot holds: abort them so nobody waits on them */
+	for (uint64_t t = head; t < tail; t++) {
+		struct pmq_slot *s = main_slot(q, t & q->slot_mask);
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed);
+		uint32_t lap = (uint32_t)(t >> q->slot_shift);
+		if (ctl_state(c) == ST_FREE && ctl_lap(c) == lap) {
+			atomic_store_explicit(&s->ctl, ctl_make(lap + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED),
+					      memory_order_relaxed);
+			atomic_fetch_add_explicit(&h->aborted, 1, memory_order_relaxed);
+		}
+	}
+	atomic_store_explicit(&h->head, head, memory_order_relaxed);
+	atomic_store_explicit(&h->tail, tail, memory_order_relaxed);
+
+	/* side area: check survivors, count them once more, rebuild hint and credits */
+	uint64_t ready = 0, dead = 0;
+	for (uint32_t e = 0; e < q->side_count; e++) {
+		struct pmq_slot *d = side_slot(q, e);
+		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_relaxed);
+		unsigned st = ctl_state(c);
+		if (st != ST_READY && st != ST_DEAD)
+			continue;
+		if (!slot_intact(q, d)) {
+			d->reason = DR_CORRUPT;
+			atomic_store_explicit(&d->ctl, ctl_make(ctl_lap(c) + 1, ST_DEAD, PMQ_NO_OWNER, 0, 0),
+					      memory_order_relaxed);
+			dead++;
+			continue;
+		}
+		if (st == ST_READY) {
+			d->deliveries++;
+			if (d->hflags & SLOT_HF_CRC) {
+				d->crc = slot_crc(d, slot_payload(d), d->len);
+			}
+			ready++;
+		} else {
+			dead++;
+		}
+	}
+	atomic_store_explicit(&h->side_hint, ready, memory_order_relaxed);
+	atomic_store_explicit(&h->dlq_count, dead, memory_order_relaxed);
+}
+
+int recover_whole_file(struct pmq *q, bool rebooted)
+{
+	struct pmq_header *h = q->hdr;
+	int n = recover_dead_owners(q);
+	/* nobody else is attached: any waiter bit is stale */
+	for (int k = 0; k < 4; k++) {
+		atomic_store_explicit(&h->data_waiters[k], 0, memory_order_relaxed);
+		atomic_store_explicit(&h->space_waiters[k], 0, memory_order_relaxed);
+	}
+	if (rebooted) {
+		rebuild_after_reboot(q);
+		format_read_boot_id(h->boot_id);
+		durable_persist_all(q);
+	}
+	return n;
+}
+
+/* pmq_close: settle our own messages as a nack would (same code, same rules). */
+int recover_settle(struct pmq *q, unsigned owner) { return settle_owner(q, owner); }

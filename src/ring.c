@@ -1,0 +1,591 @@
+/*
+ * ring.c - the main ring's data path: claim, commit, consume, ack, nack.
+ *
+ * This file is the slot state machine of DESIGN §3 for main-ring slots:
+ *
+ *   FREE(L) --producer claim--> WRITING(L,p) --commit--> READY(L)
+ *   READY(L) --consumer claim--> CLAIMED(L,c) --ack--> FREE(L+1)
+ *   CLAIMED(L,c) --nack / death / lease--> MOVED(L,c,e) --> FREE(L+1)   (side.c)
+ *   WRITING(L,p) --abort, or p dead--> FREE(L+1, aborted)
+ *
+ * Claim first, then advance the cursor: tail and head are hints that anyone
+ * may push forward once the slot word shows the ticket is taken, so a
+ * process that dies between the two steps leaves nothing behind.
+ *
+ * Rules for this file: no lock, no system call (futex only when a waiter is
+ * registered, or when we ourselves must sleep), no allocation.
+ * Memory-order labels (P*, C*, A*, W*) are listed in docs/memory-ordering.md.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static inline uint32_t lap_of(const struct pmq *q, uint64_t ticket) { return (uint32_t)(ticket >> q->slot_shift); }
+
+static inline bool can_produce(const struct pmq *q) { return (q->role & PMQ_PRODUCER) != 0; }
+static inline bool can_consume(const struct pmq *q) { return (q->role & (PMQ_CONSUMER | AT_ROLE_DLQ)) != 0; }
+
+static int check_handle(const struct pmq *q)
+{
+	if (unlikely(!q))
+		return pmq_fail(-EINVAL, "NULL queue handle");
+	if (unlikely(q->forked))
+		return pmq_fail(-EBADFD, "queue \"%s\": handle inherited across fork; open a new one in the child",
+				q->name);
+	return 0;
+}
+
+/* ---- producer side -------------------------------------------------------- */
+
+/*
+ * Claim the slot of the next ticket for writing. Returns 0 with the slot
+ * and its WRITING word, -EAGAIN if full and non-blocking, -ETIMEDOUT.
+ */
+static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **out, uint64_t *out_ctl)
+{
+	struct pmq_header *h = q->hdr;
+	struct wait_state w;
+	bool waiting = false;
+
+	for (;;) {
+		/* acquire: pairs with the waker's bump; taken before we look (wait.c) */
+		uint32_t seq = atomic_load_explicit(&h->space_seq, memory_order_acquire);
+		/* relaxed: tail is a hint; the slot word below decides */
+		uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+		struct pmq_slot *s = main_slot(q, t & q->slot_mask);
+		uint32_t lap = lap_of(q, t);
+		/* P0: acquire; pairs with A1 (the release that freed the slot): the previous
+		 * consumer's reads of this payload happen before our writes into it */
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+		int32_t d = lap_diff(ctl_lap(c), lap);
+
+		if (d == 0 && ctl_state(c) == ST_FREE) {
+			uint64_t wr = ctl_make(lap, ST_WRITING, q->index, 0, 0);
+			if (q->qflags & PMQ_F_SP) {
+				/* relaxed: single producer, nobody else moves a FREE(L) slot; P0 ordered us */
+				atomic_store_explicit(&s->ctl, wr, memory_order_relaxed);
+				PMQ_FAULT("send.after_claim");
+				/* relaxed: tail is a hint, read by producers only */
+				atomic_store_explicit(&h->tail, t + 1, memory_order_relaxed);
+			} else {
+				/* P1: the claim names us; acquire as P0 */
+				if (!atomic_compare_exchange_strong_explicit(&s->ctl, &c, wr, memory_order_acquire,
+									     memory_order_relaxed))
+					continue;
+				PMQ_FAULT("send.after_claim");
+				/* relaxed: hint; losing means someone helped */
+				atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_relaxed,
+									memory_order_relaxed);
+			}
+			/* D1: the claim reaches the media before the first store into a reused slot */
+			durable_persist(q, &s->ctl, sizeof(s->ctl));
+			*out = s;
+			*out_ctl = wr;
+			return 0;
+		}
+		if (d > 0 || (d == 0 && ctl_state(c) != ST_FREE)) {
+			/* ticket t is taken (or done): help the cursor along; relaxed, it is a hint */
+			atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_relaxed,
+								memory_order_relaxed);
+			continue;
+		}
+		/* d < 0: the slot still holds the previous lap's message: full */
+		if (flags & PMQ_NONBLOCK)
+			return -EAGAIN;
+		if (unlikely(atomic_load_explicit(&h->fenced, memory_order_relaxed)))
+			return pmq_fail(-ESHUTDOWN, "queue \"%s\" is fenced (a newer primary exists)", q->name);
+		if (!waiting) {
+			wait_begin(&w, 0, true);
+			waiting = true;
+		}
+		wait_for_space(q, &w, seq);
+	}
+}
+
+static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, uint32_t len)
+{
+	uint64_t ticket = ((uint64_t)ctl_lap(wr_ctl) << q->slot_shift) | (uint64_t)(((uint8_t *)s - q->ring) / q->slot_size);
+	/* plain stores: the slot is ours (WRITING names us); P2 publishes them */
+	s->ticket = ticket;
+	s->origin = ticket;
+	s->ts_ns = now_real_ns();
+	s->len = len;
+	s->deliveries = 0;
+	s->hflags = 0;
+	s->reason = DR_NONE;
+	s->replay_base = 0;
+	s->epoch = atomic_load_explicit(&q->hdr->epoch, memory_order_relaxed);
+	if (q->power) {
+		s->hflags = SLOT_HF_CRC; /* before the CRC: it covers the flags */
+		s->crc = slot_crc(s, slot_payload(s), len);
+		/* D2: header and payload reach the media before READY */
+		durable_persist(q, &s->ticket, PMQ_SLOT_HDR_SIZE - sizeof(s->ctl) + len);
+	}
+}
+
+static void ring_publish(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, bool last_of_batch)
+{
+	uint64_t ready = ctl_make(ctl_lap(wr_ctl), ST_READY, PMQ_NO_OWNER, 0, 0);
+	PMQ_FAULT("send.before_commit");
+	if (last_of_batch) {
+		/* P2: seq_cst store (release plus W2's half of the Dekker pair): a consumer that
+		 * acquires READY (C1) sees header and payload; a waiter either sees READY or is
+		 * seen by wait_wake_data() below */
+		atomic_store_explicit(&s->ctl, ready, memory_order_seq_cst);
+	} else {
+		/* P2 (batch): release; the batch's last store is seq_cst and covers the wake */
+		atomic_store_explicit(&s->ctl, ready, memory_order_release);
+	}
+	/* D3: the commit itself reaches the media */
+	durable_persist(q, &s->ctl, sizeof(s->ctl));
+	if (last_of_batch)
+		wait_wake_data(q);
+}
+
+PMQ_EXPORT int pmq_reserve(pmq_t *q, size_t len, void **buf, unsigned flags)
+{
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	if (unlikely(!buf))
+		return pmq_fail(-EINVAL, "pmq_reserve: NULL buffer pointer");
+	if (unlikely(!can_produce(q)))
+		return pmq_fail(-EPERM, "queue \"%s\": handle not opened as producer", q->name);
+	if (unlikely(len > q->max_payload))
+		return pmq_fail(-EMSGSIZE, "queue \"%s\": message of %zu bytes exceeds max_payload %u", q->name, len,
+				q->max_payload);
+	if (unlikely(q->resv))
+		return pmq_fail(-EBUSY, "queue \"%s\": a reservation is already open on this handle", q->name);
+	if (unlikely(atomic_load_explicit(&q->hdr->fenced, memory_order_relaxed)))
+		return pmq_fail(-ESHUTDOWN, "queue \"%s\" is fenced (a newer primary exists)", q->name);
+	struct pmq_slot *s;
+	uint64_t wr;
+	rc = ring_claim_produce(q, flags, &s, &wr);
+	if (rc)
+		return rc;
+	q->resv = s;
+	q->resv_ctl = wr;
+	q->resv_len = (uint32_t)len;
+	*buf = slot_payload(s);
+	return 0;
+}
+
+PMQ_EXPORT int pmq_commit(pmq_t *q, void *buf, size_t len)
+{
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	if (unlikely(!q->resv || buf != slot_payload(q->resv)))
+		return pmq_fail(-EINVAL, "pmq_commit: buffer does not belong to this handle's open reservation");
+	if (unlikely(len > q->resv_len))
+		return pmq_fail(-EMSGSIZE, "pmq_commit: length %zu exceeds the reserved %u bytes", len, q->resv_len);
+	struct pmq_slot *s = q->resv;
+	q->resv = NULL;
+	ring_write_header(q, s, q->resv_ctl, (uint32_t)len);
+	ring_publish(q, s, q->resv_ctl, true);
+	/* relaxed: owner-only counter */
+	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	return 0;
+}
+
+/* WRITING(L,p) -> FREE(L+1, aborted): consumers skip the ticket. */
+int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
+{
+	uint64_t freed = ctl_make(ctl_lap(wr_ctl) + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);
+	/* A2: seq_cst: frees the slot for producers (release) and pairs with W2 for both waiters */
+	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &wr_ctl, freed, memory_order_seq_cst,
+						     memory_order_relaxed))
+		return -ESTALE;
+	durable_persist(q, &s->ctl, sizeof(s->ctl));
+	atomic_fetch_add_explicit(&q->hdr->aborted, 1, memory_order_relaxed); /* statistics only */
+	wait_wake_data(q);
+	wait_wake_space(q);
+	return 0;
+}
+
+PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
+{
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	if (!q->resv || buf != slot_payload(q->resv))
+		return pmq_fail(-EINVAL, "pmq_abort: buffer does not belong to this handle's open reservation");
+	struct pmq_slot *s = q->resv;
+	q->resv = NULL;
+	return ring_abort_writing(q, s, q->resv_ctl);
+}
+
+PMQ_EXPORT int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags)
+{
+	void *dst;
+	if (unlikely(!buf && len))
+		return pmq_fail(-EINVAL, "pmq_send: NULL buffer with length %zu", len);
+	int rc = pmq_reserve(q, len, &dst, flags);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(dst, buf, len);
+	rc = pmq_commit(q, dst, len);
+	if (rc == 0 && (flags & PMQ_REPLICATED))
+		rc = pmq_fail(-ENOTSUP, "queue \"%s\": replicated sends need pmqd replication (not configured); "
+					"the message was sent without it", q->name);
+	return rc;
+}
+
+PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, unsigned flags)
+{
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	if (unlikely(!msgs || n == 0))
+		return pmq_fail(-EINVAL, "pmq_send_batch: empty batch");
+	if (unlikely(!can_produce(q)))
+		return pmq_fail(-EPERM, "queue \"%s\": handle not opened as producer", q->name);
+	if (unlikely(q->resv))
+		return pmq_fail(-EBUSY, "queue \"%s\": a reservation is open on this handle", q->name);
+	for (unsigned i = 0; i < n; i++)
+		if (msgs[i].iov_len > q->max_payload || (!msgs[i].iov_base && msgs[i].iov_len))
+			return pmq_fail(-EMSGSIZE, "queue \"%s\": batch message %u of %zu bytes exceeds max_payload %u "
+						   "(or has no buffer)", q->name, i, msgs[i].iov_len, q->max_payload);
+	unsigned sent = 0;
+	struct pmq_slot *prev = NULL;
+	uint64_t prev_ctl = 0;
+	while (sent < n) {
+		struct pmq_slot *s;
+		uint64_t wr;
+		/* block for the first only; later ones take what room there is */
+		rc = ring_claim_produce(q, sent ? (flags | PMQ_NONBLOCK) : flags, &s, &wr);
+		if (rc)
+			break;
+		if (msgs[sent].iov_len)
+			memcpy(slot_payload(s), msgs[sent].iov_base, msgs[sent].iov_len);
+		ring_write_header(q, s, wr, (uint32_t)msgs[sent].iov_len);
+		if (prev)
+			ring_publish(q, prev, prev_ctl, false);
+		prev = s;
+		prev_ctl = wr;
+		sent++;
+	}
+	if (prev)
+		ring_publish(q, prev, prev_ctl, true);
+	if (sent == 0)
+		return rc;
+	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + sent,
+			      memory_order_relaxed); /* relaxed: owner-only counter */
+	return (int)sent;
+}
+
+/* ---- consumer side -------------------------------------------------------- */
+
+void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side, uint32_t idx)
+{
+	uint32_t len = s->len;
+	msg->data = slot_payload(s);
+	msg->len = len > q->max_payload ? q->max_payload : len; /* clamp: never read past the slot */
+	msg->delivery_count = s->deliveries + 1;
+	msg->ticket = s->origin;
+	msg->epoch = s->epoch;
+	msg->timestamp_ns = s->ts_ns;
+	msg->cookie[0] = ((uint64_t)side << 63) | idx;
+	msg->cookie[1] = claimed;
+	/* relaxed: heartbeat and in_flight are written only by their owner */
+	struct pmq_attach *me = q->me;
+	atomic_store_explicit(&me->heartbeat, atomic_load_explicit(&me->heartbeat, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&me->in_flight, atomic_load_explicit(&me->in_flight, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&me->received, atomic_load_explicit(&me->received, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* A corrupt message found on the data path (power mode CRC): dead-letter it. */
+static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t claimed)
+{
+	struct move_req m = {.src = s, .src_is_side = 0, .src_idx = (uint32_t)(((uint8_t *)s - q->ring) / q->slot_size),
+			     .src_ctl = claimed, .actor = q->index, .free_source = true, .add_deliveries = 0,
+			     .force_reason = DR_CORRUPT};
+	side_move(q, &m); /* no room: it stays claimed by us and close/recovery retries */
+}
+
+/*
+ * Try to take the message at head. 0 on success, -EAGAIN if nothing is
+ * ready; *writer is set to the WRITING word when a producer is mid-send.
+ */
+static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
+{
+	struct pmq_header *h = q->hdr;
+	for (;;) {
+		/* relaxed: head is a hint; the slot word decides */
+		uint64_t hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+		uint32_t lap = lap_of(q, hd);
+		struct pmq_slot *s = main_slot(q, hd & q->slot_mask);
+		/* C1: acquire; pairs with P2: header and payload are visible once READY is */
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+		int32_t d = lap_diff(ctl_lap(c), lap);
+		if (d == 0) {
+			unsigned st = ctl_state(c);
+			if (st == ST_READY) {
+				uint64_t claimed = ctl_make(lap, ST_CLAIMED, q->index, 0, 0);
+				if (q->qflags & PMQ_F_SC) {
+					/* relaxed: single consumer; nobody else moves READY(L); C1 ordered us */
+					atomic_store_explicit(&s->ctl, claimed, memory_order_relaxed);
+					PMQ_FAULT("recv.after_claim");
+					atomic_store_explicit(&h->head, hd + 1, memory_order_relaxed); /* hint */
+				} else {
+					/* C2: the claim names us; acquire as C1 */
+					if (!atomic_compare_exchange_strong_explicit(&s->ctl, &c, claimed,
+										     memory_order_acquire,
+										     memory_order_relaxed))
+						continue;
+					PMQ_FAULT("recv.after_claim");
+					atomic_compare_exchange_strong_explicit(&h->head, &hd, hd + 1, memory_order_relaxed,
+										memory_order_relaxed); /* hint */
+				}
+				if (unlikely(q->power && (s->hflags & SLOT_HF_CRC) &&
+					     slot_crc(s, slot_payload(s), s->len > q->max_payload ? q->max_payload : s->len) !=
+						     s->crc)) {
+					ring_reject_corrupt(q, s, claimed);
+					continue;
+				}
+				ring_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
+				return 0;
+			}
+			if (st == ST_FREE)
+				return -EAGAIN;
+			if (st == ST_WRITING) {
+				*writer = c;
+				return -EAGAIN;
+			}
+			/* CLAIMED, MOVED: taken; help the cursor (relaxed: hint) */
+			atomic_compare_exchange_strong_explicit(&h->head, &hd, hd + 1, memory_order_relaxed,
+								memory_order_relaxed);
+			continue;
+		}
+		if (d > 0) {
+			/* consumed or aborted and already reused: help the cursor */
+			atomic_compare_exchange_strong_explicit(&h->head, &hd, hd + 1, memory_order_relaxed,
+								memory_order_relaxed);
+			continue;
+		}
+		return -EAGAIN; /* older lap: the producer has not reached this ticket */
+	}
+}
+
+bool ring_peek_data(struct pmq *q)
+{
+	struct pmq_header *h = q->hdr;
+	/* seq_cst loads: W1's re-check half (see wait.c) */
+	if (q->role & AT_ROLE_DLQ)
+		return atomic_load_explicit(&h->dlq_count, memory_order_seq_cst) != 0;
+	if (atomic_load_explicit(&h->side_hint, memory_order_seq_cst) != 0)
+		return true;
+	uint64_t hd = atomic_load_explicit(&h->head, memory_order_seq_cst);
+	uint64_t c = atomic_load_explicit(&main_slot(q, hd & q->slot_mask)->ctl, memory_order_seq_cst);
+	int32_t d = lap_diff(ctl_lap(c), lap_of(q, hd));
+	return d > 0 || (d == 0 && ctl_state(c) != ST_FREE && ctl_state(c) != ST_WRITING);
+}
+
+bool ring_peek_space(struct pmq *q)
+{
+	struct pmq_header *h = q->hdr;
+	uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
+	uint64_t c = atomic_load_explicit(&main_slot(q, t & q->slot_mask)->ctl, memory_order_seq_cst);
+	return lap_diff(ctl_lap(c), lap_of(q, t)) >= 0 || atomic_load_explicit(&h->fenced, memory_order_relaxed);
+}
+
+/* A producer that died mid-send blocks its ticket: after a millisecond behind the same
+ * WRITING word, take the producer's token (succeeds only if it is dead) and recover it. */
+static void ring_maybe_heal(struct pmq *q, struct wait_state *w, uint64_t writer)
+{
+	uint64_t now = now_mono_ns();
+	if (w->watch_ctl != writer) {
+		w->watch_ctl = writer;
+		w->watch_since = now;
+		return;
+	}
+	if (now - w->watch_since < 1000000ull)
+		return;
+	w->watch_since = now;
+	unsigned owner = ctl_owner(writer);
+	if (owner < q->max_attach && owner != q->index)
+		recover_owner(q, owner);
+}
+
+static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t timeout_ns, bool forever)
+{
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	if (unlikely(!msg))
+		return pmq_fail(-EINVAL, "pmq_recv: NULL message pointer");
+	if (unlikely(!can_consume(q)))
+		return pmq_fail(-EPERM, "queue \"%s\": handle not opened as consumer", q->name);
+	/* relaxed: owner-only counter */
+	if (unlikely(atomic_load_explicit(&q->me->in_flight, memory_order_relaxed) >= q->quota))
+		return pmq_fail(-EBUSY, "queue \"%s\": consumer holds its quota of %u messages; ack some", q->name,
+				q->quota);
+	struct pmq_header *h = q->hdr;
+	struct wait_state w;
+	bool waiting = false;
+	for (;;) {
+		/* acquire: pairs with the waker's bump; taken before we look (wait.c) */
+		uint32_t seq = atomic_load_explicit(&h->data_seq, memory_order_acquire);
+		uint64_t writer = 0;
+		if (q->role & AT_ROLE_DLQ) {
+			if (side_try_claim(q, msg, true) == 0)
+				return 0;
+		} else {
+			/* relaxed: the hint only decides whether to scan; the entry words decide */
+			if (unlikely(atomic_load_explicit(&h->side_hint, memory_order_relaxed) != 0) &&
+			    side_try_claim(q, msg, false) == 0)
+				return 0;
+			if (ring_try_consume(q, msg, &writer) == 0)
+				return 0;
+		}
+		if (flags & PMQ_NONBLOCK)
+			return -EAGAIN;
+		if (!waiting) {
+			wait_begin(&w, timeout_ns, forever);
+			waiting = true;
+		}
+		if (writer)
+			ring_maybe_heal(q, &w, writer);
+		rc = wait_for_data(q, &w, seq, writer != 0);
+		if (rc)
+			return rc;
+	}
+}
+
+PMQ_EXPORT int pmq_recv(pmq_t *q, struct pmq_msg *msg, unsigned flags) { return recv_one(q, msg, flags, 0, true); }
+
+PMQ_EXPORT int pmq_recv_timeout(pmq_t *q, struct pmq_msg *msg, uint64_t timeout_ns)
+{
+	return recv_one(q, msg, 0, timeout_ns, false);
+}
+
+PMQ_EXPORT int pmq_recv_batch(pmq_t *q, struct pmq_msg *msgs, unsigned n, unsigned flags)
+{
+	if (!msgs || n == 0)
+		return pmq_fail(-EINVAL, "pmq_recv_batch: empty batch");
+	int rc = recv_one(q, &msgs[0], flags, 0, true);
+	if (rc)
+		return rc;
+	unsigned got = 1;
+	while (got < n && recv_one(q, &msgs[got], PMQ_NONBLOCK, 0, true) == 0)
+		got++;
+	return (int)got;
+}
+
+/* ---- settling -------------------------------------------------------------- */
+
+static void in_flight_dec(struct pmq *q)
+{
+	/* relaxed: owner-only counter */
+	uint32_t v = atomic_load_explicit(&q->me->in_flight, memory_order_relaxed);
+	if (v)
+		atomic_store_explicit(&q->me->in_flight, v - 1, memory_order_relaxed);
+}
+
+/* Decode a message cookie into its slot; -EINVAL if it is not ours. */
+static int msg_slot(struct pmq *q, const struct pmq_msg *msg, struct pmq_slot **s, int *side, uint32_t *idx)
+{
+	if (unlikely(!msg))
+		return pmq_fail(-EINVAL, "NULL message pointer");
+	*side = (int)(msg->cookie[0] >> 63);
+	*idx = (uint32_t)msg->cookie[0];
+	uint64_t claimed = msg->cookie[1];
+	if ((*side && *idx >= q->side_count) || (!*side && *idx >= q->slot_count) || ctl_state(claimed) != ST_CLAIMED ||
+	    ctl_owner(claimed) != q->index)
+		return pmq_fail(-EINVAL, "queue \"%s\": message was not received through this handle", q->name);
+	*s = *side ? side_slot(q, *idx) : main_slot(q, *idx);
+	return 0;
+}
+
+/* The CLAIMED word is gone: if it was moved away from us (lease), free our pin. */
+static int settle_stale(struct pmq *q, struct pmq_slot *s, int side, uint32_t idx, uint64_t claimed)
+{
+	/* acquire: pairs with the mover's release of the MOVED mark */
+	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+	if (ctl_state(c) == ST_MOVED && ctl_lap(c) == ctl_lap(claimed) && ctl_owner(c) == q->index)
+		slot_free_moved(q, s, side, idx, c);
+	in_flight_dec(q);
+	return pmq_fail(-ESTALE, "queue \"%s\": message ticket was taken away (lease expired); it is redelivered",
+			q->name);
+}
+
+PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
+{
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	struct pmq_slot *s;
+	int side;
+	uint32_t idx;
+	if ((rc = msg_slot(q, msg, &s, &side, &idx)))
+		return rc;
+	uint64_t claimed = msg->cookie[1];
+	if (side) {
+		rc = side_free(q, s, claimed, ctl_lap(claimed));
+		if (rc == 0 && (claimed & CTL_F_DLQ))
+			atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed); /* credit back */
+	} else {
+		uint64_t freed = ctl_free(ctl_lap(claimed) + 1);
+		/* A1: seq_cst CAS: release for the next producer (P0 acquires it) and W2's half */
+		rc = atomic_compare_exchange_strong_explicit(&s->ctl, &claimed, freed, memory_order_seq_cst,
+							     memory_order_relaxed)
+			     ? 0
+			     : -ESTALE;
+		if (rc == 0)
+			wait_wake_space(q);
+	}
+	if (rc)
+		return settle_stale(q, s, side, idx, msg->cookie[1]);
+	in_flight_dec(q);
+	return 0;
+}
+
+PMQ_EXPORT int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n)
+{
+	int first_err = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int rc = pmq_ack(q, &msgs[i]);
+		if (rc && !first_err)
+			first_err = rc;
+	}
+	return first_err;
+}
+
+PMQ_EXPORT int pmq_nack(pmq_t *q, const struct pmq_msg *msg, unsigned flags)
+{
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	if (flags & ~PMQ_NACK_DEADLETTER)
+		return pmq_fail(-EINVAL, "pmq_nack: unknown flags 0x%x", flags);
+	struct pmq_slot *s;
+	int side;
+	uint32_t idx;
+	if ((rc = msg_slot(q, msg, &s, &side, &idx)))
+		return rc;
+	uint64_t claimed = msg->cookie[1];
+	uint32_t reason = (flags & PMQ_NACK_DEADLETTER) ? DR_REJECTED : DR_NONE;
+	if (side) {
+		if (claimed & CTL_F_DLQ)
+			rc = side_return_dead(q, idx, claimed);
+		else
+			rc = side_requeue_in_place(q, idx, claimed, 1, reason);
+	} else {
+		struct move_req m = {.src = s, .src_is_side = 0, .src_idx = idx, .src_ctl = claimed,
+				     .actor = q->index, .free_source = true, .add_deliveries = 1,
+				     .force_reason = reason};
+		rc = side_move(q, &m);
+	}
+	if (rc == -ESTALE)
+		return settle_stale(q, s, side, idx, claimed);
+	if (rc)
+		return rc; /* -ENOSPC / -EDQUOT: the message stays held by us */
+	in_flight_dec(q);
+	return 0;
+}

@@ -1,0 +1,362 @@
+/*
+ * side.c - the side area: redeliveries and dead letters (DESIGN §3).
+ *
+ *   FREE(g) --reserve--> WRITING(g,a) --publish--> READY(g) | DEAD(g)
+ *   READY(g) --claim--> CLAIMED(g,c) --ack--> FREE(g+1)
+ *   CLAIMED(g,c) --nack / c dead--> READY(g+1) | DEAD(g+1)    (in place)
+ *   CLAIMED(g,c) --lease, c alive--> MOVED(g,c,e')             (a copy)
+ *   DEAD(g) --replay--> READY(g+1);  DEAD(g) --dlq claim--> CLAIMED(g,c,DLQ)
+ *
+ * A move (main or side source) reserves its entry first, so it never starts
+ * without room, then copies, then marks the source MOVED naming the copy,
+ * then publishes the copy. The mark is the commit point: a crash before it
+ * leaves the source CLAIMED, a crash after it leaves a WRITING copy that
+ * anyone freeing the source (or recovering the actor) publishes.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl)
+{
+	uint32_t n = q->side_count;
+	uint32_t start = q->side_scan;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx = (start + i) % n;
+		struct pmq_slot *e = side_slot(q, idx);
+		/* acquire: pairs with the release that freed it (its last reader is done) */
+		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
+		if (ctl_state(c) != ST_FREE)
+			continue;
+		uint64_t wr = ctl_make(ctl_lap(c), ST_WRITING, actor, 0, 0);
+		/* S1: the reservation names the actor, so recovery can settle it */
+		if (atomic_compare_exchange_strong_explicit(&e->ctl, &c, wr, memory_order_acquire,
+							    memory_order_relaxed)) {
+			/* D4: the reservation is on the media before we write into the entry */
+			durable_persist(q, &e->ctl, sizeof(e->ctl));
+			*out_idx = idx;
+			*out_ctl = wr;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/* WRITING(g,a) -> FREE(g+1), source cleared first (a stale MOVED mark never matches). */
+void side_unreserve(struct pmq *q, uint32_t idx, uint64_t wr)
+{
+	struct pmq_slot *e = side_slot(q, idx);
+	atomic_store_explicit(&e->src, 0, memory_order_relaxed); /* the entry is ours: WRITING names us */
+	uint64_t freed = ctl_free(ctl_lap(wr) + 1);
+	/* release: the cleared source is visible before the entry can be reserved again */
+	atomic_compare_exchange_strong_explicit(&e->ctl, &wr, freed, memory_order_release, memory_order_relaxed);
+	durable_persist(q, &e->ctl, sizeof(e->ctl));
+}
+
+/* WRITING(g,a) -> READY(g) or DEAD(g) as decided in e->reason. Anyone may do it (helping rule). */
+int side_publish(struct pmq *q, uint32_t idx, uint64_t wr)
+{
+	struct pmq_slot *e = side_slot(q, idx);
+	unsigned st = e->reason != DR_NONE ? ST_DEAD : ST_READY;
+	uint64_t pub = ctl_make(ctl_lap(wr), st, PMQ_NO_OWNER, 0, 0);
+	/* S2: seq_cst: release of the copy (a consumer's acquire in side_try_claim sees it) and
+	 * W2's half for waiting consumers */
+	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &wr, pub, memory_order_seq_cst, memory_order_relaxed))
+		return -ESTALE; /* someone helped */
+	/* D6: published state on the media before the source is freed */
+	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	wait_wake_data(q);
+	return 0;
+}
+
+int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx, uint32_t src_lap)
+{
+	if (e >= q->side_count)
+		return -EINVAL; /* bounds: the index came from shared memory */
+	struct pmq_slot *d = side_slot(q, e);
+	/* acquire: pairs with the actor's S1 and its writes of src and the copy */
+	uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire);
+	if (ctl_state(c) != ST_WRITING)
+		return 0;
+	if (atomic_load_explicit(&d->src, memory_order_relaxed) != src_make(src_side, src_idx, src_lap))
+		return 0;
+	return side_publish(q, e, c);
+}
+
+/* Free a side entry whose word is `expect` (CLAIMED, MOVED or DEAD). */
+int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen)
+{
+	/* Clear the source first, but only while the entry is still `expect`: the CAS on src
+	 * fails if the entry was freed and reserved again meanwhile (its src then differs). */
+	uint64_t v = atomic_load_explicit(&s->src, memory_order_relaxed);
+	if (atomic_load_explicit(&s->ctl, memory_order_acquire) != expect)
+		return -ESTALE;
+	atomic_compare_exchange_strong_explicit(&s->src, &v, 0, memory_order_relaxed, memory_order_relaxed);
+	uint64_t freed = ctl_free(gen + 1);
+	/* A3: release (seq_cst for uniformity with A1): the holder's reads are done before reuse */
+	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &expect, freed, memory_order_seq_cst,
+						     memory_order_relaxed))
+		return -ESTALE;
+	durable_persist(q, &s->ctl, sizeof(s->ctl));
+	return 0;
+}
+
+/* MOVED(L,c,e) -> FREE(L+1), after publishing e if its actor did not get to it. */
+int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved)
+{
+	side_help_publish(q, ctl_side(moved), is_side, idx, ctl_lap(moved));
+	PMQ_FAULT("move.before_free");
+	if (is_side)
+		return side_free(q, s, moved, ctl_lap(moved));
+	uint64_t freed = ctl_free(ctl_lap(moved) + 1);
+	/* A1 as in pmq_ack */
+	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &moved, freed, memory_order_seq_cst,
+						     memory_order_relaxed))
+		return -ESTALE;
+	durable_persist(q, &s->ctl, sizeof(s->ctl));
+	wait_wake_space(q);
+	return 0;
+}
+
+/* Take a dead-letter credit; -EDQUOT when none is left (the message then stays put). */
+static int dlq_credit_take(struct pmq *q)
+{
+	struct pmq_header *h = q->hdr;
+	/* relaxed: a counter; the entry words carry the data */
+	uint64_t n = atomic_fetch_add_explicit(&h->dlq_count, 1, memory_order_relaxed);
+	if (n >= h->dlq_capacity) {
+		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+		return pmq_fail(-EDQUOT, "queue \"%s\": dead-letter capacity %u exhausted; message kept where it is",
+				q->name, h->dlq_capacity);
+	}
+	return 0;
+}
+
+static uint32_t decide_reason(const struct pmq *q, uint32_t deliveries, uint32_t replay_base, uint32_t force)
+{
+	if (force)
+		return force;
+	return deliveries - replay_base >= q->max_deliveries ? DR_MAX_DELIVERIES : DR_NONE;
+}
+
+int side_move(struct pmq *q, const struct move_req *m)
+{
+	struct pmq_header *h = q->hdr;
+	uint32_t e;
+	uint64_t wr;
+	if (side_reserve(q, m->actor, &e, &wr))
+		return pmq_fail(-ENOSPC, "queue \"%s\": side area full (%u entries); message stays held", q->name,
+				q->side_count);
+	struct pmq_slot *d = side_slot(q, e);
+	struct pmq_slot *src = m->src;
+	/* acquire: pairs with the claim/publish of the source; re-check it is still the one */
+	if (atomic_load_explicit(&src->ctl, memory_order_acquire) != m->src_ctl) {
+		side_unreserve(q, e, wr);
+		return -ESTALE;
+	}
+	/* relaxed: published by the mark (release) and S2 */
+	atomic_store_explicit(&d->src, src_make(m->src_is_side, m->src_idx, ctl_lap(m->src_ctl)), memory_order_relaxed);
+	uint32_t len = src->len > q->max_payload ? q->max_payload : src->len; /* clamp: shared memory */
+	d->ticket = src->ticket;
+	d->origin = src->origin;
+	d->ts_ns = src->ts_ns;
+	d->len = len;
+	d->deliveries = src->deliveries + m->add_deliveries;
+	d->replay_base = src->replay_base;
+	d->epoch = src->epoch;
+	d->hflags = src->hflags & SLOT_HF_REPLAYED;
+	memcpy(slot_payload(d), slot_payload(src), len);
+	uint32_t reason = decide_reason(q, d->deliveries, d->replay_base, m->force_reason);
+	if (reason != DR_NONE) {
+		int rc = dlq_credit_take(q);
+		if (rc) {
+			side_unreserve(q, e, wr);
+			return rc;
+		}
+	} else {
+		/* the hint goes up before the mark; relaxed: it only decides whether to scan,
+		 * and the publish (S2, seq_cst) orders it before any claim's decrement */
+		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed);
+	}
+	d->reason = reason;
+	if (q->power) {
+		d->hflags |= SLOT_HF_CRC; /* before the CRC: it covers the flags */
+		d->crc = slot_crc(d, slot_payload(d), len);
+	}
+	/* D5: the copy is on the media before the mark */
+	durable_persist(q, &d->ticket, PMQ_SLOT_HDR_SIZE - sizeof(d->ctl) + len);
+	PMQ_FAULT("move.after_copy");
+	uint64_t mark = ctl_make(ctl_lap(m->src_ctl), ST_MOVED, ctl_owner(m->src_ctl), e, 0);
+	uint64_t expect = m->src_ctl;
+	/* M1: acq_rel: the mark names the copy; release publishes src/copy to helpers */
+	if (!atomic_compare_exchange_strong_explicit(&src->ctl, &expect, mark, memory_order_acq_rel,
+						     memory_order_relaxed)) {
+		if (reason != DR_NONE)
+			atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+		else
+			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
+		side_unreserve(q, e, wr);
+		return -ESTALE;
+	}
+	durable_persist(q, &src->ctl, sizeof(src->ctl)); /* D5': the mark */
+	PMQ_FAULT("move.after_mark");
+	side_publish(q, e, wr);
+	/* statistics only: relaxed */
+	atomic_fetch_add_explicit(reason != DR_NONE ? &h->dead_lettered : &h->redelivered, 1, memory_order_relaxed);
+	PMQ_FAULT("move.after_publish");
+	if (m->free_source)
+		slot_free_moved(q, src, m->src_is_side, m->src_idx, mark);
+	return 0;
+}
+
+int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_t add, uint32_t force)
+{
+	struct pmq_header *h = q->hdr;
+	struct pmq_slot *e = side_slot(q, idx);
+	if (atomic_load_explicit(&e->ctl, memory_order_acquire) != claimed)
+		return -ESTALE;
+	uint32_t old = e->deliveries;
+	uint32_t oldreason = e->reason;
+	uint32_t deliveries = old + add;
+	uint32_t reason = decide_reason(q, deliveries, e->replay_base, force);
+	if (reason != DR_NONE) {
+		int rc = dlq_credit_take(q);
+		if (rc)
+			return rc;
+	} else {
+		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS, as in a move */
+	}
+	/* plain stores: the entry is CLAIMED by us (or by the dead holder we recover) */
+	e->deliveries = deliveries;
+	e->reason = reason;
+	if (e->hflags & SLOT_HF_CRC) {
+		e->crc = slot_crc(e, slot_payload(e), e->len > q->max_payload ? q->max_payload : e->len);
+	}
+	durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl));
+	uint64_t next = ctl_make(ctl_lap(claimed) + 1, reason != DR_NONE ? ST_DEAD : ST_READY, PMQ_NO_OWNER, 0, 0);
+	uint64_t expect = claimed;
+	/* S3: seq_cst: release of the new header fields, W2's half for waiters */
+	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &expect, next, memory_order_seq_cst,
+						     memory_order_relaxed)) {
+		e->deliveries = old;
+		e->reason = oldreason;
+		if (reason != DR_NONE)
+			atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+		else
+			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
+		return -ESTALE;
+	}
+	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	atomic_fetch_add_explicit(reason != DR_NONE ? &h->dead_lettered : &h->redelivered, 1, memory_order_relaxed);
+	wait_wake_data(q);
+	return 0;
+}
+
+/* A dead letter taken by a .dlq consumer goes back to the dead letters (its credit is kept). */
+int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed)
+{
+	struct pmq_slot *e = side_slot(q, idx);
+	uint64_t next = ctl_make(ctl_lap(claimed) + 1, ST_DEAD, PMQ_NO_OWNER, 0, 0);
+	/* seq_cst as S3 */
+	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &claimed, next, memory_order_seq_cst,
+						     memory_order_relaxed))
+		return -ESTALE;
+	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	wait_wake_data(q);
+	return 0;
+}
+
+int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
+{
+	uint32_t n = q->side_count;
+	uint64_t now = 0;
+	if (!dead_letters && q->side_skip_until) {
+		/* a fruitless scan happened lately: the hint may be too high after a crash
+		 * (recovery never lowers it), so rescan at most every 50 us */
+		now = now_mono_ns();
+		if (now < q->side_skip_until)
+			return -EAGAIN;
+	}
+	unsigned want = dead_letters ? ST_DEAD : ST_READY;
+	uint32_t start = q->side_scan;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx = (start + i) % n;
+		struct pmq_slot *e = side_slot(q, idx);
+		/* C3: acquire; pairs with S2/S3: the copy's header and payload are visible */
+		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
+		if (ctl_state(c) != want)
+			continue;
+		uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, dead_letters ? CTL_F_DLQ : 0);
+		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, claimed, memory_order_acquire,
+							     memory_order_relaxed))
+			continue;
+		if (!dead_letters)
+			atomic_fetch_sub_explicit(&q->hdr->side_hint, 1, memory_order_relaxed); /* after the claim */
+		q->side_scan = idx + 1; /* rotate: no entry starves */
+		q->side_skip_until = 0;
+		ring_fill_msg(q, msg, e, claimed, 1, idx);
+		return 0;
+	}
+	if (!dead_letters)
+		q->side_skip_until = (now ? now : now_mono_ns()) + 50000;
+	return -EAGAIN;
+}
+
+/* ---- dead-letter operations --------------------------------------------------- */
+
+PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
+{
+	if (!q)
+		return pmq_fail(-EINVAL, "NULL queue handle");
+	struct pmq_header *h = q->hdr;
+	unsigned done = 0;
+	for (uint32_t idx = 0; idx < q->side_count && done < max; idx++) {
+		struct pmq_slot *e = side_slot(q, idx);
+		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
+		if (ctl_state(c) != ST_DEAD)
+			continue;
+		/* the replayed message gets a fresh delivery budget; its count keeps rising */
+		uint32_t old_base = e->replay_base, old_reason = e->reason, old_flags = e->hflags;
+		e->replay_base = e->deliveries;
+		e->reason = DR_NONE;
+		e->hflags |= SLOT_HF_REPLAYED;
+		if (e->hflags & SLOT_HF_CRC) {
+			e->crc = slot_crc(e, slot_payload(e), e->len > q->max_payload ? q->max_payload : e->len);
+		}
+		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS */
+		uint64_t next = ctl_make(ctl_lap(c) + 1, ST_READY, PMQ_NO_OWNER, 0, 0);
+		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, next, memory_order_seq_cst,
+							     memory_order_relaxed)) {
+			e->replay_base = old_base;
+			e->reason = old_reason;
+			e->hflags = old_flags;
+			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
+			continue;
+		}
+		durable_persist(q, e, PMQ_SLOT_HDR_SIZE);
+		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+		done++;
+	}
+	if (done)
+		wait_wake_data(q);
+	return (int)done;
+}
+
+PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
+{
+	if (!q)
+		return pmq_fail(-EINVAL, "NULL queue handle");
+	unsigned done = 0;
+	for (uint32_t idx = 0; idx < q->side_count && done < max; idx++) {
+		struct pmq_slot *e = side_slot(q, idx);
+		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
+		if (ctl_state(c) != ST_DEAD)
+			continue;
+		if (side_free(q, e, c, ctl_lap(c)) == 0) {
+			atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+			done++;
+		}
+	}
+	return (int)done;
+}
