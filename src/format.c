@@ -168,12 +168,12 @@ int format_validate_header(const struct pmq_header *h, uint64_t fsize, const cha
 	c.side_slots = h->side_count;
 	c.durability = h->durability;
 	c.lease_action = h->lease_action;
-	int rc = format_validate_config(&c);
-	if (rc)
-		return pmq_fail(-EPROTO, "queue \"%s\": bad geometry in header: %s", name, pmq_errmsg());
 	struct pmq_geometry g;
-	if (format_geometry(&c, &g))
-		return pmq_fail(-EPROTO, "queue \"%s\": bad geometry in header: %s", name, pmq_errmsg());
+	if (format_validate_config(&c) || format_geometry(&c, &g)) {
+		char why[256]; /* the detail buffer is about to be rewritten: copy it out */
+		snprintf(why, sizeof(why), "%s", pmq_errmsg());
+		return pmq_fail(-EPROTO, "queue \"%s\": bad geometry in header: %s", name, why);
+	}
 	if (g.slot_size != h->slot_size || g.slot_shift != h->slot_shift || g.attach_off != h->attach_off ||
 	    g.ring_off != h->ring_off || g.side_off != h->side_off || g.file_size != h->file_size)
 		return pmq_fail(-EPROTO, "queue \"%s\": header offsets do not match its geometry", name);
