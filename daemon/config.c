@@ -1,0 +1,220 @@
+/*
+ * config.c - pmqd's settings: defaults, then the config file, then flags.
+ *
+ * The file is "key = value" lines, '#' starts a comment; keys are the long
+ * flag names with '-' or '_'. On SIGHUP main.c rebuilds the settings the same
+ * way; only the intervals and the log level change on a live daemon.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pmqd.h"
+
+void config_defaults(struct pmqd_config *c)
+{
+	const char *d = getenv("PMQ_DIR");
+	memset(c, 0, sizeof(*c));
+	snprintf(c->dir, sizeof(c->dir), "%s", d && *d ? d : "/dev/shm/pmq");
+	c->socket_mode = 0660;
+	c->socket_gid = -1;
+	c->scan_ms = 1000;
+	c->probe_ms = 1000;
+	c->retry_ms = 1;
+	c->log_level = LOG_INFO;
+	c->foreground = true;
+}
+
+static int parse_level(const char *v)
+{
+	static const struct { const char *n; int l; } t[] = {
+		{ "err", LOG_ERR }, { "error", LOG_ERR }, { "warning", LOG_WARNING }, { "warn", LOG_WARNING },
+		{ "notice", LOG_NOTICE }, { "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(v, t[i].n))
+			return t[i].l;
+	return -1;
+}
+
+static int parse_uint(const char *v, unsigned base, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long x = strtoul(v, &end, (int)base);
+	if (errno || end == v || *end || x < lo || x > hi)
+		return -EINVAL;
+	*out = (unsigned)x;
+	return 0;
+}
+
+/* One setting by name; shared by the file and the flags. */
+static int config_set(struct pmqd_config *c, const char *key, const char *v)
+{
+	char k[64];
+	size_t i;
+	for (i = 0; key[i] && i < sizeof(k) - 1; i++)
+		k[i] = key[i] == '_' ? '-' : key[i];
+	k[i] = '\0';
+
+	if (!strcmp(k, "dir")) {
+		if (!*v || strlen(v) >= sizeof(c->dir) - 64)
+			return -EINVAL;
+		snprintf(c->dir, sizeof(c->dir), "%s", v);
+	} else if (!strcmp(k, "socket")) {
+		if (strlen(v) >= 108) /* sun_path */
+			return -ENAMETOOLONG;
+		snprintf(c->socket_path, sizeof(c->socket_path), "%s", v);
+	} else if (!strcmp(k, "socket-mode")) {
+		return parse_uint(v, 8, 0, 0777, &c->socket_mode);
+	} else if (!strcmp(k, "socket-group")) {
+		struct group *g = getgrnam(v);
+		unsigned gid;
+		if (g)
+			c->socket_gid = g->gr_gid;
+		else if (parse_uint(v, 10, 0, 0x7fffffff, &gid) == 0)
+			c->socket_gid = gid;
+		else
+			return -ENOENT;
+	} else if (!strcmp(k, "scan-ms")) {
+		return parse_uint(v, 10, 10, 3600000, &c->scan_ms);
+	} else if (!strcmp(k, "probe-ms")) {
+		return parse_uint(v, 10, 1, 3600000, &c->probe_ms);
+	} else if (!strcmp(k, "retry-ms")) {
+		return parse_uint(v, 10, 1, 10000, &c->retry_ms);
+	} else if (!strcmp(k, "log-level")) {
+		int l = parse_level(v);
+		if (l < 0)
+			return -EINVAL;
+		c->log_level = l;
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int config_load_file(struct pmqd_config *c, char *err, size_t errlen)
+{
+	if (!c->config_file[0])
+		return 0;
+	FILE *f = fopen(c->config_file, "re");
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "cannot read config %s: %s", c->config_file, strerror(e));
+		return -e;
+	}
+	char line[4352];
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *h = strchr(line, '#');
+		if (h)
+			*h = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected \"key = value\"", c->config_file, lineno);
+			rc = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		int r = config_set(c, k, v);
+		if (r) {
+			snprintf(err, errlen, "%s:%d: %s \"%s\" for %s", c->config_file, lineno,
+				 r == -ENOENT ? "unknown key or group" : "bad value", v, k);
+			rc = r;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pmqd [options]\n"
+		"  -d, --dir DIR           queue directory (default $PMQ_DIR or /dev/shm/pmq)\n"
+		"  -s, --socket PATH       control socket (default DIR/.pmqd.sock)\n"
+		"      --socket-mode MODE  octal permissions of the socket (default 0660)\n"
+		"      --socket-group G    group of the socket\n"
+		"  -c, --config FILE       config file (key = value, same names as the flags)\n"
+		"      --scan-ms N         directory and attachment rescan period (default 1000)\n"
+		"      --probe-ms N        token probe and lease tick per queue (default 1000)\n"
+		"      --retry-ms N        first retry when a dead owner's token is still held (default 1)\n"
+		"      --log-level L       err|warning|notice|info|debug (default info)\n"
+		"  -v, --verbose           same as --log-level debug\n"
+		"  -f, --foreground        run in the foreground (always; for scripts)\n"
+		"  -h, --help | -V, --version\n");
+}
+
+int config_parse_args(struct pmqd_config *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, 0, 'd' },        { "socket", required_argument, 0, 's' },
+		{ "socket-mode", required_argument, 0, 'M' }, { "socket-group", required_argument, 0, 'G' },
+		{ "config", required_argument, 0, 'c' },     { "scan-ms", required_argument, 0, 'S' },
+		{ "probe-ms", required_argument, 0, 'P' },   { "retry-ms", required_argument, 0, 'R' },
+		{ "log-level", required_argument, 0, 'L' },  { "verbose", no_argument, 0, 'v' },
+		{ "foreground", no_argument, 0, 'f' },       { "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },          { 0, 0, 0, 0 },
+	};
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "d:s:c:vfhV", opts, NULL)) != -1) {
+		const char *key = NULL;
+		switch (o) {
+		case 'd': key = "dir"; break;
+		case 's': key = "socket"; break;
+		case 'M': key = "socket-mode"; break;
+		case 'G': key = "socket-group"; break;
+		case 'S': key = "scan-ms"; break;
+		case 'P': key = "probe-ms"; break;
+		case 'R': key = "retry-ms"; break;
+		case 'L': key = "log-level"; break;
+		case 'c': snprintf(c->config_file, sizeof(c->config_file), "%s", optarg); continue;
+		case 'v': c->log_level = LOG_DEBUG; continue;
+		case 'f': c->foreground = true; continue;
+		case 'h': usage(stdout); return 1;
+		case 'V': printf("pmqd %s (libpmq %s)\n", PMQD_VERSION, pmq_version()); return 1;
+		default: usage(stderr); return -1;
+		}
+		if (config_set(c, key, optarg)) {
+			fprintf(stderr, "pmqd: bad value \"%s\" for --%s --> see pmqd --help\n", optarg, key);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pmqd: unexpected argument \"%s\" --> see pmqd --help\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+void config_finish(struct pmqd_config *c)
+{
+	if (!c->socket_path[0]) {
+		/* dir is limited to sizeof(dir) - 64 by config_set, so this fits */
+		size_t n = strlen(c->dir);
+		memcpy(c->socket_path, c->dir, n);
+		memcpy(c->socket_path + n, "/" PMQD_SOCK_NAME, sizeof("/" PMQD_SOCK_NAME));
+	}
+}

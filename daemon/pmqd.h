@@ -1,0 +1,167 @@
+/*
+ * pmqd.h - what the files of the supervisor daemon share.
+ *
+ * Threads (DESIGN.md section 5):
+ *   control thread     (control.c, discover.c): the control socket, the directory
+ *                      watch and the periodic scan. It is the only WRITER of the
+ *                      registry.
+ *   supervisor thread  (supervisor.c): pidfd death events, token probes, leases.
+ *                      It READS the registry under rcu_read_lock() only and runs
+ *                      recovery through libpmq (pmq_recover), never a copy of it.
+ * A queue's observer handle (pmq_t) may be used by one thread at a time, so every
+ * call on it is made under the queue's mutex `mu`.
+ */
+#ifndef PMQD_H
+#define PMQD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+#include "pmq.h"
+
+#include "common.h"
+
+/* --- config.c -------------------------------------------------------------- */
+struct pmqd_config {
+	char dir[4096];            /* queue directory */
+	char socket_path[4096];    /* control socket ("" = <dir>/.pmqd.sock) */
+	char config_file[4096];    /* "" = none */
+	unsigned socket_mode;      /* default 0660 */
+	long socket_gid;           /* -1 = leave as created */
+	unsigned scan_ms;          /* periodic directory + attachment scan */
+	unsigned probe_ms;         /* token probe / lease tick per queue */
+	unsigned retry_ms;         /* first retry when a dead owner's token is not free yet */
+	int log_level;             /* LOG_ERR .. LOG_DEBUG */
+	bool foreground;           /* informational: we never daemonize (systemd does it) */
+};
+void config_defaults(struct pmqd_config *c);
+/* Load the file named in c->config_file (if any) over the current values.
+ * Returns 0 or -errno; *err names the bad line. */
+int config_load_file(struct pmqd_config *c, char *err, size_t errlen);
+/* Parse argv (flags override the file). Returns 0, 1 (exit 0: --help/--version) or -1 (usage). */
+int config_parse_args(struct pmqd_config *c, int argc, char **argv);
+void config_finish(struct pmqd_config *c);
+
+/* --- log.c ------------------------------------------------------------------ */
+#include <syslog.h>
+void log_init(int level);
+void log_set_level(int level);
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- registry.c: the RCU hash tables ---------------------------------------- */
+enum watch_mode {
+	WATCH_NONE = 0,   /* not yet set up */
+	WATCH_PIDFD = 1,  /* pidfd in the supervisor's epoll, start time verified */
+	WATCH_PROBE = 2,  /* pid not ours (other PID namespace) or reused: probe the token */
+	WATCH_SELF = 3,   /* pmqd's own observer handle */
+};
+
+struct reg_queue;
+
+struct reg_attach {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;
+	uint64_t key;                  /* attach_key(qid, index, incarnation) */
+	struct reg_queue *queue;       /* valid inside the read section that found us */
+	uint32_t index, incarnation, role;
+	int32_t pid;                   /* as recorded by the attacher */
+	int32_t local_pid;             /* pid in pmqd's namespace (pidfd target), 0 if none */
+	uint64_t start_time;
+	int pidfd;                     /* -1 when WATCH_PROBE */
+	_Atomic int mode;              /* enum watch_mode */
+	/* supervisor-owned lease timing (pmqd's own CLOCK_MONOTONIC) */
+	_Atomic uint64_t last_hb;
+	_Atomic uint64_t last_progress_ns;
+	_Atomic uint64_t lease_fired_ns;
+	_Atomic uint32_t in_flight;    /* last seen */
+	_Atomic int died;              /* pidfd fired */
+};
+
+struct reg_queue {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;
+	char name[PMQ_NAME_MAX + 1];
+	uint32_t qid;                  /* 24 bits, part of attachment keys */
+	pthread_mutex_t mu;            /* serialises every call on q */
+	pmq_t *q;                      /* observer handle (flags 0) */
+	uid_t owner;                   /* file owner: may control this queue */
+	dev_t dev;
+	ino_t ino;
+	uint64_t lease_ns;
+	uint32_t lease_action;         /* 0 requeue, 1 kill, 2 alarm */
+	uint32_t max_deliveries;
+	uint32_t max_attach;
+	/* flags between the threads */
+	_Atomic int need_recover;      /* supervisor: run pmq_recover soon */
+	_Atomic int need_scan;         /* control: re-read the attachment table */
+	_Atomic uint64_t next_check_ns;
+	_Atomic uint64_t retry_at_ns;  /* 0 = none */
+	_Atomic uint32_t retry_step;
+	/* counters for `stat` */
+	_Atomic uint64_t recoveries, recovered_attachments, requeued, dead_lettered, aborted;
+	_Atomic uint64_t lease_requeues, lease_kills, lease_alarms;
+	/* control-thread private: the registered attachment of each table entry */
+	struct reg_attach *slot[PMQD_MAX_ATTACH];
+	bool seen;                     /* scan mark */
+};
+
+static inline uint64_t attach_key(uint32_t qid, uint32_t index, uint32_t inc)
+{
+	return ((uint64_t)(qid & 0xffffffu) << 40) | ((uint64_t)(index & 0xffu) << 32) | inc;
+}
+
+int registry_init(void);
+void registry_fini(void);
+/* Readers: call inside rcu_read_lock(). */
+struct reg_queue *registry_queue_find(const char *name);
+struct reg_attach *registry_attach_find(uint64_t key);
+struct cds_lfht *registry_queues(void);
+/* Writer (control thread) only. */
+struct reg_queue *registry_queue_add(const char *name, pmq_t *q);
+void registry_queue_remove(struct reg_queue *rq);   /* calls synchronize_rcu: no locks held! */
+int registry_attach_add(struct reg_queue *rq, struct reg_attach *a);
+void registry_attach_remove(struct reg_queue *rq, struct reg_attach *a);
+unsigned registry_queue_count(void);
+unsigned registry_attach_count(void);
+
+/* --- watch.c: one process, seen through its pidfd ----------------------------- */
+uint64_t proc_start_time(pid_t pid);               /* 0 if unreadable */
+/* Open a pidfd on `pid` and prove it is the process that started at
+ * `start_time`. Returns the pidfd, -ESRCH (gone or another process now:
+ * treat as dead or foreign, i.e. probe) or another -errno. */
+int watch_open_pidfd(pid_t pid, uint64_t start_time);
+
+/* --- supervisor.c ------------------------------------------------------------ */
+int supervisor_start(const struct pmqd_config *c);
+void supervisor_stop(void);
+void supervisor_kick(void);                        /* look at need_recover flags now */
+int supervisor_watch(struct reg_attach *a);        /* add a's pidfd to the epoll set */
+void supervisor_set_intervals(unsigned probe_ms, unsigned retry_ms);
+/* Recover queue rq now (any thread, inside rcu_read_lock). Returns pmq_recover's result. */
+int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_attach *a, uint64_t t0_ns);
+
+/* --- discover.c (control thread) --------------------------------------------- */
+int discover_init(const struct pmqd_config *c);    /* returns the inotify fd */
+void discover_on_inotify(void);
+void discover_scan_all(void);                      /* directory + every queue's table */
+void discover_scan_flagged(void);                  /* only queues with need_scan */
+struct reg_queue *discover_queue(const char *name); /* register (open) if new */
+void discover_queue_attachments(struct reg_queue *rq);
+void discover_fini(void);
+
+/* --- control.c ---------------------------------------------------------------- */
+int control_open(const struct pmqd_config *c);     /* bind + listen; returns fd */
+/* Run the control thread's loop until a stop signal. Returns 0 on SIGTERM/SIGINT. */
+int control_run(struct pmqd_config *c, int sigfd, int kickfd);
+void control_close(void);
+void control_kick(void);                           /* wake the control thread (need_scan) */
+
+extern struct pmqd_config g_cfg;
+
+#endif /* PMQD_H */
