@@ -178,7 +178,7 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		{ "version", no_argument, 0, 'V' },          { 0, 0, 0, 0 },
 	};
 	int o;
-	optind = 1;
+	optind = 0;
 	while ((o = getopt_long(argc, argv, "d:s:c:vfhV", opts, NULL)) != -1) {
 		const char *key = NULL;
 		switch (o) {

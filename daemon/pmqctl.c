@@ -160,7 +160,7 @@ static int cmd_create(int argc, char **argv)
 	pmq_config_init(&c);
 	c.dir = opt_dir;
 	int ch;
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
 		switch (ch) {
@@ -331,7 +331,7 @@ static int cmd_stat(int argc, char **argv)
 	static const struct option o[] = { { "json", 0, 0, 'j' }, { "interval", 1, 0, 'i' }, { 0, 0, 0, 0 } };
 	unsigned interval_ms = 200;
 	int ch;
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
 		if (ch == 'j') opt_json = true;
 		else if (ch == 'i') interval_ms = (unsigned)strtoul(optarg, NULL, 10);
@@ -428,7 +428,7 @@ static int cmd_top(int argc, char **argv)
 					   { 0, 0, 0, 0 } };
 	unsigned interval_ms = 1000, iters = 0;
 	int ch;
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "n:", o, NULL)) != -1) {
 		if (ch == 'i') interval_ms = (unsigned)strtoul(optarg, NULL, 10);
 		else if (ch == 'n') iters = (unsigned)strtoul(optarg, NULL, 10);
@@ -513,7 +513,7 @@ static int cmd_send(int argc, char **argv)
 	unsigned long count = 1;
 	unsigned flags = 0;
 	int ch;
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "c:n", o, NULL)) != -1) {
 		if (ch == 'c') count = strtoul(optarg, NULL, 10);
 		else if (ch == 'n') flags |= PMQ_NONBLOCK;
@@ -588,7 +588,7 @@ static int recv_loop(const char *verb, const char *name, unsigned flags, int arg
 	int settle = 0; /* 0 ack, 1 nack, 2 dead-letter */
 	bool follow = false;
 	int ch;
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "n:t:f", o, NULL)) != -1) {
 		switch (ch) {
 		case 'n': count = strtoul(optarg, NULL, 10); break;

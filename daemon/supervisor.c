@@ -85,6 +85,19 @@ static uint64_t queue_interval(const struct reg_queue *rq)
 	return iv;
 }
 
+/* Is a's incarnation still in the table (so a token is still to be freed)? */
+static bool attachment_present(struct reg_queue *rq, const struct reg_attach *a)
+{
+	static __thread struct pmq_attach_info info[PMQD_MAX_ATTACH];
+	pthread_mutex_lock(&rq->mu);
+	int n = pmq_attachments(rq->q, info, PMQD_MAX_ATTACH);
+	pthread_mutex_unlock(&rq->mu);
+	for (int i = 0; i < n && i < PMQD_MAX_ATTACH; i++)
+		if (info[i].index == a->index && info[i].incarnation == a->incarnation)
+			return true;
+	return n < 0; /* cannot tell: keep trying */
+}
+
 int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_attach *a, uint64_t t0)
 {
 	struct pmq_stats b, e;
@@ -105,6 +118,13 @@ int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_a
 	if (n == 0) {
 		if (!a)
 			return 0;
+		if (!attachment_present(rq, a)) { /* it closed cleanly: nothing to recover */
+			rq->retry_at_ns = 0;
+			rq->retry_step = 0;
+			rq->need_scan = 1;
+			control_kick();
+			return 0;
+		}
 		/* The process is gone but its token is not free (yet): never rob it. */
 		uint32_t step = ++rq->retry_step;
 		if (step <= 12) {

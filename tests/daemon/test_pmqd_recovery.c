@@ -1,0 +1,128 @@
+/*
+ * test_pmqd_recovery: with pmqd running and nobody calling pmq_recover,
+ *  - a SIGKILLed consumer's claimed messages come back (delivery count 2),
+ *    quickly (pidfd), and pmqd logs one line naming queue, pid and counts;
+ *  - a SIGKILLed producer's reserved (WRITING) slot is aborted, so the
+ *    messages sent after it are delivered;
+ *  - a cleanly closed consumer causes no recovery.
+ */
+#include "harness.h"
+
+static void small(struct pmq_config *c)
+{
+	c->slot_count = 64;
+	c->max_deliveries = 5;
+}
+
+static void test_consumer_death_requeues(void)
+{
+	pmq_t *p = h_open("orders", PMQ_PRODUCER);
+	for (int i = 0; i < 4; i++) { /* the holder takes all: the next recv must wait for the requeue */
+		char m[32];
+		int n = snprintf(m, sizeof(m), "m%d", i);
+		H_CHECK(pmq_send(p, m, (size_t)n, 0) == 0, "send");
+	}
+	unsigned got;
+	pid_t c = h_spawn_holder("orders", 4, &got);
+	H_CHECK(got == 4, "holder received %u of 4", got);
+	/* open before the kill: pmq_open itself recovers dead owners, and we want pmqd to */
+	pmq_t *q = h_open("orders", PMQ_CONSUMER);
+	uint64_t t0 = h_now_ns();
+	h_kill(c);
+
+	struct pmq_msg m;
+	int r = pmq_recv_timeout(q, &m, 2000000000ull);
+	uint64_t dt = h_now_ns() - t0;
+	H_CHECK(r == 0, "recv after the kill: %s", pmq_strerror(r));
+	H_CHECK(m.delivery_count == 2, "first message after the kill is a redelivery (count %u)", m.delivery_count);
+	H_CHECK(dt < 500000000ull, "redelivered after %.3f ms (pmqd should act at once)", (double)dt / 1e6);
+	printf("consumer death -> first redelivery after %.3f ms\n", (double)dt / 1e6);
+	pmq_ack(q, &m);
+	unsigned redeliv = 1, total = 1;
+	for (int i = 4; i < 10; i++) {
+		char b[32];
+		int n = snprintf(b, sizeof(b), "m%d", i);
+		H_CHECK(pmq_send(p, b, (size_t)n, 0) == 0, "send");
+	}
+	while (pmq_recv(q, &m, PMQ_NONBLOCK) == 0) {
+		redeliv += m.delivery_count == 2;
+		total++;
+		pmq_ack(q, &m);
+	}
+	H_CHECK(total == 10 && redeliv == 4, "got %u messages, %u redelivered (want 10, 4)", total, redeliv);
+	pmq_close(q);
+	pmq_close(p);
+	char line[128];
+	snprintf(line, sizeof(line), "consumer pid %d on \"orders\" died", (int)c);
+	for (int i = 0; i < 100 && !h_log_has(line); i++)
+		h_sleep_ms(10);
+	H_CHECK(h_log_has(line), "pmqd logged \"%s\"", line);
+}
+
+static void test_producer_death_aborts(void)
+{
+	int pp[2];
+	H_CHECK(pipe(pp) == 0, "pipe");
+	pid_t c = fork();
+	if (c == 0) {
+		pmq_t *p = h_open("orders", PMQ_PRODUCER);
+		void *buf;
+		if (pmq_reserve(p, 16, &buf, 0) != 0)
+			_exit(2);
+		memcpy(buf, "never", 5);
+		char x = 1;
+		if (write(pp[1], &x, 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	char x;
+	H_CHECK(read(pp[0], &x, 1) == 1, "producer reserved");
+	pmq_t *p = h_open("orders", PMQ_PRODUCER);
+	H_CHECK(pmq_send(p, "after", 5, 0) == 0, "send behind the reservation");
+	pmq_t *q = h_open("orders", PMQ_CONSUMER);
+	h_kill(c);
+	struct pmq_msg m;
+	int r = pmq_recv_timeout(q, &m, 2000000000ull);
+	H_CHECK(r == 0, "message behind a dead producer's slot: %s", pmq_strerror(r));
+	H_CHECK(m.len == 5 && !memcmp(m.data, "after", 5), "got the message sent after the reservation");
+	pmq_ack(q, &m);
+	struct pmq_stats st;
+	pmq_stats(q, &st);
+	H_CHECK(st.aborted >= 1, "aborted counter %llu", (unsigned long long)st.aborted);
+	pmq_close(q);
+	pmq_close(p);
+	close(pp[0]);
+	close(pp[1]);
+}
+
+static void test_clean_close_is_not_a_death(void)
+{
+	char reply[8192];
+	pmq_t *q = h_open("orders", PMQ_CONSUMER);
+	pmq_close(q);
+	h_sleep_ms(300);
+	H_CHECK(h_request("stat orders", reply, sizeof(reply)) == 0, "stat");
+	char *r = strstr(reply, "\"recoveries\":");
+	H_CHECK(r, "stat reply has recoveries: %s", reply);
+	unsigned long before = strtoul(r + 13, NULL, 10);
+	q = h_open("orders", PMQ_CONSUMER);
+	pmq_close(q);
+	h_sleep_ms(300);
+	H_CHECK(h_request("stat orders", reply, sizeof(reply)) == 0, "stat");
+	r = strstr(reply, "\"recoveries\":");
+	H_CHECK(strtoul(r + 13, NULL, 10) == before, "a clean close caused a recovery: %s", reply);
+}
+
+int main(void)
+{
+	h_setup("recovery");
+	H_CHECK(h_create("orders", small) == 0, "create");
+	h_start_pmqd();
+	test_consumer_death_requeues();
+	test_producer_death_aborts();
+	test_clean_close_is_not_a_death();
+	printf("PASS test_pmqd_recovery\n");
+	h_done();
+	return 0;
+}
