@@ -42,7 +42,11 @@ int attach_reopen_fd(const struct pmq *q)
 uint64_t attach_read_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	/* our own: /proc/self, since /proc may belong to another PID namespace (containers) */
+	if (pid == getpid())
+		snprintf(path, sizeof(path), "/proc/self/stat");
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
