@@ -33,6 +33,7 @@
 #endif
 
 static char h_dir[256];
+static char h_sock[300]; /* "" = <h_dir>/.pmqd.sock */
 static char h_log[300];
 static __attribute__((unused)) pid_t h_pmqd = -1;
 
@@ -136,7 +137,10 @@ static __attribute__((unused)) int h_request_raw(const void *req, size_t len, ch
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char path[512];
-	snprintf(path, sizeof(path), "%s/.pmqd.sock", h_dir);
+	if (h_sock[0])
+		snprintf(path, sizeof(path), "%s", h_sock);
+	else
+		snprintf(path, sizeof(path), "%s/.pmqd.sock", h_dir);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
