@@ -1,0 +1,398 @@
+/*
+ * modes.c - what each process of a run does, per mode. Process 0 (and the
+ * other producers) run on the first CPU, the consumers on the second.
+ *
+ *   rt      0 sends, 1 echoes; 0 records send-to-echo time. The floor and
+ *           every subject go through this same loop, so the loop's own cost
+ *           (two clock reads, indirect calls) is in the floor too.
+ *   oneway  as rt, but 0 puts its clock in the message and 1 records
+ *           arrival - departure (one clock, one host); the echo paces it.
+ *   rate    0 sends at fixed intervals without waiting for anything and
+ *           stamps each message with its *intended* send time; 1 records
+ *           arrival - intended, so a stall of the sender or the queue counts
+ *           against the latency of every message it delayed (coordinated
+ *           omission accounted for).
+ *   tput    P producers send as fast as they can (batched where the
+ *           transport batches), C consumers read every cache line of every
+ *           message; a stop per consumer follows the data.
+ */
+#define _GNU_SOURCE
+#include "run.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failf(struct run_ctl *ctl, unsigned idx, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int failf(struct run_ctl *ctl, unsigned idx, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctl->msg[idx], sizeof(ctl->msg[idx]), fmt, ap);
+	va_end(ap);
+	atomic_store(&ctl->abort, 1);
+	return err < 0 ? err : -EIO;
+}
+
+/* n processes meet here; 0, or -ECANCELED if one of them failed. */
+static int barrier(struct run_ctl *ctl, int which, unsigned n)
+{
+	atomic_fetch_add(&ctl->arrived[which], 1);
+	while (atomic_load(&ctl->arrived[which]) < n) {
+		if (atomic_load(&ctl->abort))
+			return -ECANCELED;
+		if (ctl->nproc > 2)
+			sched_yield();  /* more processes than CPUs: let the others arrive */
+		else
+			cpu_relax();
+	}
+	return 0;
+}
+
+static inline uint64_t word0(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void set_word0(void *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* Read every cache line of a message, as a consumer that uses it would. */
+static inline uint64_t touch(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	uint64_t sum = 0, v;
+	for (size_t off = 0; off + sizeof(v) <= len; off += 64) {
+		memcpy(&v, b + off, sizeof(v));
+		sum += v;
+	}
+	return sum;
+}
+
+static volatile uint64_t sink;
+
+static int open_end(const struct transport *t, struct run_ctl *ctl, unsigned idx, int chan, int role,
+		    void **ep)
+{
+	int err = t->open(chan, role, &ctl->params, ep);
+	if (err < 0)
+		return failf(ctl, idx, err, "%s: open channel %d (%s): %s", t->name, chan,
+			     role == TP_TX ? "send" : "receive", strerror(-err));
+	return 0;
+}
+
+/* after every end is open (the other process may wait for ours first) */
+static int ready_end(const struct transport *t, struct run_ctl *ctl, unsigned idx, void *ep)
+{
+	int err;
+	if (ep && t->ready && (err = t->ready(ep)) < 0)
+		return failf(ctl, idx, err, "%s: not connected: %s", t->name, strerror(-err));
+	return 0;
+}
+
+/* --- rt and oneway: process 0 --------------------------------------------- */
+
+static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void *tx, void *rx)
+{
+	size_t size = ctl->params.size;
+	unsigned char *buf = calloc(1, size);
+	uint64_t total = ctl->warmup + ctl->count, deadline = UINT64_MAX;
+	struct tp_msg m;
+	int err = 0;
+
+	if (!buf)
+		return failf(ctl, 0, -ENOMEM, "out of memory");
+	for (uint64_t i = 0; i < total; i++) {
+		if (i == ctl->warmup)
+			deadline = now_ns() + ctl->duration_ns;
+		uint64_t t0 = now_ns();
+		set_word0(buf, mode == MODE_RT ? i : t0);
+		if ((err = t->send(tx, buf, size)) < 0) {
+			failf(ctl, 0, err, "%s: send #%llu: %s", t->name, (unsigned long long)i, strerror(-err));
+			break;
+		}
+		if ((err = t->recv(rx, &m)) < 0) {
+			failf(ctl, 0, err, "%s: receive echo #%llu: %s", t->name, (unsigned long long)i,
+			      strerror(-err));
+			break;
+		}
+		uint64_t echo = word0(m.data);
+		t->release(rx);
+		uint64_t t1 = now_ns();
+		if (mode == MODE_RT) {
+			if (echo != i) {
+				err = failf(ctl, 0, -EPROTO, "%s: echo #%llu carries %llu", t->name,
+					    (unsigned long long)i, (unsigned long long)echo);
+				break;
+			}
+			if (i >= ctl->warmup)
+				hist_record(&ctl->hist, t1 - t0);
+		}
+		if (t1 > deadline)
+			break;
+	}
+	set_word0(buf, MSG_STOP);
+	if (err == 0 && (err = t->send(tx, buf, size)) < 0)
+		failf(ctl, 0, err, "%s: send stop: %s", t->name, strerror(-err));
+	free(buf);
+	return err;
+}
+
+/* --- rt and oneway: process 1 --------------------------------------------- */
+
+static int echoer(const struct transport *t, int mode, struct run_ctl *ctl, void *tx, void *rx)
+{
+	size_t size = ctl->params.size;
+	struct tp_msg m;
+	int err;
+
+	for (uint64_t i = 0;; i++) {
+		if ((err = t->recv(rx, &m)) < 0)
+			return failf(ctl, 1, err, "%s: receive #%llu: %s", t->name, (unsigned long long)i,
+				     strerror(-err));
+		uint64_t t1 = now_ns();
+		uint64_t w = word0(m.data);
+		if (w == MSG_STOP) {
+			t->release(rx);
+			return 0;
+		}
+		if (mode == MODE_ONEWAY && i >= ctl->warmup)
+			hist_record(&ctl->hist, t1 - w);
+		err = t->send(tx, m.data, size);
+		t->release(rx);
+		if (err < 0)
+			return failf(ctl, 1, err, "%s: echo #%llu: %s", t->name, (unsigned long long)i,
+				     strerror(-err));
+	}
+}
+
+/* --- rate ----------------------------------------------------------------- */
+
+static int rate_sender(const struct transport *t, struct run_ctl *ctl, void *tx)
+{
+	size_t size = ctl->params.size;
+	unsigned char *buf = calloc(1, size);
+	double period = 1e9 / ctl->rate;
+	uint64_t total = ctl->warmup + ctl->count;
+	uint64_t max_by_time = ctl->warmup + (uint64_t)(ctl->rate * (double)ctl->duration_ns / 1e9) + 1;
+	int err = 0;
+
+	if (!buf)
+		return failf(ctl, 0, -ENOMEM, "out of memory");
+	if (total > max_by_time)
+		total = max_by_time;
+	uint64_t begin = now_ns() + 1000000;
+	for (uint64_t i = 0; i < total; i++) {
+		uint64_t intended = begin + (uint64_t)((double)i * period);
+		while (now_ns() < intended)
+			cpu_relax();    /* behind schedule: send at once, the stamp keeps the debt */
+		set_word0(buf, intended);
+		if ((err = t->send(tx, buf, size)) < 0) {
+			failf(ctl, 0, err, "%s: send #%llu: %s", t->name, (unsigned long long)i, strerror(-err));
+			break;
+		}
+	}
+	set_word0(buf, MSG_STOP);
+	if (err == 0 && (err = t->send(tx, buf, size)) < 0)
+		failf(ctl, 0, err, "%s: send stop: %s", t->name, strerror(-err));
+	free(buf);
+	return err;
+}
+
+static int rate_receiver(const struct transport *t, struct run_ctl *ctl, void *rx)
+{
+	struct tp_msg m;
+	int err;
+	for (uint64_t i = 0;; i++) {
+		if ((err = t->recv(rx, &m)) < 0)
+			return failf(ctl, 1, err, "%s: receive #%llu: %s", t->name, (unsigned long long)i,
+				     strerror(-err));
+		uint64_t t1 = now_ns();
+		uint64_t w = word0(m.data);
+		t->release(rx);
+		if (w == MSG_STOP)
+			return 0;
+		if (i >= ctl->warmup)
+			hist_record(&ctl->hist, t1 > w ? t1 - w : 0);
+	}
+}
+
+/* --- tput ------------------------------------------------------------------ */
+
+static int send_many(const struct transport *t, void *tx, struct iovec *iov, unsigned n, unsigned batch)
+{
+	if (batch > 1 && t->send_batch) {
+		unsigned done = 0;
+		while (done < n) {
+			int k = t->send_batch(tx, iov + done, n - done);
+			if (k < 0)
+				return k;
+			done += (unsigned)k;
+		}
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int err = t->send(tx, iov[i].iov_base, iov[i].iov_len);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static int producer(const struct transport *t, struct run_ctl *ctl, unsigned idx, void *tx)
+{
+	size_t size = ctl->params.size;
+	unsigned batch = ctl->params.batch;
+	unsigned P = ctl->producers;
+	uint64_t warm = ctl->warmup / P, count = ctl->count / P + (idx < ctl->count % P);
+	unsigned char *buf = calloc(batch, size);
+	struct iovec *iov = calloc(batch, sizeof(*iov));
+	uint64_t seq = 0, sent = 0;
+	int err = 0;
+
+	if (!buf || !iov)
+		return failf(ctl, idx, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < batch; i++) {
+		iov[i].iov_base = buf + (size_t)i * size;
+		iov[i].iov_len = size;
+	}
+	for (uint64_t done = 0; done < warm;) {
+		unsigned n = warm - done < batch ? (unsigned)(warm - done) : batch;
+		for (unsigned i = 0; i < n; i++)
+			set_word0(iov[i].iov_base, MSG_WARM | seq++);
+		if ((err = send_many(t, tx, iov, n, batch)) < 0)
+			goto fail;
+		done += n;
+	}
+	/* measure only once every warm-up message is through */
+	while (atomic_load(&ctl->warm_rx) < warm * P) {
+		if (atomic_load(&ctl->abort)) {
+			err = -ECANCELED;
+			goto fail_quiet;
+		}
+		sched_yield();
+	}
+	if ((err = barrier(ctl, 1, P)) < 0)     /* producers start together */
+		goto fail_quiet;
+	uint64_t deadline = now_ns() + ctl->duration_ns;
+	ctl->t_start[idx] = now_ns();
+	for (uint64_t chunk = 0; sent < count; chunk++) {
+		unsigned n = count - sent < batch ? (unsigned)(count - sent) : batch;
+		for (unsigned i = 0; i < n; i++)
+			set_word0(iov[i].iov_base, seq++ & ~MSG_WARM);
+		if ((err = send_many(t, tx, iov, n, batch)) < 0)
+			goto fail;
+		sent += n;
+		if ((chunk & 255) == 255 && now_ns() > deadline)
+			break;
+	}
+	ctl->nsent[idx] = sent;
+	/* the last producer to finish sends one stop per consumer, behind all data */
+	if (atomic_fetch_add(&ctl->prod_done, 1) + 1 == P) {
+		for (unsigned c = 0; c < ctl->consumers; c++) {
+			set_word0(buf, MSG_STOP);
+			if ((err = t->send(tx, buf, size)) < 0)
+				goto fail;
+		}
+	}
+	free(buf);
+	free(iov);
+	return 0;
+fail:
+	failf(ctl, idx, err, "%s: send: %s", t->name, strerror(-err));
+fail_quiet:
+	free(buf);
+	free(iov);
+	return err;
+}
+
+static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx, void *rx)
+{
+	size_t size = ctl->params.size;
+	unsigned batch = ctl->params.batch;
+	int use_batch = batch > 1 && t->recv_batch;
+	struct tp_msg *m = calloc(batch, sizeof(*m));
+	uint64_t got = 0, sum = 0;
+	int stop = 0;
+
+	if (!m)
+		return failf(ctl, idx, -ENOMEM, "out of memory");
+	while (!stop) {
+		int k = use_batch ? t->recv_batch(rx, m, batch) : t->recv(rx, m);
+		if (k < 0) {
+			free(m);
+			return failf(ctl, idx, k, "%s: receive: %s", t->name, strerror(-k));
+		}
+		if (!use_batch)
+			k = 1;
+		unsigned warm = 0;
+		for (int i = 0; i < k; i++) {
+			uint64_t w = word0(m[i].data);
+			if (w == MSG_STOP) {
+				stop = 1;   /* FIFO: every data message is already in front of us */
+				continue;
+			}
+			if (w & MSG_WARM)
+				warm++;
+			else
+				got++;
+			sum += touch(m[i].data, size);
+		}
+		t->release(rx);
+		if (warm)
+			atomic_fetch_add(&ctl->warm_rx, warm);
+	}
+	ctl->t_end[idx] = now_ns();
+	ctl->nrecv[idx] = got;
+	sink = sum;
+	free(m);
+	return 0;
+}
+
+/* --- dispatch --------------------------------------------------------------- */
+
+int drive(const struct transport *t, int mode, struct run_ctl *ctl, unsigned idx)
+{
+	void *tx = NULL, *rx = NULL;
+	int err;
+	int sender = idx < ctl->producers;
+
+	if (mode == MODE_RT || mode == MODE_ONEWAY) {
+		/* process 0: sends on 0, hears on 1; process 1 the other way round */
+		if ((err = open_end(t, ctl, idx, sender ? 0 : 1, TP_TX, &tx)) < 0 ||
+		    (err = open_end(t, ctl, idx, sender ? 1 : 0, TP_RX, &rx)) < 0)
+			goto out;
+	} else if ((err = open_end(t, ctl, idx, 0, sender ? TP_TX : TP_RX, sender ? &tx : &rx)) < 0) {
+		goto out;
+	}
+	if ((err = ready_end(t, ctl, idx, tx)) < 0 || (err = ready_end(t, ctl, idx, rx)) < 0)
+		goto out;
+	if ((err = barrier(ctl, 0, ctl->nproc)) < 0)
+		goto out;
+	switch (mode) {
+	case MODE_RT:
+	case MODE_ONEWAY:
+		err = sender ? pinger(t, mode, ctl, tx, rx) : echoer(t, mode, ctl, tx, rx);
+		break;
+	case MODE_RATE:
+		err = sender ? rate_sender(t, ctl, tx) : rate_receiver(t, ctl, rx);
+		break;
+	case MODE_TPUT:
+		err = sender ? producer(t, ctl, idx, tx) : consumer(t, ctl, idx, rx);
+		break;
+	}
+out:
+	if (tx)
+		t->close(tx);
+	if (rx)
+		t->close(rx);
+	return err;
+}

@@ -1,0 +1,180 @@
+/*
+ * transport_pmq.c - pmq as a subject: one queue per channel, in a private
+ * directory under /dev/shm, created by the parent and unlinked at the end.
+ * A 1 x 1 channel is created PMQ_F_SP | PMQ_F_SC (one locked instruction per
+ * message, the ack); several producers or consumers get the default MPMC queue.
+ * recv is zero copy (a pointer into the slot) and release is pmq_ack.
+ */
+#define _GNU_SOURCE
+#include "transport.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef BENCH_HAVE_PMQ
+#include "pmq.h"
+
+static char pmq_dir[64];
+static char pmq_names[TP_MAX_CHANS][64];
+
+struct pmq_ep {
+	pmq_t *q;
+	unsigned held;
+	struct pmq_msg msgs[];
+};
+
+static int pmq_probe(char *why, size_t n)
+{
+	(void)why;
+	(void)n;
+	return 0;
+}
+
+static int pmq_setup(int chan, const struct tp_params *p, char *why, size_t n)
+{
+	struct pmq_config cfg;
+	pmq_t *q;
+	int err;
+
+	if (!pmq_dir[0]) {
+		snprintf(pmq_dir, sizeof(pmq_dir), "/dev/shm/pmq-bench-q-XXXXXX");
+		if (!mkdtemp(pmq_dir)) {
+			err = -errno;
+			pmq_dir[0] = '\0';
+			return tp_why(why, n, err, "pmq: mkdtemp /dev/shm/pmq-bench-q-*: %s", strerror(-err));
+		}
+	}
+	if (p->durability == PMQ_DURABLE_POWER && !getenv("PMEM_IS_PMEM_FORCE"))
+		setenv("PMEM_IS_PMEM_FORCE", "1", 1);   /* tmpfs: exercise the flush path (DESIGN §4) */
+	snprintf(pmq_names[chan], sizeof(pmq_names[chan]), "bench-%u-%d", p->run_id, chan);
+	pmq_config_init(&cfg);
+	cfg.slot_count = p->slots;
+	cfg.max_payload = p->size;
+	cfg.durability = (uint32_t)p->durability;
+	if (p->producers == 1 && p->consumers == 1)
+		cfg.flags |= PMQ_F_SP | PMQ_F_SC;
+	if (cfg.consumer_quota < 2 * p->batch)
+		cfg.consumer_quota = 2 * p->batch;
+	cfg.dir = pmq_dir;
+	err = pmq_create(pmq_names[chan], &cfg, &q);
+	if (err < 0)
+		return tp_why(why, n, err, "pmq: create %s/%s (%u slots of %u B): %s (%s)", pmq_dir,
+			      pmq_names[chan], p->slots, p->size, pmq_strerror(err), pmq_errmsg());
+	pmq_close(q);   /* the children attach on their own; the file stays */
+	return 0;
+}
+
+static void pmq_teardown(int chan)
+{
+	if (pmq_names[chan][0])
+		pmq_unlink(pmq_names[chan], pmq_dir);
+	pmq_names[chan][0] = '\0';
+	if (pmq_dir[0] && !pmq_names[0][0] && !pmq_names[1][0]) {
+		rmdir(pmq_dir);
+		pmq_dir[0] = '\0';
+	}
+}
+
+static int pmq_tp_open(int chan, int role, const struct tp_params *p, void **ep)
+{
+	struct pmq_open_opts o;
+	unsigned nmsg = p->batch > 1 ? p->batch : 1;
+	struct pmq_ep *e = calloc(1, sizeof(*e) + nmsg * sizeof(struct pmq_msg));
+	if (!e)
+		return -ENOMEM;
+	pmq_open_opts_init(&o);
+	o.wait = p->wait == WAIT_SPIN ? PMQ_WAIT_SPIN
+		 : p->wait == WAIT_BLOCK ? PMQ_WAIT_FUTEX : PMQ_WAIT_SPIN_FUTEX;
+	o.dir = pmq_dir;
+	int err = pmq_open_ex(pmq_names[chan], role == TP_TX ? PMQ_PRODUCER : PMQ_CONSUMER, &o, &e->q);
+	if (err < 0) {
+		fprintf(stderr, "pmq-bench: pmq_open %s: %s (%s)\n", pmq_names[chan], pmq_strerror(err),
+			pmq_errmsg());
+		free(e);
+		return err;
+	}
+	*ep = e;
+	return 0;
+}
+
+static void pmq_tp_close(void *ep)
+{
+	struct pmq_ep *e = ep;
+	pmq_close(e->q);
+	free(e);
+}
+
+static int pmq_tp_send(void *ep, const void *buf, size_t len)
+{
+	struct pmq_ep *e = ep;
+	return pmq_send(e->q, buf, len, 0);
+}
+
+static int pmq_tp_send_batch(void *ep, const struct iovec *iov, unsigned n)
+{
+	struct pmq_ep *e = ep;
+	return pmq_send_batch(e->q, iov, n, 0);
+}
+
+static int pmq_tp_recv(void *ep, struct tp_msg *m)
+{
+	struct pmq_ep *e = ep;
+	int err = pmq_recv(e->q, &e->msgs[0], 0);
+	if (err < 0)
+		return err;
+	e->held = 1;
+	m->data = e->msgs[0].data;
+	m->len = e->msgs[0].len;
+	return 0;
+}
+
+static int pmq_tp_recv_batch(void *ep, struct tp_msg *m, unsigned n)
+{
+	struct pmq_ep *e = ep;
+	int k = pmq_recv_batch(e->q, e->msgs, n, 0);
+	if (k < 0)
+		return k;
+	for (int i = 0; i < k; i++) {
+		m[i].data = e->msgs[i].data;
+		m[i].len = e->msgs[i].len;
+	}
+	e->held = (unsigned)k;
+	return k;
+}
+
+static void pmq_tp_release(void *ep)
+{
+	struct pmq_ep *e = ep;
+	for (unsigned i = 0; i < e->held; i++)
+		pmq_ack(e->q, &e->msgs[i]);
+	e->held = 0;
+}
+
+const struct transport tp_pmq = {
+	.name = "pmq",
+	.caps = TP_MPMC | TP_BATCH,
+	.probe = pmq_probe,
+	.setup = pmq_setup,
+	.teardown = pmq_teardown,
+	.open = pmq_tp_open,
+	.close = pmq_tp_close,
+	.send = pmq_tp_send,
+	.send_batch = pmq_tp_send_batch,
+	.recv = pmq_tp_recv,
+	.recv_batch = pmq_tp_recv_batch,
+	.release = pmq_tp_release,
+};
+
+#else /* !BENCH_HAVE_PMQ */
+
+static int pmq_absent(char *why, size_t n)
+{
+	return tp_why(why, n, -ENOSYS, "pmq: libpmq was not built with this bench (no CMake target pmq)");
+}
+
+const struct transport tp_pmq = { .name = "pmq", .probe = pmq_absent };
+
+#endif
