@@ -295,12 +295,22 @@ static int producer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 			break;
 	}
 	ctl->nsent[idx] = sent;
-	/* the last producer to finish sends one stop per consumer, behind all data */
+	/* the last producer to finish sends one stop per consumer, behind all
+	 * data; a consumer may take several in one batch, so it keeps sending
+	 * while every stop sent is taken and some consumer still runs */
 	if (atomic_fetch_add(&ctl->prod_done, 1) + 1 == P) {
-		for (unsigned c = 0; c < ctl->consumers; c++) {
-			set_word0(buf, MSG_STOP);
-			if ((err = t->send(tx, buf, size)) < 0)
-				goto fail;
+		uint32_t stops = 0;
+		set_word0(buf, MSG_STOP);
+		while (atomic_load(&ctl->cons_done) < ctl->consumers) {
+			if (stops < ctl->consumers || atomic_load(&ctl->stops_seen) >= stops) {
+				if ((err = t->send(tx, buf, size)) < 0)
+					goto fail;
+				stops++;
+			} else if (atomic_load(&ctl->abort)) {
+				break;
+			} else {
+				sched_yield();
+			}
 		}
 	}
 	free(buf);
@@ -337,7 +347,7 @@ static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 		for (int i = 0; i < k; i++) {
 			uint64_t w = word0(m[i].data);
 			if (w == MSG_STOP) {
-				stop = 1;   /* FIFO: every data message is already in front of us */
+				stop++;     /* FIFO: every data message is already in front of us */
 				continue;
 			}
 			if (w & MSG_WARM)
@@ -352,6 +362,8 @@ static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 	}
 	ctl->t_end[idx] = now_ns();
 	ctl->nrecv[idx] = got;
+	atomic_fetch_add(&ctl->stops_seen, (uint32_t)stop);
+	atomic_fetch_add(&ctl->cons_done, 1);
 	sink = sum;
 	free(m);
 	return 0;

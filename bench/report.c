@@ -142,8 +142,8 @@ static void target(FILE *f, const char *what, double *v, unsigned k, double goal
 		fprintf(f, " %.2f", v[i]);
 	double m = median(v, k);
 	int met = at_least ? m >= goal : m <= goal;
-	fprintf(f, "  -> median %.2f (%s %.0f%s): %s\n", m, at_least ? ">=" : "<=", goal,
-		goal < 10 ? "x" : "x", met ? "met" : "NOT met");
+	fprintf(f, "  -> median %.2f (target %s %gx): %s\n", m, at_least ? ">=" : "<=", goal,
+		met ? "met" : "NOT met");
 }
 
 void report_summary(FILE *f, const struct row *rows, unsigned n, const struct bench_opts *o)

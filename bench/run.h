@@ -25,6 +25,8 @@ struct run_ctl {
 	_Atomic uint32_t arrived[2];       /* two barriers */
 	_Atomic uint32_t abort;            /* a process failed: do not wait for it */
 	_Atomic uint32_t prod_done;
+	_Atomic uint32_t stops_seen;       /* tput: stop messages consumers took */
+	_Atomic uint32_t cons_done;        /* tput: consumers that stopped */
 	_Atomic uint64_t warm_rx;          /* tput: warm-up messages received */
 	unsigned nproc;
 	unsigned producers, consumers;

@@ -23,6 +23,7 @@ static char pmq_names[TP_MAX_CHANS][64];
 struct pmq_ep {
 	pmq_t *q;
 	unsigned held;
+	int ack_err;            /* first failed ack, reported by the next recv */
 	struct pmq_msg msgs[];
 };
 
@@ -122,6 +123,8 @@ static int pmq_tp_send_batch(void *ep, const struct iovec *iov, unsigned n)
 static int pmq_tp_recv(void *ep, struct tp_msg *m)
 {
 	struct pmq_ep *e = ep;
+	if (e->ack_err)
+		return e->ack_err;
 	int err = pmq_recv(e->q, &e->msgs[0], 0);
 	if (err < 0)
 		return err;
@@ -134,6 +137,8 @@ static int pmq_tp_recv(void *ep, struct tp_msg *m)
 static int pmq_tp_recv_batch(void *ep, struct tp_msg *m, unsigned n)
 {
 	struct pmq_ep *e = ep;
+	if (e->ack_err)
+		return e->ack_err;
 	int k = pmq_recv_batch(e->q, e->msgs, n, 0);
 	if (k < 0)
 		return k;
@@ -148,8 +153,14 @@ static int pmq_tp_recv_batch(void *ep, struct tp_msg *m, unsigned n)
 static void pmq_tp_release(void *ep)
 {
 	struct pmq_ep *e = ep;
-	for (unsigned i = 0; i < e->held; i++)
-		pmq_ack(e->q, &e->msgs[i]);
+	for (unsigned i = 0; i < e->held; i++) {
+		int err = pmq_ack(e->q, &e->msgs[i]);
+		if (err < 0 && !e->ack_err) {
+			fprintf(stderr, "pmq-bench: pmq_ack ticket %llu: %s (%s)\n",
+				(unsigned long long)e->msgs[i].ticket, pmq_strerror(err), pmq_errmsg());
+			e->ack_err = err;
+		}
+	}
 	e->held = 0;
 }
 
