@@ -30,6 +30,13 @@ static int mq_setup(int chan, const struct tp_params *p, char *why, size_t n)
 	mqd_t q = (mqd_t)-1;
 
 	snprintf(mq_names[chan], sizeof(mq_names[chan]), "/pmq-bench-%d-%u-%d", (int)getpid(), p->run_id, chan);
+	FILE *f = fopen("/proc/sys/fs/mqueue/msgsize_max", "r");
+	unsigned long max = 0;
+	if (f) {
+		if (fscanf(f, "%lu", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
 	/* the queue's bytes count against RLIMIT_MSGQUEUE: raise it if we may */
 	if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0) {
 		rlim_t want = (rlim_t)(p->slots + 8) * (p->size + 64) * TP_MAX_CHANS * 2;
@@ -47,9 +54,14 @@ static int mq_setup(int chan, const struct tp_params *p, char *why, size_t n)
 	}
 	if (q == (mqd_t)-1) {
 		int err = -errno;
+		if (err == -EINVAL && max && p->size > max)
+			err = tp_why(why, n, -EMSGSIZE, "mq: %u B messages are over fs.mqueue.msgsize_max (%lu) "
+				     "and raising it needs CAP_SYS_RESOURCE here", p->size, max);
+		else
+			tp_why(why, n, err, "mq: mq_open %s (msgsize %u): %s", mq_names[chan], p->size,
+			       strerror(-err));
 		mq_names[chan][0] = '\0';
-		return tp_why(why, n, err, "mq: mq_open %s (msgsize %u): %s", mq_names[chan], p->size,
-			      strerror(-err));
+		return err;
 	}
 	mq_close(q);
 	return 0;

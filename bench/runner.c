@@ -132,7 +132,8 @@ void run_one(const struct transport *t, int mode, const struct bench_opts *o, un
 	};
 	for (int c = 0; c < nchan; c++, setup_done++)
 		if ((err = t->setup(c, &ctl->params, why, sizeof(why))) < 0) {
-			note(res, RUN_FAILED, "%s", why);
+			/* -EMSGSIZE: the transport cannot carry this size here, a skip */
+			note(res, err == -EMSGSIZE ? RUN_SKIPPED : RUN_FAILED, "%s", why);
 			goto out;
 		}
 

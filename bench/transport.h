@@ -49,6 +49,7 @@ struct transport {
 	unsigned caps;
 	/* 0 if usable here, else -errno and a reason ("libzmq not found at build time") */
 	int (*probe)(char *why, size_t n);
+	/* -EMSGSIZE: cannot carry this size on this host (the run is skipped) */
 	int (*setup)(int chan, const struct tp_params *p, char *why, size_t n);
 	void (*teardown)(int chan);
 	int (*open)(int chan, int role, const struct tp_params *p, void **ep);
