@@ -340,7 +340,8 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 										     memory_order_relaxed))
 						continue;
 					PMQ_FAULT("recv.after_claim");
-					atomic_compare_exchange_strong_explicit(&h->head, &hd, hd + 1, memory_order_relaxed,
+					uint64_t expect = hd; /* a failed CAS overwrites it; hd names our slot */
+					atomic_compare_exchange_strong_explicit(&h->head, &expect, hd + 1, memory_order_relaxed,
 										memory_order_relaxed); /* hint */
 				}
 				if (unlikely(q->power && (s->hflags & SLOT_HF_CRC) &&
