@@ -1,0 +1,35 @@
+#!/bin/bash
+# Install what is missing, build, and run the whole test suite three times:
+# plain (every test, stress included), ASan+UBSan, and TSan (the thread-based
+# tests: TSan sees threads, not processes). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+jobs=2
+status=0
+run_suite() { # name builddir ctest-args...
+	local name=$1 dir=$2; shift 2
+	echo "=== $name ==="
+	if ! (cd "$dir" && ctest --output-on-failure --timeout 600 "$@"); then
+		echo "=== $name: FAILED ===" >&2
+		status=1
+	fi
+}
+
+scripts/build.sh build
+run_suite "tests (plain build)" build -j"$jobs"
+
+scripts/build.sh build-asan -DPMQ_SANITIZE=address,undefined -DPMQ_BUILD_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run_suite "tests under ASan+UBSan" build-asan -j"$jobs" -LE stress
+
+scripts/build.sh build-tsan -DPMQ_SANITIZE=thread -DPMQ_BUILD_BENCH=OFF -DPMQ_BUILD_DAEMON=OFF
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "tests under TSan" build-tsan -L tsan
+
+if ((status)); then
+	echo "pmq: test suite FAILED" >&2
+else
+	echo "pmq: all suites passed (plain, ASan+UBSan, TSan)"
+fi
+exit $status
