@@ -1,11 +1,13 @@
 /*
  * floor.c - the physical floor the other transports are measured against:
  *
- *   floor-cl    a raw cache-line ping-pong. Both directions share one mailbox
- *               (a sequence word and the payload, in the same line up to 48 B);
- *               the sender bumps the sequence with a release store and the
- *               other side spins on it. One line moves per hop: nothing can
- *               cross cores faster. Valid only in strict alternation (rt, oneway).
+ *   floor-cl    a raw cache-line ping-pong. Both directions share one sequence
+ *               word; the sender writes the payload and bumps the sequence with
+ *               a release store, the other side spins on it. Up to 48 B the
+ *               payload sits in the sequence's line, so one line moves per hop:
+ *               nothing crosses cores faster. Larger payloads get an area per
+ *               direction, so that the echo really carries its bytes back, as
+ *               every subject must. Valid only in strict alternation (rt, oneway).
  *   floor-ring  a naive single-producer single-consumer ring over a MAP_SHARED
  *               mapping: per message the producer reads the consumer's index
  *               and publishes its own, and the consumer does the mirror image.
@@ -32,14 +34,17 @@ struct mbox {
 	alignas(64) _Atomic uint64_t seq;  /* odd: A -> B, even: B -> A; 0: nothing yet */
 	uint32_t len;
 	uint32_t pad;
-	uint8_t payload[];                 /* 48 B in the same line, then more lines */
+	uint8_t payload[];                 /* 48 B in the same line; or the areas below */
 };
 
+#define CL_INLINE (LINE - sizeof(struct mbox))
+
 static struct mbox *cl_box;
-static size_t cl_len;
+static size_t cl_len, cl_area;
 
 struct cl_ep {
 	struct mbox *mb;
+	uint8_t *area;      /* where this channel's payload lives */
 	uint64_t next;      /* sequence value this end sends or expects next */
 };
 
@@ -47,7 +52,8 @@ static int cl_setup(int chan, const struct tp_params *p, char *why, size_t n)
 {
 	if (chan != 0)
 		return 0;       /* channel 1 is the same mailbox, the other parity */
-	cl_len = ROUND_LINE(sizeof(struct mbox) + p->size);
+	cl_area = p->size <= CL_INLINE ? 0 : ROUND_LINE(p->size);
+	cl_len = LINE + 2 * cl_area;
 	cl_box = shm_map(cl_len);
 	if (!cl_box)
 		return tp_why(why, n, -ENOMEM, "floor-cl: cannot map %zu bytes", cl_len);
@@ -70,6 +76,7 @@ static int cl_open(int chan, int role, const struct tp_params *p, void **ep)
 	(void)role;
 	(void)p;
 	e->mb = cl_box;
+	e->area = cl_area ? (uint8_t *)cl_box + LINE + (size_t)chan * cl_area : cl_box->payload;
 	e->next = chan == 0 ? 1 : 2;    /* A sends 1, 3, 5...; B answers 2, 4, 6... */
 	*ep = e;
 	return 0;
@@ -86,8 +93,8 @@ static int cl_send(void *ep, const void *buf, size_t len)
 	/* plain stores: the other side reads them only after it acquires seq below,
 	 * and it wrote its own last (it is waiting for this message) before its
 	 * release store of the seq we acquired, so nobody races with us here */
-	if (buf != e->mb->payload)
-		memcpy(e->mb->payload, buf, len);
+	if (buf != e->area)             /* inline echo: the bytes are already there */
+		memcpy(e->area, buf, len);
 	e->mb->len = (uint32_t)len;
 	/* release: pairs with the acquire in cl_recv(); publishes payload and len */
 	atomic_store_explicit(&e->mb->seq, e->next, memory_order_release);
@@ -101,7 +108,7 @@ static int cl_recv(void *ep, struct tp_msg *m)
 	/* acquire: pairs with the release in cl_send(); payload and len are visible */
 	while (atomic_load_explicit(&e->mb->seq, memory_order_acquire) != e->next)
 		cpu_relax();
-	m->data = e->mb->payload;
+	m->data = e->area;
 	m->len = e->mb->len;
 	e->next += 2;
 	return 0;

@@ -125,6 +125,7 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 			break;
 		}
 		uint64_t echo = word0(m.data);
+		sink += touch(m.data, size);    /* read the whole message, as a user would */
 		t->release(rx);
 		uint64_t t1 = now_ns();
 		if (mode == MODE_RT) {
@@ -166,6 +167,7 @@ static int echoer(const struct transport *t, int mode, struct run_ctl *ctl, void
 		}
 		if (mode == MODE_ONEWAY && i >= ctl->warmup)
 			hist_record(&ctl->hist, t1 - w);
+		sink += touch(m.data, size);
 		err = t->send(tx, m.data, size);
 		t->release(rx);
 		if (err < 0)
@@ -209,6 +211,7 @@ static int rate_sender(const struct transport *t, struct run_ctl *ctl, void *tx)
 
 static int rate_receiver(const struct transport *t, struct run_ctl *ctl, void *rx)
 {
+	size_t size = ctl->params.size;
 	struct tp_msg m;
 	int err;
 	for (uint64_t i = 0;; i++) {
@@ -217,6 +220,7 @@ static int rate_receiver(const struct transport *t, struct run_ctl *ctl, void *r
 				     strerror(-err));
 		uint64_t t1 = now_ns();
 		uint64_t w = word0(m.data);
+		sink += touch(m.data, size);
 		t->release(rx);
 		if (w == MSG_STOP)
 			return 0;

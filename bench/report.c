@@ -133,11 +133,9 @@ static const struct row *find(const struct row *rows, unsigned n, int mode, unsi
 /* target lines: each run's ratio, their median, and whether the median meets it */
 static void target(FILE *f, const char *what, double *v, unsigned k, double goal, int at_least)
 {
+	if (!k)
+		return;     /* not measured in this run */
 	fprintf(f, "  %-58s", what);
-	if (!k) {
-		fprintf(f, " not measured in this run\n");
-		return;
-	}
 	for (unsigned i = 0; i < k; i++)
 		fprintf(f, " %.2f", v[i]);
 	double m = median(v, k);
@@ -206,7 +204,6 @@ void report_summary(FILE *f, const struct row *rows, unsigned n, const struct be
 		unsigned size = o->sizes[s];
 		unsigned k[5] = { 0 };
 		double t[5][256];
-		fprintf(f, " size %u B:\n", size);
 		for (unsigned rep = 1; rep <= o->reps; rep++) {
 			const struct row *p = find(rows, n, MODE_RT, size, rep, "pmq");
 			const struct row *z = find(rows, n, MODE_RT, size, rep, "zmq");
@@ -225,11 +222,13 @@ void report_summary(FILE *f, const struct row *rows, unsigned n, const struct be
 				t[4][k[4]++] = (double)hist_percentile(&ic->res.hist, 50) /
 					       (double)hist_percentile(&p->res.hist, 50);
 		}
+		if (k[0] + k[1] + k[2] + k[3] + k[4])
+			fprintf(f, " size %u B:\n", size);
 		target(f, "pmq rt p50 / floor-cl p50", t[0], k[0], 1.2, 0);
 		target(f, "pmq rt p99.9 / floor-cl p99.9", t[1], k[1], 2, 0);
 		char what[80];
 		snprintf(what, sizeof(what), "pmq tput (batch %u) / floor-ring (per message)", o->batch);
-		target(f, o->batch > 1 ? what : "pmq tput batched / floor-ring (needs --batch > 1)", t[2], k[2], 2, 1);
+		target(f, what, t[2], k[2], 2, 1);
 		target(f, "zmq rt p50 / pmq rt p50", t[3], k[3], 100, 1);
 		target(f, "iceoryx rt p50 / pmq rt p50", t[4], k[4], 5, 1);
 	}
