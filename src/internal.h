@@ -102,6 +102,8 @@ void wait_begin(struct wait_state *w, uint64_t timeout_ns, bool forever);
 int wait_for_data(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot, bool have_writer);
 int wait_for_space(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot);
 uint64_t now_mono_ns(void);
+void futex_wake_all(_Atomic uint32_t *word);
+void futex_sleep(_Atomic uint32_t *word, uint32_t expect, uint64_t ns);
 uint64_t now_real_ns(void);
 
 /* attach.c: tables, tokens, presence */
@@ -145,6 +147,9 @@ bool ring_peek_data(struct pmq *q);  /* seq_cst: something for recv to do? */
 bool ring_peek_space(struct pmq *q); /* seq_cst: something for send to do? */
 void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
 		   uint32_t idx);
+
+/* replica.c */
+int repl_wait_confirmed(struct pmq *q, uint64_t ticket);
 
 /* recover.c */
 int recover_owner(struct pmq *q, uint32_t idx);

@@ -135,6 +135,10 @@ _Static_assert(sizeof(struct pmq_attach) == 64, "attachment entry is one cache l
 
 /* ---- header ---------------------------------------------------------------- */
 
+/* repl_flags */
+#define HDR_REPL_ON 0x1u       /* a standby is configured: slot reuse waits for `replicated` */
+#define HDR_REPL_DEGRADED 0x2u /* the standby is out of sync: replicated sends fail fast, reuse is not gated */
+
 #define HDR_ROLE_PRIMARY 0u
 #define HDR_ROLE_STANDBY 1u
 
@@ -175,9 +179,13 @@ struct pmq_header {
 
 	/* hot words, each on its own cache line */
 	_Alignas(64) _Atomic uint64_t tail;       /* next ticket for producers */
+	_Atomic uint32_t repl_flags;              /* HDR_REPL_*: on the tail line, which producers touch anyway */
+	uint32_t reserved4;
 	_Alignas(64) _Atomic uint64_t head;       /* next ticket for consumers */
 	_Alignas(64) _Atomic uint64_t side_hint;  /* READY side entries, maybe too high */
-	_Alignas(64) _Atomic uint64_t replicated; /* replicated-up-to ticket */
+	_Alignas(64) _Atomic uint64_t replicated; /* replicated-up-to ticket: all tickets below are on the standby */
+	_Atomic uint32_t repl_seq;                /* futex: bumped by the replicator at each advance */
+	uint32_t reserved5;
 	_Alignas(64) _Atomic uint64_t ack_floor;  /* cumulative-ack floor */
 	/* waiter bitmaps: bit i = attachment i may sleep; one RMW sets or clears it,
 	 * so a waiter that dies leaves exactly its own bit, which recovery clears */

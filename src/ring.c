@@ -38,6 +38,18 @@ static int check_handle(const struct pmq *q)
 
 /* ---- producer side -------------------------------------------------------- */
 
+/* With a standby in sync, ticket t may reuse its slot only once ticket t - slot_count
+ * is confirmed (DESIGN §6). repl_flags sits on the tail line: no extra line per send. */
+static inline bool repl_may_reuse(const struct pmq *q, uint64_t t)
+{
+	/* relaxed: a flag flip is picked up at the next send; `replicated` is acquired below */
+	uint32_t f = atomic_load_explicit(&q->hdr->repl_flags, memory_order_relaxed);
+	if (likely(!(f & HDR_REPL_ON)) || (f & HDR_REPL_DEGRADED) || t < q->slot_count)
+		return true;
+	/* acquire: pairs with the replicator's release store of `replicated` */
+	return t - q->slot_count < atomic_load_explicit(&q->hdr->replicated, memory_order_acquire);
+}
+
 /*
  * Claim the slot of the next ticket for writing. Returns 0 with the slot
  * and its WRITING word, -EAGAIN if full and non-blocking, -ETIMEDOUT.
@@ -60,6 +72,17 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
 		int32_t d = lap_diff(ctl_lap(c), lap);
 
+		if (d == 0 && ctl_state(c) == ST_FREE && unlikely(!repl_may_reuse(q, t))) {
+			/* the standby has not confirmed the ticket this slot held a lap ago */
+			if (flags & PMQ_NONBLOCK)
+				return -EAGAIN;
+			if (!waiting) {
+				wait_begin(&w, 0, true);
+				waiting = true;
+			}
+			wait_for_space(q, &w, seq);
+			continue;
+		}
 		if (d == 0 && ctl_state(c) == ST_FREE) {
 			uint64_t wr = ctl_make(lap, ST_WRITING, q->index, 0, 0);
 			if (q->qflags & PMQ_F_SP) {
@@ -227,10 +250,11 @@ PMQ_EXPORT int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags)
 		return rc;
 	if (len)
 		memcpy(dst, buf, len);
+	uint64_t ticket = ((uint64_t)ctl_lap(q->resv_ctl) << q->slot_shift) |
+			  (uint64_t)(((uint8_t *)dst - PMQ_SLOT_HDR_SIZE - q->ring) / q->slot_size);
 	rc = pmq_commit(q, dst, len);
 	if (rc == 0 && (flags & PMQ_REPLICATED))
-		rc = pmq_fail(-ENOTSUP, "queue \"%s\": replicated sends need pmqd replication (not configured); "
-					"the message was sent without it", q->name);
+		rc = repl_wait_confirmed(q, ticket);
 	return rc;
 }
 

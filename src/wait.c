@@ -32,13 +32,13 @@ uint64_t now_real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void futex_wake_all(_Atomic uint32_t *word)
+void futex_wake_all(_Atomic uint32_t *word)
 {
 	/* shared futex (no FUTEX_PRIVATE_FLAG): waiters live in other processes */
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-static void futex_sleep(_Atomic uint32_t *word, uint32_t expect, uint64_t ns)
+void futex_sleep(_Atomic uint32_t *word, uint32_t expect, uint64_t ns)
 {
 	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expect, ns ? &ts : NULL, NULL, 0);
