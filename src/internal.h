@@ -48,6 +48,7 @@ struct pmq {
 	uint64_t resv_ctl;
 	uint32_t resv_len;
 	uint64_t side_skip_until;   /* after a fruitless side scan: next scan not before (ns) */
+	uint64_t side_hint_stale;   /* hint value a fruitless scan saw (0: none): do not sleep-spin on it */
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
 	struct pmq *next_open;      /* list of open handles, for the fork handler */

@@ -404,8 +404,9 @@ bool ring_peek_data(struct pmq *q)
 	/* seq_cst loads: W1's re-check half (see wait.c) */
 	if (q->role & AT_ROLE_DLQ)
 		return atomic_load_explicit(&h->dlq_count, memory_order_seq_cst) != 0;
-	if (atomic_load_explicit(&h->side_hint, memory_order_seq_cst) != 0)
-		return true;
+	uint64_t hint = atomic_load_explicit(&h->side_hint, memory_order_seq_cst);
+	if (hint != 0 && hint != q->side_hint_stale)
+		return true; /* a hint our last fruitless scan already saw must not keep us awake */
 	uint64_t hd = atomic_load_explicit(&h->head, memory_order_seq_cst);
 	uint64_t c = atomic_load_explicit(&main_slot(q, hd & q->slot_mask)->ctl, memory_order_seq_cst);
 	int32_t d = lap_diff(ctl_lap(c), lap_of(q, hd));

@@ -279,6 +279,8 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 			return -EAGAIN;
 	}
 	unsigned want = dead_letters ? ST_DEAD : ST_READY;
+	/* relaxed: only remembered to tell a stale hint from a new one (ring_peek_data) */
+	uint64_t hint_before = atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed);
 	uint32_t start = q->side_scan;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t idx = (start + i) % n;
@@ -295,11 +297,14 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 			atomic_fetch_sub_explicit(&q->hdr->side_hint, 1, memory_order_relaxed); /* after the claim */
 		q->side_scan = idx + 1; /* rotate: no entry starves */
 		q->side_skip_until = 0;
+		q->side_hint_stale = 0;
 		ring_fill_msg(q, msg, e, claimed, 1, idx);
 		return 0;
 	}
-	if (!dead_letters)
+	if (!dead_letters) {
 		q->side_skip_until = (now ? now : now_mono_ns()) + 50000;
+		q->side_hint_stale = hint_before;
+	}
 	return -EAGAIN;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -686,6 +687,34 @@ static void test_futex_waiter_is_woken_by_send(void **st)
 	pmq_close(q);
 }
 
+static void test_stale_side_hint_does_not_keep_a_waiter_awake(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	/* an actor died between raising the hint and its mark: the hint stays 1 forever */
+	atomic_store(&q->hdr->side_hint, 1);
+	q->wait = PMQ_WAIT_FUTEX;
+	struct rusage before, after;
+	getrusage(RUSAGE_THREAD, &before);
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv_timeout(q, &m, 100000000ull), -ETIMEDOUT);
+	getrusage(RUSAGE_THREAD, &after);
+	long cpu_us = (after.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1000000L +
+		      (after.ru_utime.tv_usec - before.ru_utime.tv_usec) +
+		      (after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000000L +
+		      (after.ru_stime.tv_usec - before.ru_stime.tv_usec);
+	assert_true(cpu_us < 50000); /* it slept; a busy loop would burn the whole 100 ms */
+	/* and a real redelivery published later is still found */
+	send_str(q, "r");
+	struct pmq_msg r;
+	expect_msg(q, &r, "r", 1);
+	assert_int_equal(pmq_nack(q, &r, 0), 0);
+	usleep(60000); /* past the rescan delay */
+	expect_msg(q, &r, "r", 2);
+	pmq_ack(q, &r);
+	pmq_close(q);
+}
+
 static void test_lap_comparison_wraps(void **st)
 {
 	(void)st;
@@ -744,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_crash_requeue_not_counted_when_configured),
 		cmocka_unit_test(test_close_requeues_held_messages),
 		cmocka_unit_test(test_futex_waiter_is_woken_by_send),
+		cmocka_unit_test(test_stale_side_hint_does_not_keep_a_waiter_awake),
 		cmocka_unit_test(test_lap_comparison_wraps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
