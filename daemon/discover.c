@@ -117,6 +117,7 @@ static void attach_install(struct reg_queue *rq, struct reg_attach *a)
 	}
 	if (a->mode == WATCH_PIDFD && supervisor_watch(a) < 0) {
 		a->mode = WATCH_PROBE;
+		rq->n_probe++; /* registry_attach_remove counts it back */
 		rq->need_recover = 1;
 	}
 	log_msg(LOG_DEBUG, "\"%s\": attachment %u.%u pid %d role %u watched by %s", rq->name, a->index,
@@ -261,8 +262,13 @@ void discover_scan_all(void)
 		}
 	} while (ngone == 256);
 
+	/* The supervisor flags queues whose tables changed (need_scan); a full
+	 * pass every tenth scan is the safety net. */
+	static unsigned scans;
+	bool full = scans++ % 10 == 0;
 	rcu_read_lock();
-	cds_lfht_for_each_entry(registry_queues(), &it, rq, node) discover_queue_attachments(rq);
+	cds_lfht_for_each_entry(registry_queues(), &it, rq, node) if (full || rq->need_scan)
+		discover_queue_attachments(rq);
 	rcu_read_unlock();
 }
 

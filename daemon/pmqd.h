@@ -103,6 +103,8 @@ struct reg_queue {
 	_Atomic uint64_t next_check_ns;
 	_Atomic uint64_t retry_at_ns;  /* 0 = none */
 	_Atomic uint32_t retry_step;
+	_Atomic uint32_t n_reg;        /* registered attachments, pmqd's own excluded */
+	_Atomic uint32_t n_probe;      /* of which watched by token probe only */
 	/* counters for `stat` */
 	_Atomic uint64_t recoveries, recovered_attachments, requeued, dead_lettered, aborted;
 	_Atomic uint64_t lease_requeues, lease_kills, lease_alarms;

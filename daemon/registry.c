@@ -122,6 +122,10 @@ int registry_attach_add(struct reg_queue *rq, struct reg_attach *a)
 		return -EEXIST;
 	rq->slot[a->index] = a;
 	n_attaches++;
+	if (a->mode != WATCH_SELF)
+		rq->n_reg++;
+	if (a->mode == WATCH_PROBE)
+		rq->n_probe++;
 	return 0;
 }
 
@@ -134,6 +138,10 @@ void registry_attach_remove(struct reg_queue *rq, struct reg_attach *a)
 		rq->slot[a->index] = NULL;
 	if (r == 0) {
 		n_attaches--;
+		if (a->mode != WATCH_SELF)
+			rq->n_reg--;
+		if (a->mode == WATCH_PROBE)
+			rq->n_probe--;
 		call_rcu(&a->rcu, attach_free_cb);
 	}
 }

@@ -72,9 +72,15 @@ static const char *role_name(uint32_t role)
 	}
 }
 
+/*
+ * How often to read a queue's table. Processes we cannot watch by pidfd need
+ * their tokens probed (probe_ms); leases need heartbeats (lease / 8); the
+ * rest only a slow safety net (10 x probe_ms), since each read probes every
+ * token (three system calls per attachment).
+ */
 static uint64_t queue_interval(const struct reg_queue *rq)
 {
-	uint64_t iv = probe_ns;
+	uint64_t iv = rq->n_probe ? probe_ns : probe_ns * 10;
 	if (rq->lease_ns) {
 		uint64_t l = rq->lease_ns / 8;
 		if (l < 2000000ull)
@@ -230,12 +236,15 @@ static void check_queue(struct reg_queue *rq, uint64_t now)
 	if (n > PMQD_MAX_ATTACH)
 		n = PMQD_MAX_ATTACH;
 	int dead = 0;
+	uint32_t alive_others = 0;
 	for (int i = 0; i < n; i++) {
 		const struct pmq_attach_info *e = &info[i];
 		if (!e->alive) {
 			dead++;
 			continue;
 		}
+		if (e->pid != my_pid || e->role)
+			alive_others++;
 		struct reg_attach *a = registry_attach_find(attach_key(rq->qid, e->index, e->incarnation));
 		if (!a) {
 			if (e->pid != my_pid || e->role)
@@ -256,6 +265,8 @@ static void check_queue(struct reg_queue *rq, uint64_t now)
 	}
 	if (dead)
 		supervisor_recover(rq, "token probe", NULL, now);
+	if (alive_others != rq->n_reg) /* new entries, or records of entries gone */
+		rq->need_scan = 1;
 	if (rq->need_scan)
 		control_kick();
 }
