@@ -126,13 +126,13 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 	}
 }
 
-static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, uint32_t len)
+static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, uint32_t len, uint64_t ts)
 {
 	uint64_t ticket = ((uint64_t)ctl_lap(wr_ctl) << q->slot_shift) | (uint64_t)(((uint8_t *)s - q->ring) / q->slot_size);
 	/* plain stores: the slot is ours (WRITING names us); P2 publishes them */
 	s->ticket = ticket;
 	s->origin = ticket;
-	s->ts_ns = now_real_ns();
+	s->ts_ns = ts;
 	s->len = len;
 	s->deliveries = 0;
 	s->hflags = 0;
@@ -205,7 +205,7 @@ PMQ_EXPORT int pmq_commit(pmq_t *q, void *buf, size_t len)
 		return pmq_fail(-EMSGSIZE, "pmq_commit: length %zu exceeds the reserved %u bytes", len, q->resv_len);
 	struct pmq_slot *s = q->resv;
 	q->resv = NULL;
-	ring_write_header(q, s, q->resv_ctl, (uint32_t)len);
+	ring_write_header(q, s, q->resv_ctl, (uint32_t)len, now_real_ns());
 	ring_publish(q, s, q->resv_ctl, true);
 	/* relaxed: owner-only counter */
 	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + 1,
@@ -274,6 +274,7 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 			return pmq_fail(-EMSGSIZE, "queue \"%s\": batch message %u of %zu bytes exceeds max_payload %u "
 						   "(or has no buffer)", q->name, i, msgs[i].iov_len, q->max_payload);
 	unsigned sent = 0;
+	uint64_t ts = now_real_ns(); /* one clock read per batch: the batch is enqueued at once */
 	struct pmq_slot *prev = NULL;
 	uint64_t prev_ctl = 0;
 	while (sent < n) {
@@ -285,7 +286,7 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 			break;
 		if (msgs[sent].iov_len)
 			memcpy(slot_payload(s), msgs[sent].iov_base, msgs[sent].iov_len);
-		ring_write_header(q, s, wr, (uint32_t)msgs[sent].iov_len);
+		ring_write_header(q, s, wr, (uint32_t)msgs[sent].iov_len, ts);
 		if (prev)
 			ring_publish(q, prev, prev_ctl, false);
 		prev = s;
@@ -574,12 +575,33 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 
 PMQ_EXPORT int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n)
 {
+	int rc = check_handle(q);
+	if (rc)
+		return rc;
+	if (!msgs && n)
+		return pmq_fail(-EINVAL, "pmq_ack_batch: NULL messages");
 	int first_err = 0;
+	bool freed_main = false;
 	for (unsigned i = 0; i < n; i++) {
-		int rc = pmq_ack(q, &msgs[i]);
+		const struct pmq_msg *m = &msgs[i];
+		uint64_t claimed = m->cookie[1];
+		if (!(m->cookie[0] >> 63) && (uint32_t)m->cookie[0] < q->slot_count && ctl_state(claimed) == ST_CLAIMED &&
+		    ctl_owner(claimed) == q->index) {
+			/* A1 as in pmq_ack; the space wake is issued once for the whole batch below */
+			if (atomic_compare_exchange_strong_explicit(&main_slot(q, (uint32_t)m->cookie[0])->ctl, &claimed,
+								    ctl_free(ctl_lap(m->cookie[1]) + 1),
+								    memory_order_seq_cst, memory_order_relaxed)) {
+				in_flight_dec(q);
+				freed_main = true;
+				continue;
+			}
+		}
+		rc = pmq_ack(q, m); /* side entries, stale and foreign messages: the general path */
 		if (rc && !first_err)
 			first_err = rc;
 	}
+	if (freed_main)
+		wait_wake_space(q);
 	return first_err;
 }
 

@@ -715,6 +715,37 @@ static void test_stale_side_hint_does_not_keep_a_waiter_awake(void **st)
 	pmq_close(q);
 }
 
+static void test_batches_send_receive_and_ack_in_order(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	struct iovec v[10];
+	char bufs[10][4];
+	for (int i = 0; i < 10; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "b%d", i);
+		v[i].iov_base = bufs[i];
+		v[i].iov_len = strlen(bufs[i]);
+	}
+	/* 8 slots: the batch takes what room there is */
+	assert_int_equal(pmq_send_batch(q, v, 10, PMQ_NONBLOCK), 8);
+	struct pmq_msg m[8];
+	assert_int_equal(pmq_recv_batch(q, m, 8, PMQ_NONBLOCK), 8);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(m[i].ticket, (uint64_t)i);
+		assert_memory_equal(m[i].data, bufs[i], strlen(bufs[i]));
+	}
+	/* one of them was taken away meanwhile: the batch acks the rest, reports -ESTALE */
+	atomic_store(&main_slot(q, 3)->ctl, ctl_free(1));
+	assert_int_equal(pmq_ack_batch(q, m, 8), -ESTALE);
+	for (uint32_t j = 0; j < 8; j++) {
+		assert_int_equal(ctl_state(ctl_of(q, j)), ST_FREE);
+		assert_int_equal(ctl_lap(ctl_of(q, j)), 1);
+	}
+	assert_int_equal(atomic_load(&q->me->in_flight), 0);
+	assert_int_equal(pmq_send_batch(q, v + 8, 2, PMQ_NONBLOCK), 2);
+	pmq_close(q);
+}
+
 static void test_lap_comparison_wraps(void **st)
 {
 	(void)st;
@@ -774,6 +805,7 @@ int main(void)
 		cmocka_unit_test(test_close_requeues_held_messages),
 		cmocka_unit_test(test_futex_waiter_is_woken_by_send),
 		cmocka_unit_test(test_stale_side_hint_does_not_keep_a_waiter_awake),
+		cmocka_unit_test(test_batches_send_receive_and_ack_in_order),
 		cmocka_unit_test(test_lap_comparison_wraps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
