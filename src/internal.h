@@ -97,7 +97,9 @@ struct wait_state {
 	uint32_t spins;
 	uint64_t watch_ctl;    /* the WRITING word we are waiting behind, for the heal */
 	uint64_t watch_since;
+	uint64_t heal_at;      /* last idle recovery pass */
 };
+void wait_heal_idle(struct pmq *q, struct wait_state *w);
 void wait_begin(struct wait_state *w, uint64_t timeout_ns, bool forever);
 /* returns 0 to retry, -ETIMEDOUT when the deadline passed */
 int wait_for_data(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot, bool have_writer);

@@ -62,6 +62,20 @@ static void wake_if_waiters(struct pmq *q, _Atomic uint32_t *seq, _Atomic uint64
 void wait_wake_data(struct pmq *q) { wake_if_waiters(q, &q->hdr->data_seq, q->hdr->data_waiters); }
 void wait_wake_space(struct pmq *q) { wake_if_waiters(q, &q->hdr->space_seq, q->hdr->space_waiters); }
 
+/*
+ * A waiter that has slept is idle anyway: every 100 ms it recovers dead
+ * attachments (one lock probe each), so a dead consumer's messages come back
+ * and a ring pinned by them frees up even where no pmqd runs.
+ */
+void wait_heal_idle(struct pmq *q, struct wait_state *w)
+{
+	uint64_t now = now_mono_ns();
+	if (now - w->heal_at < 100000000ull)
+		return;
+	w->heal_at = now;
+	recover_dead_owners(q);
+}
+
 void wait_begin(struct wait_state *w, uint64_t timeout_ns, bool forever)
 {
 	w->start_ns = now_mono_ns();
@@ -69,6 +83,7 @@ void wait_begin(struct wait_state *w, uint64_t timeout_ns, bool forever)
 	w->spins = 0;
 	w->watch_ctl = 0;
 	w->watch_since = 0;
+	w->heal_at = w->start_ns;
 }
 
 /*
@@ -102,10 +117,15 @@ static int wait_step(struct pmq *q, struct wait_state *w, _Atomic uint32_t *seq,
 	_Atomic uint64_t *word = &waiters[q->index / 64];
 	uint64_t bit = 1ull << (q->index % 64);
 	atomic_fetch_or_explicit(word, bit, memory_order_seq_cst);
-	if (!peek(q) && atomic_load_explicit(seq, memory_order_seq_cst) == snapshot)
+	int slept = 0;
+	if (!peek(q) && atomic_load_explicit(seq, memory_order_seq_cst) == snapshot) {
 		futex_sleep(seq, snapshot, sleep);
+		slept = 1;
+	}
 	/* relaxed: a stale bit only costs a waker one futex_wake */
 	atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed);
+	if (slept)
+		wait_heal_idle(q, w);
 	return 0;
 }
 
@@ -113,7 +133,7 @@ static int wait_step(struct pmq *q, struct wait_state *w, _Atomic uint32_t *seq,
 int wait_for_data(struct pmq *q, struct wait_state *w, uint32_t snapshot, bool have_writer)
 {
 	return wait_step(q, w, &q->hdr->data_seq, q->hdr->data_waiters, snapshot,
-			 have_writer ? 1000000ull : 0, ring_peek_data);
+			 have_writer ? 1000000ull : 100000000ull, ring_peek_data);
 }
 
 int wait_for_space(struct pmq *q, struct wait_state *w, uint32_t snapshot)

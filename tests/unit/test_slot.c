@@ -746,6 +746,25 @@ static void test_batches_send_receive_and_ack_in_order(void **st)
 	pmq_close(q);
 }
 
+static void test_idle_waiter_recovers_dead_consumer_without_pmqd(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	send_str(q, "orphan");
+	unsigned dead = fake_dead_attachment(q);
+	atomic_store(&main_slot(q, 0)->ctl, ctl_make(0, ST_CLAIMED, dead, 0, 0));
+	atomic_store(&q->hdr->head, 1);
+	q->wait = PMQ_WAIT_FUTEX;
+	struct pmq_msg m;
+	/* nobody calls pmq_recover: the sleeping consumer heals the queue itself */
+	assert_int_equal(pmq_recv_timeout(q, &m, 2000000000ull), 0);
+	assert_memory_equal(m.data, "orphan", 6);
+	assert_int_equal(m.delivery_count, 2);
+	assert_int_equal(at_state(atomic_load(&q->attach[dead].word)), AT_FREE);
+	pmq_ack(q, &m);
+	pmq_close(q);
+}
+
 static void test_lap_comparison_wraps(void **st)
 {
 	(void)st;
@@ -806,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_futex_waiter_is_woken_by_send),
 		cmocka_unit_test(test_stale_side_hint_does_not_keep_a_waiter_awake),
 		cmocka_unit_test(test_batches_send_receive_and_ack_in_order),
+		cmocka_unit_test(test_idle_waiter_recovers_dead_consumer_without_pmqd),
 		cmocka_unit_test(test_lap_comparison_wraps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
