@@ -172,6 +172,13 @@ static void iox_tp_release(void *ep)
 	e->held = NULL;
 }
 
+static void iox_proc_exit(void)
+{
+	if (iox_runtime_up)
+		iox_runtime_shutdown();     /* deregister and remove our socket in /tmp */
+	iox_runtime_up = 0;
+}
+
 const struct transport tp_iceoryx = {
 	.name = "iceoryx",
 	.caps = TP_SPIN_ONLY,
@@ -184,6 +191,7 @@ const struct transport tp_iceoryx = {
 	.send = iox_tp_send,
 	.recv = iox_tp_recv,
 	.release = iox_tp_release,
+	.proc_exit = iox_proc_exit,
 };
 
 #else /* !BENCH_HAVE_ICEORYX */

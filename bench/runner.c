@@ -158,7 +158,7 @@ void run_one(const struct transport *t, int mode, const struct bench_opts *o, un
 			if (t->proc_exit)
 				t->proc_exit();
 			ctl->status[i] = err;
-			_exit(err < 0 ? 1 : 0);
+			exit(err < 0 ? 1 : 0);  /* not _exit: library destructors clean up (iceoryx sockets) */
 		}
 		pids[i] = p;
 	}
