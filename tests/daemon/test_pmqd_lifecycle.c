@@ -7,9 +7,34 @@
  *  - pmqd killed (-9): a consumer dies while it is gone; a new pmqd recovers
  *    it at start (state comes from the files only);
  *  - SIGHUP reloads; SIGTERM stops cleanly with exit 0.
- *  - a queue created after pmqd started is found (directory watch).
+ *  - a queue created after pmqd started is found (directory watch);
+ *  - readiness is announced with sd_notify (READY=1) for Type=notify.
  */
 #include "harness.h"
+
+/* Start pmqd with NOTIFY_SOCKET pointing at our datagram socket; expect READY=1. */
+static void start_with_notify(void)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s.notify", h_dir);
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	H_CHECK(strlen(path) < sizeof(sa.sun_path), "notify path fits");
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	H_CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind notify socket");
+	setenv("NOTIFY_SOCKET", path, 1);
+	h_start_pmqd();
+	unsetenv("NOTIFY_SOCKET");
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char buf[512];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	H_CHECK(n > 0 && strstr(buf, "READY=1"), "sd_notify READY=1 received (got \"%s\")", buf);
+	close(fd);
+	unlink(path);
+}
 
 static void pump(pmq_t *p, pmq_t *q, int n)
 {
@@ -76,7 +101,7 @@ int main(void)
 	c = h_spawn_holder("q", 2, &got);
 	H_CHECK(got == 2, "holder got %u", got);
 	h_kill(c);
-	h_start_pmqd(); /* stale socket and lock from the killed one must not stop it */
+	start_with_notify(); /* stale socket and lock from the killed one must not stop it */
 	expect_redelivery(q, 2, 2000, "after restart");
 
 	/* new queue after start: found by the directory watch, watched at once */

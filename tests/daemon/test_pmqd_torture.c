@@ -14,7 +14,7 @@
  * every confirmed message was delivered at least once; nothing we never
  * attempted appeared and every payload is intact; no message was delivered
  * twice as a first delivery (duplicates only as redeliveries).
- * Environment: PMQ_TORTURE_KILLS (default 500).
+ * Environment: PMQ_TORTURE_KILLS (default 500), PMQ_TORTURE_SEED, PMQ_TORTURE_FAST.
  */
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -44,6 +44,7 @@ struct shared {
 };
 
 static struct shared *sh;
+static int fast; /* PMQ_TORTURE_FAST=1: no holding, no throttling (different interleavings) */
 
 static uint64_t check_of(uint32_t k, uint32_t s)
 {
@@ -78,7 +79,7 @@ static void producer(uint32_t k)
 		if (r != 0)
 			_exit(3);
 		sh->confirmed[k][s] = 1;
-		if (s % 16 == 0)
+		if (!fast && s % 16 == 0)
 			usleep(1000); /* about 16k messages/s per producer: the run stays within MAXSEQ */
 	}
 	pmq_close(q);
@@ -115,7 +116,7 @@ static void consumer(void)
 		if (r != 0)
 			_exit(4);
 		record(&m);
-		if (rand() % 4 == 0)
+		if (!fast && rand() % 4 == 0)
 			usleep((useconds_t)(rand() % 3000)); /* hold it a while: kills then land on held messages */
 		r = pmq_ack(q, &m);
 		if (r == -ESTALE)
@@ -153,6 +154,9 @@ int main(void)
 {
 	const char *e = getenv("PMQ_TORTURE_KILLS");
 	int kills = e ? atoi(e) : 500;
+	fast = getenv("PMQ_TORTURE_FAST") && atoi(getenv("PMQ_TORTURE_FAST"));
+	unsigned seed = getenv("PMQ_TORTURE_SEED") ? (unsigned)atoi(getenv("PMQ_TORTURE_SEED")) : (unsigned)time(NULL);
+	printf("torture: seed %u (PMQ_TORTURE_SEED to repeat the kill schedule)%s\n", seed, fast ? ", fast mode" : "");
 	h_setup("torture");
 	H_CHECK(h_create("t", tune) == 0, "create");
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -162,7 +166,7 @@ int main(void)
 	pid_t pids[P + C];
 	for (int i = 0; i < P + C; i++)
 		pids[i] = spawn(i);
-	srand(12345);
+	srand(seed);
 	uint64_t t0 = h_now_ns();
 	int restarts = 0, pk = 0, ck = 0, early_exit = 0;
 	for (int n = 1; n <= kills; n++) {
