@@ -48,6 +48,7 @@ struct pmq {
 	uint64_t resv_ctl;
 	uint32_t resv_len;
 	uint64_t side_skip_until;   /* after a fruitless side scan: next scan not before (ns) */
+	uint64_t repl_mark;         /* standby: tickets below had their possible delivery counted */
 	uint64_t side_hint_stale;   /* hint value a fruitless scan saw (0: none): do not sleep-spin on it */
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
@@ -100,7 +101,7 @@ struct wait_state {
 	uint64_t heal_at;      /* last idle recovery pass */
 };
 void wait_heal_idle(struct pmq *q, struct wait_state *w);
-void wait_begin(struct wait_state *w, uint64_t timeout_ns, bool forever);
+void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever);
 /* returns 0 to retry, -ETIMEDOUT when the deadline passed */
 int wait_for_data(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot, bool have_writer);
 int wait_for_space(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot);

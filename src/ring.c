@@ -77,7 +77,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			if (flags & PMQ_NONBLOCK)
 				return -EAGAIN;
 			if (!waiting) {
-				wait_begin(&w, 0, true);
+				wait_begin(q, &w, 0, true);
 				waiting = true;
 			}
 			wait_for_space(q, &w, seq);
@@ -119,7 +119,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		if (unlikely(atomic_load_explicit(&h->fenced, memory_order_relaxed)))
 			return pmq_fail(-ESHUTDOWN, "queue \"%s\" is fenced (a newer primary exists)", q->name);
 		if (!waiting) {
-			wait_begin(&w, 0, true);
+			wait_begin(q, &w, 0, true);
 			waiting = true;
 		}
 		wait_for_space(q, &w, seq);
@@ -419,7 +419,17 @@ bool ring_peek_space(struct pmq *q)
 	struct pmq_header *h = q->hdr;
 	uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
 	uint64_t c = atomic_load_explicit(&main_slot(q, t & q->slot_mask)->ctl, memory_order_seq_cst);
-	return lap_diff(ctl_lap(c), lap_of(q, t)) >= 0 || atomic_load_explicit(&h->fenced, memory_order_relaxed);
+	if (atomic_load_explicit(&h->fenced, memory_order_relaxed))
+		return true;
+	int32_t d = lap_diff(ctl_lap(c), lap_of(q, t));
+	if (d == 0 && ctl_state(c) == ST_FREE && t >= q->slot_count) {
+		/* gated on the standby's confirmation: seq_cst loads pair with R4 in pmq_repl_confirm */
+		uint32_t f = atomic_load_explicit(&h->repl_flags, memory_order_seq_cst);
+		if ((f & HDR_REPL_ON) && !(f & HDR_REPL_DEGRADED) &&
+		    t - q->slot_count >= atomic_load_explicit(&h->replicated, memory_order_seq_cst))
+			return false;
+	}
+	return d >= 0;
 }
 
 /* A producer that died mid-send blocks its ticket: after a millisecond behind the same
@@ -474,7 +484,7 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 		if (flags & PMQ_NONBLOCK)
 			return -EAGAIN;
 		if (!waiting) {
-			wait_begin(&w, timeout_ns, forever);
+			wait_begin(q, &w, timeout_ns, forever);
 			waiting = true;
 		}
 		if (writer)

@@ -76,9 +76,10 @@ void wait_heal_idle(struct pmq *q, struct wait_state *w)
 	recover_dead_owners(q);
 }
 
-void wait_begin(struct wait_state *w, uint64_t timeout_ns, bool forever)
+void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever)
 {
-	w->start_ns = now_mono_ns();
+	/* a spin-forever wait needs no clock: skip the read (tens of ns on some VMs) */
+	w->start_ns = (forever && q->wait == PMQ_WAIT_SPIN) ? 0 : now_mono_ns();
 	w->deadline_ns = forever ? 0 : w->start_ns + timeout_ns;
 	w->spins = 0;
 	w->watch_ctl = 0;
