@@ -35,7 +35,7 @@ static void test_consumer_death_requeues(void)
 	uint64_t dt = h_now_ns() - t0;
 	H_CHECK(r == 0, "recv after the kill: %s", pmq_strerror(r));
 	H_CHECK(m.delivery_count == 2, "first message after the kill is a redelivery (count %u)", m.delivery_count);
-	H_CHECK(dt < 500000000ull, "redelivered after %.3f ms (pmqd should act at once)", (double)dt / 1e6);
+	H_CHECK(dt < 50000000ull, "redelivered after %.3f ms (pmqd acts at once; waiters heal only every 100 ms)", (double)dt / 1e6);
 	printf("consumer death -> first redelivery after %.3f ms\n", (double)dt / 1e6);
 	pmq_ack(q, &m);
 	unsigned redeliv = 1, total = 1;
