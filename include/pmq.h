@@ -250,6 +250,111 @@ int pmq_requeue_holder(pmq_t *q, uint32_t index, uint32_t incarnation);
 /* The queue's configuration as stored in its file. */
 int pmq_get_config(pmq_t *q, struct pmq_config *cfg);
 
+/* --- replication (pmqd) ----------------------------------------------------
+ * What pmqd's replicator (on the primary) and standby receiver use; see
+ * DESIGN.md section 6 and docs/failover.md. Applications need none of it:
+ * they only pass PMQ_REPLICATED to pmq_send. Open the queue with flags 0
+ * (an observer handle) for these calls. */
+
+#define PMQ_REPL_ON 0x1u       /* a standby is in sync: slot reuse waits for its confirmation */
+#define PMQ_REPL_DEGRADED 0x2u /* standby out of sync: PMQ_REPLICATED sends fail with -ENOLINK */
+
+#define PMQ_ROLE_PRIMARY 0u
+#define PMQ_ROLE_STANDBY 1u
+
+/* pmq_repl_entry.flags */
+#define PMQ_REPL_E_HOLE 0x1u   /* ticket carries no message (aborted, or acked and reused) */
+#define PMQ_REPL_E_ACKED 0x2u  /* with HOLE: it was a message, acknowledged already */
+
+/* One committed main-ring entry, as shipped to a standby. */
+struct pmq_repl_entry {
+	uint64_t ticket;      /* main-ring ticket */
+	uint64_t origin;      /* origin ticket */
+	uint64_t ts_ns;       /* enqueue time */
+	uint32_t len;         /* payload bytes */
+	uint32_t deliveries;  /* failed delivery attempts so far */
+	uint32_t epoch;       /* epoch of the origin ticket */
+	uint32_t flags;       /* PMQ_REPL_E_* */
+};
+
+struct pmq_repl_info {
+	uint64_t tail;        /* next ticket producers claim */
+	uint64_t head;        /* next ticket consumers take */
+	uint64_t replicated;  /* every ticket below is confirmed by the standby */
+	uint64_t ack_floor;   /* every ticket below is acknowledged (as last computed) */
+	uint64_t epoch;
+	uint64_t oldest_unconfirmed_ns; /* enqueue time of ticket `replicated` if committed, else 0 */
+	uint32_t role;        /* PMQ_ROLE_* */
+	uint32_t fenced;      /* 1: producers get -ESHUTDOWN */
+	uint32_t repl_flags;  /* PMQ_REPL_* */
+	uint32_t slot_count;
+	uint32_t max_payload;
+	uint32_t side_count;
+};
+
+/* Snapshot of the replication words of the header. */
+int pmq_repl_info(pmq_t *q, struct pmq_repl_info *out);
+
+/* Set the queue's replication flags (PMQ_REPL_ON, PMQ_REPL_DEGRADED) and wake
+ * every producer waiting on them. -EINVAL on unknown flags. */
+int pmq_repl_set(pmq_t *q, unsigned flags);
+
+/*
+ * Primary: the entry at `ticket`. Returns 0 with *e and up to `cap` payload
+ * bytes in buf (a message longer than cap is -EMSGSIZE); 0 with
+ * PMQ_REPL_E_HOLE for an aborted ticket or one acknowledged and reused;
+ * -EAGAIN if the ticket is not committed yet (being written, or ahead of the
+ * producers). Never blocks; safe against concurrent producers and consumers
+ * (the copy is re-validated against the slot word after it is taken).
+ */
+int pmq_repl_read(pmq_t *q, uint64_t ticket, struct pmq_repl_entry *e, void *buf, size_t cap);
+
+/* Primary: every ticket below `ticket` is persisted on the standby. Stores
+ * the replicated-up-to word (never backwards) and wakes waiting senders. */
+int pmq_repl_confirm(pmq_t *q, uint64_t ticket);
+
+/* Primary: advance and return the cumulative-ack floor: the lowest ticket not
+ * yet acknowledged (moved messages count as not acknowledged). */
+int pmq_repl_floor(pmq_t *q, uint64_t *floor);
+
+/*
+ * Standby: write one entry (or a hole) into the mirror slot of e->ticket and
+ * move the tail past it. -EINVAL if the entry does not fit the queue
+ * (len > max_payload) or the slot already holds a newer lap.
+ * Persists the slot in power durability.
+ */
+int pmq_repl_apply(pmq_t *q, const struct pmq_repl_entry *e, const void *payload);
+
+/* Standby: mark tickets [first, first + count) as acknowledged holes and move
+ * tail and head past them (catch-up over a range the primary no longer needs). */
+int pmq_repl_skip(pmq_t *q, uint64_t first, uint64_t count);
+
+/* Standby: apply the primary's ack floor (clamped to the mirror's tail):
+ * slots below it are freed at their next lap and head moves to it.
+ * `delivered` is the primary's head: tickets in [floor, delivered) may have
+ * been delivered there (counted at promotion). */
+int pmq_repl_apply_floor(pmq_t *q, uint64_t floor, uint64_t delivered);
+
+/* Standby: become (or stay) a mirror: role standby, producers refused, epoch set. */
+int pmq_repl_make_standby(pmq_t *q, uint64_t epoch);
+
+/*
+ * Promote a mirror: role primary at `epoch`, replication flags cleared,
+ * producers allowed. Messages in [ack floor, tail) are deliverable; those
+ * the old primary may already have delivered count one delivery more.
+ * Returns how many messages are deliverable.
+ */
+int pmq_repl_promote(pmq_t *q, uint64_t epoch);
+
+/* Fence (on = 1: producers get -ESHUTDOWN, blocked ones wake) or unfence. */
+int pmq_repl_fence(pmq_t *q, int on);
+
+/* Set the epoch stamped on new messages (primary, at replicator start). */
+int pmq_repl_set_epoch(pmq_t *q, uint64_t epoch);
+
+/* Persist the whole mapping (standby, before acknowledging a batch). */
+int pmq_repl_persist(pmq_t *q);
+
 /* --- errors and version --------------------------------------------------- */
 
 const char *pmq_strerror(int err);
