@@ -239,6 +239,19 @@ struct pmq_attach_info {
 
 /* Fill up to n entries with the attached handles; returns how many exist. */
 int pmq_attachments(pmq_t *q, struct pmq_attach_info *out, unsigned n);
+#define PMQ_ATTACH_NO_PROBE 0x1u /* skip the token probe (3 syscalls per entry); `alive` is then 1 */
+int pmq_attachments_ex(pmq_t *q, struct pmq_attach_info *out, unsigned n, unsigned flags);
+
+/*
+ * Copy out, without claiming, the next committed message at or after *pos:
+ * a main-ring ticket (it starts at the consumers' head if *pos is older),
+ * or with PMQ_PEEK_DLQ a side-area index of a dead letter. Copies at most
+ * cap bytes into buf and fills info (info->cookie is not usable for ack).
+ * Sets *pos past the message. Returns its full length, or -ENOENT when
+ * there is none (yet).
+ */
+#define PMQ_PEEK_DLQ 0x1u
+int pmq_peek(pmq_t *q, uint64_t *pos, void *buf, size_t cap, struct pmq_msg *info, unsigned flags);
 
 /*
  * Lease expiry: redeliver every message held by attachment `index` (if it

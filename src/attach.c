@@ -211,6 +211,11 @@ void attach_unregister_handle(struct pmq *q)
 
 PMQ_EXPORT int pmq_attachments(pmq_t *q, struct pmq_attach_info *out, unsigned n)
 {
+	return pmq_attachments_ex(q, out, n, 0);
+}
+
+PMQ_EXPORT int pmq_attachments_ex(pmq_t *q, struct pmq_attach_info *out, unsigned n, unsigned flags)
+{
 	if (!q)
 		return pmq_fail(-EINVAL, "NULL queue handle");
 	if (q->forked)
@@ -231,7 +236,7 @@ PMQ_EXPORT int pmq_attachments(pmq_t *q, struct pmq_attach_info *out, unsigned n
 			o->start_time = atomic_load_explicit(&a->start_time, memory_order_relaxed);
 			o->heartbeat = atomic_load_explicit(&a->heartbeat, memory_order_relaxed);
 			o->in_flight = atomic_load_explicit(&a->in_flight, memory_order_relaxed);
-			o->alive = attach_probe_alive(q, i) != 0;
+			o->alive = (flags & PMQ_ATTACH_NO_PROBE) ? 1 : attach_probe_alive(q, i) != 0;
 		}
 		count++;
 	}

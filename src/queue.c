@@ -244,7 +244,7 @@ static void handle_geometry(struct pmq *q, const struct pmq_header *h)
 	q->side = (uint8_t *)q->hdr + h->side_off;
 }
 
-static int map_queue(struct pmq *q, const char *path, uint64_t size)
+static int map_queue(struct pmq *q, const char *path, uint64_t size, bool prefault)
 {
 	char via[64];
 	snprintf(via, sizeof(via), "/proc/self/fd/%d", q->fd);
@@ -262,8 +262,10 @@ static int map_queue(struct pmq *q, const char *path, uint64_t size)
 	q->hdr = m;
 	q->map_len = len;
 	q->is_pmem = is_pmem != 0;
-	/* pre-fault every page so the data path never takes a page fault */
-	madvise(m, len, MADV_POPULATE_WRITE);
+	/* pre-fault every page so the data path never takes a page fault; an observer
+	 * (pmqd, pmqctl) has no data path and touches only what it reads */
+	if (prefault)
+		madvise(m, len, MADV_POPULATE_WRITE);
 	return 0;
 }
 
@@ -330,7 +332,7 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	}
 	if ((rc = format_validate_header(&hcopy, (uint64_t)st.st_size, base)))
 		goto fail_fd;
-	if ((rc = map_queue(q, path, (uint64_t)st.st_size)))
+	if ((rc = map_queue(q, path, (uint64_t)st.st_size, q->role != 0)))
 		goto fail_fd;
 	/* validate again what is mapped: the file may have changed since the read */
 	if ((rc = format_validate_header(q->hdr, q->map_len, base)))

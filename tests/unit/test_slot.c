@@ -765,6 +765,44 @@ static void test_idle_waiter_recovers_dead_consumer_without_pmqd(void **st)
 	pmq_close(q);
 }
 
+static void test_peek_reads_without_claiming_and_skips_taken(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	send_str(q, "one");
+	send_str(q, "two");
+	send_str(q, "three");
+	struct pmq_msg first;
+	expect_msg(q, &first, "one", 1); /* claimed: peek skips it */
+	uint64_t pos = 0;
+	char buf[8];
+	struct pmq_msg info;
+	assert_int_equal(pmq_peek(q, &pos, buf, sizeof(buf), &info, 0), 3);
+	assert_memory_equal(buf, "two", 3);
+	assert_int_equal(info.ticket, 1);
+	assert_int_equal(pos, 2);
+	assert_int_equal(pmq_peek(q, &pos, buf, 2, &info, 0), 5); /* full length, truncated copy */
+	assert_memory_equal(buf, "th", 2);
+	assert_int_equal(pmq_peek(q, &pos, buf, sizeof(buf), &info, 0), -ENOENT);
+	/* nothing was taken */
+	struct pmq_msg m;
+	expect_msg(q, &m, "two", 1);
+	pmq_ack(q, &m);
+	assert_int_equal(pmq_nack(q, &first, PMQ_NACK_DEADLETTER), 0);
+	pos = 0;
+	assert_int_equal(pmq_peek(q, &pos, buf, sizeof(buf), &info, PMQ_PEEK_DLQ), 3);
+	assert_memory_equal(buf, "one", 3);
+	assert_int_equal(pmq_peek(q, &pos, buf, sizeof(buf), &info, PMQ_PEEK_DLQ), -ENOENT);
+	struct pmq_stats s;
+	pmq_stats(q, &s);
+	assert_int_equal(s.dead_letters, 1);
+	struct pmq_attach_info ai[4];
+	assert_int_equal(pmq_attachments_ex(q, ai, 4, PMQ_ATTACH_NO_PROBE), 1);
+	assert_int_equal(ai[0].pid, getpid());
+	assert_int_equal(ai[0].alive, 1);
+	pmq_close(q);
+}
+
 static void test_lap_comparison_wraps(void **st)
 {
 	(void)st;
@@ -826,6 +864,7 @@ int main(void)
 		cmocka_unit_test(test_stale_side_hint_does_not_keep_a_waiter_awake),
 		cmocka_unit_test(test_batches_send_receive_and_ack_in_order),
 		cmocka_unit_test(test_idle_waiter_recovers_dead_consumer_without_pmqd),
+		cmocka_unit_test(test_peek_reads_without_claiming_and_skips_taken),
 		cmocka_unit_test(test_lap_comparison_wraps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
