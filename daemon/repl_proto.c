@@ -1,0 +1,425 @@
+/*
+ * repl_proto.c - frames of the replication protocol: encode, parse (never
+ * trusting a byte), HMAC-SHA256 challenge-response helpers, and rp_conn, a
+ * pair of bounded buffers over a blocking TCP socket with timeouts.
+ * See repl_proto.h for the wire format and docs/failover.md for the exchange.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "repl_proto.h"
+
+/* src/crc32c.c, compiled into pmqd (the library keeps its copy hidden) */
+uint32_t pmq_crc32c(uint32_t crc, const void *buf, size_t len);
+
+static inline void put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
+static inline void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
+static inline void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
+static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return le16toh(v); }
+static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
+static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
+
+static const char *const type_names[] = { "?", "challenge", "auth", "auth-ok", "queue", "qstate", "entry",
+					  "hole", "skip", "floor", "ack", "ping" };
+
+const char *rp_type_name(unsigned t) { return t <= RP_TYPE_MAX ? type_names[t] : "unknown"; }
+
+static uint32_t frame_crc(const uint8_t *hdr, const uint8_t *payload, size_t plen)
+{
+	uint8_t h[RP_HDR];
+	memcpy(h, hdr, RP_HDR);
+	memset(h + 8, 0, 4);
+	uint32_t c = pmq_crc32c(0, h, RP_HDR);
+	return plen ? pmq_crc32c(c, payload, plen) : c;
+}
+
+ssize_t rp_parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why)
+{
+	static const char *dummy;
+	if (!why)
+		why = &dummy;
+	if (n < 16)
+		return 0; /* the magic is checked as soon as 16 bytes are here, the rest at RP_HDR */
+	if (get32(buf + 12) != RP_MAGIC) {
+		*why = "bad magic (not a pmq replication frame)";
+		return -EPROTO;
+	}
+	uint32_t len = get32(buf);
+	uint16_t type = get16(buf + 4);
+	if (type == 0 || type > RP_TYPE_MAX) {
+		*why = "unknown frame type";
+		return -EPROTO;
+	}
+	if (len > RP_MAX_PAYLOAD) {
+		*why = "frame length over the limit";
+		return -EMSGSIZE;
+	}
+	if (n < RP_HDR || n - RP_HDR < len)
+		return 0;
+	if (frame_crc(buf, buf + RP_HDR, len) != get32(buf + 8)) {
+		*why = "CRC32C mismatch";
+		return -EBADMSG;
+	}
+	f->len = len;
+	f->type = type;
+	f->qid = get16(buf + 6);
+	f->epoch = get64(buf + 16);
+	f->ticket = get64(buf + 24);
+	f->aux = get64(buf + 32);
+	f->payload = buf + RP_HDR;
+	return (ssize_t)(RP_HDR + len);
+}
+
+static size_t encode_hdr(uint8_t *out, unsigned type, unsigned qid, uint64_t epoch, uint64_t ticket, uint64_t aux,
+			 size_t plen)
+{
+	put32(out, (uint32_t)plen);
+	put16(out + 4, (uint16_t)type);
+	put16(out + 6, (uint16_t)qid);
+	put32(out + 8, 0);
+	put32(out + 12, RP_MAGIC);
+	put64(out + 16, epoch);
+	put64(out + 24, ticket);
+	put64(out + 32, aux);
+	return RP_HDR;
+}
+
+size_t rp_encode(uint8_t *out, size_t cap, unsigned type, unsigned qid, uint64_t epoch, uint64_t ticket,
+		 uint64_t aux, const void *payload, size_t plen)
+{
+	if (plen > RP_MAX_PAYLOAD || cap < RP_HDR || cap - RP_HDR < plen)
+		return 0;
+	encode_hdr(out, type, qid, epoch, ticket, aux, plen);
+	if (plen)
+		memcpy(out + RP_HDR, payload, plen);
+	put32(out + 8, frame_crc(out, out + RP_HDR, plen));
+	return RP_HDR + plen;
+}
+
+void rp_entry_header(uint8_t out[RP_ENTRY_HDR], const struct pmq_repl_entry *e)
+{
+	put64(out, e->origin);
+	put64(out + 8, e->ts_ns);
+	put32(out + 16, e->deliveries);
+	put32(out + 20, e->epoch);
+}
+
+int rp_entry_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_repl_entry *e, const void **data)
+{
+	if (f->len < RP_ENTRY_HDR || f->len - RP_ENTRY_HDR > max_payload)
+		return -EBADMSG;
+	memset(e, 0, sizeof(*e));
+	e->ticket = f->ticket;
+	e->origin = get64(f->payload);
+	e->ts_ns = get64(f->payload + 8);
+	e->deliveries = get32(f->payload + 16);
+	e->epoch = get32(f->payload + 20);
+	e->len = f->len - RP_ENTRY_HDR;
+	*data = f->payload + RP_ENTRY_HDR;
+	return 0;
+}
+
+size_t rp_queue_encode(uint8_t *out, size_t cap, const struct rp_queue_desc *d)
+{
+	size_t nl = strnlen(d->name, PMQ_NAME_MAX);
+	if (cap < RP_QUEUE_FIXED + nl)
+		return 0;
+	const uint32_t v[10] = { d->slot_count, d->max_payload, d->flags, d->side_slots, d->max_attach,
+				 d->consumer_quota, d->max_deliveries, d->dlq_capacity, d->durability, d->lease_action };
+	for (int i = 0; i < 10; i++)
+		put32(out + 4 * i, v[i]);
+	put64(out + 40, d->lease_ns);
+	put64(out + 48, d->reserved);
+	memcpy(out + RP_QUEUE_FIXED, d->name, nl);
+	return RP_QUEUE_FIXED + nl;
+}
+
+int rp_queue_decode(const struct rp_frame *f, struct rp_queue_desc *d)
+{
+	if (f->len < RP_QUEUE_FIXED + 1 || f->len > RP_QUEUE_FIXED + PMQ_NAME_MAX)
+		return -EBADMSG;
+	memset(d, 0, sizeof(*d));
+	const uint8_t *p = f->payload;
+	uint32_t *v[10] = { &d->slot_count, &d->max_payload, &d->flags, &d->side_slots, &d->max_attach,
+			    &d->consumer_quota, &d->max_deliveries, &d->dlq_capacity, &d->durability, &d->lease_action };
+	for (int i = 0; i < 10; i++)
+		*v[i] = get32(p + 4 * i);
+	d->lease_ns = get64(p + 40);
+	d->reserved = get64(p + 48);
+	size_t nl = f->len - RP_QUEUE_FIXED;
+	for (size_t i = 0; i < nl; i++) {
+		char c = (char)p[RP_QUEUE_FIXED + i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+			  c == '-' || c == '.';
+		if (!ok)
+			return -EBADMSG;
+		d->name[i] = c;
+	}
+	d->name[nl] = '\0';
+	if (d->name[0] == '.' || (nl > 4 && !strcmp(d->name + nl - 4, ".dlq")))
+		return -EBADMSG;
+	/* the library validates the rest again at create; refuse the absurd here */
+	if (d->slot_count == 0 || (d->slot_count & (d->slot_count - 1)) || d->slot_count > (1u << 30) ||
+	    d->max_payload == 0 || d->max_payload > (1u << 20) || d->max_attach == 0 || d->max_attach > 250 ||
+	    d->durability > 1 || d->side_slots > 65535)
+		return -EINVAL;
+	return 0;
+}
+
+int rp_mac(const uint8_t *key, size_t keylen, const char *label, const uint8_t a[RP_NONCE],
+	   const uint8_t b[RP_NONCE], uint64_t epoch, uint64_t role, uint8_t out[RP_MAC])
+{
+	uint8_t msg[64 + 2 * RP_NONCE + 16];
+	size_t ll = strlen(label);
+	if (ll > 64)
+		return -EINVAL;
+	memcpy(msg, label, ll);
+	memcpy(msg + ll, a, RP_NONCE);
+	memcpy(msg + ll + RP_NONCE, b, RP_NONCE);
+	put64(msg + ll + 2 * RP_NONCE, epoch);
+	put64(msg + ll + 2 * RP_NONCE + 8, role);
+	unsigned outlen = 0;
+	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, ll + 2 * RP_NONCE + 16, out, &outlen) || outlen != RP_MAC)
+		return -EIO;
+	return 0;
+}
+
+bool rp_mac_equal(const uint8_t a[RP_MAC], const uint8_t b[RP_MAC]) { return CRYPTO_memcmp(a, b, RP_MAC) == 0; }
+
+int rp_load_key(const char *path, uint8_t *key, size_t *keylen, const char **why)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		*why = "cannot open the key file";
+		return -errno;
+	}
+	uint8_t buf[RP_KEY_MAX + 2];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0) {
+		*why = "cannot read the key file";
+		return -EIO;
+	}
+	if ((size_t)n > RP_KEY_MAX) {
+		*why = "key file longer than 1024 bytes";
+		return -EINVAL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if ((size_t)n < RP_KEY_MIN) {
+		*why = "key shorter than 16 bytes (use: head -c 32 /dev/urandom | base64 > KEYFILE)";
+		return -EINVAL;
+	}
+	memcpy(key, buf, (size_t)n);
+	*keylen = (size_t)n;
+	return 0;
+}
+
+int rp_random(uint8_t *out, size_t n)
+{
+	while (n) {
+		ssize_t r = getrandom(out, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		out += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* ---- rp_conn ---------------------------------------------------------------- */
+
+int rp_conn_init(struct rp_conn *c, int fd, size_t rcap, size_t wcap)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->rcap = rcap < RP_HDR + RP_MAX_PAYLOAD ? RP_HDR + RP_MAX_PAYLOAD : rcap;
+	c->wcap = wcap < RP_HDR + RP_MAX_PAYLOAD ? RP_HDR + RP_MAX_PAYLOAD : wcap;
+	c->rbuf = malloc(c->rcap);
+	c->wbuf = malloc(c->wcap);
+	if (!c->rbuf || !c->wbuf) {
+		rp_conn_free(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void rp_conn_free(struct rp_conn *c)
+{
+	free(c->rbuf);
+	free(c->wbuf);
+	c->rbuf = c->wbuf = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+int rp_flush(struct rp_conn *c, int timeout_ms)
+{
+	size_t off = 0;
+	while (off < c->wlen) {
+		ssize_t w = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+			int r = poll(&p, 1, timeout_ms);
+			if (r == 0) {
+				memmove(c->wbuf, c->wbuf + off, c->wlen - off);
+				c->wlen -= off;
+				return -ETIMEDOUT;
+			}
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		return w < 0 ? -errno : -EPIPE;
+	}
+	c->tx_bytes += c->wlen;
+	c->wlen = 0;
+	return 0;
+}
+
+int rp_send2(struct rp_conn *c, unsigned type, unsigned qid, uint64_t epoch, uint64_t ticket, uint64_t aux,
+	     const void *p1, size_t l1, const void *p2, size_t l2)
+{
+	size_t plen = l1 + l2;
+	if (plen > RP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (c->wcap - c->wlen < RP_HDR + plen) {
+		int r = rp_flush(c, 5000);
+		if (r)
+			return r;
+	}
+	uint8_t *o = c->wbuf + c->wlen;
+	encode_hdr(o, type, qid, epoch, ticket, aux, plen);
+	if (l1)
+		memcpy(o + RP_HDR, p1, l1);
+	if (l2)
+		memcpy(o + RP_HDR + l1, p2, l2);
+	put32(o + 8, frame_crc(o, o + RP_HDR, plen));
+	c->wlen += RP_HDR + plen;
+	c->tx_frames++;
+	return 0;
+}
+
+int rp_send(struct rp_conn *c, unsigned type, unsigned qid, uint64_t epoch, uint64_t ticket, uint64_t aux,
+	    const void *payload, size_t plen)
+{
+	return rp_send2(c, type, qid, epoch, ticket, aux, payload, plen, NULL, 0);
+}
+
+int rp_recv(struct rp_conn *c, struct rp_frame *f, int timeout_ms, const char **why)
+{
+	static const char *dummy;
+	if (!why)
+		why = &dummy;
+	/* drop the frame handed out last time (its bytes stayed valid until now) */
+	c->roff += c->last;
+	c->last = 0;
+	for (;;) {
+		ssize_t r = rp_parse(c->rbuf + c->roff, c->rlen - c->roff, f, why);
+		if (r < 0)
+			return (int)r;
+		if (r > 0) {
+			c->rx_frames++;
+			c->last = (size_t)r;
+			return 1;
+		}
+		if (c->roff) { /* compact only when we must read more */
+			memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+			c->rlen -= c->roff;
+			c->roff = 0;
+		}
+		if (c->rlen == c->rcap) {
+			*why = "frame larger than the receive buffer";
+			return -EMSGSIZE;
+		}
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int pr = poll(&p, 1, timeout_ms);
+		if (pr == 0)
+			return 0;
+		if (pr < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (n == 0) {
+			if (c->rlen > c->roff) {
+				*why = "truncated frame (connection closed inside a frame)";
+				return -EPIPE;
+			}
+			*why = "connection closed by peer";
+			return -ECONNRESET;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			*why = "receive failed";
+			return -errno;
+		}
+		c->rlen += (size_t)n;
+		c->rx_bytes += (uint64_t)n;
+	}
+}
+
+void rp_tune_socket(int fd, unsigned user_timeout_ms)
+{
+	int one = 1, idle = 2, intvl = 1, cnt = 3;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	if (user_timeout_ms)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
+	int buf = 1 << 20; /* bounded: at most this much in flight in the kernel each way */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+int rp_parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *sslen, bool passive)
+{
+	char host[256];
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s || strlen(s) >= sizeof(host))
+		return -EINVAL;
+	size_t hl = (size_t)(colon - s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = passive ? AI_PASSIVE : 0 }, *res = NULL;
+	if (getaddrinfo(host, colon + 1, &hints, &res) || !res)
+		return -EINVAL;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = (unsigned)res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}

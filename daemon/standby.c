@@ -1,0 +1,553 @@
+/*
+ * standby.c - the standby receiver: `pmqd --standby --listen ADDR:PORT`.
+ *
+ * One thread. It accepts the primary's replicator (one session at a time; a
+ * newer authenticated session replaces a stale one), answers the HMAC
+ * challenge-response, and applies frames to mirror queue files that have
+ * the primary's geometry. Each frame is checked whole (magic, type, length,
+ * CRC32C, session epoch, queue id, ticket order) before anything is written;
+ * any fault is one log line and the connection is dropped. After each batch
+ * (when no more bytes are buffered, or every 256 entries) it persists the
+ * mirrors and acknowledges, per queue, the next ticket it expects: every
+ * ticket below it is persisted here.
+ *
+ * `pmqctl promote` runs standby_promote() on the control thread under sb_mu,
+ * which this thread holds while it applies frames, so a promotion never
+ * interleaves with a write.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "pmqd.h"
+#include "repl.h"
+
+struct mirror {
+	char name[PMQ_NAME_MAX + 1];
+	pmq_t *q;
+	uint64_t expected;   /* next ticket; all below are applied */
+	uint64_t acked;      /* last acknowledged to the primary */
+	bool dirty;
+};
+
+static pthread_t sb_thread;
+static bool sb_running;
+static _Atomic int sb_stop;
+static pthread_mutex_t sb_mu = PTHREAD_MUTEX_INITIALIZER;
+static int listen_fd = -1;
+static struct mirror mirrors[REPL_MAX_QUEUES]; /* by name, kept across sessions */
+static int n_mirrors;
+static int qmap[REPL_MAX_QUEUES];              /* session qid -> mirrors[] index, -1 none */
+/* status for repl-stat (read under sb_mu) */
+static bool sb_connected;
+static char sb_peer[64];
+static uint64_t sb_session_epoch, sb_frames, sb_refused;
+
+static struct mirror *mirror_find(const char *name)
+{
+	for (int i = 0; i < n_mirrors; i++)
+		if (!strcmp(mirrors[i].name, name))
+			return &mirrors[i];
+	return NULL;
+}
+
+/* Open (or create with the primary's geometry) the mirror of `d`. Returns 0 or errno. */
+static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mirror **out)
+{
+	struct mirror *m = mirror_find(d->name);
+	if (!m) {
+		if (n_mirrors == REPL_MAX_QUEUES)
+			return ENOSPC;
+		m = &mirrors[n_mirrors];
+		memset(m, 0, sizeof(*m));
+		snprintf(m->name, sizeof(m->name), "%s", d->name);
+	}
+	if (!m->q) {
+		struct pmq_open_opts o;
+		pmq_open_opts_init(&o);
+		o.dir = g_repl.dir;
+		int r = pmq_open_ex(d->name, 0, &o, &m->q);
+		if (r == -ENOENT) {
+			struct pmq_config c;
+			pmq_config_init(&c);
+			c.flags = d->flags;
+			c.slot_count = d->slot_count;
+			c.max_payload = d->max_payload;
+			c.max_attach = d->max_attach;
+			c.consumer_quota = d->consumer_quota;
+			c.max_deliveries = d->max_deliveries;
+			c.dlq_capacity = d->dlq_capacity;
+			c.side_slots = d->side_slots;
+			c.durability = d->durability;
+			c.lease_ns = d->lease_ns;
+			c.lease_action = d->lease_action;
+			c.dir = g_repl.dir;
+			pmq_t *cq;
+			r = pmq_create(d->name, &c, &cq);
+			if (r == 0) {
+				/* pmq_create attaches as producer+consumer: keep an observer instead */
+				pmq_repl_make_standby(cq, epoch);
+				pmq_close(cq);
+				r = pmq_open_ex(d->name, 0, &o, &m->q);
+				if (r == 0)
+					log_msg(LOG_NOTICE, "standby: created mirror \"%s\" (%u slots x %u B)", d->name,
+						d->slot_count, d->max_payload);
+			}
+		}
+		if (r) {
+			log_msg(LOG_ERR, "standby: cannot open mirror \"%s\": %s (%s)", d->name, pmq_strerror(r),
+				pmq_errmsg());
+			return -r;
+		}
+	}
+	struct pmq_repl_info in;
+	pmq_repl_info(m->q, &in);
+	if (in.slot_count != d->slot_count || in.max_payload != d->max_payload) {
+		log_msg(LOG_ERR, "standby: mirror \"%s\" has %u slots x %u B, the primary %u x %u --> delete the "
+			"mirror file (pmqctl delete %s) and let it resync", d->name, in.slot_count, in.max_payload,
+			d->slot_count, d->max_payload, d->name);
+		pmq_close(m->q);
+		m->q = NULL;
+		return EINVAL;
+	}
+	pmq_repl_make_standby(m->q, epoch);
+	m->expected = in.tail;
+	m->acked = in.tail;
+	m->dirty = false;
+	if (m == &mirrors[n_mirrors])
+		n_mirrors++;
+	*out = m;
+	return 0;
+}
+
+static void refuse(const char *peer, const char *what, const struct rp_frame *f)
+{
+	sb_refused++;
+	if (f)
+		log_msg(LOG_WARNING, "standby: refused %s from %s (type %s, queue id %u, ticket %llu, epoch %llu) "
+			"--> connection dropped, nothing written", what, peer, rp_type_name(f->type), f->qid,
+			(unsigned long long)f->ticket, (unsigned long long)f->epoch);
+	else
+		log_msg(LOG_WARNING, "standby: refused %s from %s --> connection dropped, nothing written", what, peer);
+}
+
+/* Persist the dirty mirrors, then acknowledge them. */
+static int ack_batch(struct rp_conn *c, uint64_t epoch)
+{
+	bool any = false;
+	for (int i = 0; i < n_mirrors; i++)
+		if (mirrors[i].dirty && mirrors[i].q)
+			pmq_repl_persist(mirrors[i].q); /* persisted before acknowledged */
+	for (int qid = 0; qid < REPL_MAX_QUEUES; qid++) {
+		if (qmap[qid] < 0)
+			continue;
+		struct mirror *m = &mirrors[qmap[qid]];
+		if (!m->dirty)
+			continue;
+		m->dirty = false;
+		m->acked = m->expected;
+		if (rp_send(c, RP_ACK, (unsigned)qid, epoch, m->expected, 0, NULL, 0))
+			return -EPIPE;
+		any = true;
+	}
+	return any ? rp_flush(c, 5000) : 0;
+}
+
+/* The handshake: 0 with the session epoch, or -1 (logged). */
+static int handshake(struct rp_conn *c, uint64_t *session_epoch)
+{
+	uint8_t ns[RP_NONCE], np[RP_NONCE], mac[RP_MAC], want[RP_MAC];
+	uint64_t my_epoch = atomic_load(&g_node_epoch);
+	uint64_t my_role = atomic_load(&g_node_role) == NODE_STANDBY ? RP_NODE_STANDBY : RP_NODE_PRIMARY;
+	struct rp_frame f;
+	const char *why = "";
+	if (rp_random(ns, sizeof(ns)) || rp_send(c, RP_CHALLENGE, 0, my_epoch, 0, my_role, ns, sizeof(ns)) ||
+	    rp_flush(c, 5000))
+		return -1;
+	int r = rp_recv(c, &f, 5000, &why);
+	if (r <= 0) {
+		refuse(c->peer, r == 0 ? "a peer that sent no answer to the challenge in 5 s" : why, NULL);
+		return -1;
+	}
+	if (f.type != RP_AUTH || f.len != RP_NONCE + RP_MAC) {
+		refuse(c->peer, "a frame before authentication", &f);
+		return -1;
+	}
+	memcpy(np, f.payload, RP_NONCE);
+	memcpy(mac, f.payload + RP_NONCE, RP_MAC);
+	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 primary", ns, np, f.epoch, 0, want) ||
+	    !rp_mac_equal(mac, want)) {
+		refuse(c->peer, "a peer with the wrong key (HMAC-SHA256 mismatch; check --repl-key-file on both hosts)",
+		       NULL);
+		return -1;
+	}
+	uint64_t peer_epoch = f.epoch;
+	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 standby", np, ns, my_epoch, my_role, mac) ||
+	    rp_send(c, RP_AUTH_OK, 0, my_epoch, 0, my_role, mac, sizeof(mac)) || rp_flush(c, 5000))
+		return -1;
+	if (my_role != RP_NODE_STANDBY || peer_epoch < my_epoch) {
+		log_msg(LOG_WARNING, "standby: primary %s is at epoch %llu, this node is %s at epoch %llu --> it "
+			"must fence itself (it was told); rejoin it as a standby with pmqctl rejoin", c->peer,
+			(unsigned long long)peer_epoch, repl_role_name(atomic_load(&g_node_role)),
+			(unsigned long long)my_epoch);
+		return -1;
+	}
+	if (peer_epoch > my_epoch) {
+		atomic_store(&g_node_epoch, peer_epoch);
+		repl_state_save();
+	}
+	*session_epoch = peer_epoch;
+	return 0;
+}
+
+static bool listener_pending(void)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Apply one frame (sb_mu held). 0 to go on, -1 to drop the session. */
+static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epoch, unsigned *since_ack)
+{
+	if (f->epoch != epoch) {
+		refuse(c->peer, f->epoch < epoch ? "a frame from an old epoch" : "a frame from another epoch", f);
+		return -1;
+	}
+	if (f->type == RP_PING)
+		return 0;
+	if (f->qid >= REPL_MAX_QUEUES) {
+		refuse(c->peer, "a frame with a queue id out of range", f);
+		return -1;
+	}
+	if (f->type == RP_QUEUE) {
+		struct rp_queue_desc d;
+		int r = rp_queue_decode(f, &d);
+		if (r) {
+			refuse(c->peer, r == -EINVAL ? "a queue description out of bounds" : "a malformed queue description", f);
+			return -1;
+		}
+		struct mirror *m = NULL;
+		int e = mirror_open(&d, epoch, &m);
+		if (e) {
+			rp_send(c, RP_QSTATE, f->qid, epoch, 0, (uint64_t)e, NULL, 0);
+			return rp_flush(c, 5000) ? -1 : 0;
+		}
+		for (int i = 0; i < REPL_MAX_QUEUES; i++)
+			if (qmap[i] == (int)(m - mirrors))
+				qmap[i] = -1; /* a queue has one id per session */
+		qmap[f->qid] = (int)(m - mirrors);
+		log_msg(LOG_INFO, "standby: queue \"%s\" (id %u) resumes at ticket %llu (primary tail %llu)", m->name,
+			f->qid, (unsigned long long)m->expected, (unsigned long long)f->ticket);
+		rp_send(c, RP_QSTATE, f->qid, epoch, m->expected, 0, NULL, 0);
+		return rp_flush(c, 5000) ? -1 : 0;
+	}
+	if (qmap[f->qid] < 0) {
+		refuse(c->peer, "a frame for a queue id never described", f);
+		return -1;
+	}
+	struct mirror *m = &mirrors[qmap[f->qid]];
+	struct pmq_repl_entry e;
+	const void *data = NULL;
+	int r = 0;
+	switch (f->type) {
+	case RP_ENTRY:
+	case RP_HOLE:
+		if (f->ticket != m->expected) {
+			refuse(c->peer, "a frame out of ticket order (gap or duplicate)", f);
+			return -1;
+		}
+		if (f->type == RP_ENTRY) {
+			struct pmq_repl_info in;
+			pmq_repl_info(m->q, &in);
+			if (rp_entry_decode(f, in.max_payload, &e, &data)) {
+				refuse(c->peer, "an entry larger than the queue's max_payload or shorter than its header", f);
+				return -1;
+			}
+		} else {
+			if (f->len) {
+				refuse(c->peer, "a hole frame with a payload", f);
+				return -1;
+			}
+			memset(&e, 0, sizeof(e));
+			e.ticket = f->ticket;
+			e.flags = PMQ_REPL_E_HOLE | (f->aux ? PMQ_REPL_E_ACKED : 0);
+		}
+		r = pmq_repl_apply(m->q, &e, data);
+		if (r == 0) {
+			m->expected++;
+			(*since_ack)++;
+		}
+		break;
+	case RP_SKIP:
+		if (f->ticket != m->expected || f->len || f->aux == 0 || f->aux > (1ull << 48)) {
+			refuse(c->peer, "a skip frame out of order or out of bounds", f);
+			return -1;
+		}
+		r = pmq_repl_skip(m->q, f->ticket, f->aux);
+		if (r == 0) {
+			m->expected += f->aux;
+			(*since_ack)++;
+		}
+		break;
+	case RP_FLOOR:
+		if (f->len) {
+			refuse(c->peer, "a floor frame with a payload", f);
+			return -1;
+		}
+		r = pmq_repl_apply_floor(m->q, f->ticket, f->aux);
+		break;
+	default:
+		refuse(c->peer, "a frame of a type the primary never sends", f);
+		return -1;
+	}
+	if (r) {
+		log_msg(LOG_ERR, "standby: queue \"%s\": cannot apply ticket %llu: %s (%s) --> connection dropped",
+			m->name, (unsigned long long)f->ticket, pmq_strerror(r), pmq_errmsg());
+		return -1;
+	}
+	m->dirty = true;
+	return 0;
+}
+
+static void session(int fd, const char *peer)
+{
+	struct rp_conn c;
+	if (rp_conn_init(&c, fd, 4u << 20, 1u << 16)) {
+		close(fd);
+		return;
+	}
+	snprintf(c.peer, sizeof(c.peer), "%s", peer);
+	rp_tune_socket(fd, 10000);
+	uint64_t epoch;
+	if (handshake(&c, &epoch)) {
+		rp_conn_free(&c);
+		return;
+	}
+	log_msg(LOG_NOTICE, "standby: primary %s connected at epoch %llu", peer, (unsigned long long)epoch);
+	pthread_mutex_lock(&sb_mu);
+	for (int i = 0; i < REPL_MAX_QUEUES; i++)
+		qmap[i] = -1;
+	sb_connected = true;
+	snprintf(sb_peer, sizeof(sb_peer), "%s", peer);
+	sb_session_epoch = epoch;
+	pthread_mutex_unlock(&sb_mu);
+	uint64_t last_rx = repl_now_ns();
+	unsigned since_ack = 0;
+	for (;;) {
+		struct rp_frame f;
+		const char *why = "";
+		int r = rp_recv(&c, &f, 100, &why);
+		if (atomic_load(&sb_stop))
+			break;
+		if (r < 0) {
+			if (r == -ECONNRESET)
+				log_msg(LOG_NOTICE, "standby: primary %s closed the connection", peer);
+			else if (r == -EPROTO || r == -EBADMSG || r == -EMSGSIZE || r == -EPIPE)
+				refuse(peer, why, NULL);
+			else
+				log_msg(LOG_WARNING, "standby: connection from %s failed: %s (%s)", peer, why, strerror(-r));
+			break;
+		}
+		pthread_mutex_lock(&sb_mu);
+		if (atomic_load(&g_node_role) != NODE_STANDBY) {
+			pthread_mutex_unlock(&sb_mu);
+			log_msg(LOG_NOTICE, "standby: promoted: closing the session with the old primary %s", peer);
+			break;
+		}
+		int bad = 0;
+		if (r == 1) {
+			last_rx = repl_now_ns();
+			sb_frames++;
+			bad = apply_frame(&c, &f, epoch, &since_ack);
+		}
+		if (!bad && (r == 0 || !rp_has_buffered(&c) || since_ack >= 256)) {
+			bad = ack_batch(&c, epoch) ? -1 : 0;
+			since_ack = 0;
+		}
+		pthread_mutex_unlock(&sb_mu);
+		if (bad)
+			break;
+		if (r == 0) {
+			if (listener_pending()) {
+				log_msg(LOG_NOTICE, "standby: a new connection is waiting: dropping the session with %s", peer);
+				break;
+			}
+			if (repl_now_ns() - last_rx > 10000000000ull) {
+				log_msg(LOG_WARNING, "standby: nothing from primary %s for 10 s --> dropping the session", peer);
+				break;
+			}
+		}
+	}
+	pthread_mutex_lock(&sb_mu);
+	sb_connected = false;
+	pthread_mutex_unlock(&sb_mu);
+	rp_conn_free(&c);
+}
+
+static void *standby_main(void *arg)
+{
+	(void)arg;
+	rcu_register_thread();
+	while (!atomic_load(&sb_stop)) {
+		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		char host[INET6_ADDRSTRLEN] = "?", peer[64];
+		unsigned port = 0;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		}
+		snprintf(peer, sizeof(peer), "%s:%u", host, port);
+		session(fd, peer);
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int standby_start(void)
+{
+	struct sockaddr_storage ss;
+	unsigned sl;
+	if (rp_parse_addr(g_repl.listen, &ss, &sl, true)) {
+		log_msg(LOG_ERR, "standby: cannot parse --listen %s --> use ADDR:PORT, e.g. 10.0.0.2:7411", g_repl.listen);
+		return -1;
+	}
+	listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (listen_fd < 0 || setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(listen_fd, (struct sockaddr *)&ss, sl) || listen(listen_fd, 4)) {
+		log_msg(LOG_ERR, "standby: cannot listen on %s: %s --> is the address local and the port free?",
+			g_repl.listen, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < REPL_MAX_QUEUES; i++)
+		qmap[i] = -1;
+	if (pthread_create(&sb_thread, NULL, standby_main, NULL)) {
+		log_msg(LOG_ERR, "standby: cannot start the receiver thread");
+		return -1;
+	}
+	sb_running = true;
+	log_msg(LOG_NOTICE, "standby: listening on %s for the primary's replicator", g_repl.listen);
+	return 0;
+}
+
+void standby_stop(void)
+{
+	if (!sb_running)
+		return;
+	atomic_store(&sb_stop, 1);
+	pthread_join(sb_thread, NULL);
+	sb_running = false;
+	close(listen_fd);
+	for (int i = 0; i < n_mirrors; i++)
+		if (mirrors[i].q)
+			pmq_close(mirrors[i].q);
+	n_mirrors = 0;
+}
+
+int standby_promote(uint64_t epoch, struct jbuf *j, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&sb_mu);
+	/* every queue file here, not only those this session described */
+	static char names[REPL_MAX_QUEUES][PMQ_NAME_MAX + 1];
+	int n = repl_list_queues(g_repl.dir, names, REPL_MAX_QUEUES);
+	for (int i = 0; i < n; i++) {
+		pmq_t *q;
+		struct pmq_repl_info in;
+		struct pmq_open_opts o;
+		pmq_open_opts_init(&o);
+		o.dir = g_repl.dir;
+		if (pmq_open_ex(names[i], 0, &o, &q) == 0) {
+			pmq_repl_info(q, &in);
+			if (in.epoch > epoch - 1)
+				epoch = in.epoch + 1;
+			pmq_close(q);
+		}
+	}
+	atomic_store(&g_node_epoch, epoch);
+	atomic_store(&g_node_role, NODE_PRIMARY);
+	int sr = repl_state_save();
+	if (sr) {
+		atomic_store(&g_node_role, NODE_STANDBY);
+		pthread_mutex_unlock(&sb_mu);
+		snprintf(err, errlen, "cannot record the promotion in %s/%s: %s", g_repl.dir, REPL_STATE_FILE,
+			 strerror(-sr));
+		return EIO;
+	}
+	jb_printf(j, "{\"epoch\":%llu,\"queues\":[", (unsigned long long)epoch);
+	for (int i = 0; i < n; i++) {
+		pmq_t *q;
+		struct pmq_open_opts o;
+		pmq_open_opts_init(&o);
+		o.dir = g_repl.dir;
+		int r = pmq_open_ex(names[i], 0, &o, &q);
+		if (r) {
+			log_msg(LOG_ERR, "promote: cannot open \"%s\": %s --> promote it by hand later", names[i],
+				pmq_strerror(r));
+			continue;
+		}
+		struct pmq_repl_info in;
+		pmq_repl_info(q, &in);
+		int deliverable = pmq_repl_promote(q, epoch);
+		log_msg(LOG_NOTICE, "promote: queue \"%s\" is writable at epoch %llu: %d message(s) deliverable "
+			"(tickets %llu..%llu)", names[i], (unsigned long long)epoch, deliverable,
+			(unsigned long long)in.head, (unsigned long long)in.tail);
+		jb_printf(j, "%s{\"name\":", i ? "," : "");
+		jb_str(j, names[i]);
+		jb_printf(j, ",\"deliverable\":%d,\"head\":%llu,\"tail\":%llu}", deliverable,
+			  (unsigned long long)in.head, (unsigned long long)in.tail);
+		pmq_close(q);
+	}
+	jb_raw(j, "]}");
+	for (int i = 0; i < n_mirrors; i++)
+		if (mirrors[i].q) {
+			pmq_close(mirrors[i].q);
+			mirrors[i].q = NULL;
+		}
+	n_mirrors = 0;
+	log_msg(LOG_NOTICE, "promote: this node is the primary now, epoch %llu; a returning old primary will "
+		"be fenced", (unsigned long long)epoch);
+	pthread_mutex_unlock(&sb_mu);
+	return 0;
+}
+
+void standby_status(struct jbuf *j)
+{
+	if (!sb_running) {
+		jb_raw(j, "null");
+		return;
+	}
+	pthread_mutex_lock(&sb_mu);
+	jb_printf(j, "{\"listen\":");
+	jb_str(j, g_repl.listen);
+	jb_printf(j, ",\"connected\":%s,\"peer\":", sb_connected ? "true" : "false");
+	jb_str(j, sb_peer);
+	jb_printf(j, ",\"session_epoch\":%llu,\"frames\":%llu,\"refused\":%llu,\"mirrors\":[",
+		  (unsigned long long)sb_session_epoch, (unsigned long long)sb_frames, (unsigned long long)sb_refused);
+	for (int i = 0; i < n_mirrors; i++) {
+		jb_printf(j, "%s{\"name\":", i ? "," : "");
+		jb_str(j, mirrors[i].name);
+		jb_printf(j, ",\"next\":%llu,\"acked\":%llu}", (unsigned long long)mirrors[i].expected,
+			  (unsigned long long)mirrors[i].acked);
+	}
+	jb_raw(j, "]}");
+	pthread_mutex_unlock(&sb_mu);
+}
