@@ -7,7 +7,9 @@
  * Recovery is done by whoever runs it: pmqd when it runs (--no-recover),
  * otherwise this program's parent calls pmq_recover() after the kill.
  *
- *   pmq-demo [--messages N] [--producers P] [--consumers C] [--no-recover]
+ *   pmq-demo [--messages N] [--producers P] [--consumers C] [--no-recover] [--keep]
+ *
+ * --keep leaves the queue in place at the end (for `pmqctl stat demo`).
  */
 #include <errno.h>
 #include <signal.h>
@@ -126,7 +128,7 @@ static int cmp_u64(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	uint32_t total = 200000, producers = 2, consumers = 3;
-	int self_recover = 1;
+	int self_recover = 1, keep = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--messages") && i + 1 < argc)
 			total = (uint32_t)strtoul(argv[++i], NULL, 10);
@@ -136,8 +138,10 @@ int main(int argc, char **argv)
 			consumers = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--no-recover"))
 			self_recover = 0;
+		else if (!strcmp(argv[i], "--keep"))
+			keep = 1;
 		else {
-			fprintf(stderr, "usage: pmq-demo [--messages N] [--producers P] [--consumers C] [--no-recover]\n");
+			fprintf(stderr, "usage: pmq-demo [--messages N] [--producers P] [--consumers C] [--no-recover] [--keep]\n");
 			return 2;
 		}
 	}
@@ -185,6 +189,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	kill(cons[0], SIGKILL);
 	waitpid(cons[0], NULL, 0);
+	if (!self_recover) {
+		printf("pmq-demo: recovery is pmqd's job: waiting for the 3 messages to come back\n");
+		fflush(stdout);
+	}
 	if (self_recover) {
 		uint64_t t0 = now_ns();
 		rc = pmq_recover(q);
@@ -227,7 +235,8 @@ int main(int argc, char **argv)
 		printf("  max %8.2f us\n", sh->samples[n - 1] / 1000.0);
 	}
 	pmq_close(q);
-	pmq_unlink("demo", NULL);
+	if (!keep)
+		pmq_unlink("demo", NULL);
 	int ok = lost == 0 && atomic_load(&sh->redelivered) >= 3;
 	printf("pmq-demo: %s\n", ok ? "OK: nothing lost, the dead consumer's messages came back"
 				    : "FAILED: messages missing or not redelivered");
