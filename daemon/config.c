@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "pmqd.h"
+#include "repl.h"
 
 void config_defaults(struct pmqd_config *c)
 {
@@ -93,7 +94,7 @@ static int config_set(struct pmqd_config *c, const char *key, const char *v)
 			return -EINVAL;
 		c->log_level = l;
 	} else {
-		return -ENOENT;
+		return repl_config_set(k, v); /* replication settings (repl.c), -ENOENT if unknown */
 	}
 	return 0;
 }
@@ -163,7 +164,14 @@ static void usage(FILE *f)
 		"      --log-level L       err|warning|notice|info|debug (default info)\n"
 		"  -v, --verbose           same as --log-level debug\n"
 		"  -f, --foreground        run in the foreground (always; for scripts)\n"
-		"  -h, --help | -V, --version\n");
+		"  -h, --help | -V, --version\n"
+		"replication (docs/failover.md):\n"
+		"      --standby           receive a primary's queues (with --listen)\n"
+		"      --listen ADDR:PORT  address the standby receiver listens on\n"
+		"      --replicate-to H:P  ship committed entries to this standby (repeatable)\n"
+		"      --repl-key-file F   pre-shared key (same file on both hosts, >= 16 bytes)\n"
+		"      --repl-timeout-ms N standby gone this long = out of sync (default 5000)\n"
+		"      --repl-policy P     degrade|block, then ,QUEUE=P overrides (default degrade)\n");
 }
 
 int config_parse_args(struct pmqd_config *c, int argc, char **argv)
@@ -175,11 +183,15 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		{ "probe-ms", required_argument, 0, 'P' },   { "retry-ms", required_argument, 0, 'R' },
 		{ "log-level", required_argument, 0, 'L' },  { "verbose", no_argument, 0, 'v' },
 		{ "foreground", no_argument, 0, 'f' },       { "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },          { 0, 0, 0, 0 },
+		{ "version", no_argument, 0, 'V' },
+		{ "standby", no_argument, 0, 'X' },          { "listen", required_argument, 0, 'X' },
+		{ "replicate-to", required_argument, 0, 'X' }, { "repl-key-file", required_argument, 0, 'X' },
+		{ "repl-timeout-ms", required_argument, 0, 'X' }, { "repl-policy", required_argument, 0, 'X' },
+		{ 0, 0, 0, 0 },
 	};
-	int o;
+	int o, li = 0;
 	optind = 0;
-	while ((o = getopt_long(argc, argv, "d:s:c:vfhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "d:s:c:vfhV", opts, &li)) != -1) {
 		const char *key = NULL;
 		switch (o) {
 		case 'd': key = "dir"; break;
@@ -194,10 +206,11 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		case 'v': c->log_level = LOG_DEBUG; continue;
 		case 'f': c->foreground = true; continue;
 		case 'h': usage(stdout); return 1;
+		case 'X': key = opts[li].name; break; /* replication (repl.c) */
 		case 'V': printf("pmqd %s (libpmq %s)\n", PMQD_VERSION, pmq_version()); return 1;
 		default: usage(stderr); return -1;
 		}
-		if (config_set(c, key, optarg)) {
+		if (config_set(c, key, optarg ? optarg : "1")) {
 			fprintf(stderr, "pmqd: bad value \"%s\" for --%s --> see pmqd --help\n", optarg, key);
 			return -1;
 		}

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "pmqd.h"
+#include "repl.h"
 
 #define MAX_CLIENTS 256
 #define TAG_LISTEN 1ull
@@ -425,6 +426,18 @@ static void handle_request(int fd, char *req, ssize_t len, size_t full)
 		jb_start(&j);
 		jb_raw(&j, "{}");
 		reply_ok(fd, &j);
+	} else if (!strncmp(verb, "repl-", 5) || !strcmp(verb, "promote")) {
+		/* replication requests (repl.c) */
+		char err[512] = "";
+		struct jbuf j;
+		jb_start(&j);
+		int e = repl_control(uid, arg, nargs, &j, err, sizeof(err));
+		if (e < 0)
+			reply_err(fd, EINVAL, "bad replication request \"%s\" --> repl-stat [Q], promote", verb);
+		else if (e)
+			reply_err(fd, e, "%s", err);
+		else
+			reply_ok(fd, &j);
 	} else {
 		char shown[64];
 		snprintf(shown, sizeof(shown), "%s", verb);

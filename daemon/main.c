@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pmqd.h"
+#include "repl.h"
 
 struct pmqd_config g_cfg;
 static int saved_argc;
@@ -136,10 +137,13 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot start the supervisor thread: %s", strerror(-r));
 		return 1;
 	}
+	if (repl_start(g_cfg.dir) < 0)
+		return 1;
 	log_msg(LOG_NOTICE, "pmqd %s starting (libpmq %s): dir %s, scan %u ms, probe %u ms", PMQD_VERSION,
 		pmq_version(), g_cfg.dir, g_cfg.scan_ms, g_cfg.probe_ms);
 	r = control_run(&g_cfg, sigfd, -1);
 	control_close(); /* no new hellos while we detach */
+	repl_stop();
 	supervisor_stop();
 	registry_fini();
 	rcu_unregister_thread();
