@@ -145,6 +145,15 @@ static int pmqd_request(const char *req, char *out, size_t cap)
 	return 1;
 }
 
+/* for pmqctl_repl.c (replication sub-commands) */
+int pmqctl_request(const char *req, char *out, size_t cap) { return pmqd_request(req, out, cap); }
+const char *pmqctl_qdir(void) { return qdir(); }
+bool pmqctl_json(void) { return opt_json; }
+int cmd_promote(int argc, char **argv);
+int cmd_rejoin(int argc, char **argv);
+int cmd_repl(int argc, char **argv);
+int pmqctl_repl_print(const char *queue);
+
 /* ---- create / delete ------------------------------------------------------------- */
 
 static int cmd_create(int argc, char **argv)
@@ -419,6 +428,8 @@ static int cmd_stat(int argc, char **argv)
 		       role_str(at[i].role), at[i].alive ? "yes" : "DEAD", at[i].in_flight, at[i].heartbeat,
 		       have_pmqd ? pmqd_watch_of(reply, at[i].index, at[i].incarnation, wb) : "(pmqd not running)");
 	}
+	if (have_pmqd)
+		pmqctl_repl_print(name); /* per standby: connected, lag, confirmed ticket, epoch */
 	return EX_OK;
 }
 
@@ -793,6 +804,9 @@ static void usage(FILE *f)
 		"  recover QUEUE                       through pmqd if it runs, else here\n"
 		"  status [--queues]                   pmqd's own view (JSON)\n"
 		"  request 'LINE'                      raw control request to pmqd\n"
+		"  promote                             make this standby the primary (docs/failover.md)\n"
+		"  rejoin [--yes]                      turn a fenced old primary into an empty standby\n"
+		"  repl [QUEUE] [--json]               replication: standby links, lag, confirmed ticket, epoch\n"
 		"exit: 0 ok, 1 failed, 2 usage, 3 no such queue, 4 permission, 5 pmqd unreachable,\n"
 		"      6 nothing received, 7 queue exists\n");
 }
@@ -823,6 +837,7 @@ int main(int argc, char **argv)
 		{ "top", cmd_top },       { "send", cmd_send },     { "recv", cmd_recv },       { "dlq", cmd_dlq },
 		{ "recover", cmd_recover }, { "status", cmd_status }, { "request", cmd_request }, { "peek", cmd_peek },
 		{ "tail", cmd_peek },
+		{ "promote", cmd_promote }, { "rejoin", cmd_rejoin }, { "repl", cmd_repl }, /* pmqctl_repl.c */
 	};
 	const char *cmd = argv[optind];
 	if (!strcmp(cmd, "help")) {
