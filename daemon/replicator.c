@@ -182,7 +182,9 @@ static void check_policy(struct link *l, uint64_t now)
 		r->lag_us = in.oldest_unconfirmed_ns && rt > in.oldest_unconfirmed_ns ? (rt - in.oldest_unconfirmed_ns) / 1000
 										      : 0;
 		pthread_mutex_unlock(&l->mu);
-		if (!r->degraded && r->policy == REPL_DEGRADE && now - r->progress_ns > g_repl.timeout_ms * 1000000ull)
+		/* progress_ns may be a little later than `now` (an ack read after it was taken) */
+		if (!r->degraded && r->policy == REPL_DEGRADE && now > r->progress_ns &&
+		    now - r->progress_ns > g_repl.timeout_ms * 1000000ull)
 			set_flags(r, true, l, l->connected ? "no progress" : "not connected");
 	}
 }
@@ -480,7 +482,7 @@ static void stream(struct link *l, struct rp_conn *c)
 				return;
 		}
 		check_policy(l, now);
-		if (now - last_rx > (uint64_t)(g_repl.timeout_ms > 3000 ? g_repl.timeout_ms : 3000) * 1000000ull) {
+		if (now > last_rx && now - last_rx > (uint64_t)(g_repl.timeout_ms > 3000 ? g_repl.timeout_ms : 3000) * 1000000ull) {
 			log_msg(LOG_WARNING, "replicator: nothing from %s for %u ms --> reconnecting", l->addr,
 				g_repl.timeout_ms > 3000 ? g_repl.timeout_ms : 3000);
 			return;

@@ -40,6 +40,7 @@ PMQ_EXPORT const char *pmq_strerror(int err)
 	case ETIMEDOUT: return "timed out";
 	case EUSERS: return "attachment table full";
 	case ESHUTDOWN: return "queue is fenced: refusing producers";
+	case ENOLINK: return "standby out of sync: committed locally, not replicated";
 	case EBADFD: return "handle inherited across fork: open a new one in the child";
 	case ENOMEM: return "out of memory";
 	case ELOOP: return "queue path is a symbolic link";

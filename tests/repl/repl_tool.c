@@ -1,0 +1,332 @@
+/*
+ * repl_tool - helper for the replication tests and bench (not installed).
+ *   send DIR QUEUE N [sync|async|none] [LOGFILE]   send N messages "seq=<i>"; with sync each is
+ *                       PMQ_REPLICATED and its sequence number is appended to LOGFILE (written
+ *                       with O_APPEND before the next send) once pmq_send returned 0
+ *   drain DIR QUEUE OUT    receive and ack everything; print "seq epoch deliveries" per message
+ *   digest DIR QUEUE       checksum of the live entries (pmq_repl_read from ack floor to tail)
+ *   inject HOST:PORT KEYFILE KIND   speak to a standby: KIND = wrongkey | garbage | badcrc |
+ *                       oldepoch | truncated | good (a valid session with one queue and one entry)
+ *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
+ *   lat DIR QUEUE N MODE   latency of N sends (MODE none|sync|async): p50 p99 p99.9 in us
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pmq.h"
+#include "repl_proto.h"
+
+uint32_t pmq_crc32c(uint32_t crc, const void *buf, size_t len);
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static pmq_t *open_q(const char *dir, const char *name, unsigned flags)
+{
+	struct pmq_open_opts o;
+	pmq_open_opts_init(&o);
+	o.dir = dir;
+	pmq_t *q;
+	int r = pmq_open_ex(name, flags, &o, &q);
+	if (r) {
+		fprintf(stderr, "repl_tool: open %s/%s: %s (%s)\n", dir, name, pmq_strerror(r), pmq_errmsg());
+		exit(2);
+	}
+	return q;
+}
+
+static int cmd_send(int argc, char **argv)
+{
+	if (argc < 5)
+		return 2;
+	pmq_t *q = open_q(argv[2], argv[3], PMQ_PRODUCER);
+	long n = atol(argv[4]);
+	const char *mode = argc > 5 ? argv[5] : "sync";
+	int log = argc > 6 ? open(argv[6], O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
+	unsigned fl = !strcmp(mode, "sync") ? PMQ_REPLICATED : 0;
+	long ok = 0, fails = 0;
+	for (long i = 0; i < n; i++) {
+		char b[64];
+		int l = snprintf(b, sizeof(b), "seq=%ld", i);
+		int r = pmq_send(q, b, (size_t)l, fl);
+		if (r == 0) {
+			ok++;
+			if (log >= 0) {
+				char line[32];
+				int ll = snprintf(line, sizeof(line), "%ld\n", i);
+				if (write(log, line, (size_t)ll) != ll)
+					return 1;
+			}
+		} else {
+			fails++;
+			if (fails < 5 || fails % 1000 == 0)
+				fprintf(stderr, "repl_tool: send %ld: %s (%s)\n", i, pmq_strerror(r), pmq_errmsg());
+			if (r == -ESHUTDOWN)
+				break;
+		}
+	}
+	printf("sent %ld ok, %ld failed\n", ok, fails);
+	pmq_close(q);
+	return 0;
+}
+
+static int cmd_drain(int argc, char **argv)
+{
+	if (argc < 5)
+		return 2;
+	pmq_t *q = open_q(argv[2], argv[3], PMQ_CONSUMER);
+	FILE *out = fopen(argv[4], "w");
+	setvbuf(out, NULL, _IOLBF, 0); /* each line reaches the file before its ack */
+	struct pmq_msg m;
+	long n = 0;
+	while (pmq_recv_timeout(q, &m, 300000000ull) == 0) {
+		char b[64];
+		size_t l = m.len < sizeof(b) - 1 ? m.len : sizeof(b) - 1;
+		memcpy(b, m.data, l);
+		b[l] = 0;
+		long seq = -1;
+		sscanf(b, "seq=%ld", &seq);
+		fprintf(out, "%ld %" PRIu64 " %u %" PRIu64 "\n", seq, m.epoch, m.delivery_count, m.ticket);
+		pmq_ack(q, &m);
+		n++;
+	}
+	fclose(out);
+	printf("drained %ld\n", n);
+	pmq_close(q);
+	return 0;
+}
+
+static int cmd_digest(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	pmq_t *q = open_q(argv[2], argv[3], 0);
+	struct pmq_repl_info in;
+	pmq_repl_info(q, &in);
+	static uint8_t buf[1 << 20];
+	uint32_t c = 0;
+	uint64_t n = 0;
+	for (uint64_t t = in.head; t < in.tail; t++) {
+		struct pmq_repl_entry e;
+		if (pmq_repl_read(q, t, &e, buf, sizeof(buf)) || (e.flags & PMQ_REPL_E_HOLE))
+			continue;
+		c = pmq_crc32c(c, &t, sizeof(t));
+		c = pmq_crc32c(c, buf, e.len);
+		n++;
+	}
+	printf("head %" PRIu64 " tail %" PRIu64 " live %" PRIu64 " crc %08x\n", in.head, in.tail, n, c);
+	pmq_close(q);
+	return 0;
+}
+
+/* ---- inject: a hand-made primary --------------------------------------------- */
+static int cmd_inject(int argc, char **argv)
+{
+	if (argc < 5)
+		return 2;
+	struct sockaddr_storage ss;
+	unsigned sl;
+	if (rp_parse_addr(argv[2], &ss, &sl, false))
+		return 2;
+	uint8_t key[RP_KEY_MAX];
+	size_t kl;
+	const char *why;
+	if (rp_load_key(argv[3], key, &kl, &why))
+		return 2;
+	const char *kind = argv[4];
+	int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&ss, sl))
+		return 3;
+	struct rp_conn c;
+	rp_conn_init(&c, fd, 0, 0);
+	struct rp_frame f;
+	if (rp_recv(&c, &f, 3000, &why) != 1 || f.type != RP_CHALLENGE)
+		return 4;
+	uint8_t ns[RP_NONCE], np[RP_NONCE] = { 1 }, pay[RP_NONCE + RP_MAC];
+	memcpy(ns, f.payload, RP_NONCE);
+	uint64_t epoch = f.epoch + (strcmp(kind, "oldepoch") ? 0 : 1);
+	if (!strcmp(kind, "garbage")) {
+		const char g[] = "GET / HTTP/1.0\r\n\r\nthis is not a pmq frame at all, nope";
+		send(fd, g, sizeof(g), MSG_NOSIGNAL);
+		goto wait_close;
+	}
+	if (!strcmp(kind, "wrongkey"))
+		key[0] ^= 0x55;
+	rp_mac(key, kl, "pmq-repl-1 primary", ns, np, epoch, 0, pay + RP_NONCE);
+	memcpy(pay, np, RP_NONCE);
+	rp_send(&c, RP_AUTH, 0, epoch, 0, 0, pay, sizeof(pay));
+	rp_flush(&c, 1000);
+	if (rp_recv(&c, &f, 3000, &why) != 1 || f.type != RP_AUTH_OK)
+		goto wait_close; /* wrong key: the standby hangs up */
+	struct rp_queue_desc d = { .slot_count = 64, .max_payload = 128, .max_attach = 16, .consumer_quota = 8,
+				   .max_deliveries = 5, .dlq_capacity = 8 };
+	snprintf(d.name, sizeof(d.name), "injected");
+	uint8_t qp[256];
+	size_t qn = rp_queue_encode(qp, sizeof(qp), &d);
+	uint8_t eh[RP_ENTRY_HDR] = { 0 };
+	const char *msg = "hello";
+	if (!strcmp(kind, "good")) {
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		rp_recv(&c, &f, 3000, &why); /* qstate */
+		rp_send2(&c, RP_ENTRY, 0, epoch, f.ticket, 0, eh, sizeof(eh), msg, 5);
+		rp_flush(&c, 1000);
+		int r = rp_recv(&c, &f, 3000, &why);
+		printf("good: %s ticket %" PRIu64 "\n", r == 1 ? rp_type_name(f.type) : "no answer", f.ticket);
+		rp_conn_free(&c);
+		return r == 1 && f.type == RP_ACK ? 0 : 1;
+	}
+	if (!strcmp(kind, "oldepoch")) {
+		/* authenticated at epoch E+1, then a frame stamped E */
+		rp_send(&c, RP_QUEUE, 0, epoch - 1, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+	} else {
+		uint8_t big[RP_HDR + 256];
+		size_t bn = rp_encode(big, sizeof(big), RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		if (!strcmp(kind, "badcrc")) {
+			big[RP_HDR + 3] ^= 1; /* flip a payload bit after the CRC was computed */
+			send(fd, big, bn, MSG_NOSIGNAL);
+		} else {
+			send(fd, big, bn - 7, MSG_NOSIGNAL); /* then hang up inside the frame */
+			shutdown(fd, SHUT_WR);
+		}
+	}
+wait_close:;
+	/* the standby must hang up on us */
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char tmp[4096];
+	uint64_t t0 = now_ns();
+	while (now_ns() - t0 < 3000000000ull) {
+		if (poll(&p, 1, 100) == 1) {
+			ssize_t r = recv(fd, tmp, sizeof(tmp), 0);
+			if (r <= 0) {
+				printf("%s: dropped by the standby\n", kind);
+				return 0;
+			}
+		}
+	}
+	printf("%s: NOT dropped\n", kind);
+	return 1;
+}
+
+/* ---- proxy ------------------------------------------------------------------- */
+static int cmd_proxy(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	struct sockaddr_storage ls, ts;
+	unsigned lsl, tsl;
+	if (rp_parse_addr(argv[2], &ls, &lsl, true) || rp_parse_addr(argv[3], &ts, &tsl, false))
+		return 2;
+	int l = socket(ls.ss_family, SOCK_STREAM, 0), one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&ls, lsl) || listen(l, 4)) {
+		perror("proxy bind");
+		return 3;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		int a = accept(l, NULL, NULL);
+		if (a < 0)
+			continue;
+		int b = socket(ts.ss_family, SOCK_STREAM, 0);
+		if (connect(b, (struct sockaddr *)&ts, tsl)) {
+			close(a);
+			close(b);
+			continue;
+		}
+		struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+		static char buf[1 << 16];
+		for (;;) {
+			if (poll(p, 2, -1) < 0)
+				break;
+			int stop = 0;
+			for (int i = 0; i < 2 && !stop; i++) {
+				if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+					continue;
+				ssize_t n = recv(p[i].fd, buf, sizeof(buf), 0);
+				if (n <= 0 || send(p[1 - i].fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+					stop = 1;
+			}
+			if (stop)
+				break;
+		}
+		close(a);
+		close(b);
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* latency of one send in the given mode (the consumer side is irrelevant: the ring drains
+ * through a consumer thread-less ack loop in this process) */
+static int cmd_lat(int argc, char **argv)
+{
+	if (argc < 6)
+		return 2;
+	pmq_t *q = open_q(argv[2], argv[3], PMQ_PRODUCER);
+	pmq_t *c = open_q(argv[2], argv[3], PMQ_CONSUMER);
+	long n = atol(argv[4]);
+	unsigned fl = !strcmp(argv[5], "sync") ? PMQ_REPLICATED : 0;
+	uint64_t *lat = calloc((size_t)n, sizeof(uint64_t));
+	char b[64] = "latency-probe-payload-of-64-bytes..............................";
+	uint64_t t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		uint64_t a = now_ns();
+		int r = pmq_send(q, b, 64, fl);
+		lat[i] = now_ns() - a;
+		if (r) {
+			fprintf(stderr, "lat: send: %s\n", pmq_strerror(r));
+			return 1;
+		}
+		struct pmq_msg m;
+		if (pmq_recv(c, &m, PMQ_NONBLOCK) == 0)
+			pmq_ack(c, &m);
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	qsort(lat, (size_t)n, sizeof(uint64_t), cmp_u64);
+	printf("%s n=%ld p50=%.2fus p99=%.2fus p99.9=%.2fus max=%.2fus rate=%.0f/s\n", argv[5], n, lat[n / 2] / 1e3,
+	       lat[(size_t)(n * 0.99)] / 1e3, lat[(size_t)(n * 0.999)] / 1e3, lat[n - 1] / 1e3, (double)n / secs);
+	pmq_close(c);
+	pmq_close(q);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	if (!strcmp(argv[1], "send"))
+		return cmd_send(argc, argv);
+	if (!strcmp(argv[1], "drain"))
+		return cmd_drain(argc, argv);
+	if (!strcmp(argv[1], "digest"))
+		return cmd_digest(argc, argv);
+	if (!strcmp(argv[1], "inject"))
+		return cmd_inject(argc, argv);
+	if (!strcmp(argv[1], "proxy"))
+		return cmd_proxy(argc, argv);
+	if (!strcmp(argv[1], "lat"))
+		return cmd_lat(argc, argv);
+	fprintf(stderr, "usage: repl_tool send|drain|digest|inject|proxy|lat ...\n");
+	return 2;
+}

@@ -1,0 +1,251 @@
+/*
+ * test_repl_proto - the replication frame parser, the HMAC handshake helpers,
+ * and the library's replication calls (read, apply, floor, gate, promote, fence).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pmq.h"
+#include "repl_proto.h"
+
+static uint8_t buf[RP_HDR + 4096];
+
+static void test_frame_round_trip(void **st)
+{
+	(void)st;
+	size_t n = rp_encode(buf, sizeof(buf), RP_ENTRY, 7, 3, 12345, 9, "abcdef", 6);
+	assert_int_equal(n, RP_HDR + 6);
+	struct rp_frame f;
+	const char *why = "";
+	assert_int_equal(rp_parse(buf, n, &f, &why), (ssize_t)n);
+	assert_int_equal(f.type, RP_ENTRY);
+	assert_int_equal(f.qid, 7);
+	assert_int_equal(f.epoch, 3);
+	assert_int_equal(f.ticket, 12345);
+	assert_int_equal(f.aux, 9);
+	assert_memory_equal(f.payload, "abcdef", 6);
+}
+
+static void test_parse_waits_for_a_whole_frame(void **st)
+{
+	(void)st;
+	size_t n = rp_encode(buf, sizeof(buf), RP_PING, 0, 1, 0, 0, "xyz", 3);
+	struct rp_frame f;
+	for (size_t k = 0; k < n; k++)
+		assert_int_equal(rp_parse(buf, k, &f, NULL), 0);
+}
+
+static void test_parse_refuses_bad_magic_type_length_and_crc(void **st)
+{
+	(void)st;
+	struct rp_frame f;
+	const char *why = NULL;
+	size_t n = rp_encode(buf, sizeof(buf), RP_PING, 0, 1, 0, 0, NULL, 0);
+	buf[12] ^= 1; /* magic */
+	assert_int_equal(rp_parse(buf, n, &f, &why), -EPROTO);
+	assert_non_null(why);
+	n = rp_encode(buf, sizeof(buf), RP_PING, 0, 1, 0, 0, NULL, 0);
+	buf[4] = 99; /* type */
+	assert_int_equal(rp_parse(buf, n, &f, &why), -EPROTO);
+	n = rp_encode(buf, sizeof(buf), RP_PING, 0, 1, 0, 0, NULL, 0);
+	buf[3] = 0x7f; /* length 2 GB */
+	assert_int_equal(rp_parse(buf, n, &f, &why), -EMSGSIZE);
+	n = rp_encode(buf, sizeof(buf), RP_ENTRY, 0, 1, 0, 0, "payload", 7);
+	buf[RP_HDR + 2] ^= 0x10; /* payload bit */
+	assert_int_equal(rp_parse(buf, n, &f, &why), -EBADMSG);
+	n = rp_encode(buf, sizeof(buf), RP_ENTRY, 0, 1, 0, 0, "payload", 7);
+	buf[20] ^= 1; /* epoch bit: covered by the CRC too */
+	assert_int_equal(rp_parse(buf, n, &f, &why), -EBADMSG);
+}
+
+static void test_entry_decode_checks_bounds(void **st)
+{
+	(void)st;
+	struct rp_frame f = { .type = RP_ENTRY, .len = 10, .payload = buf };
+	struct pmq_repl_entry e;
+	const void *d;
+	assert_int_equal(rp_entry_decode(&f, 1024, &e, &d), -EBADMSG);
+	f.len = RP_ENTRY_HDR + 2000;
+	assert_int_equal(rp_entry_decode(&f, 1024, &e, &d), -EBADMSG);
+	f.len = RP_ENTRY_HDR + 5;
+	assert_int_equal(rp_entry_decode(&f, 1024, &e, &d), 0);
+	assert_int_equal(e.len, 5);
+}
+
+static void test_queue_decode_refuses_bad_names_and_geometry(void **st)
+{
+	(void)st;
+	struct rp_queue_desc d = { .slot_count = 64, .max_payload = 128, .max_attach = 16 }, o;
+	const char *bad[] = { "../etc", ".hidden", "a/b", "x.dlq", "sp ace" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(d.name, sizeof(d.name), "%s", bad[i]);
+		uint8_t p[300];
+		size_t n = rp_queue_encode(p, sizeof(p), &d);
+		struct rp_frame f = { .type = RP_QUEUE, .len = (uint32_t)n, .payload = p };
+		assert_int_equal(rp_queue_decode(&f, &o), -EBADMSG);
+	}
+	snprintf(d.name, sizeof(d.name), "orders");
+	d.slot_count = 100; /* not a power of two */
+	uint8_t p[300];
+	size_t n = rp_queue_encode(p, sizeof(p), &d);
+	struct rp_frame f = { .type = RP_QUEUE, .len = (uint32_t)n, .payload = p };
+	assert_int_equal(rp_queue_decode(&f, &o), -EINVAL);
+	d.slot_count = 64;
+	n = rp_queue_encode(p, sizeof(p), &d);
+	f.len = (uint32_t)n;
+	assert_int_equal(rp_queue_decode(&f, &o), 0);
+	assert_string_equal(o.name, "orders");
+	f.len = RP_QUEUE_FIXED; /* no name */
+	assert_int_equal(rp_queue_decode(&f, &o), -EBADMSG);
+}
+
+static void test_hmac_binds_key_nonces_and_epoch(void **st)
+{
+	(void)st;
+	uint8_t k1[32] = "0123456789abcdef0123456789abcdef", k2[32];
+	memcpy(k2, k1, 32);
+	k2[5] ^= 1;
+	uint8_t a[RP_NONCE] = { 1 }, b[RP_NONCE] = { 2 }, m1[RP_MAC], m2[RP_MAC];
+	assert_int_equal(rp_mac(k1, 32, "pmq-repl-1 primary", a, b, 5, 0, m1), 0);
+	assert_int_equal(rp_mac(k1, 32, "pmq-repl-1 primary", a, b, 5, 0, m2), 0);
+	assert_true(rp_mac_equal(m1, m2));
+	rp_mac(k2, 32, "pmq-repl-1 primary", a, b, 5, 0, m2);
+	assert_false(rp_mac_equal(m1, m2)); /* wrong key */
+	rp_mac(k1, 32, "pmq-repl-1 primary", a, b, 6, 0, m2);
+	assert_false(rp_mac_equal(m1, m2)); /* epoch is bound */
+	rp_mac(k1, 32, "pmq-repl-1 standby", a, b, 5, 0, m2);
+	assert_false(rp_mac_equal(m1, m2)); /* a reflected MAC is not the other side's */
+	rp_mac(k1, 32, "pmq-repl-1 primary", b, a, 5, 0, m2);
+	assert_false(rp_mac_equal(m1, m2));
+}
+
+/* ---- library calls ------------------------------------------------------------ */
+
+static char dir[64];
+
+static pmq_t *mk(const char *name, uint32_t slots)
+{
+	struct pmq_config c;
+	pmq_config_init(&c);
+	c.slot_count = slots;
+	c.max_payload = 64;
+	c.consumer_quota = 2;
+	c.dir = dir;
+	pmq_t *q;
+	int r = pmq_create(name, &c, &q);
+	if (r)
+		fprintf(stderr, "create: %s\n", pmq_errmsg());
+	assert_int_equal(r, 0);
+	return q;
+}
+
+static int setup(void **st)
+{
+	(void)st;
+	snprintf(dir, sizeof(dir), "/tmp/pmq-repl-unit-%d", (int)getpid());
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	(void)st;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_read_apply_promote_carries_messages_over(void **st)
+{
+	(void)st;
+	pmq_t *p = mk("prim", 8), *m = mk("mirr", 8);
+	assert_int_equal(pmq_repl_make_standby(m, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		char b[8];
+		int l = snprintf(b, sizeof(b), "m%d", i);
+		assert_int_equal(pmq_send(p, b, (size_t)l, 0), 0);
+	}
+	assert_int_equal(pmq_send(m, "x", 1, 0), -ESHUTDOWN); /* a mirror refuses producers */
+	struct pmq_msg msg;
+	assert_int_equal(pmq_recv(p, &msg, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_ack(p, &msg), 0); /* ticket 0 acknowledged */
+	uint8_t pay[64];
+	struct pmq_repl_entry e;
+	assert_int_equal(pmq_repl_read(p, 3, &e, pay, sizeof(pay)), -EAGAIN); /* not written yet */
+	for (uint64_t t = 0; t < 3; t++) {
+		assert_int_equal(pmq_repl_read(p, t, &e, pay, sizeof(pay)), 0);
+		if (t == 0)
+			assert_true(e.flags & PMQ_REPL_E_ACKED); /* acked: shipped as a hole */
+		else
+			assert_int_equal(e.len, 2);
+		assert_int_equal(pmq_repl_apply(m, &e, pay), 0);
+	}
+	uint64_t floor;
+	assert_int_equal(pmq_repl_floor(p, &floor), 0);
+	assert_int_equal(floor, 1);
+	assert_int_equal(pmq_repl_apply_floor(m, floor, 2), 0); /* ticket 1 was delivered there */
+	assert_int_equal(pmq_repl_promote(m, 2), 2);
+	assert_int_equal(pmq_recv(m, &msg, PMQ_NONBLOCK), 0);
+	assert_int_equal(msg.ticket, 1);
+	assert_int_equal(msg.delivery_count, 2); /* the old primary had handed it out */
+	assert_memory_equal(msg.data, "m1", 2);
+	pmq_ack(m, &msg);
+	assert_int_equal(pmq_recv(m, &msg, PMQ_NONBLOCK), 0);
+	assert_int_equal(msg.ticket, 2);
+	assert_int_equal(msg.delivery_count, 1);
+	pmq_ack(m, &msg);
+	assert_int_equal(pmq_send(m, "new", 3, 0), 0);
+	assert_int_equal(pmq_recv(m, &msg, PMQ_NONBLOCK), 0);
+	assert_int_equal(msg.ticket, 3);
+	assert_int_equal(msg.epoch, 2);
+	pmq_ack(m, &msg);
+	pmq_close(p);
+	pmq_close(m);
+}
+
+static void test_reuse_waits_for_confirmation_and_degrade_fails_fast(void **st)
+{
+	(void)st;
+	pmq_t *p = mk("gate", 4);
+	assert_int_equal(pmq_send(p, "a", 1, PMQ_REPLICATED), -ENOTSUP); /* no standby configured */
+	assert_int_equal(pmq_repl_set(p, PMQ_REPL_ON), 0);
+	struct pmq_msg msg;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pmq_send(p, "a", 1, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_send(p, "a", 1, PMQ_NONBLOCK), -EAGAIN); /* full: ticket 0 still there */
+	while (pmq_recv(p, &msg, PMQ_NONBLOCK) == 0)
+		pmq_ack(p, &msg);
+	/* every slot is free, but tickets 0..3 are not confirmed: no reuse */
+	assert_int_equal(pmq_send(p, "b", 1, PMQ_NONBLOCK), -EAGAIN);
+	assert_int_equal(pmq_repl_confirm(p, 1), 0);
+	assert_int_equal(pmq_send(p, "b", 1, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_send(p, "b", 1, PMQ_NONBLOCK), -EAGAIN);
+	assert_int_equal(pmq_repl_set(p, PMQ_REPL_ON | PMQ_REPL_DEGRADED), 0);
+	assert_int_equal(pmq_send(p, "c", 1, PMQ_NONBLOCK), 0); /* reuse not gated */
+	assert_int_equal(pmq_send(p, "c", 1, PMQ_REPLICATED | PMQ_NONBLOCK), -ENOLINK);
+	assert_int_equal(pmq_repl_fence(p, 1), 0);
+	assert_int_equal(pmq_send(p, "d", 1, PMQ_NONBLOCK), -ESHUTDOWN);
+	pmq_close(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frame_round_trip),
+		cmocka_unit_test(test_parse_waits_for_a_whole_frame),
+		cmocka_unit_test(test_parse_refuses_bad_magic_type_length_and_crc),
+		cmocka_unit_test(test_entry_decode_checks_bounds),
+		cmocka_unit_test(test_queue_decode_refuses_bad_names_and_geometry),
+		cmocka_unit_test(test_hmac_binds_key_nonces_and_epoch),
+		cmocka_unit_test(test_read_apply_promote_carries_messages_over),
+		cmocka_unit_test(test_reuse_waits_for_confirmation_and_degrade_fails_fast),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
