@@ -11,6 +11,12 @@
 # close. Those triples are counted and reported, never anything else.
 set -u
 prog=$1
+sanitize=${2:-}
+if [ -n "$sanitize" ]; then
+	# the sanitizer runtime has threads of its own that sleep and read the clock
+	echo "SKIP: built with -fsanitize=$sanitize, whose runtime makes system calls of its own"
+	exit 77
+fi
 if ! command -v strace >/dev/null 2>&1; then
 	echo "SKIP: strace is not installed"
 	exit 77
@@ -74,5 +80,5 @@ if [ "$inside" -ne 0 ]; then
 	head -20 "$tmp/inside"
 	exit 1
 fi
-echo "OK: 100000 messages, 0 system calls between the markers ($total outside)"
+echo "OK: 100000 messages, no system call between the markers besides $probes liveness probes ($total outside)"
 exit 0
