@@ -26,7 +26,7 @@ free_port() { # a port nobody listens on (127.0.0.0/8 only)
 start_pmqd() {
 	local name=$1 dir=$2
 	shift 2
-	"$PMQD" --dir "$dir" --repl-key-file "$T/key" --scan-ms 100 "$@" >>"$T/$name.log" 2>&1 &
+	$PMQD --dir "$dir" --repl-key-file "$T/key" --scan-ms 100 "$@" >>"$T/$name.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
 	eval "${name}_PID=$pid"

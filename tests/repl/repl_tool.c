@@ -3,7 +3,7 @@
  *   send DIR QUEUE N [sync|async|none] [LOGFILE]   send N messages "seq=<i>"; with sync each is
  *                       PMQ_REPLICATED and its sequence number is appended to LOGFILE (written
  *                       with O_APPEND before the next send) once pmq_send returned 0
- *   drain DIR QUEUE OUT    receive and ack everything; print "seq epoch deliveries" per message
+ *   drain DIR QUEUE OUT [IDLE_MS]  receive and ack everything; print "seq epoch deliveries" per message
  *   digest DIR QUEUE       checksum of the live entries (pmq_repl_read from ack floor to tail)
  *   inject HOST:PORT KEYFILE KIND   speak to a standby: KIND = wrongkey | garbage | badcrc |
  *                       oldepoch | truncated | good (a valid session with one queue and one entry)
@@ -94,7 +94,8 @@ static int cmd_drain(int argc, char **argv)
 	setvbuf(out, NULL, _IOLBF, 0); /* each line reaches the file before its ack */
 	struct pmq_msg m;
 	long n = 0;
-	while (pmq_recv_timeout(q, &m, 300000000ull) == 0) {
+	uint64_t idle_ns = (argc > 5 ? (uint64_t)atol(argv[5]) : 300) * 1000000ull;
+	while (pmq_recv_timeout(q, &m, idle_ns) == 0) {
 		char b[64];
 		size_t l = m.len < sizeof(b) - 1 ? m.len : sizeof(b) - 1;
 		memcpy(b, m.data, l);
