@@ -60,9 +60,26 @@ static inline void itest_rmtree(const char *path)
 	nftw(path, itest_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static pid_t itest_dir_owner;
+
+static inline void itest_dir_remove(void);
+
+/* at exit of the process that made it (never a forked child): a failed
+ * assertion that skipped the teardown leaves nothing behind */
+static void itest_dir_atexit(void)
+{
+	if (getpid() == itest_dir_owner)
+		itest_dir_remove();
+}
+
 /* Make /dev/shm/pmq-itest-XXXXXX and point $PMQ_DIR at it (children inherit it). */
 static inline const char *itest_dir_make(void)
 {
+	if (!itest_dir_owner)
+		atexit(itest_dir_atexit);
+	itest_dir_owner = getpid();
+	if (itest_dir_path[0])
+		itest_dir_remove(); /* the previous test failed before its teardown */
 	snprintf(itest_dir_path, sizeof(itest_dir_path), "/dev/shm/pmq-itest-XXXXXX");
 	if (!mkdtemp(itest_dir_path)) {
 		perror("mkdtemp /dev/shm");
