@@ -151,17 +151,27 @@ int attach_take_token(struct pmq *q, uint32_t idx)
 	return fd;
 }
 
+/* One system call: ask the kernel whether anyone holds the token (F_OFD_GETLK through a
+ * description of our own that holds no locks). Only a hint: acting on a death still
+ * requires taking the token (attach_take_token). */
 int attach_probe_alive(struct pmq *q, uint32_t idx)
 {
 	if (idx == q->index)
 		return 1;
-	int fd = attach_take_token(q, idx);
-	if (fd == -EAGAIN)
-		return 1;
-	if (fd < 0)
-		return fd;
-	close(fd);
-	return 0;
+	if (idx >= q->max_attach)
+		return -EINVAL;
+	if (q->probe_fd < 0) {
+		q->probe_fd = attach_reopen_fd(q);
+		if (q->probe_fd < 0) {
+			int e = q->probe_fd;
+			q->probe_fd = -1;
+			return e;
+		}
+	}
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = PMQ_LOCK_TOKEN(idx), .l_len = 1};
+	if (fcntl(q->probe_fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
 }
 
 /* ---- fork: a child must not keep a dead parent "alive" --------------------- */
@@ -180,6 +190,10 @@ static void atfork_child(void)
 		if (!q->forked && q->fd >= 0) {
 			close(q->fd);
 			q->fd = -1;
+		}
+		if (q->probe_fd >= 0) {
+			close(q->probe_fd);
+			q->probe_fd = -1;
 		}
 		q->forked = true;
 	}

@@ -37,6 +37,7 @@ struct pmq {
 	uint32_t incarnation;
 	unsigned role;              /* PMQ_PRODUCER | PMQ_CONSUMER | AT_ROLE_DLQ */
 	int fd;                     /* our own open file description: token + presence locks */
+	int probe_fd;               /* a lock-free description for liveness probes (-1 until needed) */
 	bool power;                 /* durability power: persist on the data path */
 	bool is_pmem;               /* pmem_persist is enough (else pmem_msync) */
 	bool forked;                /* inherited across fork: unusable */
@@ -99,6 +100,7 @@ struct wait_state {
 	uint64_t watch_ctl;    /* the WRITING word we are waiting behind, for the heal */
 	uint64_t watch_since;
 	uint64_t heal_at;      /* last idle recovery pass */
+	uint64_t heal_gap;     /* wait behind a WRITING slot before probing its producer */
 };
 void wait_heal_idle(struct pmq *q, struct wait_state *w);
 void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever);

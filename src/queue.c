@@ -306,9 +306,14 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	q->wait = opts.wait;
 	q->spin_ns = opts.spin_ns;
 	q->role = is_dlq ? AT_ROLE_DLQ : (flags & (PMQ_PRODUCER | PMQ_CONSUMER));
+	q->probe_fd = -1;
 	q->fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (q->fd < 0) {
 		int e = errno;
+		if (e == EISDIR) {
+			free(q);
+			return pmq_fail(-EPROTO, "queue \"%s\": %s is a directory, not a queue file", base, path);
+		}
 		rc = e == ENOENT ? pmq_fail(-ENOENT, "queue \"%s\" does not exist in %s", base, dir)
 		     : e == ELOOP ? pmq_fail(-ELOOP, "queue \"%s\": %s is a symbolic link; refused", base, path)
 				  : pmq_fail(-e, "queue \"%s\": cannot open %s: %s", base, path, strerror(e));
@@ -391,6 +396,8 @@ PMQ_EXPORT int pmq_close(pmq_t *q)
 		attach_leave(q, settled >= 0);
 	}
 	pmem_unmap(q->hdr, q->map_len);
+	if (q->probe_fd >= 0)
+		close(q->probe_fd);
 	if (q->fd >= 0)
 		close(q->fd); /* drops token and presence */
 	free(q);

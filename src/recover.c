@@ -88,10 +88,14 @@ static int settle_owner(struct pmq *q, unsigned owner)
 		switch (ctl_state(c)) {
 		case ST_WRITING:
 			/* a dead actor's copy: publish it iff the mark happened, else abort it */
-			if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed)))
+			if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed))) {
 				side_publish(q, e, c);
-			else
+			} else {
+				/* the move never happened: give back the dead-letter credit it took */
+				if (d->reason != DR_NONE)
+					atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
 				side_unreserve(q, e, c);
+			}
 			break;
 		case ST_CLAIMED: {
 			int rc = (c & CTL_F_DLQ) ? side_return_dead(q, e, c)
@@ -119,6 +123,8 @@ int recover_owner(struct pmq *q, uint32_t idx)
 	struct pmq_attach *a = &q->attach[idx];
 	if (at_state(atomic_load_explicit(&a->word, memory_order_acquire)) != AT_ATTACHED)
 		return 0;
+	if (attach_probe_alive(q, idx) == 1)
+		return 0; /* one syscall to see it is alive; only a free token licenses more */
 	int fd = attach_take_token(q, idx);
 	if (fd < 0)
 		return 0; /* alive (or we cannot tell): never rob a live owner */

@@ -403,8 +403,10 @@ bool ring_peek_data(struct pmq *q)
 {
 	struct pmq_header *h = q->hdr;
 	/* seq_cst loads: W1's re-check half (see wait.c) */
-	if (q->role & AT_ROLE_DLQ)
-		return atomic_load_explicit(&h->dlq_count, memory_order_seq_cst) != 0;
+	if (q->role & AT_ROLE_DLQ) {
+		uint64_t n = atomic_load_explicit(&h->dlq_count, memory_order_seq_cst);
+		return n != 0 && n != q->side_hint_stale; /* a count our fruitless scan saw: sleep */
+	}
 	uint64_t hint = atomic_load_explicit(&h->side_hint, memory_order_seq_cst);
 	if (hint != 0 && hint != q->side_hint_stale)
 		return true; /* a hint our last fruitless scan already saw must not keep us awake */
@@ -440,14 +442,22 @@ static void ring_maybe_heal(struct pmq *q, struct wait_state *w, uint64_t writer
 	if (w->watch_ctl != writer) {
 		w->watch_ctl = writer;
 		w->watch_since = now;
+		w->heal_gap = 1000000ull;
 		return;
 	}
-	if (now - w->watch_since < 1000000ull)
+	if (now - w->watch_since < w->heal_gap)
 		return;
 	w->watch_since = now;
 	unsigned owner = ctl_owner(writer);
-	if (owner < q->max_attach && owner != q->index)
-		recover_owner(q, owner);
+	if (owner >= q->max_attach || owner == q->index)
+		return;
+	/* one syscall to ask; back off while the producer is merely slow (preempted) */
+	if (attach_probe_alive(q, owner) != 0) {
+		if (w->heal_gap < 128000000ull)
+			w->heal_gap *= 2;
+		return;
+	}
+	recover_owner(q, owner);
 }
 
 static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t timeout_ns, bool forever)

@@ -33,6 +33,9 @@ int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out
 		/* S1: the reservation names the actor, so recovery can settle it */
 		if (atomic_compare_exchange_strong_explicit(&e->ctl, &c, wr, memory_order_acquire,
 							    memory_order_relaxed)) {
+			/* no dead-letter credit is held for this entry until its actor takes one
+			 * and records it here (recovery gives it back if the move is aborted) */
+			e->reason = DR_NONE;
 			/* D4: the reservation is on the media before we write into the entry */
 			durable_persist(q, &e->ctl, sizeof(e->ctl));
 			*out_idx = idx;
@@ -179,7 +182,7 @@ int side_move(struct pmq *q, const struct move_req *m)
 		 * and the publish (S2, seq_cst) orders it before any claim's decrement */
 		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed);
 	}
-	d->reason = reason;
+	d->reason = reason; /* right after the credit: reason != 0 on a WRITING entry means "credit held" */
 	if (q->power) {
 		d->hflags |= SLOT_HF_CRC; /* before the CRC: it covers the flags */
 		d->crc = slot_crc(d, slot_payload(d), len);
@@ -279,8 +282,9 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 			return -EAGAIN;
 	}
 	unsigned want = dead_letters ? ST_DEAD : ST_READY;
-	/* relaxed: only remembered to tell a stale hint from a new one (ring_peek_data) */
-	uint64_t hint_before = atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed);
+	/* relaxed: only remembered to tell a stale hint (or dead-letter count) from a new one */
+	uint64_t hint_before = atomic_load_explicit(dead_letters ? &q->hdr->dlq_count : &q->hdr->side_hint,
+						    memory_order_relaxed);
 	uint32_t start = q->side_scan;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t idx = (start + i) % n;
@@ -301,10 +305,9 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 		ring_fill_msg(q, msg, e, claimed, 1, idx);
 		return 0;
 	}
-	if (!dead_letters) {
+	if (!dead_letters)
 		q->side_skip_until = (now ? now : now_mono_ns()) + 50000;
-		q->side_hint_stale = hint_before;
-	}
+	q->side_hint_stale = hint_before;
 	return -EAGAIN;
 }
 

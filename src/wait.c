@@ -85,6 +85,7 @@ void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, 
 	w->watch_ctl = 0;
 	w->watch_since = 0;
 	w->heal_at = w->start_ns;
+	w->heal_gap = 1000000ull;
 }
 
 /*
