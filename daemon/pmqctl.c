@@ -153,6 +153,9 @@ int cmd_promote(int argc, char **argv);
 int cmd_rejoin(int argc, char **argv);
 int cmd_repl(int argc, char **argv);
 int pmqctl_repl_print(const char *queue);
+/* pmqctl_peek.c: peek, tail and the dead-letter listing (non-destructive, pmq_peek) */
+int cmd_peek(int argc, char **argv);
+int pmqctl_dlq_print(pmq_t *q, const char *name, unsigned max);
 
 /* ---- create / delete ------------------------------------------------------------- */
 
@@ -682,6 +685,8 @@ static int cmd_dlq(int argc, char **argv)
 	if (!strcmp(sub, "list")) {
 		struct pmq_stats st;
 		r = pmq_stats(q, &st);
+		if (r >= 0)
+			pmqctl_dlq_print(q, name, max); /* each dead letter, without taking it */
 		pmq_close(q);
 		if (r < 0)
 			return fail("dlq list", name, r);
@@ -690,7 +695,7 @@ static int cmd_dlq(int argc, char **argv)
 			       st.dead_letters, st.dead_lettered);
 		else
 			printf("queue \"%s\": %" PRIu64 " dead letter(s) now, %" PRIu64 " dead-lettered in all\n"
-			       "(pmqctl dlq recv %s prints and removes them; dlq replay makes them deliverable)\n",
+			       "(pmqctl dlq replay %s makes them deliverable; dlq recv removes them)\n",
 			       name, st.dead_letters, st.dead_lettered, name);
 		return EX_OK;
 	}
@@ -779,13 +784,6 @@ static int cmd_request(int argc, char **argv)
 	return r == 0 ? EX_OK : (strstr(reply, "EPERM") ? EX_PERM : EX_FAIL);
 }
 
-static int cmd_peek(int argc, char **argv)
-{
-	fprintf(stderr, "pmqctl: %s \"%s\": this libpmq has no non-destructive read (pmq_peek) yet --> "
-		"use 'pmqctl recv --nack' to look at a message and give it back (counts a delivery)\n",
-		argv[0], argc > 1 ? argv[1] : "");
-	return EX_FAIL;
-}
 
 static void usage(FILE *f)
 {

@@ -62,7 +62,7 @@ struct pmq_config {
 	uint32_t slot_count;      /* main ring slots, power of two (default 1024) */
 	uint32_t max_payload;     /* largest message in bytes (default 1024) */
 	uint32_t max_attach;      /* attachment table entries (default 16, max 250) */
-	uint32_t consumer_quota;  /* messages one consumer may hold (default 32) */
+	uint32_t consumer_quota;  /* messages one consumer may hold (default 32; clamped to slot_count) */
 	uint32_t max_deliveries;  /* attempts before dead-lettering (default 5) */
 	uint32_t dlq_capacity;    /* dead letters kept in the side area (default 64) */
 	uint32_t side_slots;      /* side-area entries; 0 = the safe formula (docs/format.md) */

@@ -147,6 +147,9 @@ PMQ_EXPORT int pmq_create(const char *name, const struct pmq_config *cfg_in, pmq
 	} else {
 		pmq_config_init(&cfg);
 	}
+	/* a consumer can never hold more than the ring: the default quota fits small rings too */
+	if (cfg.consumer_quota > cfg.slot_count && cfg.slot_count >= 2 && !(cfg.slot_count & (cfg.slot_count - 1)))
+		cfg.consumer_quota = cfg.slot_count;
 	if ((rc = format_validate_config(&cfg)))
 		return rc;
 	struct pmq_geometry g;
