@@ -35,7 +35,7 @@ static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); r
 static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
 
 static const char *const type_names[] = { "?", "challenge", "auth", "auth-ok", "queue", "qstate", "entry",
-					  "hole", "skip", "floor", "ack", "ping" };
+					  "hole", "skip", "floor", "ack", "ping", "side", "side-free" };
 
 const char *rp_type_name(unsigned t) { return t <= RP_TYPE_MAX ? type_names[t] : "unknown"; }
 
@@ -131,6 +131,57 @@ int rp_entry_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_r
 	e->epoch = get32(f->payload + 20);
 	e->len = f->len - RP_ENTRY_HDR;
 	*data = f->payload + RP_ENTRY_HDR;
+	return 0;
+}
+
+uint64_t rp_side_aux(const struct pmq_repl_side *s)
+{
+	return (uint64_t)s->gen | ((uint64_t)(s->state & 0xffu) << 32) | ((uint64_t)(s->flags & 0xffu) << 40);
+}
+
+void rp_side_header(uint8_t out[RP_SIDE_HDR], const struct pmq_repl_side *s)
+{
+	put64(out, s->ticket);
+	put64(out + 8, s->origin);
+	put64(out + 16, s->ts_ns);
+	put32(out + 24, s->deliveries);
+	put32(out + 28, s->replay_base);
+	put32(out + 32, s->epoch);
+	put32(out + 36, s->reason);
+}
+
+int rp_side_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_repl_side *s, const void **data)
+{
+	if (f->type != RP_SIDE || f->len < RP_SIDE_HDR || f->len - RP_SIDE_HDR > max_payload ||
+	    f->ticket > RP_SIDE_MAX_INDEX)
+		return -EBADMSG;
+	uint32_t state = (uint32_t)(f->aux >> 32) & 0xffu, flags = (uint32_t)(f->aux >> 40);
+	if ((state != PMQ_REPL_SIDE_READY && state != PMQ_REPL_SIDE_DEAD) ||
+	    (flags & ~(uint32_t)(PMQ_REPL_SIDE_HELD | PMQ_REPL_SIDE_REPLAYED)))
+		return -EBADMSG;
+	memset(s, 0, sizeof(*s));
+	s->index = (uint32_t)f->ticket;
+	s->gen = (uint32_t)f->aux;
+	s->state = state;
+	s->flags = flags;
+	s->ticket = get64(f->payload);
+	s->origin = get64(f->payload + 8);
+	s->ts_ns = get64(f->payload + 16);
+	s->deliveries = get32(f->payload + 24);
+	s->replay_base = get32(f->payload + 28);
+	s->epoch = get32(f->payload + 32);
+	s->reason = get32(f->payload + 36);
+	s->len = f->len - RP_SIDE_HDR;
+	*data = f->payload + RP_SIDE_HDR;
+	return 0;
+}
+
+int rp_side_free_decode(const struct rp_frame *f, uint32_t *index, uint32_t *gen)
+{
+	if (f->type != RP_SIDE_FREE || f->len || f->ticket > RP_SIDE_MAX_INDEX || f->aux > UINT32_MAX)
+		return -EBADMSG;
+	*index = (uint32_t)f->ticket;
+	*gen = (uint32_t)f->aux;
 	return 0;
 }
 

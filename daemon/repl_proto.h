@@ -33,6 +33,8 @@
 #define RP_KEY_MAX 1024u
 #define RP_ENTRY_HDR 24u            /* origin, ts_ns, deliveries, epoch */
 #define RP_QUEUE_FIXED 56u
+#define RP_SIDE_HDR 40u             /* ticket, origin, ts_ns, deliveries, replay_base, epoch, reason */
+#define RP_SIDE_MAX_INDEX 65535u    /* side indices are 16 bits in the control word */
 
 enum rp_type {
 	RP_CHALLENGE = 1, /* S->P: nonce_s; epoch/aux unauthenticated until AUTH_OK */
@@ -46,7 +48,9 @@ enum rp_type {
 	RP_FLOOR = 9,     /* P->S: cumulative-ack floor `ticket`; aux = primary's head */
 	RP_ACK = 10,      /* S->P: every ticket below `ticket` of qid is persisted */
 	RP_PING = 11,     /* either way: keepalive at the protocol level */
-	RP_TYPE_MAX = 11,
+	RP_SIDE = 12,     /* P->S: side entry `ticket` (index) holds a message; aux = gen | state << 32 | flags << 40 */
+	RP_SIDE_FREE = 13, /* P->S: side entry `ticket` (index) holds none since generation aux */
+	RP_TYPE_MAX = 13,
 };
 
 #define RP_NODE_STANDBY 0u
@@ -78,6 +82,15 @@ size_t rp_encode(uint8_t *out, size_t cap, unsigned type, unsigned qid, uint64_t
 int rp_entry_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_repl_entry *e, const void **data);
 /* Encode an entry's payload header into out[RP_ENTRY_HDR]. */
 void rp_entry_header(uint8_t out[RP_ENTRY_HDR], const struct pmq_repl_entry *e);
+
+/* A side upsert: the frame's ticket, aux and payload header for entry *s. */
+uint64_t rp_side_aux(const struct pmq_repl_side *s);
+void rp_side_header(uint8_t out[RP_SIDE_HDR], const struct pmq_repl_side *s);
+/* Decode an RP_SIDE frame. -EBADMSG on a short payload, one longer than max_payload, an
+ * index over RP_SIDE_MAX_INDEX, a state other than ready/dead, or unknown flag bits. */
+int rp_side_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_repl_side *s, const void **data);
+/* Check an RP_SIDE_FREE frame: no payload, index and generation in range. 0 or -EBADMSG. */
+int rp_side_free_decode(const struct rp_frame *f, uint32_t *index, uint32_t *gen);
 
 struct rp_queue_desc {
 	uint32_t slot_count, max_payload, flags, side_slots, max_attach, consumer_quota;

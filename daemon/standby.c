@@ -303,6 +303,29 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		}
 		r = pmq_repl_apply_floor(m->q, f->ticket, f->aux);
 		break;
+	case RP_SIDE: {
+		struct pmq_repl_info in;
+		pmq_repl_info(m->q, &in);
+		struct pmq_repl_side sd;
+		if (rp_side_decode(f, in.max_payload, &sd, &data) || sd.index >= in.side_count) {
+			refuse(c->peer, "a side entry out of the side area, larger than max_payload or malformed", f);
+			return -1;
+		}
+		r = pmq_repl_side_apply(m->q, &sd, data);
+		(*since_ack)++;
+		break;
+	}
+	case RP_SIDE_FREE: {
+		struct pmq_repl_info in;
+		pmq_repl_info(m->q, &in);
+		uint32_t idx, gen;
+		if (rp_side_free_decode(f, &idx, &gen) || idx >= in.side_count) {
+			refuse(c->peer, "a side free out of the side area or malformed", f);
+			return -1;
+		}
+		r = pmq_repl_side_free(m->q, idx, gen);
+		break;
+	}
 	default:
 		refuse(c->peer, "a frame of a type the primary never sends", f);
 		return -1;

@@ -368,6 +368,64 @@ int pmq_repl_set_epoch(pmq_t *q, uint64_t epoch);
 /* Persist the whole mapping (standby, before acknowledging a batch). */
 int pmq_repl_persist(pmq_t *q);
 
+/* ---- the side area (redeliveries and dead letters) ----
+ * The replicator mirrors each side entry that holds a message (deliverable,
+ * held by a consumer, or dead) into the same index of the standby's side
+ * area, and frees it there once it is freed here. */
+
+/* pmq_repl_side_read's result and pmq_repl_side.state */
+#define PMQ_REPL_SIDE_NONE 0  /* free, or being written: holds no message */
+#define PMQ_REPL_SIDE_READY 1 /* a redelivery (waiting, or held by a consumer) */
+#define PMQ_REPL_SIDE_DEAD 2  /* a dead letter (waiting, or taken by a .dlq reader) */
+
+/* pmq_repl_side.flags */
+#define PMQ_REPL_SIDE_HELD 0x1u     /* held by a consumer now: deliveries counts that delivery */
+#define PMQ_REPL_SIDE_REPLAYED 0x2u /* came back from the dead letters */
+
+struct pmq_repl_side {
+	uint32_t index;       /* side-area entry */
+	uint32_t gen;         /* its reuse generation (lap of the control word) */
+	uint32_t state;       /* PMQ_REPL_SIDE_READY or _DEAD (apply); what read saw */
+	uint32_t flags;       /* PMQ_REPL_SIDE_* */
+	uint64_t ticket;      /* main-ring ticket the message was sent in */
+	uint64_t origin;      /* origin ticket */
+	uint64_t ts_ns;       /* enqueue time */
+	uint32_t len;         /* payload bytes */
+	uint32_t deliveries;  /* failed delivery attempts (+1 if HELD) */
+	uint32_t replay_base; /* deliveries at the last dead-letter replay */
+	uint32_t epoch;       /* epoch of the origin ticket */
+	uint32_t reason;      /* dead letters: why (1 max deliveries, 2 rejected, 3 corrupt) */
+	uint32_t reserved;
+};
+
+/* Primary: the side area's change counter. It moves at every publish, requeue,
+ * replay and free of a side entry, and before a moved message's ring slot is
+ * freed: a caller that read a ticket as settled (pmq_repl_settled, pmq_repl_floor)
+ * and then reads an unchanged counter knows its last side scan saw that move. */
+int pmq_repl_side_seq(pmq_t *q, uint64_t *seq);
+
+/* Primary: 1 if the ring slot of `ticket` was settled (acked, moved and freed,
+ * aborted or reused), 0 if not (yet). */
+int pmq_repl_settled(pmq_t *q, uint64_t ticket);
+
+/*
+ * Primary: side entry `index`. Returns PMQ_REPL_SIDE_NONE, _READY or _DEAD with
+ * s->index, s->gen and s->state filled; with buf, also the header fields and
+ * up to cap payload bytes of a READY or DEAD entry (-EMSGSIZE if longer),
+ * copied consistently (re-validated against the entry's word; -EAGAIN if the
+ * entry kept changing). -EINVAL if index is out of the side area.
+ */
+int pmq_repl_side_read(pmq_t *q, uint32_t index, struct pmq_repl_side *s, void *buf, size_t cap);
+
+/* Standby: write a READY or DEAD entry at s->index of the mirror's side area
+ * with generation s->gen. -EINVAL on an index, state or length out of bounds. */
+int pmq_repl_side_apply(pmq_t *q, const struct pmq_repl_side *s, const void *payload);
+
+/* Standby: free side entry `index` unless it holds a generation newer than
+ * `gen` (the primary's generation of the entry once freed). -EINVAL if index
+ * is out of the side area. */
+int pmq_repl_side_free(pmq_t *q, uint32_t index, uint32_t gen);
+
 /* --- errors and version --------------------------------------------------- */
 
 const char *pmq_strerror(int err);

@@ -124,7 +124,7 @@ uint64_t attach_read_start_time(pid_t pid);
 
 /* side.c: the side area */
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl);
-void side_unreserve(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
+int side_unreserve(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
 int side_publish(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
 int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx, uint32_t src_lap);
 int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen);
@@ -146,6 +146,12 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed_ctl, uin
 int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters);
 /* free a MOVED source once its copy is published */
 int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved_ctl);
+
+/* release RMW: every side-area write before it is visible to whoever acquires the new value */
+static inline void side_seq_bump(struct pmq *q)
+{
+	atomic_fetch_add_explicit(&q->hdr->side_seq, 1, memory_order_release);
+}
 
 /* ring.c */
 int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);

@@ -202,6 +202,11 @@ struct pmq_header {
 	_Atomic uint64_t aborted;
 	_Atomic uint64_t dlq_count;     /* DEAD entries now (dead-letter credits used) */
 	_Atomic uint64_t recoveries;
+	/* bumped (release RMW) at every side-area change a standby must learn about: a
+	 * publish, an in-place requeue or replay, a free, and before a moved source is freed.
+	 * Monotonic: pmqd's replicator rescans the side area when it differs from the value
+	 * it saw at its last scan (docs/failover.md). Zero in files made before it existed. */
+	_Atomic uint64_t side_seq;
 };
 _Static_assert(offsetof(struct pmq_header, id_crc) < 192, "identity fits before boot_id");
 _Static_assert(offsetof(struct pmq_header, tail) % 64 == 0, "tail on its own line");

@@ -69,7 +69,11 @@ static int settle_owner(struct pmq *q, unsigned owner)
 			int rc = side_move(q, &m);
 			if (rc == 0)
 				moved++;
-			else if (rc != -ESTALE)
+			else if (rc == -ESTALE)
+				j--; /* the word changed under us (a lease move may have marked it and left
+				      * it pinned for a holder that is dead): settle what is there now
+				      * (tests/model, bug B); each retry follows a change, so it ends */
+			else
 				stuck++;
 			break;
 		}
@@ -91,10 +95,12 @@ static int settle_owner(struct pmq *q, unsigned owner)
 			if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed))) {
 				side_publish(q, e, c);
 			} else {
-				/* the move never happened: give back the dead-letter credit it took */
-				if (d->reason != DR_NONE)
+				/* the move never happened: give back the dead-letter credit it took (the
+				 * reason is the dead actor's as long as the word is still c, which the
+				 * unreserve's CAS proves) */
+				uint32_t reason = d->reason;
+				if (side_unreserve(q, e, c) == 0 && reason != DR_NONE)
 					atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
-				side_unreserve(q, e, c);
 			}
 			break;
 		case ST_CLAIMED: {
@@ -102,7 +108,9 @@ static int settle_owner(struct pmq *q, unsigned owner)
 						 : side_requeue_in_place(q, e, c, crash_add(q), DR_NONE);
 			if (rc == 0)
 				moved++;
-			else if (rc != -ESTALE)
+			else if (rc == -ESTALE)
+				e--; /* changed under us: settle what is there now (bug B, as above) */
+			else
 				stuck++;
 			break;
 		}
@@ -290,6 +298,7 @@ static void rebuild_after_reboot(struct pmq *q)
 	}
 	atomic_store_explicit(&h->side_hint, ready, memory_order_relaxed);
 	atomic_store_explicit(&h->dlq_count, dead, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->side_seq, 1, memory_order_release); /* as side_seq_bump: entries rewritten above, rescan */
 }
 
 int recover_whole_file(struct pmq *q, bool rebooted)

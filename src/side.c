@@ -47,14 +47,23 @@ int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out
 }
 
 /* WRITING(g,a) -> FREE(g+1), source cleared first (a stale MOVED mark never matches). */
-void side_unreserve(struct pmq *q, uint32_t idx, uint64_t wr)
+int side_unreserve(struct pmq *q, uint32_t idx, uint64_t wr)
 {
 	struct pmq_slot *e = side_slot(q, idx);
-	atomic_store_explicit(&e->src, 0, memory_order_relaxed); /* the entry is ours: WRITING names us */
+	/* A recoverer may call this with a word it loaded a while ago: the entry can have been
+	 * published, freed and reserved again by a live actor since. Load src first, then
+	 * check the word is still `wr`, then clear src only if it is unchanged: a new owner's
+	 * src never equals ours (found by the spin model, tests/model, bug A). */
+	uint64_t v = atomic_load_explicit(&e->src, memory_order_relaxed);
+	if (atomic_load_explicit(&e->ctl, memory_order_acquire) != wr)
+		return -ESTALE;
+	atomic_compare_exchange_strong_explicit(&e->src, &v, 0, memory_order_relaxed, memory_order_relaxed);
 	uint64_t freed = ctl_free(ctl_lap(wr) + 1);
 	/* release: the cleared source is visible before the entry can be reserved again */
-	atomic_compare_exchange_strong_explicit(&e->ctl, &wr, freed, memory_order_release, memory_order_relaxed);
+	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &wr, freed, memory_order_release, memory_order_relaxed))
+		return -ESTALE;
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	return 0;
 }
 
 /* WRITING(g,a) -> READY(g) or DEAD(g) as decided in e->reason. Anyone may do it (helping rule). */
@@ -69,6 +78,7 @@ int side_publish(struct pmq *q, uint32_t idx, uint64_t wr)
 		return -ESTALE; /* someone helped */
 	/* D6: published state on the media before the source is freed */
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	side_seq_bump(q); /* after the publish: a replicator that acquires the new value sees it */
 	wait_wake_data(q);
 	return 0;
 }
@@ -102,6 +112,7 @@ int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen)
 						     memory_order_relaxed))
 		return -ESTALE;
 	durable_persist(q, &s->ctl, sizeof(s->ctl));
+	side_seq_bump(q); /* the standby frees its copy at the replicator's next scan */
 	return 0;
 }
 
@@ -109,6 +120,11 @@ int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen)
 int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved)
 {
 	side_help_publish(q, ctl_side(moved), is_side, idx, ctl_lap(moved));
+	/* R5: after the copy is published (by us, or seen published through the acquire in
+	 * side_help_publish) and before the source is freed: a replicator that acquires the
+	 * freed source word also sees this bump, so it rescans the side area (and finds the
+	 * copy) before it tells the standby to drop the source (docs/failover.md) */
+	side_seq_bump(q);
 	PMQ_FAULT("move.before_free");
 	if (is_side)
 		return side_free(q, s, moved, ctl_lap(moved));
@@ -252,6 +268,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 	}
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
 	atomic_fetch_add_explicit(reason != DR_NONE ? &h->dead_lettered : &h->redelivered, 1, memory_order_relaxed);
+	side_seq_bump(q);
 	wait_wake_data(q);
 	return 0;
 }
@@ -266,6 +283,7 @@ int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed)
 						     memory_order_relaxed))
 		return -ESTALE;
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	side_seq_bump(q);
 	wait_wake_data(q);
 	return 0;
 }
@@ -344,6 +362,7 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		}
 		durable_persist(q, e, PMQ_SLOT_HDR_SIZE);
 		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+		side_seq_bump(q);
 		done++;
 	}
 	if (done)

@@ -1,7 +1,8 @@
 /*
  * fuzz_frame - libFuzzer target for the replication frame parser
  * (daemon/repl_proto.c): every input is a byte stream as a standby would
- * receive it; each frame found is decoded as entry and as queue description.
+ * receive it; each frame found is decoded as entry, queue description, side
+ * upsert and side free.
  * The parser must never read out of bounds, whatever the bytes. A second pass
  * re-encodes valid frames and checks that they parse back the same.
  */
@@ -32,6 +33,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const void *d;
 		if (rp_entry_decode(&f, 1u << 20, &e, &d) == 0 && e.len)
 			(void)((const volatile uint8_t *)d)[e.len - 1];
+		struct pmq_repl_side sd;
+		const void *sdata;
+		if (rp_side_decode(&f, 1u << 20, &sd, &sdata) == 0) {
+			if (sd.index > RP_SIDE_MAX_INDEX || (sd.state != PMQ_REPL_SIDE_READY && sd.state != PMQ_REPL_SIDE_DEAD))
+				abort();
+			if (sd.len)
+				(void)((const volatile uint8_t *)sdata)[sd.len - 1];
+			/* the header re-encodes to the same bytes */
+			uint8_t sh[RP_SIDE_HDR];
+			rp_side_header(sh, &sd);
+			if (memcmp(sh, f.payload, RP_SIDE_HDR) || rp_side_aux(&sd) != f.aux)
+				abort();
+		}
+		uint32_t fi, fg;
+		if (rp_side_free_decode(&f, &fi, &fg) == 0 && (fi > RP_SIDE_MAX_INDEX || f.len))
+			abort();
 		struct rp_queue_desc q;
 		if (rp_queue_decode(&f, &q) == 0 && strlen(q.name) > PMQ_NAME_MAX)
 			abort();

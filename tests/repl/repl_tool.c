@@ -10,6 +10,10 @@
  *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
  *   tput DIR QUEUE N       replication throughput (async sends until all are confirmed)
  *   lat DIR QUEUE N MODE   latency of N sends (MODE none|sync|async): p50 p99 p99.9 in us
+ *   consume DIR QUEUE MODE N OUT  receive N messages, log "seq deliveries ticket" to OUT, then
+ *                       MODE = ack | nack | dead (nack PMQ_NACK_DEADLETTER) | hold (keep them, sleep
+ *                       until killed)
+ *   side DIR QUEUE         count the side area's entries: "ready R dead D held H"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -158,8 +162,10 @@ static int cmd_inject(int argc, char **argv)
 	struct rp_conn c;
 	rp_conn_init(&c, fd, 0, 0);
 	struct rp_frame f;
-	if (rp_recv(&c, &f, 3000, &why) != 1 || f.type != RP_CHALLENGE)
+	if (rp_recv(&c, &f, 3000, &why) != 1 || f.type != RP_CHALLENGE) {
+		rp_conn_free(&c);
 		return 4;
+	}
 	uint8_t ns[RP_NONCE], np[RP_NONCE] = { 1 }, pay[RP_NONCE + RP_MAC];
 	memcpy(ns, f.payload, RP_NONCE);
 	uint64_t epoch = f.epoch + (strcmp(kind, "oldepoch") ? 0 : 1);
@@ -219,11 +225,13 @@ wait_close:;
 			ssize_t r = recv(fd, tmp, sizeof(tmp), 0);
 			if (r <= 0) {
 				printf("%s: dropped by the standby\n", kind);
+				rp_conn_free(&c);
 				return 0;
 			}
 		}
 	}
 	printf("%s: NOT dropped\n", kind);
+	rp_conn_free(&c);
 	return 1;
 }
 
@@ -360,8 +368,80 @@ static int cmd_tput(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_consume(int argc, char **argv)
+{
+	if (argc < 7)
+		return 2;
+	pmq_t *q = open_q(argv[2], argv[3], PMQ_CONSUMER);
+	const char *mode = argv[4];
+	long n = atol(argv[5]);
+	FILE *out = fopen(argv[6], "w");
+	if (!out || n <= 0 || n > 64)
+		return 2;
+	setvbuf(out, NULL, _IOLBF, 0);
+	struct pmq_msg m[64];
+	long got = 0;
+	while (got < n && pmq_recv_timeout(q, &m[got], 2000000000ull) == 0) {
+		char b[64];
+		size_t l = m[got].len < sizeof(b) - 1 ? m[got].len : sizeof(b) - 1;
+		memcpy(b, m[got].data, l);
+		b[l] = 0;
+		long seq = -1;
+		sscanf(b, "seq=%ld", &seq);
+		fprintf(out, "%ld %u %" PRIu64 "\n", seq, m[got].delivery_count, m[got].ticket);
+		got++;
+	}
+	fclose(out);
+	if (!strcmp(mode, "hold")) {
+		printf("holding %ld\n", got);
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+	int bad = 0;
+	for (long i = 0; i < got; i++) {
+		int r = !strcmp(mode, "ack")    ? pmq_ack(q, &m[i])
+			: !strcmp(mode, "dead") ? pmq_nack(q, &m[i], PMQ_NACK_DEADLETTER)
+						: pmq_nack(q, &m[i], PMQ_NACK_REQUEUE);
+		if (r) {
+			fprintf(stderr, "repl_tool: %s: %s (%s)\n", mode, pmq_strerror(r), pmq_errmsg());
+			bad = 1;
+		}
+	}
+	printf("%s %ld\n", mode, got);
+	pmq_close(q);
+	return bad || got != n;
+}
+
+static int cmd_side(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	pmq_t *q = open_q(argv[2], argv[3], 0);
+	struct pmq_repl_info in;
+	pmq_repl_info(q, &in);
+	unsigned ready = 0, dead = 0, held = 0;
+	for (uint32_t i = 0; i < in.side_count; i++) {
+		struct pmq_repl_side s;
+		int k = pmq_repl_side_read(q, i, &s, NULL, 0);
+		if (k == PMQ_REPL_SIDE_READY)
+			ready++;
+		else if (k == PMQ_REPL_SIDE_DEAD)
+			dead++;
+		if (k > 0 && (s.flags & PMQ_REPL_SIDE_HELD))
+			held++;
+	}
+	printf("ready %u dead %u held %u\n", ready, dead, held);
+	pmq_close(q);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "consume"))
+		return cmd_consume(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "side"))
+		return cmd_side(argc, argv);
 	if (argc < 2)
 		return 2;
 	if (!strcmp(argv[1], "send"))

@@ -210,6 +210,115 @@ static void test_read_apply_promote_carries_messages_over(void **st)
 	pmq_close(m);
 }
 
+static void test_side_decode_checks_bounds(void **st)
+{
+	(void)st;
+	struct pmq_repl_side sd = { .index = 3, .gen = 7, .state = PMQ_REPL_SIDE_DEAD, .flags = PMQ_REPL_SIDE_REPLAYED,
+				    .ticket = 11, .origin = 11, .deliveries = 2, .reason = 2 };
+	uint8_t h[RP_SIDE_HDR];
+	rp_side_header(h, &sd);
+	size_t n = rp_encode(buf, sizeof(buf), RP_SIDE, 0, 1, 3, rp_side_aux(&sd), h, sizeof(h));
+	struct rp_frame f;
+	const char *why;
+	assert_int_equal(rp_parse(buf, n, &f, &why), (ssize_t)n);
+	struct pmq_repl_side o;
+	const void *d;
+	assert_int_equal(rp_side_decode(&f, 64, &o, &d), 0);
+	assert_int_equal(o.index, 3);
+	assert_int_equal(o.gen, 7);
+	assert_int_equal(o.state, PMQ_REPL_SIDE_DEAD);
+	assert_int_equal(o.reason, 2);
+	assert_int_equal(o.len, 0);
+	f.len = 10; /* shorter than its header */
+	assert_int_equal(rp_side_decode(&f, 64, &o, &d), -EBADMSG);
+	f.len = RP_SIDE_HDR + 65; /* longer than max_payload */
+	assert_int_equal(rp_side_decode(&f, 64, &o, &d), -EBADMSG);
+	f.len = RP_SIDE_HDR;
+	f.ticket = RP_SIDE_MAX_INDEX + 1; /* index out of any side area */
+	assert_int_equal(rp_side_decode(&f, 64, &o, &d), -EBADMSG);
+	f.ticket = 3;
+	f.aux = 7 | (3ull << 32); /* state neither ready nor dead */
+	assert_int_equal(rp_side_decode(&f, 64, &o, &d), -EBADMSG);
+	f.aux = 7 | (1ull << 32) | (0x80ull << 40); /* unknown flag */
+	assert_int_equal(rp_side_decode(&f, 64, &o, &d), -EBADMSG);
+	struct rp_frame g = { .type = RP_SIDE_FREE, .ticket = 5, .aux = 9 };
+	uint32_t i, gen;
+	assert_int_equal(rp_side_free_decode(&g, &i, &gen), 0);
+	assert_true(i == 5 && gen == 9);
+	g.len = 1;
+	assert_int_equal(rp_side_free_decode(&g, &i, &gen), -EBADMSG);
+	g.len = 0;
+	g.aux = 1ull << 32;
+	assert_int_equal(rp_side_free_decode(&g, &i, &gen), -EBADMSG);
+}
+
+/* A nacked message lives in the side area: read there, applied to the mirror, deliverable after
+ * promotion; out-of-bounds indices and lengths are refused; a stale free keeps a newer entry. */
+static void test_side_read_apply_free_promote(void **st)
+{
+	(void)st;
+	pmq_t *p = mk("sprim", 8), *m = mk("smirr", 8);
+	assert_int_equal(pmq_repl_make_standby(m, 1), 0);
+	struct pmq_repl_info in;
+	assert_int_equal(pmq_repl_info(p, &in), 0);
+	assert_true(in.side_count > 0);
+	assert_int_equal(pmq_send(p, "nacked", 6, 0), 0);
+	uint64_t seq0, seq1;
+	assert_int_equal(pmq_repl_side_seq(p, &seq0), 0);
+	assert_int_equal(pmq_repl_settled(p, 0), 0);
+	struct pmq_msg msg;
+	assert_int_equal(pmq_recv(p, &msg, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_nack(p, &msg, PMQ_NACK_REQUEUE), 0);
+	assert_int_equal(pmq_repl_settled(p, 0), 1); /* the ring slot is free: the copy is in the side area */
+	assert_int_equal(pmq_repl_side_seq(p, &seq1), 0);
+	assert_true(seq1 != seq0);
+	uint8_t pay[64];
+	struct pmq_repl_side sd;
+	uint32_t found = UINT32_MAX;
+	for (uint32_t i = 0; i < in.side_count; i++)
+		if (pmq_repl_side_read(p, i, &sd, pay, sizeof(pay)) == PMQ_REPL_SIDE_READY) {
+			found = i;
+			break;
+		}
+	assert_true(found != UINT32_MAX);
+	assert_int_equal(sd.len, 6);
+	assert_int_equal(sd.deliveries, 1);
+	assert_memory_equal(pay, "nacked", 6);
+	assert_int_equal(pmq_repl_side_read(p, in.side_count, &sd, NULL, 0), -EINVAL);
+	struct pmq_repl_side bad = sd;
+	bad.index = in.side_count;
+	assert_int_equal(pmq_repl_side_apply(m, &bad, pay), -EINVAL);
+	bad = sd;
+	bad.len = 65;
+	assert_int_equal(pmq_repl_side_apply(m, &bad, pay), -EINVAL);
+	bad = sd;
+	bad.state = 3;
+	assert_int_equal(pmq_repl_side_apply(m, &bad, pay), -EINVAL);
+	assert_int_equal(pmq_repl_side_apply(m, &sd, pay), 0);
+	assert_int_equal(pmq_repl_side_free(m, found, sd.gen), 0); /* same generation: kept */
+	assert_int_equal(pmq_repl_side_free(m, in.side_count, sd.gen + 1), -EINVAL);
+	struct pmq_repl_side mm;
+	assert_int_equal(pmq_repl_side_read(m, found, &mm, NULL, 0), PMQ_REPL_SIDE_READY);
+	/* ticket 0 is settled on the primary: the mirror skips it (its copy is in the side area) */
+	struct pmq_repl_entry e;
+	assert_int_equal(pmq_repl_read(p, 0, &e, pay, sizeof(pay)), 0);
+	assert_true(e.flags & PMQ_REPL_E_ACKED);
+	assert_int_equal(pmq_repl_skip(m, 0, 1), 0);
+	assert_int_equal(pmq_repl_promote(m, 2), 1);
+	assert_int_equal(pmq_recv(m, &msg, PMQ_NONBLOCK), 0);
+	assert_int_equal(msg.delivery_count, 2);
+	assert_int_equal(msg.ticket, 0);
+	assert_memory_equal(msg.data, "nacked", 6);
+	assert_int_equal(pmq_ack(m, &msg), 0);
+	assert_int_equal(pmq_recv(m, &msg, PMQ_NONBLOCK), -EAGAIN);
+	/* a free of the next generation frees it on a mirror */
+	assert_int_equal(pmq_repl_side_apply(m, &sd, "nacked"), 0);
+	assert_int_equal(pmq_repl_side_free(m, found, sd.gen + 1), 0);
+	assert_int_equal(pmq_repl_side_read(m, found, &mm, NULL, 0), PMQ_REPL_SIDE_NONE);
+	pmq_close(p);
+	pmq_close(m);
+}
+
 static void test_reuse_waits_for_confirmation_and_degrade_fails_fast(void **st)
 {
 	(void)st;
@@ -246,6 +355,8 @@ int main(void)
 		cmocka_unit_test(test_hmac_binds_key_nonces_and_epoch),
 		cmocka_unit_test(test_read_apply_promote_carries_messages_over),
 		cmocka_unit_test(test_reuse_waits_for_confirmation_and_degrade_fails_fast),
+		cmocka_unit_test(test_side_decode_checks_bounds),
+		cmocka_unit_test(test_side_read_apply_free_promote),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
