@@ -16,9 +16,11 @@
  *   CRASHES  total crash budget RCRASH 1: the recoverer may crash, a 2nd one takes over
  *   CRASH_P/C/D  producers / consumers (bit mask) / pmqd may crash
  *   MAXD  max_deliveries        RCV   receptions per consumer   LEASES lease rounds
+ *   DLQOPS 1: pmq_dlq_replay and pmq_dlq_purge run concurrently (one entry each)
  * Fixes (the proposed changes, to check they close the holes):
  *   FIX_UNRESERVE  recovery's unreserve clears `src` only while the entry is still its WRITING word
  *   FIX_ESTALE     settle_owner re-reads a word after -ESTALE and settles it again
+ *   FIX_REPLAY     pmq_dlq_replay claims the DEAD entry before writing its header
  * Mutations (negative tests, must FAIL):
  *   MUT_NOTOKEN    recovery does not wait for the owner's death (acts without the token)
  *   MUT_NOREREAD   side_move does not re-read the source after reserving (expected: still safe)
@@ -64,6 +66,9 @@
 #ifndef RCV
 #define RCV 2
 #endif
+#ifndef DLQOPS
+#define DLQOPS 0   /* 1: a pmqctl replays one dead letter, another purges one */
+#endif
 
 #define NS 2            /* main ring slots */
 #define NE 2            /* side entries */
@@ -72,7 +77,7 @@
 /* attachment indices */
 #define C0 NP
 #define PMQD (NP + NC)
-#define NW (NP + NC + LEASE)   /* workers: producers, consumers, pmqd */
+#define NW (NP + NC + LEASE + 2 * DLQOPS) /* workers: producers, consumers, pmqd, dlq admins */
 #define R1 NW
 #define R2 (NW + 1)
 #define NA (NW + 2)
@@ -132,6 +137,7 @@ bit sent[NM + 1];      /* committed (READY published) */
 byte acked[NM + 1];    /* successful acks */
 bit deliv[NM + 1];     /* delivered at least once */
 byte mhold[NS];        /* bit per consumer still reading this slot's bytes */
+hidden byte reason_matches_deliveries; /* a copy is published DEAD iff its count says so */
 byte ehold[NE];
 
 #define CP if :: (budget > 0 && crashable) -> budget--; goto crashed :: true fi
@@ -186,6 +192,7 @@ inline side_publish(pe, pwr)
 	atomic { CP;                                                /* side.c:61-65 */
 		if
 		:: ectl[pe] == pwr -> ectl[pe] = MK(LAP(pwr), (ersn[pe] -> DEAD : READY), NOWN, 0);
+			reason_matches_deliveries = (ersn[pe] == (edlv[pe] >= MAXD)); assert(reason_matches_deliveries);
 			if :: ersn[pe] -> REACHED(9) :: else fi
 		:: else
 		fi }
@@ -198,7 +205,8 @@ inline side_help_publish(he, hside, hidx, hlap)
 	atomic { CP;
 		if
 		:: ST(ectl[he]) == WRITING && esrc[he] == SRCMK(hside, hidx, hlap) ->
-			ectl[he] = MK(LAP(ectl[he]), (ersn[he] -> DEAD : READY), NOWN, 0); REACHED(1)
+			ectl[he] = MK(LAP(ectl[he]), (ersn[he] -> DEAD : READY), NOWN, 0); REACHED(1);
+			reason_matches_deliveries = (ersn[he] == (edlv[he] >= MAXD)); assert(reason_matches_deliveries)
 		:: else
 		fi }
 }
@@ -530,6 +538,66 @@ end:
 }
 
 /* ------------------------------------------------------------------------- */
+/* pmqctl dlq replay / purge (side.c:308-362), max = 1; never crash            */
+/* ------------------------------------------------------------------------- */
+proctype replayer(byte me)
+{
+	byte idx;
+	bit oldr, done;
+	int c;
+	do
+	:: idx < NE && !done ->
+		c = ectl[idx];                                           /* side.c:316 */
+		if
+		:: ST(c) == DEAD ->
+#ifdef FIX_REPLAY
+			/* the fix: own the entry first (as a .dlq consumer does), then write it */
+			atomic { if :: ectl[idx] == c -> ectl[idx] = MK(LAP(c), CLAIMED, me, 0); done = 1 :: else fi }
+			if
+			:: done ->
+				atomic { ersn[idx] = 0; hint++ }
+				atomic { ectl[idx] = MK(LAP(c) + 1, READY, NOWN, 0); REACHED(19) }
+			:: else
+			fi
+#else
+			/* :320-327 plain stores into an entry nobody owns, then the hint */
+			atomic { oldr = ersn[idx]; ersn[idx] = 0; hint++ }
+			atomic {                                         /* :329 */
+				if
+				:: ectl[idx] == c -> ectl[idx] = MK(LAP(c) + 1, READY, NOWN, 0); done = 1; REACHED(19)
+				:: else -> ersn[idx] = oldr; hint--           /* :331-334 restore */
+				fi }
+#endif
+		:: else
+		fi;
+		atomic { idx++; c = 0; oldr = 0 }
+	:: else -> break
+	od;
+	atomic { nwfin++; idx = 0; done = 0 }
+}
+
+proctype purger(byte me)
+{
+	byte idx, sfV, sfRc;
+	int c;
+	bit crashable = 0;     /* side_free's crash points: never taken here */
+	do
+	:: idx < NE ->
+		c = ectl[idx];                                           /* side.c:353 */
+		if
+		:: ST(c) == DEAD ->
+			side_free(idx, c, LAP(c), sfRc, emid[idx]);        /* :356, a purge settles it */
+			if :: sfRc == 0 -> REACHED(20); break :: else fi
+		:: else
+		fi;
+		atomic { idx++; c = 0; sfRc = 0; sfV = 0 }
+	:: else -> break
+	od;
+crashed:
+	atomic { nwfin++; idx = 0; c = 0; sfRc = 0; sfV = 0 }
+}
+
+/* ------------------------------------------------------------------------- */
 /* recoverer: recover_owner / settle_owner (recover.c:53-146)                 */
 /* ------------------------------------------------------------------------- */
 #ifdef MUT_NOTOKEN
@@ -708,6 +776,7 @@ init
 		run consumer(C0, CRASH_C & 1);
 		if :: NC > 1 -> run consumer(C0 + 1, (CRASH_C / 2) & 1) :: else fi;
 		if :: LEASE -> run pmqd(PMQD, CRASH_D) :: else fi;
+		if :: DLQOPS -> run replayer(PMQD + LEASE); run purger(PMQD + LEASE + 1) :: else fi;
 		run recoverer(R1, RCRASH);
 		run final_check()
 	}

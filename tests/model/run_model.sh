@@ -86,7 +86,8 @@ RCRASH="-DNP=1 -DK=1 -DNC=1 -DLEASE=1 -DCRASHES=2 -DRCRASH=1"
 PROD="-DNP=2 -DK=1 -DNC=1 -DLEASE=0 -DCRASHES=2"
 CONS="-DNP=1 -DK=2 -DNC=2 -DLEASE=0 -DCRASHES=2"
 WRAP="-DNP=1 -DK=3 -DNC=1 -DLEASE=0 -DCRASHES=1 -DMAXD=2 -DRCV=3"
-FIX="-DFIX_ESTALE -DFIX_UNRESERVE"
+DLQ="-DNP=1 -DK=2 -DNC=1 -DLEASE=0 -DCRASHES=1 -DMAXD=2 -DRCV=3 -DDLQOPS=1"
+FIX="-DFIX_ESTALE -DFIX_UNRESERVE -DFIX_REPLAY"
 
 echo "== 1. the protocol as implemented in src/ (every check must hold)"
 # shellcheck disable=SC2086
@@ -98,12 +99,14 @@ run impl-rcrash pass $RCRASH
 run impl-producers pass $PROD -DPROBES
 run impl-consumers pass $CONS -DPROBES
 run impl-wrap-dlq pass $WRAP -DPROBES
+run impl-dlq-ops pass $DLQ
 
-echo "== 2. with the fixes proposed in README.md (FIX_ESTALE, FIX_UNRESERVE)"
+echo "== 2. with the fixes proposed in README.md (FIX_ESTALE, FIX_UNRESERVE, FIX_REPLAY)"
 run fixed-lease pass $LEASE1 $FIX -DPROBES
 run fixed-lease-wrap pass $LEASEW $FIX -DPROBES
 run fixed-lease2 pass $LEASE2 $FIX -DPROBES
 run fixed-rcrash pass $RCRASH $FIX -DPROBES
+run fixed-dlq-ops pass $DLQ $FIX -DPROBES
 
 echo "== 3. mutants (each must be caught)"
 run mut-notoken fail $LEASE1 $FIX -DMUT_NOTOKEN
@@ -115,14 +118,14 @@ run mut-noreread pass $LEASE1 $FIX -DMUT_NOREREAD
 # every probe must be reached by some configuration (no vacuous pass)
 if [[ $only == . ]]; then
 	missing=()
-	for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 18; do
+	for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 18 19 20; do
 		((probes >> n & 1)) || missing+=("$n")
 	done
 	if ((${#missing[@]})); then
 		echo "FAIL probes never reached: ${missing[*]} (see REACHED(n) in pmq.pml)"
 		failed+=(probes)
 	else
-		echo "ok   all 17 reachability probes were reached"
+		echo "ok   all 19 reachability probes were reached"
 	fi
 fi
 
