@@ -342,27 +342,26 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		if (ctl_state(c) != ST_DEAD)
 			continue;
+		/* own the entry first (as a .dlq consumer does), then write it: stores into an
+		 * entry nobody owns could land in a purged-and-reused copy (tests/model, bug C) */
+		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
+		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
+							     memory_order_relaxed))
+			continue;
 		/* the replayed message gets a fresh delivery budget; its count keeps rising */
-		uint32_t old_base = e->replay_base, old_reason = e->reason, old_flags = e->hflags;
 		e->replay_base = e->deliveries;
 		e->reason = DR_NONE;
 		e->hflags |= SLOT_HF_REPLAYED;
-		if (e->hflags & SLOT_HF_CRC) {
+		if (e->hflags & SLOT_HF_CRC)
 			e->crc = slot_crc(e, slot_payload(e), e->len > q->max_payload ? q->max_payload : e->len);
-		}
-		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS */
-		uint64_t next = ctl_make(ctl_lap(c) + 1, ST_READY, PMQ_NO_OWNER, 0, 0);
-		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, next, memory_order_seq_cst,
-							     memory_order_relaxed)) {
-			e->replay_base = old_base;
-			e->reason = old_reason;
-			e->hflags = old_flags;
-			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
-			continue;
-		}
-		durable_persist(q, e, PMQ_SLOT_HDR_SIZE);
-		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
-		side_seq_bump(q);
+		durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl));
+		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the publish */
+		/* S3 as in a requeue: seq_cst release of the new fields, W2's half for waiters;
+		 * nobody else moves a word that names us while we live */
+		atomic_store_explicit(&e->ctl, ctl_make(ctl_lap(c) + 1, ST_READY, PMQ_NO_OWNER, 0, 0),
+				      memory_order_seq_cst);
+		durable_persist(q, &e->ctl, sizeof(e->ctl));
+		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed); /* its credit is free */
 		done++;
 	}
 	if (done)

@@ -17,10 +17,10 @@
  *   CRASH_P/C/D  producers / consumers (bit mask) / pmqd may crash
  *   MAXD  max_deliveries        RCV   receptions per consumer   LEASES lease rounds
  *   DLQOPS 1: pmq_dlq_replay and pmq_dlq_purge run concurrently (one entry each)
- * Fixes (the proposed changes, to check they close the holes):
- *   FIX_UNRESERVE  recovery's unreserve clears `src` only while the entry is still its WRITING word
- *   FIX_ESTALE     settle_owner re-reads a word after -ESTALE and settles it again
- *   FIX_REPLAY     pmq_dlq_replay claims the DEAD entry before writing its header
+ * Old bugs, fixed in src/ and kept as mutants that must FAIL (README.md, bugs A-C):
+ *   BUG_UNRESERVE  recovery's unreserve wipes `src` unconditionally (bug A: message lost)
+ *   BUG_ESTALE     settle_owner ignores -ESTALE and frees the owner (bug B: wedge)
+ *   BUG_REPLAY     pmq_dlq_replay writes an entry it does not own (bug C: wrong dead letter)
  * Mutations (negative tests, must FAIL):
  *   MUT_NOTOKEN    recovery does not wait for the owner's death (acts without the token)
  *   MUT_NOREREAD   side_move does not re-read the source after reserving (expected: still safe)
@@ -172,7 +172,7 @@ c_decl {
 /* side_unreserve: store src = 0, then CAS WRITING(g,a) -> FREE(g+1) */
 inline side_unreserve(ue, uwr)
 {
-#ifdef FIX_UNRESERVE
+#ifndef BUG_UNRESERVE
 	/* the fix: clear src as side_free does, by a CAS from the value read while the
 	 * entry was still our WRITING word, so a stale caller cannot wipe a new owner's src */
 	atomic { sfV = esrc[ue]; sfRc = (ectl[ue] != uwr -> ESTALE : 0) }
@@ -550,7 +550,7 @@ proctype replayer(byte me)
 		c = ectl[idx];                                           /* side.c:316 */
 		if
 		:: ST(c) == DEAD ->
-#ifdef FIX_REPLAY
+#ifndef BUG_REPLAY
 			/* the fix: own the entry first (as a .dlq consumer does), then write it */
 			atomic { if :: ectl[idx] == c -> ectl[idx] = MK(LAP(c), CLAIMED, me, 0); done = 1 :: else fi }
 			if
@@ -638,7 +638,7 @@ proctype recoverer(byte me; bit crashable)
 			:: OWN(rcC) == tgt && ST(rcC) == CLAIMED ->                 /* :66 */
 				side_move(me, 0, kk, rcC, 1, 1, 0);
 				if :: mvRc != 0 && mvRc != ESTALE -> stk = 1 :: else fi
-#ifdef FIX_ESTALE
+#ifndef BUG_ESTALE
 				if :: mvRc == ESTALE -> kk-- :: else fi /* look at the word again */
 #endif
 			:: OWN(rcC) == tgt && ST(rcC) == MOVED ->                   /* :76 */
@@ -666,7 +666,7 @@ proctype recoverer(byte me; bit crashable)
 			:: OWN(rcC) == tgt && ST(rcC) == CLAIMED ->                 /* :96-103 */
 				side_requeue(kk, rcC, 1);
 				if :: rqRc != 0 && rqRc != ESTALE -> stk = 1 :: rqRc == 0 -> REACHED(8) :: else fi
-#ifdef FIX_ESTALE
+#ifndef BUG_ESTALE
 				if :: rqRc == ESTALE -> kk-- :: else fi
 #endif
 			:: OWN(rcC) == tgt && ST(rcC) == MOVED ->                   /* :105 */
