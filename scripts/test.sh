@@ -22,7 +22,7 @@ run_suite "tests (plain build)" build -j"$jobs"
 
 scripts/build.sh build-asan -DPMQ_SANITIZE=address,undefined -DPMQ_BUILD_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	run_suite "tests under ASan+UBSan" build-asan -j"$jobs" -LE "stress|fuzz"
+	run_suite "tests under ASan+UBSan" build-asan -j"$jobs" -LE "stress|fuzz|model"
 
 scripts/build.sh build-tsan -DPMQ_SANITIZE=thread -DPMQ_BUILD_BENCH=OFF -DPMQ_BUILD_DAEMON=OFF
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "tests under TSan" build-tsan -L tsan
