@@ -8,6 +8,12 @@
 command -v ip >/dev/null || { echo "skip: no ip(8)"; exit 77; }
 A=pmqA$$ B=pmqB$$
 ip netns add $A 2>/dev/null || { echo "skip: ip netns add failed (no permission in this container?)"; exit 77; }
+# in a chroot without mount propagation `ip netns add` half-works: probe that exec works
+if ! ip netns exec $A true 2>/dev/null; then
+	ip netns del $A 2>/dev/null
+	echo "skip: ip netns exec does not work here (a chroot without mount propagation?)"
+	exit 77
+fi
 . "$(dirname "$0")/lib.sh"
 netns_cleanup() { cleanup; ip netns del $A 2>/dev/null; ip netns del $B 2>/dev/null; }
 trap netns_cleanup EXIT
