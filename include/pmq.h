@@ -46,6 +46,8 @@ enum pmq_wait {
 };
 
 /* Queue creation flags (struct pmq_config.flags). */
+/* The caller guarantees at most one producer (SP) or consumer (SC) handle at a time;
+ * a second one would race the plain stores (as with DPDK's RING_F_SP_ENQ/SC_DEQ). */
 #define PMQ_F_SP 0x1u /* single producer: the producer claim is a plain store */
 #define PMQ_F_SC 0x2u /* single consumer: the consumer claim is a plain store */
 
