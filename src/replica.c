@@ -107,7 +107,7 @@ PMQ_EXPORT int pmq_repl_set(pmq_t *q, unsigned flags)
 		return rc;
 	if (flags & ~(PMQ_REPL_ON | PMQ_REPL_DEGRADED))
 		return pmq_fail(-EINVAL, "pmq_repl_set: unknown flags 0x%x", flags);
-	/* R1: seq_cst store: producers read it relaxed at their next claim (a stale view
+	/* RP1: seq_cst store: producers read it relaxed at their next claim (a stale view
 	 * costs at most one gated or ungated reuse, see docs/failover.md) and senders
 	 * waiting in repl_wait_confirmed acquire it; the wakes below make them look. */
 	atomic_store_explicit(&q->hdr->repl_flags, flags, memory_order_seq_cst);
@@ -129,7 +129,7 @@ PMQ_EXPORT int pmq_repl_read(pmq_t *q, uint64_t t, struct pmq_repl_entry *e, voi
 	uint32_t lap = rlap(q, t);
 	memset(e, 0, sizeof(*e));
 	e->ticket = t;
-	/* R2: acquire; pairs with P2 (commit): header and payload written before READY are
+	/* RP2: acquire; pairs with P2 (commit): header and payload written before READY are
 	 * visible. The copy below is validated again by R3 (a seqlock read). */
 	uint64_t c1 = atomic_load_explicit(&s->ctl, memory_order_acquire);
 	int32_t d = lap_diff(ctl_lap(c1), lap);
@@ -162,7 +162,7 @@ PMQ_EXPORT int pmq_repl_read(pmq_t *q, uint64_t t, struct pmq_repl_entry *e, voi
 	uint64_t tk = s->ticket;
 	if (len)
 		memcpy(buf, slot_payload(s), len);
-	/* R3: acquire fence, then re-read the word: if no producer claimed the slot for a
+	/* RP3: acquire fence, then re-read the word: if no producer claimed the slot for a
 	 * later lap, the bytes copied above were not being rewritten */
 	atomic_thread_fence(memory_order_acquire);
 	uint64_t c2 = atomic_load_explicit(&s->ctl, memory_order_relaxed);
@@ -188,7 +188,7 @@ PMQ_EXPORT int pmq_repl_confirm(pmq_t *q, uint64_t ticket)
 	/* relaxed: the CAS below decides */
 	uint64_t cur = atomic_load_explicit(&h->replicated, memory_order_relaxed);
 	while (cur < ticket) {
-		/* R4: seq_cst CAS: release for producers' and senders' acquire loads of
+		/* RP4: seq_cst CAS: release for producers' and senders' acquire loads of
 		 * `replicated`, and W2's half of the Dekker pair with a sleeping producer */
 		if (atomic_compare_exchange_weak_explicit(&h->replicated, &cur, ticket, memory_order_seq_cst,
 							  memory_order_relaxed)) {
@@ -527,7 +527,7 @@ PMQ_EXPORT int pmq_repl_settled(pmq_t *q, uint64_t ticket)
 	if (rc)
 		return rc;
 	/* acquire: pairs with the seq_cst CAS that freed the slot (A1, slot_free_moved), so
-	 * the R5 bump of side_seq sequenced before a moved source's free is visible to the
+	 * the RP5 bump of side_seq sequenced before a moved source's free is visible to the
 	 * caller's next pmq_repl_side_seq */
 	uint64_t c = atomic_load_explicit(&main_slot(q, ticket & q->slot_mask)->ctl, memory_order_acquire);
 	return lap_diff(ctl_lap(c), rlap(q, ticket)) > 0;
@@ -547,7 +547,7 @@ PMQ_EXPORT int pmq_repl_side_read(pmq_t *q, uint32_t index, struct pmq_repl_side
 	for (int tries = 0; tries < 16; tries++) {
 		memset(s, 0, sizeof(*s));
 		s->index = index;
-		/* R6: acquire; pairs with S2/S3 (publish, requeue in place, replay: seq_cst) so the
+		/* RP6: acquire; pairs with S2/S3 (publish, requeue in place, replay: seq_cst) so the
 		 * header and payload written before the entry's word are visible */
 		uint64_t c1 = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		unsigned cls = side_class(c1);
@@ -577,7 +577,7 @@ PMQ_EXPORT int pmq_repl_side_read(pmq_t *q, uint32_t index, struct pmq_repl_side
 			s->flags |= PMQ_REPL_SIDE_REPLAYED;
 		if (len)
 			memcpy(buf, slot_payload(e), len);
-		/* R7: acquire fence, then re-read the word. A side entry's payload is written only
+		/* RP7: acquire fence, then re-read the word. A side entry's payload is written only
 		 * while it is WRITING, which takes a free first, and every free raises the
 		 * generation: the same generation, still holding a message, means the bytes
 		 * copied above are the published ones. (Header counters rewritten in place by a

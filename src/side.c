@@ -120,7 +120,7 @@ int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen)
 int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved)
 {
 	side_help_publish(q, ctl_side(moved), is_side, idx, ctl_lap(moved));
-	/* R5: after the copy is published (by us, or seen published through the acquire in
+	/* RP5: after the copy is published (by us, or seen published through the acquire in
 	 * side_help_publish) and before the source is freed: a replicator that acquires the
 	 * freed source word also sees this bump, so it rescans the side area (and finds the
 	 * copy) before it tells the standby to drop the source (docs/failover.md) */
