@@ -8,10 +8,12 @@ scripts/install-deps.sh
 
 jobs=2
 status=0
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
 run_suite() { # name builddir ctest-args...
 	local name=$1 dir=$2; shift 2
 	echo "=== $name ==="
-	if ! (cd "$dir" && ctest --output-on-failure --timeout 600 "$@"); then
+	if ! (cd "$dir" && ctest --output-on-failure --timeout 600 "$@") | tee -a "$summary"; then
 		echo "=== $name: FAILED ===" >&2
 		status=1
 	fi
@@ -27,9 +29,15 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 scripts/build.sh build-tsan -DPMQ_SANITIZE=thread -DPMQ_BUILD_BENCH=OFF -DPMQ_BUILD_DAEMON=OFF
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "tests under TSan" build-tsan -L tsan
 
+# one closing line over the three runs: "N passed, N failed, N skipped"
+total=$(awk '/tests failed out of/ {t += $NF} END {print t + 0}' "$summary")
+failed=$(awk '/tests failed out of/ {for (i = 1; i <= NF; i++) if ($i == "failed") f += $(i - 2)} END {print f + 0}' "$summary")
+skipped=$(grep -c '\*\*\*Skipped' "$summary" || true)
 if ((status)); then
 	echo "pmq: test suite FAILED" >&2
+	((failed)) || failed=1
 else
 	echo "pmq: all suites passed (plain, ASan+UBSan, TSan)"
 fi
+echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 exit $status
