@@ -7,15 +7,25 @@
 [ "$(id -u)" = 0 ] || { echo "skip: needs root for ip netns"; exit 77; }
 command -v ip >/dev/null || { echo "skip: no ip(8)"; exit 77; }
 A=pmqA$$ B=pmqB$$
-ip netns add $A 2>/dev/null || { echo "skip: ip netns add failed (no permission in this container?)"; exit 77; }
+# `ip netns add` mounts /run/netns the first time; leave the machine as we found it
+netns_was_mounted=0
+mountpoint -q /run/netns 2>/dev/null && netns_was_mounted=1
+netns_unmount() {
+	if [ $netns_was_mounted = 0 ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+		umount /run/netns 2>/dev/null
+		umount /run/netns 2>/dev/null
+	fi
+}
+ip netns add $A 2>/dev/null || { netns_unmount; echo "skip: ip netns add failed (no permission in this container?)"; exit 77; }
 # in a chroot without mount propagation `ip netns add` half-works: probe that exec works
 if ! ip netns exec $A true 2>/dev/null; then
 	ip netns del $A 2>/dev/null
+	netns_unmount
 	echo "skip: ip netns exec does not work here (a chroot without mount propagation?)"
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
-netns_cleanup() { cleanup; ip netns del $A 2>/dev/null; ip netns del $B 2>/dev/null; }
+netns_cleanup() { cleanup; ip netns del $A 2>/dev/null; ip netns del $B 2>/dev/null; netns_unmount; }
 trap netns_cleanup EXIT
 ip netns add $B || fail "netns $B"
 ip link add va$$ netns $A type veth peer name vb$$ netns $B || fail "veth"
