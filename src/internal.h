@@ -48,6 +48,7 @@ struct pmq {
 	struct pmq_slot *resv;
 	uint64_t resv_ctl;
 	uint32_t resv_len;
+	uint64_t resv_ticket;
 	uint64_t side_skip_until;   /* after a fruitless side scan: next scan not before (ns) */
 	uint64_t repl_mark;         /* standby: tickets below had their possible delivery counted */
 	uint64_t side_hint_stale;   /* hint value a fruitless scan saw (0: none): do not sleep-spin on it */

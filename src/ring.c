@@ -54,7 +54,8 @@ static inline bool repl_may_reuse(const struct pmq *q, uint64_t t)
  * Claim the slot of the next ticket for writing. Returns 0 with the slot
  * and its WRITING word, -EAGAIN if full and non-blocking, -ETIMEDOUT.
  */
-static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **out, uint64_t *out_ctl)
+static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **out, uint64_t *out_ctl,
+			      uint64_t *out_ticket)
 {
 	struct pmq_header *h = q->hdr;
 	struct wait_state w;
@@ -97,14 +98,17 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 									     memory_order_relaxed))
 					continue;
 				PMQ_FAULT("send.after_claim");
-				/* relaxed: hint; losing means someone helped */
-				atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_relaxed,
+				/* relaxed: hint; losing means someone helped (a lost CAS rewrites its
+				 * expected value: t must keep naming our ticket) */
+				uint64_t expect = t;
+				atomic_compare_exchange_strong_explicit(&h->tail, &expect, t + 1, memory_order_relaxed,
 									memory_order_relaxed);
 			}
 			/* D1: the claim reaches the media before the first store into a reused slot */
 			durable_persist(q, &s->ctl, sizeof(s->ctl));
 			*out = s;
 			*out_ctl = wr;
+			*out_ticket = t;
 			return 0;
 		}
 		if (d > 0 || (d == 0 && ctl_state(c) != ST_FREE)) {
@@ -126,9 +130,8 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 	}
 }
 
-static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, uint32_t len, uint64_t ts)
+static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t ticket, uint32_t len, uint64_t ts)
 {
-	uint64_t ticket = ((uint64_t)ctl_lap(wr_ctl) << q->slot_shift) | (uint64_t)(((uint8_t *)s - q->ring) / q->slot_size);
 	/* plain stores: the slot is ours (WRITING names us); P2 publishes them */
 	s->ticket = ticket;
 	s->origin = ticket;
@@ -166,13 +169,12 @@ static void ring_publish(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, boo
 		wait_wake_data(q);
 }
 
-PMQ_EXPORT int pmq_reserve(pmq_t *q, size_t len, void **buf, unsigned flags)
+/* What every send path checks first. */
+static int producer_precheck(struct pmq *q, size_t len)
 {
 	int rc = check_handle(q);
 	if (rc)
 		return rc;
-	if (unlikely(!buf))
-		return pmq_fail(-EINVAL, "pmq_reserve: NULL buffer pointer");
 	if (unlikely(!can_produce(q)))
 		return pmq_fail(-EPERM, "queue \"%s\": handle not opened as producer", q->name);
 	if (unlikely(len > q->max_payload))
@@ -182,13 +184,34 @@ PMQ_EXPORT int pmq_reserve(pmq_t *q, size_t len, void **buf, unsigned flags)
 		return pmq_fail(-EBUSY, "queue \"%s\": a reservation is already open on this handle", q->name);
 	if (unlikely(atomic_load_explicit(&q->hdr->fenced, memory_order_relaxed)))
 		return pmq_fail(-ESHUTDOWN, "queue \"%s\" is fenced (a newer primary exists)", q->name);
+	return 0;
+}
+
+/* Header, publish and the owner's counter: the common end of pmq_commit and pmq_send. */
+static void ring_commit_slot(struct pmq *q, struct pmq_slot *s, uint64_t wr, uint64_t ticket, uint32_t len)
+{
+	ring_write_header(q, s, ticket, len, now_real_ns());
+	ring_publish(q, s, wr, true);
+	/* relaxed: owner-only counter */
+	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+PMQ_EXPORT int pmq_reserve(pmq_t *q, size_t len, void **buf, unsigned flags)
+{
+	int rc = producer_precheck(q, len);
+	if (rc)
+		return rc;
+	if (unlikely(!buf))
+		return pmq_fail(-EINVAL, "pmq_reserve: NULL buffer pointer");
 	struct pmq_slot *s;
-	uint64_t wr;
-	rc = ring_claim_produce(q, flags, &s, &wr);
+	uint64_t wr, ticket;
+	rc = ring_claim_produce(q, flags, &s, &wr, &ticket);
 	if (rc)
 		return rc;
 	q->resv = s;
 	q->resv_ctl = wr;
+	q->resv_ticket = ticket;
 	q->resv_len = (uint32_t)len;
 	*buf = slot_payload(s);
 	return 0;
@@ -205,11 +228,7 @@ PMQ_EXPORT int pmq_commit(pmq_t *q, void *buf, size_t len)
 		return pmq_fail(-EMSGSIZE, "pmq_commit: length %zu exceeds the reserved %u bytes", len, q->resv_len);
 	struct pmq_slot *s = q->resv;
 	q->resv = NULL;
-	ring_write_header(q, s, q->resv_ctl, (uint32_t)len, now_real_ns());
-	ring_publish(q, s, q->resv_ctl, true);
-	/* relaxed: owner-only counter */
-	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	ring_commit_slot(q, s, q->resv_ctl, q->resv_ticket, (uint32_t)len);
 	return 0;
 }
 
@@ -242,33 +261,31 @@ PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
 
 PMQ_EXPORT int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags)
 {
-	void *dst;
+	int rc = producer_precheck(q, len);
+	if (rc)
+		return rc;
 	if (unlikely(!buf && len))
 		return pmq_fail(-EINVAL, "pmq_send: NULL buffer with length %zu", len);
-	int rc = pmq_reserve(q, len, &dst, flags);
+	struct pmq_slot *s;
+	uint64_t wr, ticket;
+	rc = ring_claim_produce(q, flags, &s, &wr, &ticket);
 	if (rc)
 		return rc;
 	if (len)
-		memcpy(dst, buf, len);
-	uint64_t ticket = ((uint64_t)ctl_lap(q->resv_ctl) << q->slot_shift) |
-			  (uint64_t)(((uint8_t *)dst - PMQ_SLOT_HDR_SIZE - q->ring) / q->slot_size);
-	rc = pmq_commit(q, dst, len);
-	if (rc == 0 && (flags & PMQ_REPLICATED))
-		rc = repl_wait_confirmed(q, ticket);
-	return rc;
+		memcpy(slot_payload(s), buf, len);
+	ring_commit_slot(q, s, wr, ticket, (uint32_t)len);
+	if (flags & PMQ_REPLICATED)
+		return repl_wait_confirmed(q, ticket);
+	return 0;
 }
 
 PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, unsigned flags)
 {
-	int rc = check_handle(q);
+	int rc = producer_precheck(q, 0);
 	if (rc)
 		return rc;
 	if (unlikely(!msgs || n == 0))
 		return pmq_fail(-EINVAL, "pmq_send_batch: empty batch");
-	if (unlikely(!can_produce(q)))
-		return pmq_fail(-EPERM, "queue \"%s\": handle not opened as producer", q->name);
-	if (unlikely(q->resv))
-		return pmq_fail(-EBUSY, "queue \"%s\": a reservation is open on this handle", q->name);
 	for (unsigned i = 0; i < n; i++)
 		if (msgs[i].iov_len > q->max_payload || (!msgs[i].iov_base && msgs[i].iov_len))
 			return pmq_fail(-EMSGSIZE, "queue \"%s\": batch message %u of %zu bytes exceeds max_payload %u "
@@ -279,14 +296,14 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 	uint64_t prev_ctl = 0;
 	while (sent < n) {
 		struct pmq_slot *s;
-		uint64_t wr;
+		uint64_t wr, ticket;
 		/* block for the first only; later ones take what room there is */
-		rc = ring_claim_produce(q, sent ? (flags | PMQ_NONBLOCK) : flags, &s, &wr);
+		rc = ring_claim_produce(q, sent ? (flags | PMQ_NONBLOCK) : flags, &s, &wr, &ticket);
 		if (rc)
 			break;
 		if (msgs[sent].iov_len)
 			memcpy(slot_payload(s), msgs[sent].iov_base, msgs[sent].iov_len);
-		ring_write_header(q, s, wr, (uint32_t)msgs[sent].iov_len, ts);
+		ring_write_header(q, s, ticket, (uint32_t)msgs[sent].iov_len, ts);
 		if (prev)
 			ring_publish(q, prev, prev_ctl, false);
 		prev = s;
