@@ -47,10 +47,14 @@ static int listen_fd = -1, kick_fd = -1, ep = -1;
 static char sock_path[4096];
 static unsigned n_clients;
 static uint64_t started_ns;
+static bool accept_paused; /* at MAX_CLIENTS: new connections wait in the backlog */
 static struct {
 	uid_t uid;
 	pid_t pid;
+	bool open;
+	uint64_t last_ns; /* last request, for reaping idle clients while at the limit */
 } clients_cred[65536]; /* by fd; fds above are refused */
+#define CLIENT_IDLE_NS (10ull * 1000000000ull)
 
 int control_open(const struct pmqd_config *c)
 {
@@ -446,11 +450,34 @@ static void handle_request(int fd, char *req, ssize_t len, size_t full)
 	}
 }
 
+/* Accepting stops at the limit rather than refusing: a burst of short-lived clients whose
+ * hangups are still queued behind the listen event must not turn a waiting client away. */
+static void set_accepting(bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.u64 = TAG_LISTEN };
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd, &ev) == 0)
+		accept_paused = !on;
+}
+
 static void client_close(int fd)
 {
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
+	clients_cred[fd].open = false;
 	n_clients--;
+	if (accept_paused && n_clients < MAX_CLIENTS)
+		set_accepting(true);
+}
+
+/* While accepting is paused, clients silent for CLIENT_IDLE_NS make room for others. */
+static void reap_idle_clients(void)
+{
+	if (!accept_paused)
+		return;
+	uint64_t now = mono_ns();
+	for (int fd = 0; fd < (int)(sizeof(clients_cred) / sizeof(clients_cred[0])); fd++)
+		if (clients_cred[fd].open && now - clients_cred[fd].last_ns > CLIENT_IDLE_NS)
+			client_close(fd);
 }
 
 static void on_client(int fd, uint32_t events)
@@ -469,6 +496,7 @@ static void on_client(int fd, uint32_t events)
 			return;
 		}
 		size_t full = (size_t)n;
+		clients_cred[fd].last_ns = mono_ns();
 		if (n > PMQD_REQ_MAX)
 			n = PMQD_REQ_MAX;
 		handle_request(fd, buf, n, full);
@@ -480,12 +508,16 @@ static void on_client(int fd, uint32_t events)
 static void on_accept(void)
 {
 	for (;;) {
+		if (n_clients >= MAX_CLIENTS) {
+			set_accepting(false);
+			return;
+		}
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		struct ucred cr;
 		socklen_t cl = sizeof(cr);
-		if (fd >= 65536 || n_clients >= MAX_CLIENTS || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
+		if (fd >= 65536 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
 			const char busy[] = "err EBUSY too many control connections --> retry\n";
 			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(fd);
@@ -493,11 +525,13 @@ static void on_accept(void)
 		}
 		clients_cred[fd].uid = cr.uid;
 		clients_cred[fd].pid = cr.pid;
+		clients_cred[fd].last_ns = mono_ns();
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = TAG_CLIENT | (unsigned)fd };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
 			continue;
 		}
+		clients_cred[fd].open = true;
 		n_clients++;
 	}
 }
@@ -569,6 +603,7 @@ int control_run(struct pmqd_config *c, int sigfd, int unused)
 			} else if (tag == TAG_TIMER) {
 				r = read(timer_fd, &v, sizeof(v));
 				discover_scan_all();
+				reap_idle_clients();
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {

@@ -21,8 +21,43 @@ static void expect_err(const void *req, size_t len, const char *want)
 
 static void expect_alive(void)
 {
+	char reply[4096] = "";
+	int r = h_request("ping", reply, sizeof(reply));
+	H_CHECK(r == 0 && !strncmp(reply, "ok ", 3), "pmqd still answers (%s): %s", strerror(-r), reply);
+}
+
+static int control_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int pl = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.pmqd.sock", h_dir);
+	H_CHECK(pl > 0 && (size_t)pl < sizeof(sa.sun_path), "socket path fits");
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	H_CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
+	return fd;
+}
+
+/* More clients than pmqd serves at once: the extra one waits in the backlog and is answered
+ * as soon as others leave, instead of being turned away. */
+static void test_client_limit(void)
+{
+	enum { HOLDERS = 300 }; /* above pmqd's 256 open control connections */
+	static int holders[HOLDERS];
+	for (int i = 0; i < HOLDERS; i++)
+		holders[i] = control_connect();
+	int fd = control_connect();
+	H_CHECK(send(fd, "ping", 4, MSG_NOSIGNAL) == 4, "ping sent: %s", strerror(errno));
+	h_sleep_ms(100);
+	for (int i = 0; i < HOLDERS; i++)
+		close(holders[i]);
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char reply[4096];
-	H_CHECK(h_request("ping", reply, sizeof(reply)) == 0 && !strncmp(reply, "ok ", 3), "pmqd still answers");
+	ssize_t n = recv(fd, reply, sizeof(reply) - 1, 0);
+	H_CHECK(n > 0, "the waiting client is answered: %s", n < 0 ? strerror(errno) : "closed");
+	reply[n] = '\0';
+	H_CHECK(!strncmp(reply, "ok ", 3), "the waiting client gets ok, got: %s", reply);
+	close(fd);
+	expect_alive();
 }
 
 static void test_garbage(void)
@@ -148,6 +183,7 @@ int main(void)
 	h_start_pmqd();
 	test_garbage();
 	test_valid();
+	test_client_limit();
 	test_unprivileged();
 	printf("PASS test_pmqd_control\n");
 	h_done();
