@@ -375,6 +375,20 @@ static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 
 /* --- dispatch --------------------------------------------------------------- */
 
+/*
+ * A sender keeps its end open until every process of the run has finished:
+ * some peers drop what is still queued when the sending socket closes (zmq
+ * after its linger, under load), which would leave a receiver waiting for a
+ * stop that never comes. Off the measured path, so sleeping is fine.
+ */
+static void hold_until_all_finished(struct run_ctl *ctl)
+{
+	uint64_t deadline = now_ns() + ctl->duration_ns + 30ull * 1000000000u;
+	struct timespec ms = { .tv_nsec = 1000000 };
+	while (atomic_load(&ctl->finished) < ctl->nproc && !atomic_load(&ctl->abort) && now_ns() < deadline)
+		nanosleep(&ms, NULL);
+}
+
 int drive(const struct transport *t, int mode, struct run_ctl *ctl, unsigned idx)
 {
 	void *tx = NULL, *rx = NULL;
@@ -405,6 +419,9 @@ int drive(const struct transport *t, int mode, struct run_ctl *ctl, unsigned idx
 		err = sender ? producer(t, ctl, idx, tx) : consumer(t, ctl, idx, rx);
 		break;
 	}
+	atomic_fetch_add(&ctl->finished, 1);
+	if (tx && err == 0)
+		hold_until_all_finished(ctl);
 out:
 	if (tx)
 		t->close(tx);

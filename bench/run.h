@@ -28,6 +28,7 @@ struct run_ctl {
 	_Atomic uint32_t stops_seen;       /* tput: stop messages consumers took */
 	_Atomic uint32_t cons_done;        /* tput: consumers that stopped */
 	_Atomic uint64_t warm_rx;          /* tput: warm-up messages received */
+	_Atomic uint32_t finished;         /* processes whose mode loop returned (seq_cst: off the hot path) */
 	unsigned nproc;
 	unsigned producers, consumers;
 	uint64_t count, warmup;
