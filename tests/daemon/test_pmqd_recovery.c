@@ -30,12 +30,15 @@ static void test_consumer_death_requeues(void)
 	uint64_t t0 = h_now_ns();
 	h_kill(c);
 
+	/* polled without blocking: a blocked waiter would heal the queue itself after 100 ms,
+	 * and this test is about pmqd doing it */
 	struct pmq_msg m;
-	int r = pmq_recv_timeout(q, &m, 2000000000ull);
+	int r;
+	while ((r = pmq_recv(q, &m, PMQ_NONBLOCK)) == -EAGAIN && h_now_ns() - t0 < 5000000000ull)
+		h_sleep_us(100);
 	uint64_t dt = h_now_ns() - t0;
 	H_CHECK(r == 0, "recv after the kill: %s", pmq_strerror(r));
 	H_CHECK(m.delivery_count == 2, "first message after the kill is a redelivery (count %u)", m.delivery_count);
-	H_CHECK(dt < 50000000ull, "redelivered after %.3f ms (pmqd acts at once; waiters heal only every 100 ms)", (double)dt / 1e6);
 	printf("consumer death -> first redelivery after %.3f ms\n", (double)dt / 1e6);
 	pmq_ack(q, &m);
 	unsigned redeliv = 1, total = 1;
@@ -45,7 +48,12 @@ static void test_consumer_death_requeues(void)
 		H_CHECK(pmq_send(p, b, (size_t)n, 0) == 0, "send");
 	}
 	/* pmqd requeues the dead holder's slots one by one: the rest may still be on their way */
-	while (total < 10 && pmq_recv_timeout(q, &m, 2000000000ull) == 0) {
+	uint64_t t1 = h_now_ns();
+	while (total < 10 && h_now_ns() - t1 < 5000000000ull) {
+		if (pmq_recv(q, &m, PMQ_NONBLOCK) != 0) {
+			h_sleep_us(100);
+			continue;
+		}
 		redeliv += m.delivery_count == 2;
 		total++;
 		pmq_ack(q, &m);
@@ -55,7 +63,9 @@ static void test_consumer_death_requeues(void)
 	pmq_close(q);
 	pmq_close(p);
 	char line[128];
-	snprintf(line, sizeof(line), "consumer pid %d on \"orders\" died", (int)c);
+	/* pmqd, not a waiter's idle heal, took the four back (timing is bench/recovery_latency's job) */
+	snprintf(line, sizeof(line), "consumer pid %d on \"orders\" died --> recovered 1 attachment(s): 4 requeued",
+		 (int)c);
 	for (int i = 0; i < 100 && !h_log_has(line); i++)
 		h_sleep_ms(10);
 	H_CHECK(h_log_has(line), "pmqd logged \"%s\"", line);
