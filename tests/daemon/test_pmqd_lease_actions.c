@@ -18,11 +18,13 @@ static void lease_alarm(struct pmq_config *c)
 	c->lease_action = 2;
 }
 
-/* A child that takes one message from `queue` and then is stopped; returns its pid. */
-static pid_t stopped_holder(const char *queue)
+/* A child that takes one message from `queue` and then is stopped; returns its pid.
+ * *forked_ns: a time before its recv, so "not before the lease" holds even under load. */
+static pid_t stopped_holder(const char *queue, uint64_t *forked_ns)
 {
 	int up[2];
 	H_CHECK(pipe(up) == 0, "pipe");
+	*forked_ns = h_now_ns();
 	pid_t c = fork();
 	if (c == 0) {
 		pmq_t *q = h_open(queue, PMQ_CONSUMER);
@@ -51,10 +53,10 @@ int main(void)
 	H_CHECK(pmq_send(p1, "k", 1, 0) == 0 && pmq_send(p2, "a", 1, 0) == 0, "send");
 
 	/* kill: the stopped holder is SIGKILLed and its message redelivered */
-	pid_t holder = stopped_holder("killq");
+	uint64_t t0;
+	pid_t holder = stopped_holder("killq", &t0);
 	pmq_t *q = h_open("killq", PMQ_CONSUMER);
 	struct pmq_msg m;
-	uint64_t t0 = h_now_ns();
 	int r = pmq_recv_timeout(q, &m, 5000000000ull);
 	double waited = (double)(h_now_ns() - t0) / 1e6;
 	H_CHECK(r == 0 && m.len == 1 && ((const char *)m.data)[0] == 'k', "killq: redelivered (%s)", pmq_strerror(r));
@@ -69,10 +71,12 @@ int main(void)
 	printf("lease kill: holder killed, message back after %.1f ms\n", waited);
 
 	/* alarm: pmqd only logs; the message stays with the stopped holder */
-	holder = stopped_holder("alarmq");
+	holder = stopped_holder("alarmq", &t0);
 	q = h_open("alarmq", PMQ_CONSUMER);
 	r = pmq_recv_timeout(q, &m, 1200000000ull);
 	H_CHECK(r == -ETIMEDOUT, "alarmq: nobody else gets the held message (%s)", pmq_strerror(r));
+	for (int i = 0; i < 500 && !h_log_has("alarm only (lease_action alarm)"); i++)
+		h_sleep_ms(10);
 	H_CHECK(h_log_has("alarm only (lease_action alarm)"), "alarmq: pmqd raised the alarm");
 	kill(holder, SIGKILL);
 	waitpid(holder, NULL, 0);
