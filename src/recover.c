@@ -7,10 +7,13 @@
  * the entry, and only then drop the token. Cursors are never moved.
  *
  * Whole file (only under the exclusive presence lock, i.e. nobody attached):
- * after a reboot, also check every surviving message (ticket, CRC), count it
- * as delivered once more (acks are not persisted), rebuild head, tail, the
- * side hint and the dead-letter count, and turn every ticket in [head,tail)
- * that no slot holds into an aborted one so nobody waits on it forever.
+ * after a reboot, or when a walk over every control word finds a state that
+ * no crash can leave (a damaged file), also check every surviving message
+ * (ticket, CRC), rebuild head, tail, the side hint and the dead-letter count,
+ * turn every ticket in [head,tail) that no slot holds into an aborted one so
+ * nobody waits on it forever, and reset every position holding garbage to
+ * the free state of its next ticket. After a reboot every survivor counts as
+ * delivered once more (acks are not persisted).
  */
 #include <errno.h>
 #include <string.h>
@@ -211,7 +214,7 @@ static void dead_letter_corrupt_main(struct pmq *q, struct pmq_slot *s, uint32_t
 	}
 }
 
-static void rebuild_after_reboot(struct pmq *q)
+static void rebuild(struct pmq *q, bool rebooted)
 {
 	struct pmq_header *h = q->hdr;
 	/* nobody is attached: settle whatever any owner left, even if its entry's
@@ -231,11 +234,21 @@ static void rebuild_after_reboot(struct pmq *q)
 				dead_letter_corrupt_main(q, s, j, c);
 				continue;
 			}
-			/* acks are not persisted: every survivor counts as delivered once more */
-			s->deliveries++;
-			if (s->hflags & SLOT_HF_CRC) {
-				s->crc = slot_crc(s, slot_payload(s), s->len);
+			if (rebooted) {
+				/* acks are not persisted: every survivor counts as delivered once more */
+				s->deliveries++;
+				if (s->hflags & SLOT_HF_CRC)
+					s->crc = slot_crc(s, slot_payload(s), s->len);
 			}
+			uint64_t t = s->ticket;
+			if (!have_ready || t < min_ready)
+				min_ready = t;
+			if (!have_ready || t > max_ready)
+				max_ready = t;
+			have_ready = true;
+		} else if (ctl_state(c) == ST_CLAIMED && (uint32_t)(s->ticket >> q->slot_shift) == lap &&
+			   (s->ticket & q->slot_mask) == j) {
+			/* one a settle had no side room for: keep it inside [head, tail) */
 			uint64_t t = s->ticket;
 			if (!have_ready || t < min_ready)
 				min_ready = t;
@@ -257,16 +270,40 @@ static void rebuild_after_reboot(struct pmq *q)
 	}
 	if (tail - head > q->slot_count)
 		head = tail - q->slot_count; /* only a corrupt file gets here: bound the walk */
-	/* tickets in [head, tail) that no slot holds: abort them so nobody waits on them */
-	for (uint64_t t = head; t < tail; t++) {
-		struct pmq_slot *s = main_slot(q, t & q->slot_mask);
-		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed);
-		uint32_t lap = (uint32_t)(t >> q->slot_shift);
-		if (ctl_state(c) == ST_FREE && ctl_lap(c) == lap) {
-			atomic_store_explicit(&s->ctl, ctl_make(lap + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED),
-					      memory_order_relaxed);
-			atomic_fetch_add_explicit(&h->aborted, 1, memory_order_relaxed);
+	/* every position j: it holds ticket t_next - n if that is in [head, tail), and is
+	 * free for t_next (its next ticket at or past tail) otherwise */
+	for (uint32_t j = 0; j < q->slot_count; j++) {
+		struct pmq_slot *s = main_slot(q, j);
+		uint64_t t_next = tail + ((j - tail) & q->slot_mask);
+		uint32_t ln = (uint32_t)(t_next >> q->slot_shift);
+		bool held = t_next >= q->slot_count && t_next - q->slot_count >= head;
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed); /* exclusive: no race */
+		unsigned st = ctl_state(c);
+		if (st == ST_FREE && (ctl_lap(c) == ln || (!held && ctl_lap(c) == ln + 1)))
+			continue; /* free for its next ticket (or consumed), or aborted past the
+				   * rebuilt tail: producers step over it, tickets never repeat */
+		if (held && ctl_lap(c) == ln - 1) {
+			if (st == ST_READY || ((st == ST_CLAIMED || st == ST_WRITING) && ctl_owner(c) < q->max_attach))
+				continue; /* a message, or one settle had no room for: keep it */
+			if (st == ST_FREE) {
+				/* a ticket in [head, tail) that no slot holds: abort it so nobody waits */
+				atomic_store_explicit(&s->ctl, ctl_make(ln, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED),
+						      memory_order_relaxed);
+				atomic_fetch_add_explicit(&h->aborted, 1, memory_order_relaxed);
+				continue;
+			}
 		}
+		/* a state no ring with these cursors can hold: a damaged file. Save an intact
+		 * message as a dead letter if there is room, then free the position. */
+		if (st == ST_READY && slot_intact(q, s)) {
+			dead_letter_corrupt_main(q, s, j, c);
+			c = atomic_load_explicit(&s->ctl, memory_order_relaxed);
+			if (ctl_state(c) == ST_FREE && ctl_lap(c) == ln)
+				continue;
+		}
+		atomic_store_explicit(&s->ctl, ctl_make(ln, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED),
+				      memory_order_relaxed);
+		atomic_fetch_add_explicit(&h->aborted, 1, memory_order_relaxed);
 	}
 	atomic_store_explicit(&h->head, head, memory_order_relaxed);
 	atomic_store_explicit(&h->tail, tail, memory_order_relaxed);
@@ -277,6 +314,10 @@ static void rebuild_after_reboot(struct pmq *q)
 		struct pmq_slot *d = side_slot(q, e);
 		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_relaxed);
 		unsigned st = ctl_state(c);
+		if (st > ST_DEAD) { /* no such state: a damaged entry, nothing in it to save */
+			atomic_store_explicit(&d->ctl, ctl_free(ctl_lap(c) + 1), memory_order_relaxed);
+			continue;
+		}
 		if (st != ST_READY && st != ST_DEAD)
 			continue;
 		if (!slot_intact(q, d)) {
@@ -287,9 +328,10 @@ static void rebuild_after_reboot(struct pmq *q)
 			continue;
 		}
 		if (st == ST_READY) {
-			d->deliveries++;
-			if (d->hflags & SLOT_HF_CRC) {
-				d->crc = slot_crc(d, slot_payload(d), d->len);
+			if (rebooted) {
+				d->deliveries++;
+				if (d->hflags & SLOT_HF_CRC)
+					d->crc = slot_crc(d, slot_payload(d), d->len);
 			}
 			ready++;
 		} else {
@@ -301,6 +343,76 @@ static void rebuild_after_reboot(struct pmq *q)
 	atomic_fetch_add_explicit(&h->side_seq, 1, memory_order_release); /* as side_seq_bump: entries rewritten above, rescan */
 }
 
+/* ---- is the file one that crashes alone could have left? ------------------------- */
+
+/* Main slot j, nobody attached and dead owners settled. A dead producer may have
+ * claimed (and been aborted) up to max_attach tickets past a tail it never moved. */
+static bool main_slot_plausible(struct pmq *q, uint32_t j, uint64_t head, uint64_t tail)
+{
+	struct pmq_slot *s = main_slot(q, j);
+	uint64_t t_next = tail + ((j - tail) & q->slot_mask);
+	uint32_t ln = (uint32_t)(t_next >> q->slot_shift);
+	bool past_tail = t_next - tail < q->max_attach;
+	bool held = t_next >= q->slot_count && t_next - q->slot_count >= head;
+	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed); /* exclusive: no race */
+	uint32_t lap = ctl_lap(c);
+	unsigned st = ctl_state(c);
+	if (st == ST_FREE)
+		return lap == ln || (past_tail && lap == ln + 1);
+	if (st > ST_MOVED)
+		return false; /* DEAD lives in the side area only */
+	if (!((held && lap == ln - 1) || (past_tail && lap == ln)))
+		return false;
+	if (st != ST_READY && ctl_owner(c) >= q->max_attach)
+		return false;
+	if (st == ST_MOVED && ctl_side(c) >= q->side_count)
+		return false;
+	if (st == ST_READY)
+		return s->ticket == (((uint64_t)lap << q->slot_shift) | j) && s->len <= q->max_payload;
+	return true;
+}
+
+static bool side_entry_plausible(struct pmq *q, uint32_t e)
+{
+	struct pmq_slot *d = side_slot(q, e);
+	uint64_t c = atomic_load_explicit(&d->ctl, memory_order_relaxed); /* exclusive: no race */
+	unsigned st = ctl_state(c);
+	if (st > ST_DEAD)
+		return false;
+	if ((st == ST_READY || st == ST_DEAD) && d->len > q->max_payload)
+		return false;
+	if ((st == ST_WRITING || st == ST_CLAIMED || st == ST_MOVED) && ctl_owner(c) >= q->max_attach)
+		return false;
+	return st != ST_MOVED || ctl_side(c) < q->side_count;
+}
+
+/* One walk over every control word: O(slots + side entries), at exclusive open only. */
+static bool file_plausible(struct pmq *q)
+{
+	struct pmq_header *h = q->hdr;
+	/* relaxed: nobody else is attached */
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	if (head > tail + q->max_attach || tail - head > q->slot_count + (uint64_t)q->max_attach)
+		return false;
+	if (atomic_load_explicit(&h->side_hint, memory_order_relaxed) > q->side_count ||
+	    atomic_load_explicit(&h->dlq_count, memory_order_relaxed) > q->side_count)
+		return false;
+	/* head past tail only over tickets a dead producer claimed and was aborted on */
+	for (uint64_t t = tail; t < head; t++) {
+		uint64_t c = atomic_load_explicit(&main_slot(q, t & q->slot_mask)->ctl, memory_order_relaxed);
+		if (ctl_state(c) != ST_FREE || ctl_lap(c) != (uint32_t)(t >> q->slot_shift) + 1)
+			return false;
+	}
+	for (uint32_t j = 0; j < q->slot_count; j++)
+		if (!main_slot_plausible(q, j, head, tail))
+			return false;
+	for (uint32_t e = 0; e < q->side_count; e++)
+		if (!side_entry_plausible(q, e))
+			return false;
+	return true;
+}
+
 int recover_whole_file(struct pmq *q, bool rebooted)
 {
 	struct pmq_header *h = q->hdr;
@@ -310,9 +422,12 @@ int recover_whole_file(struct pmq *q, bool rebooted)
 		atomic_store_explicit(&h->data_waiters[k], 0, memory_order_relaxed);
 		atomic_store_explicit(&h->space_waiters[k], 0, memory_order_relaxed);
 	}
-	if (rebooted) {
-		rebuild_after_reboot(q);
-		format_read_boot_id(h->boot_id);
+	/* a damaged file is rebuilt like one after a reboot, without counting deliveries
+	 * (what it cost shows as aborted tickets and DR_CORRUPT dead letters) */
+	if (rebooted || !file_plausible(q)) {
+		rebuild(q, rebooted);
+		if (rebooted)
+			format_read_boot_id(h->boot_id);
 		durable_persist_all(q);
 	}
 	return n;
