@@ -201,6 +201,12 @@ static uint64_t ticket_near(const struct pmq *q, uint32_t lap, uint32_t j, uint6
 	return (lap64 << q->slot_shift) | j;
 }
 
+/* Does the slot header's ticket name this position and lap (laps compare in 32 bits)? */
+static bool slot_ticket_matches(const struct pmq *q, const struct pmq_slot *s, uint32_t j, uint32_t lap)
+{
+	return (uint32_t)(s->ticket >> q->slot_shift) == lap && (s->ticket & q->slot_mask) == j;
+}
+
 static void dead_letter_corrupt_main(struct pmq *q, struct pmq_slot *s, uint32_t j, uint64_t c)
 {
 	uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, 0);
@@ -228,13 +234,15 @@ static void rebuild(struct pmq *q, bool rebooted)
 		struct pmq_slot *s = main_slot(q, j);
 		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed); /* exclusive: no race */
 		uint32_t lap = ctl_lap(c);
-		if (ctl_state(c) == ST_READY) {
-			bool ticket_ok = (uint32_t)(s->ticket >> q->slot_shift) == lap && (s->ticket & q->slot_mask) == j;
-			if (!ticket_ok || !slot_intact(q, s)) {
-				dead_letter_corrupt_main(q, s, j, c);
-				continue;
-			}
-			if (rebooted) {
+		unsigned st = ctl_state(c);
+		bool ticket_ok = slot_ticket_matches(q, s, j, lap);
+		if (st == ST_READY && (!ticket_ok || !slot_intact(q, s))) {
+			dead_letter_corrupt_main(q, s, j, c);
+			continue;
+		}
+		/* survivors, and claims a settle had no side room for: both stay in [head, tail) */
+		if (st == ST_READY || (st == ST_CLAIMED && ticket_ok)) {
+			if (st == ST_READY && rebooted) {
 				/* acks are not persisted: every survivor counts as delivered once more */
 				s->deliveries++;
 				if (s->hflags & SLOT_HF_CRC)
@@ -246,16 +254,7 @@ static void rebuild(struct pmq *q, bool rebooted)
 			if (!have_ready || t > max_ready)
 				max_ready = t;
 			have_ready = true;
-		} else if (ctl_state(c) == ST_CLAIMED && (uint32_t)(s->ticket >> q->slot_shift) == lap &&
-			   (s->ticket & q->slot_mask) == j) {
-			/* one a settle had no side room for: keep it inside [head, tail) */
-			uint64_t t = s->ticket;
-			if (!have_ready || t < min_ready)
-				min_ready = t;
-			if (!have_ready || t > max_ready)
-				max_ready = t;
-			have_ready = true;
-		} else if (ctl_state(c) == ST_FREE) {
+		} else if (st == ST_FREE) {
 			uint64_t t = ticket_near(q, lap, j, ref);
 			if (t < min_free)
 				min_free = t;
@@ -368,7 +367,7 @@ static bool main_slot_plausible(struct pmq *q, uint32_t j, uint64_t head, uint64
 	if (st == ST_MOVED && ctl_side(c) >= q->side_count)
 		return false;
 	if (st == ST_READY)
-		return s->ticket == (((uint64_t)lap << q->slot_shift) | j) && s->len <= q->max_payload;
+		return slot_ticket_matches(q, s, j, lap) && s->len <= q->max_payload;
 	return true;
 }
 
