@@ -64,7 +64,7 @@ int control_open(const struct pmqd_config *c)
 			sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->socket_path);
+	memcpy(sa.sun_path, c->socket_path, strlen(c->socket_path) + 1); /* length checked above */
 	snprintf(sock_path, sizeof(sock_path), "%s", c->socket_path);
 	listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (listen_fd < 0)

@@ -584,9 +584,9 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 	int rc = check_handle(q);
 	if (rc)
 		return rc;
-	struct pmq_slot *s;
-	int side;
-	uint32_t idx;
+	struct pmq_slot *s = NULL; /* set by msg_slot; initialised for gcc's flow analysis */
+	int side = 0;
+	uint32_t idx = 0;
 	if ((rc = msg_slot(q, msg, &s, &side, &idx)))
 		return rc;
 	uint64_t claimed = msg->cookie[1];
@@ -649,9 +649,9 @@ PMQ_EXPORT int pmq_nack(pmq_t *q, const struct pmq_msg *msg, unsigned flags)
 		return rc;
 	if (flags & ~PMQ_NACK_DEADLETTER)
 		return pmq_fail(-EINVAL, "pmq_nack: unknown flags 0x%x", flags);
-	struct pmq_slot *s;
-	int side;
-	uint32_t idx;
+	struct pmq_slot *s = NULL; /* set by msg_slot; initialised for gcc's flow analysis */
+	int side = 0;
+	uint32_t idx = 0;
 	if ((rc = msg_slot(q, msg, &s, &side, &idx)))
 		return rc;
 	uint64_t claimed = msg->cookie[1];

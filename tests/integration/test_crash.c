@@ -153,7 +153,7 @@ static void test_waiting_consumer_heals_dead_producer_without_recover(void **sta
 	assert_int_equal(count_main(Q, ST_WRITING), 1);
 
 	struct pmq_msg m;
-	uint32_t p;
+	uint32_t p = 0;
 	for (int s = 0; s < 2; s++) {
 		assert_int_equal(pmq_recv_timeout(Q, &m, 1000000000ull), 0);
 		assert_int_equal(ledger_seen(&m, &p), s);
@@ -192,7 +192,7 @@ static void consumer_holds_then_dies(void *arg)
 	struct pmq_msg m[8];
 	for (int i = 0; i < 8; i++) {
 		CHILD_CHECK(pmq_recv_timeout(q, &m[i], 1000000000ull) == 0);
-		uint32_t p;
+		uint32_t p = 0;
 		int s = ledger_seen(&m[i], &p);
 		CHILD_CHECK(s == i);
 		if (i < 2) {
@@ -215,7 +215,7 @@ static void test_consumer_killed_holding_messages(void **state)
 
 	/* redeliveries come first, in order, each counted as a second delivery */
 	struct pmq_msg m;
-	uint32_t p;
+	uint32_t p = 0;
 	for (int s = 2; s <= 5; s++) {
 		assert_int_equal(pmq_recv_timeout(Q, &m, 1000000000ull), 0);
 		int got = ledger_seen(&m, &p);
@@ -246,7 +246,7 @@ static void consumer_nacks_second(void *arg)
 	pmq_t *q;
 	CHILD_CHECK(pmq_open(QNAME, PMQ_CONSUMER, &q) == 0);
 	struct pmq_msg m;
-	uint32_t p;
+	uint32_t p = 0;
 	CHILD_CHECK(pmq_recv_timeout(q, &m, 1000000000ull) == 0);
 	int s = ledger_seen(&m, &p);
 	CHILD_CHECK(s == 0 && pmq_ack(q, &m) == 0);
@@ -275,7 +275,7 @@ static void nack_crash(const char *fault, int expect_dlq)
 		pmq_t *dlq;
 		assert_int_equal(pmq_open(QNAME ".dlq", PMQ_CONSUMER, &dlq), 0);
 		struct pmq_msg m;
-		uint32_t p;
+		uint32_t p = 0;
 		assert_int_equal(pmq_recv_timeout(dlq, &m, 1000000000ull), 0);
 		assert_int_equal(ledger_seen(&m, &p), 1);
 		assert_int_equal(m.delivery_count, 2);
@@ -328,7 +328,7 @@ static void consumer_holds_three(void *arg)
 	pmq_t *q;
 	CHILD_CHECK(pmq_open(QNAME, PMQ_CONSUMER, &q) == 0);
 	struct pmq_msg m;
-	uint32_t p;
+	uint32_t p = 0;
 	for (int i = 0; i < 3; i++) {
 		CHILD_CHECK(pmq_recv_timeout(q, &m, 1000000000ull) == 0);
 		CHILD_CHECK(ledger_seen(&m, &p) == i);
@@ -435,7 +435,7 @@ static void torture_consumer(void *arg)
 		if (rc == -ETIMEDOUT)
 			continue;
 		CHILD_CHECK(rc == 0);
-		uint32_t p;
+		uint32_t p = 0;
 		int s = ledger_seen(&m, &p);
 		r = r * 1103515245u + 12345u;
 		if ((r >> 16) % 4 == 0) {

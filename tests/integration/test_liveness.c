@@ -227,7 +227,7 @@ static void test_live_producer_slot_never_aborted(void **state)
 	assert_int_equal(st.aborted, 0);
 	atomic_store(&LG->flag[1], 1);
 	assert_int_equal(pmq_recv_timeout(Q, &m, 2000000000ull), 0);
-	uint32_t pr;
+	uint32_t pr = 0;
 	assert_int_equal(ledger_seen(&m, &pr), 0);
 	assert_int_equal(m.ticket, 0);
 	assert_int_equal(pmq_ack(Q, &m), 0);
