@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 core=(build-essential cmake pkg-config git
       libpmem-dev liburcu-dev libcmocka-dev libssl-dev libsystemd-dev
-      strace util-linux iproute2 procps clang libclang-rt-14-dev spin)
+      strace util-linux iproute2 procps clang libclang-rt-14-dev spin
+      python3-cffi python3-pytest python3-venv)
 extra=()
 for f in bench/deps.txt daemon/deps.txt; do
 	[[ -f $f ]] && while read -r p; do [[ -n $p && $p != \#* ]] && extra+=("$p"); done <"$f"
