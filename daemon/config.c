@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "pmqd.h"
+#include "metrics.h"
 #include "repl.h"
 
 void config_defaults(struct pmqd_config *c)
@@ -88,6 +89,15 @@ static int config_set(struct pmqd_config *c, const char *key, const char *v)
 		return parse_uint(v, 10, 1, 3600000, &c->probe_ms);
 	} else if (!strcmp(k, "retry-ms")) {
 		return parse_uint(v, 10, 1, 10000, &c->retry_ms);
+	} else if (!strcmp(k, "metrics-listen")) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		char err[300];
+		if (strlen(v) >= sizeof(c->metrics_listen))
+			return -ENAMETOOLONG;
+		if (*v && metrics_parse_listen(v, &ss, &sl, err, sizeof(err)) < 0)
+			return -EINVAL;
+		snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", v);
 	} else if (!strcmp(k, "log-level")) {
 		int l = parse_level(v);
 		if (l < 0)
@@ -162,6 +172,7 @@ static void usage(FILE *f)
 		"      --probe-ms N        token probe and lease tick per queue (default 1000)\n"
 		"      --retry-ms N        first retry when a dead owner's token is still held (default 1)\n"
 		"      --log-level L       err|warning|notice|info|debug (default info)\n"
+		"      --metrics-listen H:P serve Prometheus /metrics there (default off; e.g. 127.0.0.1:9187)\n"
 		"  -v, --verbose           same as --log-level debug\n"
 		"  -f, --foreground        run in the foreground (always; for scripts)\n"
 		"  -h, --help | -V, --version\n"
@@ -183,7 +194,7 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		{ "probe-ms", required_argument, 0, 'P' },   { "retry-ms", required_argument, 0, 'R' },
 		{ "log-level", required_argument, 0, 'L' },  { "verbose", no_argument, 0, 'v' },
 		{ "foreground", no_argument, 0, 'f' },       { "help", no_argument, 0, 'h' },
-		{ "version", no_argument, 0, 'V' },
+		{ "version", no_argument, 0, 'V' },          { "metrics-listen", required_argument, 0, 'm' },
 		{ "standby", no_argument, 0, 'X' },          { "listen", required_argument, 0, 'X' },
 		{ "replicate-to", required_argument, 0, 'X' }, { "repl-key-file", required_argument, 0, 'X' },
 		{ "repl-timeout-ms", required_argument, 0, 'X' }, { "repl-policy", required_argument, 0, 'X' },
@@ -202,6 +213,7 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		case 'P': key = "probe-ms"; break;
 		case 'R': key = "retry-ms"; break;
 		case 'L': key = "log-level"; break;
+		case 'm': key = "metrics-listen"; break;
 		case 'c': snprintf(c->config_file, sizeof(c->config_file), "%s", optarg); continue;
 		case 'v': c->log_level = LOG_DEBUG; continue;
 		case 'f': c->foreground = true; continue;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pmqd.h"
+#include "metrics.h"
 #include "repl.h"
 
 struct pmqd_config g_cfg;
@@ -61,6 +62,9 @@ int pmqd_reload(struct pmqd_config *c)
 	if (strcmp(n.dir, c->dir) || strcmp(n.socket_path, c->socket_path))
 		log_msg(LOG_WARNING, "reload: dir or socket changed (%s, %s) --> restart pmqd to apply", n.dir,
 			n.socket_path);
+	if (strcmp(n.metrics_listen, c->metrics_listen))
+		log_msg(LOG_WARNING, "reload: metrics-listen changed (\"%s\") --> restart pmqd to apply",
+			n.metrics_listen);
 	c->scan_ms = n.scan_ms;
 	c->probe_ms = n.probe_ms;
 	c->retry_ms = n.retry_ms;
@@ -139,10 +143,13 @@ int main(int argc, char **argv)
 	}
 	if (repl_start(g_cfg.dir) < 0)
 		return 1;
+	if (metrics_start(g_cfg.metrics_listen) < 0)
+		return 1;
 	log_msg(LOG_NOTICE, "pmqd %s starting (libpmq %s): dir %s, scan %u ms, probe %u ms", PMQD_VERSION,
 		pmq_version(), g_cfg.dir, g_cfg.scan_ms, g_cfg.probe_ms);
 	r = control_run(&g_cfg, sigfd, -1);
 	control_close(); /* no new hellos while we detach */
+	metrics_stop(); /* before the registry goes: a scrape reads it */
 	repl_stop();
 	supervisor_stop();
 	registry_fini();

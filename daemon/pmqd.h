@@ -26,6 +26,7 @@
 #include "pmq.h"
 
 #include "common.h"
+#include "latency_hist.h"
 
 /* --- config.c -------------------------------------------------------------- */
 struct pmqd_config {
@@ -39,6 +40,7 @@ struct pmqd_config {
 	unsigned retry_ms;         /* first retry when a dead owner's token is not free yet */
 	int log_level;             /* LOG_ERR .. LOG_DEBUG */
 	bool foreground;           /* informational: we never daemonize (systemd does it) */
+	char metrics_listen[256];  /* --metrics-listen HOST:PORT ("" = no /metrics) */
 };
 void config_defaults(struct pmqd_config *c);
 /* Load the file named in c->config_file (if any) over the current values.
@@ -108,6 +110,7 @@ struct reg_queue {
 	/* counters for `stat` */
 	_Atomic uint64_t recoveries, recovered_attachments, requeued, dead_lettered, aborted;
 	_Atomic uint64_t lease_requeues, lease_kills, lease_alarms;
+	struct latency_hist recovery_latency; /* detection to recovered (supervisor adds, /metrics reads) */
 	/* control-thread private: the registered attachment of each table entry */
 	struct reg_attach *slot[PMQD_MAX_ATTACH];
 	bool seen;                     /* scan mark */

@@ -149,6 +149,7 @@ int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_a
 	uint64_t dl_n = have ? e.dead_lettered - b.dead_lettered : 0;
 	uint64_t ab_n = have ? e.aborted - b.aborted : 0;
 	rq->recoveries++;
+	latency_hist_observe(&rq->recovery_latency, t1 > t0 ? t1 - t0 : 0);
 	rq->recovered_attachments += (uint64_t)n;
 	rq->requeued += rq_n;
 	rq->dead_lettered += dl_n;
