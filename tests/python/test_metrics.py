@@ -273,3 +273,39 @@ def test_bad_metrics_listen_is_a_usage_error(qdir):
                            timeout=10)
         assert r.returncode == 2, (bad, r.stderr)
         assert "--metrics-listen" in r.stderr
+
+
+def _documented_series():
+    import re
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(src, "docs", "pmqd.md"), encoding="utf-8") as f:
+        doc = f.read()
+    return set(re.findall(r"^\| `(pmqd?_[a-z_]+)", doc, re.M)), src
+
+
+def test_docs_list_every_exported_series(pmqd):
+    with pmq.Queue.create("documented", slots=16, payload=64):
+        wait_for(lambda: 'queue="documented"' in pmqd.get("/metrics")[2], "pmqd to watch the queue")
+        _, fams = samples(pmqd.get("/metrics")[2])
+    documented, _ = _documented_series()
+    exported = set()
+    for f in fams.values():
+        exported.add(f.name + ("_total" if f.type == "counter" else ""))
+    assert exported - documented == set(), "exported but not in docs/pmqd.md"
+    replication_only = {"pmq_queue_replication_lag_entries", "pmq_queue_replication_lag_seconds",
+                        "pmq_queue_replication_in_sync", "pmqd_replication_role", "pmqd_replication_epoch"}
+    assert documented - exported == replication_only, "documented but not exported (without replication)"
+
+
+def test_grafana_dashboard_uses_documented_series():
+    import re
+    documented, src = _documented_series()
+    with open(os.path.join(src, "docs", "grafana", "pmq.json"), encoding="utf-8") as f:
+        dash = json.load(f)
+    used = set()
+    for p in dash["panels"]:
+        for t in p.get("targets", []):
+            used |= set(re.findall(r"\b(pmqd?_[a-z_]+?)(?:_bucket|_sum|_count)?\b(?=[{\[ )]|$)", t["expr"]))
+    assert used, "no series in the dashboard"
+    assert used - documented == set(), "dashboard queries series pmqd does not export"
+    assert {"pmq_queue_depth", "pmq_queue_recovery_duration_seconds", "pmq_queue_replication_lag_seconds"} <= used
