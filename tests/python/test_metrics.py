@@ -38,13 +38,13 @@ def _free_port():
 
 
 class Pmqd:
-    def __init__(self, exe, qdir):
+    def __init__(self, exe, qdir, *extra, logname="pmqd.log"):
         self.qdir = qdir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(qdir.parent / "pmqd.log", "w+")
+        self.log = open(qdir.parent / logname, "w+")
         self.proc = subprocess.Popen([exe, "--dir", str(qdir), "--metrics-listen", f"127.0.0.1:{self.port}",
-                                      "--scan-ms", "100", "--probe-ms", "50"],
+                                      "--scan-ms", "100", "--probe-ms", "50", *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while True:
@@ -79,16 +79,19 @@ class Pmqd:
             self.log.close()
 
 
-@pytest.fixture
-def pmqd(qdir):
+def pmqd_exe():
     exe = os.environ.get("PMQD")
     if not exe or not os.access(exe, os.X_OK):
         pytest.skip("PMQD not set (daemon not built, or not run through ctest)")
-    r = subprocess.run([exe, "--dir", str(qdir), "--metrics-listen", "127.0.0.1:1", "--help"],
-                       capture_output=True, text=True)
+    r = subprocess.run([exe, "--help"], capture_output=True, text=True)
     if "metrics-listen" not in r.stdout:
         pytest.skip("this pmqd has no --metrics-listen")
-    d = Pmqd(exe, qdir)
+    return exe
+
+
+@pytest.fixture
+def pmqd(qdir):
+    d = Pmqd(pmqd_exe(), qdir)
     yield d
     d.stop()
 
@@ -309,3 +312,55 @@ def test_grafana_dashboard_uses_documented_series():
     assert used, "no series in the dashboard"
     assert used - documented == set(), "dashboard queries series pmqd does not export"
     assert {"pmq_queue_depth", "pmq_queue_recovery_duration_seconds", "pmq_queue_replication_lag_seconds"} <= used
+
+
+def test_replication_lag_series_on_a_replicating_primary(tmp_path, monkeypatch):
+    exe = pmqd_exe()
+    if "--replicate-to" not in subprocess.run([exe, "--help"], capture_output=True, text=True).stdout:
+        pytest.skip("this pmqd has no replication")
+    primary, standby = tmp_path / "primary", tmp_path / "standby"
+    primary.mkdir(mode=0o700)
+    standby.mkdir(mode=0o700)
+    key = tmp_path / "key"
+    key.write_bytes(os.urandom(32).hex().encode())
+    key.chmod(0o600)
+    sport = _free_port()
+    sb = Pmqd(exe, standby, "--standby", "--listen", f"127.0.0.1:{sport}", "--repl-key-file", str(key),
+              logname="standby.log")
+    monkeypatch.setenv("PMQ_DIR", str(primary))
+    q = pmq.Queue.create("mirrored", slots=64, payload=64)
+    pr = Pmqd(exe, primary, "--replicate-to", f"127.0.0.1:{sport}", "--repl-key-file", str(key),
+              "--repl-timeout-ms", "300", logname="primary.log")
+    try:
+        for i in range(10):
+            q.send(b"m%d" % i)
+
+        def metric(name):
+            vals, _ = samples(pr.get("/metrics")[2])
+            return vals.get((name, frozenset({("queue", "mirrored")})))
+        wait_for(lambda: metric("pmq_queue_replication_lag_entries") == 0 and metric("pmq_queue_sent_total") == 10,
+                 "the standby to confirm everything: " + pr.logtext()[-500:])
+        assert metric("pmq_queue_replication_in_sync") == 1
+        assert metric("pmq_queue_replication_lag_seconds") == 0
+        vals, _ = samples(pr.get("/metrics")[2])
+        assert vals[("pmqd_replication_role", frozenset({("role", "primary")}))] == 1
+        sb_vals, _ = samples(sb.get("/metrics")[2])       # a standby exports no lag of its own
+        assert ("pmq_queue_replication_lag_entries", frozenset({("queue", "mirrored")})) not in sb_vals
+        assert sb_vals[("pmqd_replication_role", frozenset({("role", "standby")}))] == 1
+
+        sb.proc.send_signal(signal.SIGSTOP)               # the standby stops confirming
+        try:
+            for i in range(5):
+                q.send(b"late %d" % i)
+            time.sleep(0.05)
+            wait_for(lambda: metric("pmq_queue_replication_in_sync") == 0, "the queue to be marked degraded")
+            assert metric("pmq_queue_replication_lag_entries") == 5
+            assert metric("pmq_queue_replication_lag_seconds") > 0.05
+        finally:
+            sb.proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: metric("pmq_queue_replication_lag_entries") == 0, "the standby to catch up", timeout=20)
+        wait_for(lambda: metric("pmq_queue_replication_in_sync") == 1, "the queue back in sync", timeout=20)
+    finally:
+        q.close()
+        pr.stop()
+        sb.stop()
