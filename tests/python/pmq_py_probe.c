@@ -4,8 +4,11 @@
  *                                  as the C compiler lays them out (test_layout.py)
  *   pmq_py_probe send QUEUE N      send N binary messages "c-producer <i>\0\xff<i as u32>"
  *                                  from C (test_interop.py)
+ *   pmq_py_probe drain QUEUE N     receive and ack N messages, print the rate
+ *                                  (bench_metrics.py: the data path while scraped)
  */
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,33 @@ static int send_n(const char *name, long n)
 	return r < 0;
 }
 
+static int drain_n(const char *name, long n)
+{
+	pmq_t *q;
+	int r = pmq_open(name, PMQ_CONSUMER, &q);
+	if (r < 0) {
+		fprintf(stderr, "pmq_py_probe: open %s: %s (%s)\n", name, pmq_strerror(r), pmq_errmsg());
+		return 1;
+	}
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	long got = 0;
+	while (got < n) {
+		struct pmq_msg m;
+		r = pmq_recv_timeout(q, &m, 10000000000ull);
+		if (r < 0 || (r = pmq_ack(q, &m)) < 0)
+			break;
+		got++;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	printf("%ld messages in %.3f s: %.0f msg/s\n", got, s, (double)got / s);
+	pmq_close(q);
+	if (r < 0)
+		fprintf(stderr, "pmq_py_probe: drain %s: %s (%s)\n", name, pmq_strerror(r), pmq_errmsg());
+	return r < 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "layout")) {
@@ -77,6 +107,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4 && !strcmp(argv[1], "send"))
 		return send_n(argv[2], strtol(argv[3], NULL, 10));
-	fprintf(stderr, "usage: pmq_py_probe layout | send QUEUE N\n");
+	if (argc == 4 && !strcmp(argv[1], "drain"))
+		return drain_n(argv[2], strtol(argv[3], NULL, 10));
+	fprintf(stderr, "usage: pmq_py_probe layout | send QUEUE N | drain QUEUE N\n");
 	return 2;
 }
