@@ -69,6 +69,7 @@ class Pmqd:
             return e.code, e.headers.get("Content-Type"), e.read().decode()
 
     def stop(self):
+        """SIGTERM; asserts a clean exit (0, no sanitizer report in the log)."""
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=10)
@@ -76,7 +77,9 @@ class Pmqd:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+            text = self.logtext()
             self.log.close()
+        assert self.proc.returncode == 0 and "Sanitizer" not in text, text[-3000:]
 
 
 def pmqd_exe():
@@ -349,7 +352,12 @@ def test_replication_lag_series_on_a_replicating_primary(tmp_path, monkeypatch):
         assert sb_vals[("pmqd_replication_role", frozenset({("role", "standby")}))] == 1
 
         sb.proc.send_signal(signal.SIGSTOP)               # the standby stops confirming
+
+        def stopped():
+            with open(f"/proc/{sb.proc.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
         try:
+            wait_for(stopped, "the standby to stop")
             for i in range(5):
                 q.send(b"late %d" % i)
             time.sleep(0.05)
@@ -362,5 +370,7 @@ def test_replication_lag_series_on_a_replicating_primary(tmp_path, monkeypatch):
         wait_for(lambda: metric("pmq_queue_replication_in_sync") == 1, "the queue back in sync", timeout=20)
     finally:
         q.close()
-        pr.stop()
-        sb.stop()
+        try:
+            pr.stop()
+        finally:
+            sb.stop()

@@ -168,3 +168,40 @@ def test_iteration_yields_messages(qdir, name):
             with next(it) as m:
                 got.append(m.copy())
         assert got == [b"a", b"b"]
+
+
+def test_blocking_recv_releases_the_gil(qdir, name):
+    """A thread blocked in recv() lets another thread (own handle) send to it."""
+    import threading
+    pmq.Queue.create(name, slots=16, payload=64).close()
+    got = []
+    with pmq.Queue.open(name, consumer=True) as c, pmq.Queue.open(name, producer=True) as p:
+        t = threading.Thread(target=lambda: got.append(c.recv(timeout=10).copy()))
+        t.start()
+        time.sleep(0.2)            # the consumer thread is inside pmq_recv_timeout now
+        p.send(b"across threads")
+        t.join(timeout=10)
+        assert got == [b"across threads"]
+
+
+def test_recv_without_timeout_is_interruptible(qdir, name):
+    """Ctrl-C stops a worker blocked in recv() (it waits in slices)."""
+    import signal
+    import subprocess
+    import sys
+    pmq.Queue.create(name, slots=16, payload=64).close()
+    code = ("import pmq, sys\n"
+            f"q = pmq.Queue.open({name!r}, consumer=True)\n"
+            "print('waiting', flush=True)\n"
+            "try:\n    q.recv()\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "waiting"
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=5)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert out.strip() == "interrupted"
