@@ -2,6 +2,7 @@
 thread at a time; open one per thread that sends or receives concurrently."""
 import errno
 import os
+import warnings
 import weakref
 
 from ._errors import ClosedError, Empty, Full, check
@@ -128,6 +129,17 @@ class Queue:
     @property
     def closed(self):
         return self._q is None
+
+    def __del__(self):
+        # Nobody can be using the handle once the object is unreachable (a call in
+        # progress holds a reference, and so does every held Message), so closing
+        # here keeps the one-thread-at-a-time rule. Like an unclosed file, it warns.
+        if getattr(self, "_q", None) is not None:
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2)
+            try:
+                self.close()
+            except Exception:
+                pass
 
     def __enter__(self):
         self._live_handle("with")

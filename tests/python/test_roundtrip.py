@@ -205,3 +205,21 @@ def test_recv_without_timeout_is_interruptible(qdir, name):
             p.kill()
             p.wait()
     assert out.strip() == "interrupted"
+
+
+def test_unreferenced_queue_detaches_cleanly(qdir, name):
+    import gc
+    import warnings
+    keeper = pmq.Queue.create(name, slots=16, payload=64)
+    q = pmq.Queue.open(name, consumer=True)
+    keeper.send(b"x")
+    q.recv(timeout=1)              # held, then dropped with the queue
+    assert keeper.stats().attachments == 2
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        del q
+        gc.collect()
+    assert any(issubclass(x.category, ResourceWarning) for x in w)
+    st = keeper.stats()
+    assert st.attachments == 1 and st.in_flight == 0 and st.side_ready == 1   # requeued by close
+    keeper.close()
