@@ -20,7 +20,6 @@
 #include "latency_hist.h"
 #include "metrics.h"
 #include "pmqd.h"
-#include "repl.h"
 
 struct qsnap {
 	char name[PMQ_NAME_MAX + 1];
@@ -29,9 +28,10 @@ struct qsnap {
 	uint64_t lease_requeues, lease_kills, lease_alarms;
 	uint64_t recoveries, recovered_attachments;
 	struct latency_snap lat;
-	bool have_repl;
-	uint64_t lag_entries, lag_ns;
-	bool in_sync;
+	bool have_repl;          /* replication touches this queue (see snap_queue) */
+	bool primary_on;         /* a primary whose slot reuse waits for a standby */
+	bool standby, fenced, in_sync;
+	uint64_t lag_entries, lag_ns, epoch;
 };
 
 /* ---- the growable text buffer (the metrics thread's, never the data path's) ---- */
@@ -106,15 +106,13 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void snap_queue(struct reg_queue *rq, struct qsnap *s, bool replicating)
+static void snap_queue(struct reg_queue *rq, struct qsnap *s)
 {
 	snprintf(s->name, sizeof(s->name), "%s", rq->name);
 	struct pmq_repl_info ri;
-	int rr = -1;
 	pthread_mutex_lock(&rq->mu);
 	s->have_stats = pmq_stats(rq->q, &s->st) == 0;
-	if (replicating)
-		rr = pmq_repl_info(rq->q, &ri);
+	int rr = pmq_repl_info(rq->q, &ri); /* relaxed loads of header words, like pmq_stats */
 	pthread_mutex_unlock(&rq->mu);
 	/* relaxed: independent event counters, each read once */
 	s->lease_requeues = atomic_load_explicit(&rq->lease_requeues, memory_order_relaxed);
@@ -123,9 +121,15 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s, bool replicating)
 	s->recoveries = atomic_load_explicit(&rq->recoveries, memory_order_relaxed);
 	s->recovered_attachments = atomic_load_explicit(&rq->recovered_attachments, memory_order_relaxed);
 	latency_hist_read(&rq->recovery_latency, &s->lat);
-	if (rr == 0 && ri.role == PMQ_ROLE_PRIMARY) {
+	if (rr < 0)
+		return;
+	s->primary_on = ri.role == PMQ_ROLE_PRIMARY && (ri.repl_flags & PMQ_REPL_ON);
+	s->standby = ri.role == PMQ_ROLE_STANDBY;
+	s->fenced = ri.fenced != 0;
+	s->have_repl = s->primary_on || s->standby || s->fenced;
+	s->epoch = ri.epoch;
+	if (s->primary_on) {
 		uint64_t now = realtime_ns();
-		s->have_repl = true;
 		s->lag_entries = ri.tail > ri.replicated ? ri.tail - ri.replicated : 0;
 		s->lag_ns = ri.oldest_unconfirmed_ns && now > ri.oldest_unconfirmed_ns ? now - ri.oldest_unconfirmed_ns : 0;
 		s->in_sync = !(ri.repl_flags & PMQ_REPL_DEGRADED);
@@ -135,7 +139,6 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s, bool replicating)
 /* Fills *out (malloc'd) with one entry per registered queue; returns the count. */
 static size_t snapshot(struct qsnap **out)
 {
-	bool replicating = g_repl.n_to > 0 && !g_repl.standby;
 	size_t n = 0, cap = 0;
 	struct qsnap *v = NULL;
 	struct cds_lfht_iter it;
@@ -153,7 +156,7 @@ static size_t snapshot(struct qsnap **out)
 			cap = ncap;
 		}
 		memset(&v[n], 0, sizeof(v[n]));
-		snap_queue(rq, &v[n], replicating);
+		snap_queue(rq, &v[n]);
 		n++;
 	}
 	rcu_read_unlock();
@@ -242,22 +245,40 @@ static void supervisor_families(struct mtext *t, struct qsnap *v, size_t n)
 static void repl_families(struct mtext *t, struct qsnap *v, size_t n)
 {
 	char lb[2 * PMQ_NAME_MAX + 8];
-	bool any = false;
-	FOR_QUEUES any |= v[i].have_repl;
+	bool any = false, any_primary = false;
+	FOR_QUEUES {
+		any |= v[i].have_repl;
+		any_primary |= v[i].primary_on;
+	}
 	if (!any)
 		return; /* no replication here: no series, rather than zeros that look healthy */
-	family(t, "pmq_queue_replication_lag_entries", "gauge",
-	       "Committed messages the standby has not confirmed yet.");
+	if (any_primary) {
+		family(t, "pmq_queue_replication_lag_entries", "gauge",
+		       "Committed messages the standby has not confirmed yet (replicated primaries).");
+		FOR_QUEUES if (v[i].primary_on)
+			mt_printf(t, "pmq_queue_replication_lag_entries{queue=\"%s\"} %" PRIu64 "\n", QL(i),
+				  v[i].lag_entries);
+		family(t, "pmq_queue_replication_lag_seconds", "gauge",
+		       "Age of the oldest committed message the standby has not confirmed (0 when caught up).");
+		FOR_QUEUES if (v[i].primary_on)
+			mt_printf(t, "pmq_queue_replication_lag_seconds{queue=\"%s\"} %.6f\n", QL(i),
+				  (double)v[i].lag_ns / 1e9);
+		family(t, "pmq_queue_replication_in_sync", "gauge",
+		       "1 while the standby keeps up, 0 when the queue is degraded (replicated sends fail).");
+		FOR_QUEUES if (v[i].primary_on)
+			mt_printf(t, "pmq_queue_replication_in_sync{queue=\"%s\"} %d\n", QL(i), v[i].in_sync ? 1 : 0);
+	}
+	family(t, "pmq_queue_replication_role", "gauge", "The queue's replication role: 1 for the current one.");
+	FOR_QUEUES if (v[i].have_repl) {
+		mt_printf(t, "pmq_queue_replication_role{queue=\"%s\",role=\"primary\"} %d\n", QL(i), !v[i].standby);
+		mt_printf(t, "pmq_queue_replication_role{queue=\"%s\",role=\"standby\"} %d\n", QL(i), v[i].standby);
+	}
+	family(t, "pmq_queue_replication_fenced", "gauge", "1 when the queue refuses producers (a newer primary exists).");
 	FOR_QUEUES if (v[i].have_repl)
-		mt_printf(t, "pmq_queue_replication_lag_entries{queue=\"%s\"} %" PRIu64 "\n", QL(i), v[i].lag_entries);
-	family(t, "pmq_queue_replication_lag_seconds", "gauge",
-	       "Age of the oldest committed message the standby has not confirmed (0 when caught up).");
+		mt_printf(t, "pmq_queue_replication_fenced{queue=\"%s\"} %d\n", QL(i), v[i].fenced);
+	family(t, "pmq_queue_replication_epoch", "gauge", "Replication epoch stamped on the queue's new messages.");
 	FOR_QUEUES if (v[i].have_repl)
-		mt_printf(t, "pmq_queue_replication_lag_seconds{queue=\"%s\"} %.6f\n", QL(i), (double)v[i].lag_ns / 1e9);
-	family(t, "pmq_queue_replication_in_sync", "gauge",
-	       "1 while the standby keeps up, 0 when the queue is degraded (replicated sends fail).");
-	FOR_QUEUES if (v[i].have_repl)
-		mt_printf(t, "pmq_queue_replication_in_sync{queue=\"%s\"} %d\n", QL(i), v[i].in_sync ? 1 : 0);
+		mt_printf(t, "pmq_queue_replication_epoch{queue=\"%s\"} %" PRIu64 "\n", QL(i), v[i].epoch);
 }
 
 static void daemon_families(struct mtext *t, size_t n)
@@ -268,15 +289,6 @@ static void daemon_families(struct mtext *t, size_t n)
 	mt_printf(t, "pmqd_queues %zu\n", n);
 	family(t, "pmqd_watched_attachments", "gauge", "Attachments pmqd watches for death (its own excluded).");
 	mt_printf(t, "pmqd_watched_attachments %u\n", registry_attach_count());
-	if (g_repl.standby || g_repl.n_to > 0) {
-		int role = atomic_load_explicit(&g_node_role, memory_order_relaxed); /* relaxed: a display value */
-		family(t, "pmqd_replication_role", "gauge", "This node's replication role (1 for the current one).");
-		for (int r = NODE_PRIMARY; r <= NODE_FENCED; r++)
-			mt_printf(t, "pmqd_replication_role{role=\"%s\"} %d\n", repl_role_name(r), r == role);
-		family(t, "pmqd_replication_epoch", "gauge", "This node's replication epoch.");
-		mt_printf(t, "pmqd_replication_epoch %" PRIu64 "\n",
-			  atomic_load_explicit(&g_node_epoch, memory_order_relaxed));
-	}
 }
 
 void metrics_render(struct mtext *t)

@@ -299,7 +299,8 @@ def test_docs_list_every_exported_series(pmqd):
         exported.add(f.name + ("_total" if f.type == "counter" else ""))
     assert exported - documented == set(), "exported but not in docs/pmqd.md"
     replication_only = {"pmq_queue_replication_lag_entries", "pmq_queue_replication_lag_seconds",
-                        "pmq_queue_replication_in_sync", "pmqd_replication_role", "pmqd_replication_epoch"}
+                        "pmq_queue_replication_in_sync", "pmq_queue_replication_role",
+                        "pmq_queue_replication_fenced", "pmq_queue_replication_epoch"}
     assert documented - exported == replication_only, "documented but not exported (without replication)"
 
 
@@ -346,10 +347,16 @@ def test_replication_lag_series_on_a_replicating_primary(tmp_path, monkeypatch):
         assert metric("pmq_queue_replication_in_sync") == 1
         assert metric("pmq_queue_replication_lag_seconds") == 0
         vals, _ = samples(pr.get("/metrics")[2])
-        assert vals[("pmqd_replication_role", frozenset({("role", "primary")}))] == 1
-        sb_vals, _ = samples(sb.get("/metrics")[2])       # a standby exports no lag of its own
+        assert q_value(vals, "pmq_queue_replication_role", "mirrored", role="primary") == 1
+        assert q_value(vals, "pmq_queue_replication_role", "mirrored", role="standby") == 0
+        assert q_value(vals, "pmq_queue_replication_fenced", "mirrored") == 0
+        wait_for(lambda: 'queue="mirrored"' in sb.get("/metrics")[2], "the standby's pmqd to watch the mirror")
+        sb_vals, _ = samples(sb.get("/metrics")[2])       # a mirror has no lag of its own
         assert ("pmq_queue_replication_lag_entries", frozenset({("queue", "mirrored")})) not in sb_vals
-        assert sb_vals[("pmqd_replication_role", frozenset({("role", "standby")}))] == 1
+        assert q_value(sb_vals, "pmq_queue_replication_role", "mirrored", role="standby") == 1
+        assert q_value(sb_vals, "pmq_queue_replication_epoch", "mirrored") == \
+            q_value(vals, "pmq_queue_replication_epoch", "mirrored")
+        assert q_value(sb_vals, "pmq_queue_sent_total", "mirrored") == 10   # the mirror holds all ten
 
         sb.proc.send_signal(signal.SIGSTOP)               # the standby stops confirming
 
