@@ -161,7 +161,7 @@ bool ring_peek_space(struct pmq *q); /* seq_cst: something for send to do? */
 void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
 		   uint32_t idx);
 
-/* replica.c */
+/* repl_source.c */
 int repl_wait_confirmed(struct pmq *q, uint64_t ticket);
 
 /* recover.c */

@@ -48,11 +48,7 @@ int config_load_file(struct pmqd_config *c, char *err, size_t errlen);
 int config_parse_args(struct pmqd_config *c, int argc, char **argv);
 void config_finish(struct pmqd_config *c);
 
-/* --- log.c ------------------------------------------------------------------ */
-#include <syslog.h>
-void log_init(int level);
-void log_set_level(int level);
-void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include "log.h"
 
 /* --- registry.c: the RCU hash tables ---------------------------------------- */
 enum watch_mode {

@@ -26,7 +26,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "pmqd.h"
+#include <urcu.h>
+
+#include "log.h"
 #include "repl.h"
 
 struct mirror {

@@ -32,7 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pmqd.h"
+#include <urcu.h>
+
+#include "log.h"
 #include "repl.h"
 
 #define BATCH_BYTES (256u << 10)

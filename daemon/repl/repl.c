@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pmqd.h"
+#include "log.h"
 #include "repl.h"
 
 struct repl_config g_repl = { .timeout_ms = 5000, .policy = REPL_DEGRADE };

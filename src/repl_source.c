@@ -1,5 +1,5 @@
 /*
- * replica.c - the library's side of replication (DESIGN §6): what producers
+ * repl_source.c - the library's side of replication (DESIGN §6): what producers
  * wait for, and (for pmqd's replicator and standby) reading committed
  * entries in ticket order and confirming them.
  *
