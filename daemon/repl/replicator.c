@@ -32,8 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <urcu.h>
-
 #include "log.h"
 #include "repl.h"
 
@@ -619,7 +617,6 @@ static void stream(struct link *l, struct rp_conn *c)
 static void *link_main(void *arg)
 {
 	struct link *l = arg;
-	rcu_register_thread();
 	uint64_t last_log = 0;
 	unsigned backoff = 100;
 	l->disconnected_since = repl_now_ns();
@@ -696,7 +693,6 @@ static void *link_main(void *arg)
 		pmq_close(l->rq[i].q);
 		free(l->rq[i].side_shadow);
 	}
-	rcu_unregister_thread();
 	return NULL;
 }
 

@@ -26,8 +26,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include <urcu.h>
-
 #include "log.h"
 #include "repl.h"
 
@@ -419,7 +417,6 @@ static void session(int fd, const char *peer)
 static void *standby_main(void *arg)
 {
 	(void)arg;
-	rcu_register_thread();
 	while (!atomic_load(&sb_stop)) {
 		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
 		if (poll(&p, 1, 200) <= 0)
@@ -443,7 +440,6 @@ static void *standby_main(void *arg)
 		snprintf(peer, sizeof(peer), "%s:%u", host, port);
 		session(fd, peer);
 	}
-	rcu_unregister_thread();
 	return NULL;
 }
 
