@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "layout.h"
-#include "pmq.h"
+#include "pmq_admin.h" /* the library implements both headers */
 
 #define PMQ_EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "pmq.h"
+#include "pmq_admin.h"
 
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_NOQUEUE = 3, EX_PERM = 4, EX_NODAEMON = 5, EX_EMPTY = 6,
        EX_EXISTS = 7 };

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "pmq.h"
+#include "pmq_admin.h"
 
 /* pmqctl.c */
 int pmqctl_request(const char *req, char *out, size_t cap);

@@ -31,7 +31,7 @@
 #include <urcu.h>
 #include <urcu/rculfhash.h>
 
-#include "pmq.h"
+#include "pmq_admin.h"
 
 #include "common.h"
 
