@@ -1,73 +1,24 @@
 /*
- * repl.h - replication inside pmqd (DESIGN.md section 6): settings, the
- * node's epoch and role (persisted in DIR/.pmqd.repl), the replicator
- * threads (replicator.c, one per standby link), the standby receiver
- * (standby.c) and the control requests they answer (repl.c).
+ * repl.h - what pmqd's supervisor side (daemon/pmqd) may call of replication
+ * (daemon/repl, DESIGN.md section 6): its settings, start/stop, and the
+ * control requests it answers. Everything else of the room is in
+ * repl_node.h, private to daemon/repl.
  */
 #ifndef PMQD_REPL_H
 #define PMQD_REPL_H
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
+#include <stddef.h>
 #include <sys/types.h>
 
-#include "common.h"
-#include "repl_proto.h"
+struct jbuf;
 
-#define REPL_MAX_LINKS 4
-#define REPL_MAX_QUEUES 256
-#define REPL_MAX_OVERRIDES 32
-#define REPL_STATE_FILE ".pmqd.repl"
-
-enum repl_policy { REPL_DEGRADE = 0, REPL_BLOCK = 1 };
-enum node_role { NODE_PRIMARY = 0, NODE_STANDBY = 1, NODE_FENCED = 2 };
-
-struct repl_config {
-	bool standby;                       /* --standby */
-	char listen[256];                   /* --listen ADDR:PORT */
-	char to[REPL_MAX_LINKS][256];       /* --replicate-to HOST:PORT (repeatable) */
-	unsigned n_to;
-	char key_file[4096];                /* --repl-key-file */
-	unsigned timeout_ms;                /* --repl-timeout-ms: gone this long = out of sync */
-	int policy;                         /* --repl-policy degrade|block[,QUEUE=POLICY...] */
-	struct { char name[PMQ_NAME_MAX + 1]; int policy; } over[REPL_MAX_OVERRIDES];
-	unsigned n_over;
-	uint8_t key[RP_KEY_MAX];
-	size_t keylen;
-	char dir[4096];
-};
-extern struct repl_config g_repl;
-extern _Atomic uint64_t g_node_epoch;
-extern _Atomic int g_node_role;
-
-/* repl.c */
-int repl_config_set(const char *key, const char *val); /* 0, -ENOENT (not ours), -EINVAL */
-int repl_policy_of(const char *queue);
+/* A replication setting from the command line or the config file (config.c):
+ * 0, -ENOENT (not ours), -EINVAL. */
+int repl_config_set(const char *key, const char *val);
 int repl_start(const char *dir);  /* after the supervisor; 0 or -1 (logged) */
 void repl_stop(void);
-int repl_state_save(void);
-int repl_state_load(const char *dir, uint64_t *epoch, int *role);
-const char *repl_role_name(int role);
-/* A control request for us? Returns -1 if not (the caller answers "unknown"),
- * else 0 with JSON in j, or a positive errno with err filled. */
-struct jbuf;
+/* A control request for us (repl-*, promote)? Returns -1 if not (the caller
+ * answers "unknown"), else 0 with JSON in j, or a positive errno with err filled. */
 int repl_control(uid_t uid, char **arg, int nargs, struct jbuf *j, char *err, size_t errlen);
-/* Open every *.pmq in dir (names only, .dlq excluded); returns how many, up to max. */
-int repl_list_queues(const char *dir, char (*names)[PMQ_NAME_MAX + 1], int max);
-uint64_t repl_now_ns(void);
-
-/* standby.c */
-int standby_start(void);
-void standby_stop(void);
-/* Promote every mirror queue to `epoch` (control thread); fills j. 0 or errno. */
-int standby_promote(uint64_t epoch, struct jbuf *j, char *err, size_t errlen);
-void standby_status(struct jbuf *j);
-
-/* replicator.c */
-int replicator_start(void);
-void replicator_stop(void);
-void replicator_status(struct jbuf *j, const char *only_queue);
 
 #endif

@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "repl.h"
+#include "repl_node.h"
 #include "replicator.h"
 
 static struct link *links[REPL_MAX_LINKS];

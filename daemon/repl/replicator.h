@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "repl.h"
+#include "repl_node.h"
 
 struct rqueue {
 	char name[PMQ_NAME_MAX + 1];

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "repl.h"
+#include "repl_node.h"
 #include "replicator.h"
 
 #define BATCH_BYTES (256u << 10)

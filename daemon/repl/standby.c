@@ -27,7 +27,7 @@
 #include <arpa/inet.h>
 
 #include "log.h"
-#include "repl.h"
+#include "repl_node.h"
 
 struct mirror {
 	char name[PMQ_NAME_MAX + 1];
