@@ -2,7 +2,7 @@
  * pmqd.h - what the files of the supervisor daemon share.
  *
  * Threads (DESIGN.md section 5):
- *   control thread     (control.c, discover.c): the control socket, the directory
+ *   control thread     (control.c, control_verbs.c, discover.c): the control socket, the directory
  *                      watch and the periodic scan. It is the only WRITER of the
  *                      registry.
  *   supervisor thread  (supervisor.c): pidfd death events, token probes, leases.
