@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "layout.h"
-#include "pmq.h"
+#include "pmq_admin.h" /* the library implements both headers */
 
 #define PMQ_EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -161,7 +161,7 @@ bool ring_peek_space(struct pmq *q); /* seq_cst: something for send to do? */
 void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
 		   uint32_t idx);
 
-/* replica.c */
+/* repl_source.c */
 int repl_wait_confirmed(struct pmq *q, uint64_t ticket);
 
 /* recover.c */

@@ -1,3 +1,4 @@
+/* Longer than 600 lines on purpose: one slot state machine (claim, commit, consume, ack, nack) whose edges are read together. */
 /*
  * ring.c - the main ring's data path: claim, commit, consume, ack, nack.
  *

@@ -1,7 +1,7 @@
 """Loading libpmq.so.1 through cffi's ABI mode (no compiler, no build step).
 
 The declarations below are copied by hand from include/pmq.h (and, for the
-supervision calls, from what pmqd uses); cffi lays the structs out by the C
+supervision calls, include/pmq_admin.h); cffi lays the structs out by the C
 rules, so they must list every field in order. Two guards keep them honest:
 pmq_config_init()/pmq_open_opts_init() store the C sizeof in .size (checked
 at load time), and tests/python/test_layout.py compares every struct's size
@@ -62,7 +62,7 @@ int pmq_stats(pmq_t *q, struct pmq_stats *st);
 int pmq_recover(pmq_t *q);
 int pmq_get_config(pmq_t *q, struct pmq_config *cfg);
 
-/* supervision: exported by libpmq.so.1, declared by pmqd's header */
+/* supervision: exported by libpmq.so.1, declared in pmq_admin.h */
 struct pmq_attach_info {
     uint32_t index; uint32_t role; uint32_t incarnation; int32_t pid;
     uint64_t start_time; uint64_t heartbeat; uint32_t in_flight; uint32_t alive;

@@ -1,7 +1,13 @@
 // test_cxx_header.cpp - pmq.h used from C++11: the header compiles under
 // -pedantic -Werror, the functions link with C linkage from libpmq.so, and
 // a message makes the round trip. Exit 0 on success, 1 on failure.
+// pmq_admin.h (the supervision/replication interface) compiles the same way,
+// and pmq.h alone must not carry it.
 #include "pmq.h"
+#if defined(PMQ_REPL_ON) || defined(PMQ_ATTACH_NO_PROBE) || defined(PMQ_ADMIN_H)
+#error "pmq.h carries the admin interface: it belongs in pmq_admin.h"
+#endif
+#include "pmq_admin.h"
 
 #include <cerrno>
 #include <cstdio>

@@ -1,6 +1,6 @@
 /*
  * fuzz_frame - libFuzzer target for the replication frame parser
- * (daemon/repl_proto.c): every input is a byte stream as a standby would
+ * (daemon/repl/repl_proto.c): every input is a byte stream as a standby would
  * receive it; each frame found is decoded as entry, queue description, side
  * upsert and side free.
  * The parser must never read out of bounds, whatever the bytes. A second pass

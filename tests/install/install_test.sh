@@ -21,8 +21,9 @@ fail=0
 pc=$(find "$prefix" -name pmq.pc | head -1)
 cfgfile=$(find "$prefix" -name pmqConfig.cmake | head -1)
 hdr=$(find "$prefix" -name pmq.h | head -1)
+admin_hdr=$(find "$prefix" -name pmq_admin.h | head -1)
 lib=$(find "$prefix" -name 'libpmq.so.1*' | head -1)
-for f in "$pc" "$cfgfile" "$hdr" "$lib"; do
+for f in "$pc" "$cfgfile" "$hdr" "$admin_hdr" "$lib"; do
 	[ -n "$f" ] || { echo "FAIL: missing from the install:"; find "$prefix" -type f; exit 1; }
 done
 libdir=$(dirname "$lib")

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pmq.h"
+#include "pmq_admin.h" /* the tests watch attachments too */
 
 /* ---- time -------------------------------------------------------------------- */
 

@@ -1,11 +1,21 @@
 /*
- * repl.h - replication inside pmqd (DESIGN.md section 6): settings, the
+ * repl_node.h - what the files of daemon/repl share: the settings, the
  * node's epoch and role (persisted in DIR/.pmqd.repl), the replicator
  * threads (replicator.c, one per standby link), the standby receiver
- * (standby.c) and the control requests they answer (repl.c).
+ * (standby.c) and the control requests they answer (repl.c). pmqd's other
+ * files see only repl.h.
+ *
+ * The room's context is three globals, set up by repl.c and documented here:
+ *   g_repl        settings; written by config parsing (repl_config_set, before
+ *                 the threads start) and repl_start, read-only afterwards.
+ *   g_node_epoch  this node's epoch; g_node_role its enum node_role. Atomic:
+ *                 changed by repl_start (state file), the standby thread (a
+ *                 newer primary's epoch, promote) or a replicator
+ *                 (fencing on a higher epoch), read by every repl thread and
+ *                 the control thread (repl-stat); repl_state_save persists them.
  */
-#ifndef PMQD_REPL_H
-#define PMQD_REPL_H
+#ifndef PMQD_REPL_NODE_H
+#define PMQD_REPL_NODE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +24,7 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "repl.h"
 #include "repl_proto.h"
 
 #define REPL_MAX_LINKS 4
@@ -43,17 +54,10 @@ extern _Atomic uint64_t g_node_epoch;
 extern _Atomic int g_node_role;
 
 /* repl.c */
-int repl_config_set(const char *key, const char *val); /* 0, -ENOENT (not ours), -EINVAL */
 int repl_policy_of(const char *queue);
-int repl_start(const char *dir);  /* after the supervisor; 0 or -1 (logged) */
-void repl_stop(void);
 int repl_state_save(void);
 int repl_state_load(const char *dir, uint64_t *epoch, int *role);
 const char *repl_role_name(int role);
-/* A control request for us? Returns -1 if not (the caller answers "unknown"),
- * else 0 with JSON in j, or a positive errno with err filled. */
-struct jbuf;
-int repl_control(uid_t uid, char **arg, int nargs, struct jbuf *j, char *err, size_t errlen);
 /* Open every *.pmq in dir (names only, .dlq excluded); returns how many, up to max. */
 int repl_list_queues(const char *dir, char (*names)[PMQ_NAME_MAX + 1], int max);
 uint64_t repl_now_ns(void);

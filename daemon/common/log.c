@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pmqd.h"
+#include "log.h"
 
 static int log_level = LOG_INFO;
 static int log_journal;

@@ -26,8 +26,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "pmqd.h"
-#include "repl.h"
+#include "log.h"
+#include "repl_node.h"
 
 struct mirror {
 	char name[PMQ_NAME_MAX + 1];
@@ -417,7 +417,6 @@ static void session(int fd, const char *peer)
 static void *standby_main(void *arg)
 {
 	(void)arg;
-	rcu_register_thread();
 	while (!atomic_load(&sb_stop)) {
 		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
 		if (poll(&p, 1, 200) <= 0)
@@ -441,7 +440,6 @@ static void *standby_main(void *arg)
 		snprintf(peer, sizeof(peer), "%s:%u", host, port);
 		session(fd, peer);
 	}
-	rcu_unregister_thread();
 	return NULL;
 }
 

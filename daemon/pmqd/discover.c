@@ -161,7 +161,7 @@ void discover_queue_attachments(struct reg_queue *rq)
 		if (rq->slot[i] && !present[i])
 			registry_attach_remove(rq, rq->slot[i]);
 	if (rq->need_recover)
-		supervisor_kick();
+		registry_wake(REG_WAKE_SUPERVISOR);
 }
 
 struct reg_queue *discover_queue(const char *name)
@@ -207,7 +207,7 @@ struct reg_queue *discover_queue(const char *name)
 		name, (unsigned)st.st_uid, (double)qc.lease_ns / 1e9,
 		qc.lease_action == 1 ? "kill" : qc.lease_action == 2 ? "alarm" : "requeue", qc.max_deliveries);
 	discover_queue_attachments(rq);
-	supervisor_kick();
+	registry_wake(REG_WAKE_SUPERVISOR);
 	return rq;
 }
 

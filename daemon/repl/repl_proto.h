@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "pmq.h"
+#include "pmq_admin.h"
 
 #define RP_MAGIC 0x52514d50u        /* "PMQR" */
 #define RP_HDR 40u

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pmqd.h"
-#include "repl.h"
+#include "log.h"
+#include "repl_node.h"
 
 struct repl_config g_repl = { .timeout_ms = 5000, .policy = REPL_DEGRADE };
 _Atomic uint64_t g_node_epoch = 1;

@@ -1,103 +1,33 @@
 /*
- * control.c - the control thread: its event loop and the control socket.
- *
- * Socket: Unix SOCK_SEQPACKET at <dir>/.pmqd.sock, mode 0660. One request is
- * one datagram of text, at most PMQD_REQ_MAX bytes, "verb args...\n"; one
- * reply per request: "ok <json>\n" or "err <ERRNO-NAME> <message>\n". The
- * peer's uid comes from SO_PEERCRED, never from the request: a queue may be
- * controlled by root or by the owner of its file. Bad requests (empty, too
- * long, not text, unknown verb, bad arguments) get an error reply and the
- * daemon goes on. docs/pmqd.md lists the verbs.
- *
- * The loop also carries the directory watch, the periodic scan, signals
- * (signalfd: SIGTERM/SIGINT stop, SIGHUP reloads) and requests from the
- * supervisor to re-read a queue's table (control_kick).
+ * control_verbs.c - the control socket's verbs (ping, list, stat, recover,
+ * hello, rescan, reload, and the repl-* ones handed to daemon/repl): parse one
+ * request, check the peer may do it, answer with one reply. Runs on the
+ * control thread. The protocol and the permission rule are in control.c's
+ * opening comment and docs/pmqd.md.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "control_verbs.h"
 #include "pmqd.h"
 #include "repl.h"
 
-#define MAX_CLIENTS 256
-#define TAG_LISTEN 1ull
-#define TAG_INOTIFY 2ull
-#define TAG_SIGNAL 3ull
-#define TAG_KICK 4ull
-#define TAG_TIMER 5ull
-#define TAG_CLIENT (1ull << 32)
-
-static int listen_fd = -1, kick_fd = -1, ep = -1;
-static char sock_path[4096];
-static unsigned n_clients;
+static const char *queue_dir;
 static uint64_t started_ns;
-static bool accept_paused; /* at MAX_CLIENTS: new connections wait in the backlog */
-static struct {
-	uid_t uid;
-	pid_t pid;
-	bool open;
-	uint64_t last_ns; /* last request, for reaping idle clients while at the limit */
-} clients_cred[65536]; /* by fd; fds above are refused */
-#define CLIENT_IDLE_NS (10ull * 1000000000ull)
+static void (*request_reload)(void);
 
-int control_open(const struct pmqd_config *c)
+void control_verbs_init(const char *dir, uint64_t start_ns, void (*reload)(void))
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(c->socket_path) >= sizeof(sa.sun_path)) {
-		log_msg(LOG_ERR, "socket path %s is too long (max %zu) --> use --socket", c->socket_path,
-			sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, c->socket_path, strlen(c->socket_path) + 1); /* length checked above */
-	snprintf(sock_path, sizeof(sock_path), "%s", c->socket_path);
-	listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (listen_fd < 0)
-		return -errno;
-	unlink(sa.sun_path); /* stale from a killed pmqd: the instance lock says we are the only one */
-	mode_t old = umask(0777 & ~c->socket_mode);
-	int r = bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0 || listen(listen_fd, 128) < 0) {
-		int e = errno;
-		log_msg(LOG_ERR, "cannot listen on %s: %s", sa.sun_path, strerror(e));
-		return -e;
-	}
-	chmod(sa.sun_path, c->socket_mode);
-	if (c->socket_gid >= 0 && chown(sa.sun_path, (uid_t)-1, (gid_t)c->socket_gid) < 0)
-		log_msg(LOG_WARNING, "cannot give %s to group %ld: %s", sa.sun_path, c->socket_gid, strerror(errno));
-	kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return kick_fd < 0 ? -errno : listen_fd;
-}
-
-void control_close(void)
-{
-	if (listen_fd >= 0) {
-		close(listen_fd);
-		unlink(sock_path);
-	}
-}
-
-void control_kick(void)
-{
-	uint64_t one = 1;
-	ssize_t w = write(kick_fd, &one, sizeof(one));
-	(void)w;
+	queue_dir = dir;
+	started_ns = start_ns;
+	request_reload = reload;
 }
 
 /* ---- replies ---------------------------------------------------------------- */
@@ -156,7 +86,7 @@ static struct reg_queue *queue_for(int fd, uid_t uid, const char *name)
 	}
 	struct reg_queue *rq = discover_queue(name);
 	if (!rq) {
-		reply_err(fd, ENOENT, "queue \"%s\" is not known to pmqd (no valid %s/%s.pmq)", name, g_cfg.dir, name);
+		reply_err(fd, ENOENT, "queue \"%s\" is not known to pmqd (no valid %s/%s.pmq)", name, queue_dir, name);
 		return NULL;
 	}
 	if (!may_control(uid, rq)) {
@@ -179,7 +109,7 @@ static void cmd_ping(int fd)
 	struct jbuf j;
 	jb_start(&j);
 	jb_printf(&j, "{\"pmqd\":\"%s\",\"pid\":%d,\"dir\":", PMQD_VERSION, (int)getpid());
-	jb_str(&j, g_cfg.dir);
+	jb_str(&j, queue_dir);
 	jb_printf(&j, ",\"queues\":%u,\"attachments\":%u,\"uptime_s\":%.3f}", registry_queue_count(),
 		  registry_attach_count(), (double)(mono_ns() - started_ns) / 1e9);
 	reply_ok(fd, &j);
@@ -369,12 +299,11 @@ static void cmd_hello(int fd, uid_t uid, pid_t peer_pid, char **arg, int nargs)
 	reply_ok(fd, &j);
 }
 
-static void request_reload(void);
-
-static void handle_request(int fd, char *req, ssize_t len, size_t full)
+void control_handle_request(const struct control_peer *peer, char *req, ssize_t len, size_t full)
 {
-	uid_t uid = clients_cred[fd].uid;
-	pid_t pid = clients_cred[fd].pid;
+	int fd = peer->fd;
+	uid_t uid = peer->uid;
+	pid_t pid = peer->pid;
 	if (full > PMQD_REQ_MAX) {
 		reply_err(fd, EMSGSIZE, "request of %zu bytes exceeds the limit of %d", full, PMQD_REQ_MAX);
 		return;
@@ -447,181 +376,5 @@ static void handle_request(int fd, char *req, ssize_t len, size_t full)
 		snprintf(shown, sizeof(shown), "%s", verb);
 		reply_err(fd, EINVAL, "unknown request \"%s\" with %d argument(s) --> ping, list, stat Q, recover Q, "
 			  "hello Q I N P, rescan, reload", shown, nargs - 1);
-	}
-}
-
-/* Accepting stops at the limit rather than refusing: a burst of short-lived clients whose
- * hangups are still queued behind the listen event must not turn a waiting client away. */
-static void set_accepting(bool on)
-{
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.u64 = TAG_LISTEN };
-	if (epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd, &ev) == 0)
-		accept_paused = !on;
-}
-
-static void client_close(int fd)
-{
-	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-	close(fd);
-	clients_cred[fd].open = false;
-	n_clients--;
-	if (accept_paused && n_clients < MAX_CLIENTS)
-		set_accepting(true);
-}
-
-/* While accepting is paused, clients silent for CLIENT_IDLE_NS make room for others. */
-static void reap_idle_clients(void)
-{
-	if (!accept_paused)
-		return;
-	uint64_t now = mono_ns();
-	for (int fd = 0; fd < (int)(sizeof(clients_cred) / sizeof(clients_cred[0])); fd++)
-		if (clients_cred[fd].open && now - clients_cred[fd].last_ns > CLIENT_IDLE_NS)
-			client_close(fd);
-}
-
-static void on_client(int fd, uint32_t events)
-{
-	char buf[PMQD_REQ_MAX + 1];
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			client_close(fd);
-			return;
-		}
-		if (n == 0) { /* SEQPACKET: 0 is the peer's close (an empty datagram cannot be told apart) */
-			client_close(fd);
-			return;
-		}
-		size_t full = (size_t)n;
-		clients_cred[fd].last_ns = mono_ns();
-		if (n > PMQD_REQ_MAX)
-			n = PMQD_REQ_MAX;
-		handle_request(fd, buf, n, full);
-	}
-	if (events & (EPOLLHUP | EPOLLERR))
-		client_close(fd);
-}
-
-static void on_accept(void)
-{
-	for (;;) {
-		if (n_clients >= MAX_CLIENTS) {
-			set_accepting(false);
-			return;
-		}
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		struct ucred cr;
-		socklen_t cl = sizeof(cr);
-		if (fd >= 65536 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
-			const char busy[] = "err EBUSY too many control connections --> retry\n";
-			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		clients_cred[fd].uid = cr.uid;
-		clients_cred[fd].pid = cr.pid;
-		clients_cred[fd].last_ns = mono_ns();
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = TAG_CLIENT | (unsigned)fd };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			close(fd);
-			continue;
-		}
-		clients_cred[fd].open = true;
-		n_clients++;
-	}
-}
-
-/* ---- the loop ------------------------------------------------------------------- */
-
-static struct pmqd_config *live_cfg;
-static int timer_fd = -1;
-
-static void arm_timer(unsigned ms)
-{
-	struct itimerspec its = { .it_interval = { ms / 1000, (long)(ms % 1000) * 1000000L } };
-	its.it_value = its.it_interval;
-	timerfd_settime(timer_fd, 0, &its, NULL);
-}
-
-extern int pmqd_reload(struct pmqd_config *c); /* main.c */
-
-static void request_reload(void)
-{
-	sd_notify(0, "RELOADING=1");
-	pmqd_reload(live_cfg);
-	arm_timer(live_cfg->scan_ms);
-	discover_scan_all();
-	sd_notify(0, "READY=1");
-}
-
-int control_run(struct pmqd_config *c, int sigfd, int unused)
-{
-	(void)unused;
-	live_cfg = c;
-	started_ns = mono_ns();
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	int ino = discover_init(c);
-	if (ep < 0 || timer_fd < 0 || ino < 0)
-		return -1;
-	struct { int fd; uint64_t tag; } srcs[] = {
-		{ listen_fd, TAG_LISTEN }, { ino, TAG_INOTIFY }, { sigfd, TAG_SIGNAL },
-		{ kick_fd, TAG_KICK },     { timer_fd, TAG_TIMER },
-	};
-	for (unsigned i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = srcs[i].tag };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, srcs[i].fd, &ev) < 0)
-			return -1;
-	}
-	arm_timer(c->scan_ms);
-	discover_scan_all();
-	sd_notify(0, "READY=1\nSTATUS=supervising");
-	log_msg(LOG_NOTICE, "ready: %u queue(s), %u attachment(s) in %s, control socket %s", registry_queue_count(),
-		registry_attach_count(), c->dir, c->socket_path);
-
-	for (;;) {
-		struct epoll_event evs[32];
-		int n = epoll_wait(ep, evs, 32, -1);
-		for (int i = 0; i < n; i++) {
-			uint64_t tag = evs[i].data.u64;
-			uint64_t v;
-			ssize_t r;
-			if (tag & TAG_CLIENT) {
-				on_client((int)(tag & 0xffffffffu), evs[i].events);
-			} else if (tag == TAG_LISTEN) {
-				on_accept();
-			} else if (tag == TAG_INOTIFY) {
-				discover_on_inotify();
-			} else if (tag == TAG_KICK) {
-				r = read(kick_fd, &v, sizeof(v));
-				discover_scan_flagged();
-			} else if (tag == TAG_TIMER) {
-				r = read(timer_fd, &v, sizeof(v));
-				discover_scan_all();
-				reap_idle_clients();
-			} else if (tag == TAG_SIGNAL) {
-				struct signalfd_siginfo si;
-				while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
-						log_msg(LOG_NOTICE, "SIGHUP --> reloading %s",
-							c->config_file[0] ? c->config_file : "settings");
-						request_reload();
-					} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-						log_msg(LOG_NOTICE, "%s --> stopping", strsignal((int)si.ssi_signo));
-						sd_notify(0, "STOPPING=1");
-						discover_fini();
-						close(timer_fd);
-						close(ep);
-						return 0;
-					}
-				}
-			}
-			(void)r;
-		}
 	}
 }

@@ -15,7 +15,9 @@
  * monotonic clock gets the queue's lease action.
  *
  * This thread only reads the registry, always inside rcu_read_lock(); it never
- * adds or removes (that is the control thread's job, asked via need_scan).
+ * adds or removes (that is the control thread's job, asked via need_scan and
+ * registry_wake(REG_WAKE_CONTROL): this file calls nothing of the control
+ * thread's).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,7 +25,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@
 
 #define KICK_KEY UINT64_MAX
 
-static int ep = -1, kick_fd = -1;
+static int ep = -1;
 static pthread_t thread;
 static _Atomic int stopping;
 static _Atomic uint64_t probe_ns = 1000000000ull, retry_ns = 1000000ull;
@@ -45,13 +46,6 @@ void supervisor_set_intervals(unsigned probe_ms, unsigned retry_ms)
 {
 	probe_ns = (uint64_t)probe_ms * 1000000ull;
 	retry_ns = (uint64_t)retry_ms * 1000000ull;
-}
-
-void supervisor_kick(void)
-{
-	uint64_t one = 1;
-	ssize_t w = write(kick_fd, &one, sizeof(one));
-	(void)w;
 }
 
 int supervisor_watch(struct reg_attach *a)
@@ -128,7 +122,7 @@ int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_a
 			rq->retry_at_ns = 0;
 			rq->retry_step = 0;
 			rq->need_scan = 1;
-			control_kick();
+			registry_wake(REG_WAKE_CONTROL);
 			return 0;
 		}
 		/* The process is gone but its token is not free (yet): never rob it. */
@@ -169,7 +163,7 @@ int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_a
 			rq->name, n, why, (unsigned long long)rq_n, (unsigned long long)dl_n,
 			(unsigned long long)ab_n, ms);
 	rq->need_scan = 1;
-	control_kick();
+	registry_wake(REG_WAKE_CONTROL);
 	return n;
 }
 
@@ -269,7 +263,7 @@ static void check_queue(struct reg_queue *rq, uint64_t now)
 	if (alive_others != rq->n_reg) /* new entries, or records of entries gone */
 		rq->need_scan = 1;
 	if (rq->need_scan)
-		control_kick();
+		registry_wake(REG_WAKE_CONTROL);
 }
 
 /* Walk the queues: flagged recoveries, retries, due checks. Returns ms to wait. */
@@ -321,9 +315,7 @@ static void *supervisor_main(void *arg)
 		uint64_t now = mono_ns();
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u64 == KICK_KEY) {
-				uint64_t v;
-				ssize_t r = read(kick_fd, &v, sizeof(v));
-				(void)r;
+				registry_wake_drain(REG_WAKE_SUPERVISOR);
 			} else {
 				on_death(evs[i].data.u64, now);
 			}
@@ -339,11 +331,10 @@ int supervisor_start(const struct pmqd_config *c)
 	my_pid = getpid();
 	supervisor_set_intervals(c->probe_ms, c->retry_ms);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ep < 0 || kick_fd < 0)
+	if (ep < 0)
 		return -errno;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = KICK_KEY };
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, kick_fd, &ev) < 0)
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, registry_wake_fd(REG_WAKE_SUPERVISOR), &ev) < 0)
 		return -errno;
 	int r = pthread_create(&thread, NULL, supervisor_main, NULL);
 	return -r;
@@ -352,8 +343,7 @@ int supervisor_start(const struct pmqd_config *c)
 void supervisor_stop(void)
 {
 	stopping = 1;
-	supervisor_kick();
+	registry_wake(REG_WAKE_SUPERVISOR);
 	pthread_join(thread, NULL);
 	close(ep);
-	close(kick_fd);
 }

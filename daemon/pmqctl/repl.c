@@ -1,5 +1,5 @@
 /*
- * pmqctl_repl.c - pmqctl's replication sub-commands (docs/failover.md):
+ * repl.c - pmqctl's replication sub-commands (docs/failover.md):
  *   promote            make this standby the primary (epoch + 1)
  *   rejoin [--yes]     turn a fenced old primary into an empty standby: its
  *                      queue files are moved aside (never deleted) and the
@@ -22,12 +22,8 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "pmq.h"
-
-/* pmqctl.c */
-int pmqctl_request(const char *req, char *out, size_t cap);
-const char *pmqctl_qdir(void);
-bool pmqctl_json(void);
+#include "pmq_admin.h"
+#include "pmqctl.h"
 
 /* Value after "key": in s (numbers, true/false, or a quoted string without escapes). */
 static bool jget(const char *s, const char *key, char *out, size_t cap)

@@ -2,7 +2,7 @@
  * pmqd.h - what the files of the supervisor daemon share.
  *
  * Threads (DESIGN.md section 5):
- *   control thread     (control.c, discover.c): the control socket, the directory
+ *   control thread     (control.c, control_verbs.c, discover.c): the control socket, the directory
  *                      watch and the periodic scan. It is the only WRITER of the
  *                      registry.
  *   supervisor thread  (supervisor.c): pidfd death events, token probes, leases.
@@ -10,6 +10,14 @@
  *                      recovery through libpmq (pmq_recover), never a copy of it.
  * A queue's observer handle (pmq_t) may be used by one thread at a time, so every
  * call on it is made under the queue's mutex `mu`.
+ *
+ * Calls go one way only (docs/architecture.md):
+ *   main -> control -> discover -> supervisor -> registry, watch
+ * (plus main -> config, and main/control/config -> daemon/repl's repl.h). The
+ * supervisor asks the control thread for a rescan by setting rq->need_scan and
+ * registry_wake(REG_WAKE_CONTROL); discover asks the supervisor to look at
+ * need_recover with registry_wake(REG_WAKE_SUPERVISOR). main owns the settings
+ * and hands the control thread one struct pmqd_ctx; nothing else is global.
  */
 #ifndef PMQD_H
 #define PMQD_H
@@ -23,7 +31,7 @@
 #include <urcu.h>
 #include <urcu/rculfhash.h>
 
-#include "pmq.h"
+#include "pmq_admin.h"
 
 #include "common.h"
 #include "latency_hist.h"
@@ -50,11 +58,7 @@ int config_load_file(struct pmqd_config *c, char *err, size_t errlen);
 int config_parse_args(struct pmqd_config *c, int argc, char **argv);
 void config_finish(struct pmqd_config *c);
 
-/* --- log.c ------------------------------------------------------------------ */
-#include <syslog.h>
-void log_init(int level);
-void log_set_level(int level);
-void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include "log.h"
 
 /* --- registry.c: the RCU hash tables ---------------------------------------- */
 enum watch_mode {
@@ -134,6 +138,11 @@ int registry_attach_add(struct reg_queue *rq, struct reg_attach *a);
 void registry_attach_remove(struct reg_queue *rq, struct reg_attach *a);
 unsigned registry_queue_count(void);
 unsigned registry_attach_count(void);
+/* Wake-ups between the threads: an eventfd per thread, made by registry_init. */
+enum reg_wake { REG_WAKE_CONTROL = 0, REG_WAKE_SUPERVISOR = 1, REG_WAKE_N };
+void registry_wake(enum reg_wake who);         /* any thread */
+int registry_wake_fd(enum reg_wake who);       /* for the woken thread's epoll set */
+void registry_wake_drain(enum reg_wake who);   /* the woken thread, after epoll says so */
 
 /* --- watch.c: one process, seen through its pidfd ----------------------------- */
 uint64_t proc_start_time(pid_t pid);               /* 0 if unreadable */
@@ -145,7 +154,6 @@ int watch_open_pidfd(pid_t pid, uint64_t start_time);
 /* --- supervisor.c ------------------------------------------------------------ */
 int supervisor_start(const struct pmqd_config *c);
 void supervisor_stop(void);
-void supervisor_kick(void);                        /* look at need_recover flags now */
 int supervisor_watch(struct reg_attach *a);        /* add a's pidfd to the epoll set */
 void supervisor_set_intervals(unsigned probe_ms, unsigned retry_ms);
 /* Recover queue rq now (any thread, inside rcu_read_lock). Returns pmq_recover's result. */
@@ -160,13 +168,18 @@ struct reg_queue *discover_queue(const char *name); /* register (open) if new */
 void discover_queue_attachments(struct reg_queue *rq);
 void discover_fini(void);
 
-/* --- control.c ---------------------------------------------------------------- */
+/* --- control.c, control_verbs.c ------------------------------------------------ */
+/* What main hands the control thread: the one context of pmqd (no globals). */
+struct pmqd_ctx {
+	struct pmqd_config *cfg;   /* main's settings; changed only by reload, on the control thread */
+	int sigfd;                 /* signalfd: SIGTERM/SIGINT stop, SIGHUP reloads */
+	/* SIGHUP or `reload`: re-read flags and file into cfg, apply what can change live.
+	 * Supplied by main (it holds argv); 0 or -1 (logged, old settings kept). */
+	int (*reload)(struct pmqd_config *cfg);
+};
 int control_open(const struct pmqd_config *c);     /* bind + listen; returns fd */
 /* Run the control thread's loop until a stop signal. Returns 0 on SIGTERM/SIGINT. */
-int control_run(struct pmqd_config *c, int sigfd, int kickfd);
+int control_run(const struct pmqd_ctx *ctx);
 void control_close(void);
-void control_kick(void);                           /* wake the control thread (need_scan) */
-
-extern struct pmqd_config g_cfg;
 
 #endif /* PMQD_H */

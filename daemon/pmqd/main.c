@@ -22,7 +22,8 @@
 #include "metrics.h"
 #include "repl.h"
 
-struct pmqd_config g_cfg;
+/* pmqd's settings: owned here, handed to the threads (control via struct pmqd_ctx). */
+static struct pmqd_config cfg;
 static int saved_argc;
 static char **saved_argv;
 
@@ -53,8 +54,9 @@ static int build_config(struct pmqd_config *c, bool quiet)
 	return 0;
 }
 
-/* SIGHUP (from control.c): re-read; apply what can change live. */
-int pmqd_reload(struct pmqd_config *c)
+/* SIGHUP or `reload` (the control thread calls it through pmqd_ctx.reload):
+ * re-read; apply what can change live. */
+static int reload_settings(struct pmqd_config *c)
 {
 	struct pmqd_config n;
 	if (build_config(&n, true))
@@ -107,16 +109,16 @@ int main(int argc, char **argv)
 {
 	saved_argc = argc;
 	saved_argv = argv;
-	int r = build_config(&g_cfg, false);
+	int r = build_config(&cfg, false);
 	if (r)
 		return r > 0 ? 0 : 2;
-	log_init(g_cfg.log_level);
+	log_init(cfg.log_level);
 
-	if (mkdir(g_cfg.dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "pmqd: cannot create %s: %s\n", g_cfg.dir, strerror(errno));
+	if (mkdir(cfg.dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "pmqd: cannot create %s: %s\n", cfg.dir, strerror(errno));
 		return 1;
 	}
-	int lock_fd = take_instance_lock(g_cfg.dir);
+	int lock_fd = take_instance_lock(cfg.dir);
 	if (lock_fd < 0)
 		return lock_fd == -2 ? 3 : 1;
 
@@ -135,19 +137,20 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot set up: %s", strerror(errno));
 		return 1;
 	}
-	if (control_open(&g_cfg) < 0)
+	if (control_open(&cfg) < 0)
 		return 1;
-	if ((r = supervisor_start(&g_cfg)) < 0) {
+	if ((r = supervisor_start(&cfg)) < 0) {
 		log_msg(LOG_ERR, "cannot start the supervisor thread: %s", strerror(-r));
 		return 1;
 	}
-	if (repl_start(g_cfg.dir) < 0)
+	if (repl_start(cfg.dir) < 0)
 		return 1;
-	if (metrics_start(g_cfg.metrics_listen) < 0)
+	if (metrics_start(cfg.metrics_listen) < 0)
 		return 1;
 	log_msg(LOG_NOTICE, "pmqd %s starting (libpmq %s): dir %s, scan %u ms, probe %u ms", PMQD_VERSION,
-		pmq_version(), g_cfg.dir, g_cfg.scan_ms, g_cfg.probe_ms);
-	r = control_run(&g_cfg, sigfd, -1);
+		pmq_version(), cfg.dir, cfg.scan_ms, cfg.probe_ms);
+	struct pmqd_ctx ctx = { .cfg = &cfg, .sigfd = sigfd, .reload = reload_settings };
+	r = control_run(&ctx);
 	control_close(); /* no new hellos while we detach */
 	metrics_stop(); /* before the registry goes: a scrape reads it */
 	repl_stop();

@@ -1,5 +1,5 @@
 /*
- * pmqctl_peek.c - read-only views of messages: `peek` (what is waiting),
+ * peek.c - pmqctl's read-only views of messages: `peek` (what is waiting),
  * `tail` (follow new messages), and the listing half of `dlq list`. All go
  * through pmq_peek(), which copies without claiming: nothing is delivered,
  * no delivery count changes.
@@ -16,13 +16,7 @@
 #include <unistd.h>
 
 #include "pmq.h"
-
-bool pmqctl_json(void);
-const char *pmqctl_qdir(void);
-
-#define EX_OK 0
-#define EX_FAIL 1
-#define EX_USAGE 2
+#include "pmqctl.h"
 
 static volatile sig_atomic_t stop_tail;
 static void on_int(int sig) { (void)sig; stop_tail = 1; }

@@ -8,12 +8,17 @@
  * closed) by call_rcu after every reader that could have seen it is gone; a
  * removed queue is closed after synchronize_rcu(), which the caller must not
  * invoke while holding a queue mutex or inside a read section.
+ *
+ * The registry is also where the two threads meet: besides the flags on each
+ * reg_queue (need_scan, need_recover) it owns one wake-up eventfd per thread
+ * (registry_wake), so neither thread calls into the other's loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "pmqd.h"
@@ -22,6 +27,7 @@ static struct cds_lfht *queues;   /* by name */
 static struct cds_lfht *attaches; /* by attach_key() */
 static uint32_t next_qid = 1;
 static _Atomic unsigned n_queues, n_attaches;
+static int wake_fds[REG_WAKE_N] = { -1, -1 };
 
 /* FNV-1a: names are short; no need for more */
 static unsigned long hash_name(const char *s)
@@ -54,7 +60,29 @@ int registry_init(void)
 {
 	queues = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	attaches = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	for (int t = 0; t < REG_WAKE_N; t++)
+		if ((wake_fds[t] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+			return -errno;
 	return queues && attaches ? 0 : -ENOMEM;
+}
+
+int registry_wake_fd(enum reg_wake who)
+{
+	return wake_fds[who];
+}
+
+void registry_wake(enum reg_wake who)
+{
+	uint64_t one = 1;
+	ssize_t w = write(wake_fds[who], &one, sizeof(one)); /* a full counter is still a wake-up */
+	(void)w;
+}
+
+void registry_wake_drain(enum reg_wake who)
+{
+	uint64_t v;
+	ssize_t r = read(wake_fds[who], &v, sizeof(v));
+	(void)r;
 }
 
 struct cds_lfht *registry_queues(void)
@@ -192,4 +220,6 @@ void registry_fini(void)
 	rcu_barrier(); /* run every pending attach_free_cb */
 	cds_lfht_destroy(queues, NULL);
 	cds_lfht_destroy(attaches, NULL);
+	for (int t = 0; t < REG_WAKE_N; t++)
+		close(wake_fds[t]);
 }
