@@ -136,8 +136,9 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s)
 	}
 }
 
-/* Fills *out (malloc'd) with one entry per registered queue; returns the count. */
-static size_t snapshot(struct qsnap **out)
+/* Fills *out (malloc'd) with one entry per registered queue; returns the count.
+ * *short_of_memory: some queues are missing (the page is then refused, not partial). */
+static size_t snapshot(struct qsnap **out, bool *short_of_memory)
 {
 	size_t n = 0, cap = 0;
 	struct qsnap *v = NULL;
@@ -150,8 +151,10 @@ static size_t snapshot(struct qsnap **out)
 			 * read section only delays reclamation, it blocks nobody. */
 			size_t ncap = cap ? cap * 2 : 16;
 			struct qsnap *nv = realloc(v, ncap * sizeof(*v));
-			if (!nv)
+			if (!nv) {
+				*short_of_memory = true;
 				break;
+			}
 			v = nv;
 			cap = ncap;
 		}
@@ -294,7 +297,13 @@ static void daemon_families(struct mtext *t, size_t n)
 void metrics_render(struct mtext *t)
 {
 	struct qsnap *v = NULL;
-	size_t n = snapshot(&v);
+	bool short_of_memory = false;
+	size_t n = snapshot(&v, &short_of_memory);
+	if (short_of_memory) {
+		t->oom = true; /* a page without some queues would read as "those queues are gone" */
+		free(v);
+		return;
+	}
 	if (n)
 		qsort(v, n, sizeof(*v), by_name);
 
