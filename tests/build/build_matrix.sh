@@ -60,6 +60,8 @@ for want in default ON; do
 	elif [[ $want == ON ]] && ! werror_in "$b"; then
 		echo "FAIL: -DPMQ_WERROR=ON does not add -Werror to the compile commands"
 		failed+=("werror-on")
+	else
+		echo "ok:   PMQ_WERROR $want: -Werror $([[ $want == ON ]] && echo on || echo off)"
 	fi
 done
 
@@ -81,9 +83,6 @@ build_one() { # compiler type
 		cflags=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CFLAGS)
 		cppflags=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CPPFLAGS)
 		ldflags=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get LDFLAGS)
-		if [[ $cc == clang ]]; then # flags gcc knows and clang 14 warns about as unused
-			cflags=${cflags//-fstack-clash-protection/}
-		fi
 		envs=(CFLAGS="$cflags $cppflags" CXXFLAGS="$cflags $cppflags" LDFLAGS="$ldflags")
 		args+=(-DCMAKE_BUILD_TYPE=None)
 	else
