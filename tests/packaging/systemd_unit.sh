@@ -6,6 +6,11 @@
 #  3. its command line starts pmqd with no configuration file present, and
 #     pmqctl status reaches it;
 #  4. it allows the address families replication needs (AF_INET, AF_INET6);
+#  4b. without systemd, its sandbox approximated: pmqd runs with only the
+#     unit's CapabilityBoundingSet (setpriv) and still supervises a 0600 queue
+#     of another user; under strace, every system call it makes is one the
+#     unit's SystemCallFilter= allows (root, setpriv, strace, systemd-analyze;
+#     skipped with the reason otherwise);
 #  5. systemd-analyze verify accepts it, and systemd-analyze security rates
 #     its exposure at most 4.0 (skipped, with the reason, without systemd-analyze);
 #  6. where PID 1 is systemd and we are root: started as a real (transient)
@@ -73,6 +78,68 @@ if [[ -n $fam ]]; then
 	for f in AF_UNIX AF_INET AF_INET6; do
 		[[ " $fam " == *" $f "* ]] || { echo "FAIL: RestrictAddressFamilies=$fam forbids $f (needed: control socket, --replicate-to)"; fail=1; }
 	done
+fi
+
+# 4b. the sandbox without systemd
+expand_group() { # @group -> its system calls, nested groups expanded
+	systemd-analyze syscall-filter "$1" 2>/dev/null | sed -n '2,$p' | grep -v '^[[:space:]]*#' |
+		tr -s ' \t' '\n\n' | grep -v '^$' | while read -r x; do
+		case $x in @*) expand_group "$x" ;; *) echo "$x" ;; esac
+	done
+}
+allowed_syscalls() { # the set the unit's SystemCallFilter= lines leave
+	local line allow=() deny=() w
+	while read -r line; do
+		if [[ $line == "~"* ]]; then deny+=(${line#\~}); else allow+=($line); fi
+	done < <(prop SystemCallFilter)
+	{ for w in "${allow[@]}"; do [[ $w == @* ]] && expand_group "$w" || echo "$w"; done | sort -u; } >"$tmp/allow"
+	{ for w in "${deny[@]}"; do [[ $w == @* ]] && expand_group "$w" || echo "$w"; done | sort -u; } >"$tmp/deny"
+	comm -23 "$tmp/allow" "$tmp/deny"
+}
+if [[ $(id -u) != 0 ]]; then
+	echo "SKIP (part): not root: the capability bounding set and system call filter are not tried"
+elif ! command -v setpriv >/dev/null || ! command -v strace >/dev/null || ! command -v systemd-analyze >/dev/null; then
+	echo "SKIP (part): setpriv (util-linux), strace or systemd-analyze missing: the sandbox is not tried"
+else
+	caps=$(prop CapabilityBoundingSet | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+	mkdir "$tmp/sb"
+	PMQ_DIR=$tmp/sb "$pmqctl" --dir "$tmp/sb" create theirs >/dev/null
+	chown 65534:65534 "$tmp/sb/theirs.pmq" && chmod 0600 "$tmp/sb/theirs.pmq"
+	# shellcheck disable=SC2086
+	PMQ_DIR=$tmp/sb strace -f -qq -o "$tmp/strace" \
+		setpriv --bounding-set "-all,$caps" --inh-caps=-all "$pmqd" $args >"$tmp/sb.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 200); do [[ -S $tmp/sb/.pmqd.sock ]] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	st=$("$pmqctl" --dir "$tmp/sb" status --queues 2>&1)
+	"$pmqctl" --dir "$tmp/sb" send theirs hello >/dev/null 2>&1
+	"$pmqctl" --dir "$tmp/sb" recv theirs -n 1 >/dev/null 2>&1
+	# pmqd's own pid (strace and setpriv are in between): a reload, then a stop
+	pmqd_pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' <<<"$("$pmqctl" --dir "$tmp/sb" status 2>/dev/null)")
+	if [[ -n $pmqd_pid ]]; then
+		kill -HUP "$pmqd_pid"; sleep 0.2; kill -TERM "$pmqd_pid"
+	fi
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+	if [[ $st == *'"name":"theirs","owner":65534'* ]]; then
+		echo "ok: with only $(prop CapabilityBoundingSet), pmqd supervises a 0600 queue of uid 65534"
+	else
+		echo "FAIL: with the unit's capabilities only, pmqd does not supervise uid 65534's queue:"
+		echo "      status: $st"; sed 's/^/      /' "$tmp/sb.log"; fail=1
+	fi
+	# every call after pmqd's execve (setpriv's own calls are systemd's, in a unit)
+	used=$(awk -v bin="$(basename "$pmqd")" '
+		!go && /execve\(/ && index($0, bin) && / = 0$/ {go = 1; next}
+		go && match($0, /^[0-9]+ +[a-z0-9_]+\(/) {s = substr($0, RSTART, RLENGTH); sub(/^[0-9]+ +/, "", s); sub(/\($/, "", s); print s}
+		' "$tmp/strace" | sort -u)
+	allowed_syscalls >"$tmp/allowed"
+	bad=$(comm -23 <(echo "$used") "$tmp/allowed" | grep -v '^$' | tr '\n' ' ')
+	if [[ -z $used ]]; then
+		echo "FAIL: strace recorded no system call of pmqd"; fail=1
+	elif [[ -n $bad ]]; then
+		echo "FAIL: pmqd makes system calls the unit's SystemCallFilter= forbids: $bad"; fail=1
+	else
+		echo "ok: the $(wc -w <<<"$used") distinct system calls pmqd made are all allowed by SystemCallFilter="
+	fi
 fi
 
 # 5. systemd-analyze
