@@ -5,9 +5,12 @@
 #   scripts/install-deps.sh [full] everything to build, test and benchmark
 #                                  (scripts/test.sh): the demo's set, the test
 #                                  tools, and bench/deps.txt + daemon/deps.txt
+#   scripts/install-deps.sh --list PROFILE   print the profile's packages
 # Each package is asked for once; only missing ones are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+list=0
+if [[ ${1:-} == --list ]]; then list=1; shift; fi
 profile=${1:-full}
 
 # libpmq (libpmem), pmqd (liburcu, libsystemd, OpenSSL's libcrypto), the build
@@ -26,7 +29,7 @@ full|test) want=("${full[@]}")
 	for f in bench/deps.txt daemon/deps.txt; do
 		[[ -f $f ]] && while read -r p; do [[ -n $p && $p != \#* ]] && want+=("$p"); done <"$f"
 	done ;;
--h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+-h|--help) sed -n '2,9p' "$0"; exit 0 ;;
 *) echo "install-deps: unknown profile \"$profile\" --> use demo or full" >&2; exit 2 ;;
 esac
 
@@ -35,6 +38,7 @@ missing=()
 for p in "${want[@]}"; do
 	[[ -n ${seen[$p]:-} ]] && continue
 	seen[$p]=1
+	if ((list)); then echo "$p"; continue; fi
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
