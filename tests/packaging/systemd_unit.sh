@@ -176,7 +176,7 @@ else
 	mkdir -p "$tmp/sq"
 	sed -e "s#^ExecStart=$bin#ExecStart=$(realpath "$pmqd")#" \
 	    -e "s#^Environment=PMQD_ARGS=.*#Environment=\"PMQD_ARGS=--dir $tmp/sq\"#" \
-	    -e '/^ProtectHome=/d' "$unit" >"/run/systemd/system/$name.service"
+	    -e '/^EnvironmentFile=/d' "$unit" >"/run/systemd/system/$name.service" # the host's options stay out
 	systemctl daemon-reload
 	if systemctl start "$name.service" && "$pmqctl" --dir "$tmp/sq" status >/dev/null 2>&1; then
 		echo "ok: started as $name.service under systemd; pmqctl status answers"
