@@ -223,3 +223,21 @@ def test_unreferenced_queue_detaches_cleanly(qdir, name):
     st = keeper.stats()
     assert st.attachments == 1 and st.in_flight == 0 and st.side_ready == 1   # requeued by close
     keeper.close()
+
+
+def test_dir_argument_and_unlink(qdir, tmp_path, name):
+    other = tmp_path / "elsewhere"
+    other.mkdir(mode=0o700)
+    with pmq.Queue.create(name, slots=16, payload=64, dir=str(other)) as q:
+        q.send(b"there")
+        assert (other / f"{name}.pmq").exists() and not (qdir / f"{name}.pmq").exists()
+        assert oct((other / f"{name}.pmq").stat().st_mode & 0o777) == oct(0o600)
+        with pmq.Queue.open(name, consumer=True, dir=str(other)) as c:
+            assert c.recv(timeout=1).copy() == b"there"
+    pmq.unlink(name, dir=str(other))
+    assert not (other / f"{name}.pmq").exists()
+    try:
+        pmq.Queue.open(name, dir=str(other))
+        raise AssertionError("opened an unlinked queue")
+    except pmq.QueueNotFound:
+        pass
