@@ -1,10 +1,19 @@
 """Fixtures of the binding's tests. Each test gets a queue directory of its
 own ($PMQ_DIR points at it, as the binding's users set it) and a unique name."""
+import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
+
+# Run straight from a checkout (`pytest tests/python`), the binding is the
+# checkout's python/ unless one is installed (run_pytest.sh sets PYTHONPATH).
+if importlib.util.find_spec("pmq") is None:
+    _SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    sys.path.insert(0, _SRC)
+    os.environ["PYTHONPATH"] = _SRC + os.pathsep * bool(os.environ.get("PYTHONPATH")) + \
+        os.environ.get("PYTHONPATH", "")   # for the tests' child interpreters
 
 
 def _tool(var):

@@ -28,6 +28,9 @@ def test_pip_install_into_venv_then_smallest_program(tmp_path, qdir):
     py = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PMQ_DIR=str(qdir))
+    import pmq
+    if os.path.sep in pmq.library:
+        env.setdefault("PMQ_LIBRARY", pmq.library)   # the library this run tests, wherever it was found
     # the command verbatim: works offline because the build backend needs nothing
     r = subprocess.run([py, "-m", "pip", "install", os.path.join(src, "python")], env=env,
                        capture_output=True, text=True, timeout=240, cwd=tmp_path)
