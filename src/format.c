@@ -108,6 +108,13 @@ int format_read_boot_id(char out[40])
 	return 0;
 }
 
+void format_write_boot_record(struct pmq_header *h, const char *id)
+{
+	char rec[40] = {0};
+	memcpy(rec, id, strnlen(id, sizeof(rec) - 1));
+	memcpy(h->boot_id, rec, sizeof(rec));
+}
+
 void format_init_header(struct pmq_header *h, const struct pmq_config *c, const struct pmq_geometry *g)
 {
 	memset(h, 0, sizeof(*h));

@@ -86,6 +86,7 @@ void format_init_header(struct pmq_header *h, const struct pmq_config *cfg, cons
 int format_validate_header(const struct pmq_header *h, uint64_t file_size, const char *name);
 uint32_t format_id_crc(const struct pmq_header *h);
 int format_read_boot_id(char out[40]);
+void format_write_boot_record(struct pmq_header *h, const char *id);
 
 /* durable.c: persistence edges (D*) */
 void durable_persist(const struct pmq *q, const void *addr, size_t len);

@@ -489,6 +489,7 @@ PMQ_EXPORT int pmq_requeue_holder(pmq_t *q, uint32_t idx, uint32_t incarnation)
 	if (at_state(w) != AT_ATTACHED || at_inc(w) != incarnation)
 		return pmq_fail(-ESTALE, "queue \"%s\": attachment %u is no longer incarnation %u", q->name, idx,
 				incarnation);
+	PMQ_FAULT("requeue.after_check");
 	uint32_t add = (q->qflags & PMQ_F_CRASH_NOT_DELIVERY) ? 0 : 1;
 	int n = 0;
 	for (uint32_t j = 0; j < q->slot_count; j++) {
