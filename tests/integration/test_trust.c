@@ -394,16 +394,21 @@ static void test_fork_during_open(void **state)
 	assert_int_equal(pthread_create(&th, NULL, open_close_loop, &o), 0);
 	enum { KIDS = 40 };
 	pid_t kids[KIDS];
-	int pipefd[2];
+	int pipefd[2], readyfd[2];
 	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(pipe(readyfd), 0);
 	for (int k = 0; k < KIDS; k++) {
 		while (atomic_load(&o.opens) < k)
 			itest_sleep_ms(1);
 		kids[k] = fork();
 		assert_true(kids[k] >= 0);
 		if (kids[k] == 0) {
-			char c;
+			char c = 'r';
 			close(pipefd[1]);
+			/* fork() returned: the fork handlers have run (a child that has not got
+			 * this far still holds copies of every descriptor) */
+			if (write(readyfd[1], &c, 1) != 1)
+				_exit(2);
 			while (read(pipefd[0], &c, 1) < 0 && errno == EINTR)
 				;
 			_exit(0); /* lives until the parent has looked at the locks */
@@ -411,6 +416,12 @@ static void test_fork_during_open(void **state)
 	}
 	atomic_store(&o.stop, true);
 	pthread_join(th, NULL);
+	for (int k = 0; k < KIDS; k++) {
+		char c;
+		assert_int_equal(read(readyfd[0], &c, 1), 1);
+	}
+	close(readyfd[0]);
+	close(readyfd[1]);
 	int held = locks_held("fo");
 	close(pipefd[1]);
 	close(pipefd[0]);
