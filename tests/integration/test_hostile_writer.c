@@ -12,7 +12,9 @@
  * what a call hands back stays inside the bounds the handle was opened with.
  *
  * Seeded: PMQ_HOSTILE_SEED=n repeats a run; the seed is printed. Bounded:
- * PMQ_HOSTILE_SECONDS (default 8) of scribbling.
+ * PMQ_HOSTILE_SECONDS (default 8) of scribbling. With PMQ_HOSTILE_PMQD=path
+ * (ctest sets it when pmqd is built) pmqd supervises the directory throughout
+ * and must still be running, and stop on SIGTERM, at the end.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,10 +233,61 @@ static void observer(void *arg)
 	fprintf(stderr, "observer: %lu rounds\n", rounds);
 }
 
+static char pmqd_log[600];
+
+static pid_t start_pmqd(const char *bin)
+{
+	char *log = pmqd_log;
+	snprintf(pmqd_log, sizeof(pmqd_log), "%s.pmqd.log", itest_dir_path);
+	fflush(NULL);
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execl(bin, bin, "--dir", itest_dir_path, "--probe-ms", "100", "--scan-ms", "200", (char *)NULL);
+		_exit(127);
+	}
+	fprintf(stderr, "pmqd %d supervises %s (log %s)\n", (int)p, itest_dir_path, log);
+	return p;
+}
+
+static void stop_pmqd(pid_t p)
+{
+	int st;
+	assert_int_equal(waitpid(p, &st, WNOHANG), 0); /* still running after the scribbling */
+	kill(p, SIGTERM);
+	for (int i = 0; i < 1000 && waitpid(p, &st, WNOHANG) == 0; i++)
+		itest_sleep_ms(10);
+	if (kill(p, 0) == 0) {
+		kill(p, SIGKILL);
+		waitpid(p, &st, 0);
+		fail_msg("pmqd did not stop within 10 s of SIGTERM");
+	}
+	/* a sanitizer report (UBSan goes on after one) or a failed exit is a failure */
+	FILE *f = fopen(pmqd_log, "r");
+	char line[1024];
+	int reports = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "runtime error") || strstr(line, "Sanitizer")) {
+			fprintf(stderr, "pmqd: %s", line);
+			reports++;
+		}
+	if (f)
+		fclose(f);
+	if (!reports && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		unlink(pmqd_log); /* kept for a look when something went wrong */
+	assert_int_equal(reports, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_hostile_writer(void **state)
 {
 	(void)state;
 	itest_dir_make();
+	const char *pmqd_bin = getenv("PMQ_HOSTILE_PMQD");
+	pid_t pmqd = pmqd_bin && *pmqd_bin ? start_pmqd(pmqd_bin) : -1;
 	struct pmq_config cfg;
 	itest_config(&cfg, SLOTS);
 	cfg.max_payload = PAYLOAD;
@@ -260,7 +313,10 @@ static void test_hostile_writer(void **state)
 	pids[n++] = itest_fork(NULL, consumer, (void *)2);
 	pids[n++] = itest_fork(NULL, observer, NULL);
 	/* each peer stops starting calls at the deadline; one still running 20 s later hangs */
-	assert_int_equal(itest_wait_all(pids, n, seconds + 20), 0);
+	int bad = itest_wait_all(pids, n, seconds + 20);
+	if (pmqd > 0)
+		stop_pmqd(pmqd);
+	assert_int_equal(bad, 0);
 	munmap((void *)ready, 4096);
 	itest_dir_remove();
 }
