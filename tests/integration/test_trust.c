@@ -93,11 +93,18 @@ static void *flip_attach_off(void *arg)
 {
 	struct flipper *f = arg;
 	volatile uint64_t *p = (volatile uint64_t *)&f->h->attach_off;
+	uint32_t r = 12345;
 	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		/* windows of varying length, good and bad alike: some open then checks a good
+		 * value and, a few hundred nanoseconds later, uses a bad one */
+		r = r * 1103515245u + 12345u;
+		unsigned n = (r >> 16) & 255u;
 		*p = f->good;
-		for (int i = 0; i < 8; i++)
+		for (unsigned i = 0; i < n; i++)
 			cpu_relax();
 		*p = f->good + (1ull << 40);
+		for (unsigned i = 0; i < n; i++)
+			cpu_relax();
 	}
 	*p = f->good;
 	return NULL;
