@@ -172,6 +172,8 @@ void format_init_header(struct pmq_header *h, const struct pmq_config *c, const 
 	format_write_boot_record(h, boot);
 }
 
+/* h must be a private copy (the caller copied the shared header once): fields are read
+ * more than once here */
 int format_validate_header(const struct pmq_header *h, uint64_t fsize, const char *name)
 {
 	if (fsize < PMQ_HDR_SIZE)
