@@ -195,31 +195,36 @@ int attach_probe_alive(struct pmq *q, uint32_t idx)
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pmq *open_handles;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-/* Readers: threads holding a descriptor the fork handler cannot see yet (an open in
- * progress, a close, a recoverer's token). The writer: fork. Writer-preferring, so a
- * stream of opens cannot starve a fork; nesting is counted per thread (a nested
- * read lock could deadlock behind a waiting writer). */
-static pthread_rwlock_t fork_gate;
-static _Thread_local unsigned fork_gate_depth;
-
-static void fork_gate_init(void)
-{
-	pthread_rwlockattr_t a;
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&fork_gate, &a);
-	pthread_rwlockattr_destroy(&a);
-}
+/*
+ * The fork gate. Holders: threads holding a descriptor the fork handler cannot see
+ * yet (an open in progress, a close, a recoverer's token). fork waits until there
+ * are none, and new holders wait while a fork is waiting (so a stream of opens
+ * cannot starve it). Nesting is counted per thread. A mutex, a count and a
+ * condition rather than an rwlock: the child must release what the parent's fork
+ * handler took, and a glibc rwlock records the writer's thread id, which the
+ * child's only thread does not have.
+ */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static unsigned gate_holders;
+static bool gate_fork_waiting;
+static _Thread_local unsigned gate_depth;
 
 static void atfork_prepare(void)
 {
-	pthread_rwlock_wrlock(&fork_gate);
+	pthread_mutex_lock(&gate_lock);
+	gate_fork_waiting = true;
+	while (gate_holders)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	/* gate_lock stays held across the fork: nobody can become a holder */
 	pthread_mutex_lock(&handles_lock);
 }
 static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&handles_lock);
-	pthread_rwlock_unlock(&fork_gate);
+	gate_fork_waiting = false;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
 }
 static void atfork_child(void)
 {
@@ -241,28 +246,34 @@ static void atfork_child(void)
 		q->max_attach = 0;
 	}
 	pthread_mutex_unlock(&handles_lock);
-	/* not an unlock: the write lock names the parent's thread id, which the child's only
-	 * thread does not have; nobody else exists here to hold the gate */
-	fork_gate_init();
+	gate_fork_waiting = false;
+	gate_holders = 0;
+	pthread_cond_init(&gate_cond, NULL); /* the parent's other threads may have waited on it */
+	pthread_mutex_unlock(&gate_lock);
 }
 
-static void atfork_install(void)
-{
-	fork_gate_init();
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-}
+static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
 
 void attach_fork_gate_enter(void)
 {
+	if (gate_depth++)
+		return;
 	pthread_once(&atfork_once, atfork_install);
-	if (fork_gate_depth++ == 0)
-		pthread_rwlock_rdlock(&fork_gate);
+	pthread_mutex_lock(&gate_lock);
+	while (gate_fork_waiting)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	gate_holders++;
+	pthread_mutex_unlock(&gate_lock);
 }
 
 void attach_fork_gate_leave(void)
 {
-	if (--fork_gate_depth == 0)
-		pthread_rwlock_unlock(&fork_gate);
+	if (--gate_depth)
+		return;
+	pthread_mutex_lock(&gate_lock);
+	if (--gate_holders == 0)
+		pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
 }
 
 void attach_register_handle(struct pmq *q)
