@@ -93,9 +93,12 @@ struct pmq_open_opts {
 	uint32_t size;
 	uint32_t wait;        /* enum pmq_wait for this handle */
 	uint32_t spin_ns;     /* spin budget before sleeping (default 50 us) */
-	uint32_t reserved;
+	uint32_t owner_uid;   /* also accept a queue file owned by this uid (0: only the caller's and
+	                       * root's); PMQ_OWNER_ANY: any owner (a supervisor that checks owners itself) */
 	const char *dir;      /* NULL = $PMQ_DIR or /dev/shm/pmq */
 };
+
+#define PMQ_OWNER_ANY 0xffffffffu
 
 void pmq_open_opts_init(struct pmq_open_opts *o);
 

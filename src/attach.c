@@ -112,6 +112,9 @@ int attach_join(struct pmq *q, unsigned role)
 			/* T1: release: the fields above are visible to whoever sees ATTACHED */
 			if (atomic_compare_exchange_strong_explicit(&a->word, &w, at_make(AT_ATTACHED, role, inc),
 								    memory_order_release, memory_order_relaxed)) {
+				/* T3: release fence: our new incarnation is visible to whoever sees any
+				 * claim we make from now on and then fences (pmq_requeue_holder) */
+				atomic_thread_fence(memory_order_release);
 				q->index = i;
 				q->incarnation = inc;
 				q->me = a;
@@ -136,19 +139,32 @@ void attach_leave(struct pmq *q, bool settled)
 	 * recovery treats what is left as a death */
 }
 
+/* The descriptor holds a dead owner's token while we settle it: a fork child must not
+ * inherit it (it would keep the token after we drop it), so no fork until
+ * attach_drop_token() closes it. */
 int attach_take_token(struct pmq *q, uint32_t idx)
 {
 	if (idx >= q->max_attach || idx == q->index)
 		return -EINVAL;
+	attach_fork_gate_enter();
 	int fd = attach_reopen_fd(q);
-	if (fd < 0)
+	if (fd < 0) {
+		attach_fork_gate_leave();
 		return fd;
+	}
 	int rc = ofd_lock(fd, F_WRLCK, PMQ_LOCK_TOKEN(idx), false);
 	if (rc) {
 		close(fd);
+		attach_fork_gate_leave();
 		return -EAGAIN; /* held: the owner lives */
 	}
 	return fd;
+}
+
+void attach_drop_token(int fd)
+{
+	close(fd);
+	attach_fork_gate_leave();
 }
 
 /* One system call: ask the kernel whether anyone holds the token (F_OFD_GETLK through a
@@ -179,13 +195,42 @@ int attach_probe_alive(struct pmq *q, uint32_t idx)
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pmq *open_handles;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/*
+ * The fork gate. Holders: threads holding a descriptor the fork handler cannot see
+ * yet (an open in progress, a close, a recoverer's token). fork waits until there
+ * are none, and new holders wait while a fork is waiting (so a stream of opens
+ * cannot starve it). Nesting is counted per thread. A mutex, a count and a
+ * condition rather than an rwlock: the child must release what the parent's fork
+ * handler took, and a glibc rwlock records the writer's thread id, which the
+ * child's only thread does not have.
+ */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static unsigned gate_holders;
+static bool gate_fork_waiting;
+static _Thread_local unsigned gate_depth;
 
-static void atfork_prepare(void) { pthread_mutex_lock(&handles_lock); }
-static void atfork_parent(void) { pthread_mutex_unlock(&handles_lock); }
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_fork_waiting = true;
+	while (gate_holders)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	/* gate_lock stays held across the fork: nobody can become a holder */
+	pthread_mutex_lock(&handles_lock);
+}
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&handles_lock);
+	gate_fork_waiting = false;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
 static void atfork_child(void)
 {
 	/* the child's copies of our descriptors share the parent's lock descriptions:
-	 * close them so the parent's death frees its token; the handles become unusable */
+	 * close them so the parent's death frees its token; the handles become unusable,
+	 * and their geometry is zeroed so that no walk can act under the parent's index */
 	for (struct pmq *q = open_handles; q; q = q->next_open) {
 		if (!q->forked && q->fd >= 0) {
 			close(q->fd);
@@ -196,11 +241,40 @@ static void atfork_child(void)
 			q->probe_fd = -1;
 		}
 		q->forked = true;
+		q->slot_count = 0;
+		q->side_count = 0;
+		q->max_attach = 0;
 	}
 	pthread_mutex_unlock(&handles_lock);
+	gate_fork_waiting = false;
+	gate_holders = 0;
+	pthread_cond_init(&gate_cond, NULL); /* the parent's other threads may have waited on it */
+	pthread_mutex_unlock(&gate_lock);
 }
 
 static void atfork_install(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
+void attach_fork_gate_enter(void)
+{
+	if (gate_depth++)
+		return;
+	pthread_once(&atfork_once, atfork_install);
+	pthread_mutex_lock(&gate_lock);
+	while (gate_fork_waiting)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	gate_holders++;
+	pthread_mutex_unlock(&gate_lock);
+}
+
+void attach_fork_gate_leave(void)
+{
+	if (--gate_depth)
+		return;
+	pthread_mutex_lock(&gate_lock);
+	if (--gate_holders == 0)
+		pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
 
 void attach_register_handle(struct pmq *q)
 {
@@ -230,10 +304,9 @@ PMQ_EXPORT int pmq_attachments(pmq_t *q, struct pmq_attach_info *out, unsigned n
 
 PMQ_EXPORT int pmq_attachments_ex(pmq_t *q, struct pmq_attach_info *out, unsigned n, unsigned flags)
 {
-	if (!q)
-		return pmq_fail(-EINVAL, "NULL queue handle");
-	if (q->forked)
-		return pmq_fail(-EBADFD, "queue \"%s\": handle inherited across fork", q->name);
+	int rc = handle_check(q);
+	if (rc)
+		return rc;
 	unsigned count = 0;
 	for (uint32_t i = 0; i < q->max_attach; i++) {
 		struct pmq_attach *a = &q->attach[i];

@@ -108,6 +108,36 @@ int format_read_boot_id(char out[40])
 	return 0;
 }
 
+/* the checksum ties the record to this file's uuid: a record copied from another file,
+ * or bytes a stray writer left, do not pass */
+static uint32_t boot_record_crc(const uint8_t uuid[16], const char id[40])
+{
+	return pmq_crc32c(pmq_crc32c(0x424f4f54u /* "BOOT" */, uuid, 16), id, 40);
+}
+
+enum boot_match format_check_boot_record(const struct pmq_header *h, const char *current)
+{
+	/* one copy of the shared record; only the copy is compared (the caller holds the
+	 * exclusive presence lock, but a hostile peer may write the mapping anyway) */
+	char id[40];
+	uint8_t uuid[16];
+	uint32_t crc;
+	memcpy(id, h->boot_id, sizeof(id));
+	memcpy(uuid, h->uuid, sizeof(uuid));
+	memcpy(&crc, &h->boot_crc, sizeof(crc));
+	if (boot_record_crc(uuid, id) != crc)
+		return BOOT_DAMAGED;
+	return strncmp(id, current, sizeof(id)) == 0 ? BOOT_SAME : BOOT_OTHER;
+}
+
+void format_write_boot_record(struct pmq_header *h, const char *id)
+{
+	char rec[40] = {0};
+	memcpy(rec, id, strnlen(id, sizeof(rec) - 1));
+	memcpy(h->boot_id, rec, sizeof(rec));
+	h->boot_crc = boot_record_crc(h->uuid, rec);
+}
+
 void format_init_header(struct pmq_header *h, const struct pmq_config *c, const struct pmq_geometry *g)
 {
 	memset(h, 0, sizeof(*h));
@@ -137,9 +167,13 @@ void format_init_header(struct pmq_header *h, const struct pmq_config *c, const 
 	}
 	h->created_ns = now_real_ns();
 	h->id_crc = format_id_crc(h);
-	format_read_boot_id(h->boot_id);
+	char boot[40];
+	format_read_boot_id(boot);
+	format_write_boot_record(h, boot);
 }
 
+/* h must be a private copy (the caller copied the shared header once): fields are read
+ * more than once here */
 int format_validate_header(const struct pmq_header *h, uint64_t fsize, const char *name)
 {
 	if (fsize < PMQ_HDR_SIZE)

@@ -5,6 +5,7 @@
 #ifndef PMQ_INTERNAL_H
 #define PMQ_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,9 @@ struct pmq {
 	uint32_t max_attach;
 	uint32_t quota;
 	uint32_t max_deliveries;
+	uint32_t dlq_capacity;      /* these three: from the validated header copy, for pmq_get_config */
+	uint32_t lease_action;
+	uint64_t lease_ns;
 	uint32_t qflags;            /* PMQ_F_* */
 	uint32_t index;             /* our attachment index */
 	uint32_t incarnation;
@@ -71,6 +75,18 @@ static inline uint8_t *slot_payload(struct pmq_slot *s) { return (uint8_t *)s + 
 /* errors.c */
 int pmq_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* What every exported call on a handle checks first: NULL, or inherited across fork
+ * (the child's copy must never act under the parent's attachment index). */
+static inline int handle_check(const struct pmq *q)
+{
+	if (__builtin_expect(!q, 0))
+		return pmq_fail(-EINVAL, "NULL queue handle");
+	if (__builtin_expect(q->forked, 0))
+		return pmq_fail(-EBADFD, "queue \"%s\": handle inherited across fork; open a new one in the child",
+				q->name);
+	return 0;
+}
+
 /* crc32c.c */
 uint32_t pmq_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t slot_crc(const struct pmq_slot *s, const uint8_t *payload, uint32_t len);
@@ -86,6 +102,14 @@ void format_init_header(struct pmq_header *h, const struct pmq_config *cfg, cons
 int format_validate_header(const struct pmq_header *h, uint64_t file_size, const char *name);
 uint32_t format_id_crc(const struct pmq_header *h);
 int format_read_boot_id(char out[40]);
+/* the boot record (boot_id + boot_crc): whose boot last ran whole-file recovery */
+enum boot_match {
+	BOOT_SAME = 0,    /* recorded by this boot */
+	BOOT_OTHER = 1,   /* a valid record of another boot: the machine rebooted */
+	BOOT_DAMAGED = 2, /* fails its checksum: damage, never taken for a reboot */
+};
+enum boot_match format_check_boot_record(const struct pmq_header *h, const char *current);
+void format_write_boot_record(struct pmq_header *h, const char *id);
 
 /* durable.c: persistence edges (D*) */
 void durable_persist(const struct pmq *q, const void *addr, size_t len);
@@ -102,6 +126,8 @@ struct wait_state {
 	uint64_t watch_since;
 	uint64_t heal_at;      /* last idle recovery pass */
 	uint64_t heal_gap;     /* wait behind a WRITING slot before probing its producer */
+	uint64_t spin_heal_at; /* PMQ_WAIT_SPIN: when the cursors were last sampled (0: not yet) */
+	uint64_t spin_head, spin_tail; /* the sample: unchanged for a whole period = no progress */
 };
 void wait_heal_idle(struct pmq *q, struct wait_state *w);
 void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever);
@@ -120,6 +146,11 @@ int attach_take_token(struct pmq *q, uint32_t idx);  /* >= 0: fd holding the dea
 int attach_probe_alive(struct pmq *q, uint32_t idx); /* 1 alive, 0 dead, <0 error */
 int attach_reopen_fd(const struct pmq *q);
 void attach_register_handle(struct pmq *q);
+/* A fork waits while any thread is between enter and leave (nests per thread): held
+ * from a descriptor's creation until the fork handler can see it, or it is closed. */
+void attach_fork_gate_enter(void);
+void attach_fork_gate_leave(void);
+void attach_drop_token(int fd); /* close a descriptor from attach_take_token */
 void attach_unregister_handle(struct pmq *q);
 uint64_t attach_read_start_time(pid_t pid);
 

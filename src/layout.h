@@ -176,6 +176,8 @@ struct pmq_header {
 	_Atomic uint64_t epoch;
 	_Atomic uint32_t role;          /* HDR_ROLE_* */
 	_Atomic uint32_t fenced;        /* 1: producers refused (ESHUTDOWN) */
+	uint32_t boot_crc;              /* CRC32C of uuid + boot_id: a record failing it is damage, not a
+	                                 * reboot (zero, hence failing, in files made before it existed) */
 
 	/* hot words, each on its own cache line */
 	_Alignas(64) _Atomic uint64_t tail;       /* next ticket for producers */
@@ -209,6 +211,7 @@ struct pmq_header {
 	_Atomic uint64_t side_seq;
 };
 _Static_assert(offsetof(struct pmq_header, id_crc) < 192, "identity fits before boot_id");
+_Static_assert(offsetof(struct pmq_header, boot_crc) == 248, "boot_crc in the padding before tail");
 _Static_assert(offsetof(struct pmq_header, tail) % 64 == 0, "tail on its own line");
 _Static_assert(offsetof(struct pmq_header, head) - offsetof(struct pmq_header, tail) == 64, "head apart");
 _Static_assert(sizeof(struct pmq_header) <= PMQ_HDR_SIZE, "header fits its page");

@@ -111,6 +111,65 @@ static int make_dir(const char *dir, bool is_default)
 	return pmq_fail(-errno, "cannot create queue directory %s: %s", dir, strerror(errno));
 }
 
+/*
+ * Open the queue directory and decide whether its entries can be trusted
+ * (docs/security.md): whoever owns a directory, or may write it without the
+ * sticky bit, can rename our queue away and put a file of its own under the
+ * name. So it must be owned by root or by us, and be writable by nobody else
+ * unless it is sticky (then others may add names but not move ours, and the
+ * owner check on the file catches a name planted before us). Everything after
+ * this is opened relative to the returned descriptor, so the directory that
+ * was checked is the one used.
+ */
+static int open_trusted_dir(const char *dir, bool missing_is_noent, const char *base)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		int e = errno;
+		if (e == ENOENT && missing_is_noent)
+			return pmq_fail(-ENOENT, "queue \"%s\" does not exist in %s (no such directory)", base, dir);
+		return pmq_fail(-e, "queue directory %s: cannot open: %s", dir, strerror(e));
+	}
+	struct stat st;
+	if (fstat(dfd, &st)) {
+		int e = errno;
+		close(dfd);
+		return pmq_fail(-e, "queue directory %s: fstat: %s", dir, strerror(e));
+	}
+	uid_t me = geteuid();
+	if (st.st_uid != 0 && st.st_uid != me) {
+		close(dfd);
+		return pmq_fail(-EACCES,
+				"queue directory %s is owned by uid %u, not by you (uid %u) or root: that user could "
+				"replace any queue in it; use a directory you own (PMQ_DIR, pmq_config.dir) or one "
+				"root made (install -d -m 1777 -o root %s), see docs/security.md",
+				dir, (unsigned)st.st_uid, (unsigned)me, dir);
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		close(dfd);
+		return pmq_fail(-EACCES,
+				"queue directory %s is writable by others (mode %04o) without the sticky bit: anyone "
+				"could replace a queue in it; chmod go-w %s, or chmod +t for a shared directory",
+				dir, (unsigned)(st.st_mode & 07777), dir);
+	}
+	return dfd;
+}
+
+/* The file must belong to us, to root, or to the owner the caller named: in a shared
+ * sticky directory anyone may create a name first (docs/security.md). */
+static int check_file_owner(const struct stat *st, uint32_t owner_uid, const char *base, const char *path)
+{
+	uid_t me = geteuid();
+	if (st->st_uid == me || st->st_uid == 0 || owner_uid == PMQ_OWNER_ANY ||
+	    (owner_uid != 0 && st->st_uid == (uid_t)owner_uid))
+		return 0;
+	return pmq_fail(-EACCES,
+			"queue \"%s\": %s is owned by uid %u, not by you (uid %u) or root: refusing a queue "
+			"someone else may have planted; if that owner is expected, name it in "
+			"pmq_open_opts.owner_uid",
+			base, path, (unsigned)st->st_uid, (unsigned)me);
+}
+
 static int init_file(int fd, const struct pmq_config *cfg, const struct pmq_geometry *g)
 {
 	void *m = mmap(NULL, g->file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -158,13 +217,21 @@ PMQ_EXPORT int pmq_create(const char *name, const struct pmq_config *cfg_in, pmq
 	const char *dir = resolve_dir(cfg.dir);
 	if ((rc = make_dir(dir, strcmp(dir, PMQ_DEFAULT_DIR) == 0)))
 		return rc;
-	char path[4096], tmp[4200];
+	char path[4096], tmp[4200], leaf[PMQ_NAME_MAX + 8], tmp_leaf[PMQ_NAME_MAX + 64];
 	if ((rc = queue_path(path, sizeof(path), dir, base)))
 		return rc;
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%d.%llu", dir, base, (int)getpid(), (unsigned long long)now_mono_ns());
-	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, cfg.mode);
-	if (fd < 0)
-		return pmq_fail(-errno, "queue \"%s\": cannot create %s: %s", base, tmp, strerror(errno));
+	snprintf(leaf, sizeof(leaf), "%s.pmq", base);
+	snprintf(tmp_leaf, sizeof(tmp_leaf), ".%s.tmp.%d.%llu", base, (int)getpid(), (unsigned long long)now_mono_ns());
+	snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmp_leaf);
+	int dfd = open_trusted_dir(dir, false, base);
+	if (dfd < 0)
+		return dfd;
+	int fd = openat(dfd, tmp_leaf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, cfg.mode);
+	if (fd < 0) {
+		rc = pmq_fail(-errno, "queue \"%s\": cannot create %s: %s", base, tmp, strerror(errno));
+		close(dfd);
+		return rc;
+	}
 	if (cfg.durability == PMQ_DURABLE_POWER && on_tmpfs(fd) && !pmem_forced()) {
 		rc = pmq_fail(-EINVAL, "queue \"%s\": power durability on tmpfs (%s) cannot survive power loss; "
 				       "use a persistent file system (or PMEM_IS_PMEM_FORCE=1 for tests)",
@@ -188,20 +255,22 @@ PMQ_EXPORT int pmq_create(const char *name, const struct pmq_config *cfg_in, pmq
 	if (cfg.durability == PMQ_DURABLE_POWER)
 		fsync(fd);
 	/* publish the finished file under its name atomically; EEXIST if someone was first */
-	if (link(tmp, path)) {
+	if (linkat(dfd, tmp_leaf, dfd, leaf, 0)) {
 		rc = errno == EEXIST ? pmq_fail(-EEXIST, "queue \"%s\" already exists in %s", base, dir)
 				     : pmq_fail(-errno, "queue \"%s\": cannot link %s: %s", base, path, strerror(errno));
 		goto fail;
 	}
-	unlink(tmp);
+	unlinkat(dfd, tmp_leaf, 0);
 	close(fd);
+	close(dfd);
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = dir;
 	return pmq_open_ex(base, PMQ_PRODUCER | PMQ_CONSUMER, &o, out);
 fail:
-	unlink(tmp);
+	unlinkat(dfd, tmp_leaf, 0);
 	close(fd);
+	close(dfd);
 	return rc;
 }
 
@@ -230,7 +299,8 @@ static void say_hello(struct pmq *q)
 
 static void handle_geometry(struct pmq *q, const struct pmq_header *h)
 {
-	/* copied once from the validated header: bounds checks never re-read shared memory */
+	/* h is our private copy of the mapped header, validated as a whole: every bound
+	 * and offset comes from it, never from the mapping, which a peer may rewrite */
 	q->slot_count = h->slot_count;
 	q->slot_shift = h->slot_shift;
 	q->slot_mask = h->slot_count - 1;
@@ -242,6 +312,9 @@ static void handle_geometry(struct pmq *q, const struct pmq_header *h)
 	q->max_deliveries = h->max_deliveries;
 	q->qflags = h->flags;
 	q->power = h->durability == PMQ_DURABLE_POWER;
+	q->dlq_capacity = h->dlq_capacity;
+	q->lease_ns = h->lease_ns;
+	q->lease_action = h->lease_action;
 	q->attach = (struct pmq_attach *)((uint8_t *)q->hdr + h->attach_off);
 	q->ring = (uint8_t *)q->hdr + h->ring_off;
 	q->side = (uint8_t *)q->hdr + h->side_off;
@@ -310,18 +383,27 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	q->spin_ns = opts.spin_ns;
 	q->role = is_dlq ? AT_ROLE_DLQ : (flags & (PMQ_PRODUCER | PMQ_CONSUMER));
 	q->probe_fd = -1;
-	q->fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	q->fd = -1;
+	/* from the first descriptor until the handle is registered, a fork waits: the child
+	 * must never inherit a lock-holding descriptor that its fork handler cannot see */
+	attach_fork_gate_enter();
+	int dfd = open_trusted_dir(dir, true, base);
+	if (dfd < 0) {
+		rc = dfd;
+		goto fail_q;
+	}
+	char leaf[PMQ_NAME_MAX + 8];
+	snprintf(leaf, sizeof(leaf), "%s.pmq", base);
+	q->fd = openat(dfd, leaf, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int open_errno = errno;
+	close(dfd);
 	if (q->fd < 0) {
-		int e = errno;
-		if (e == EISDIR) {
-			free(q);
-			return pmq_fail(-EPROTO, "queue \"%s\": %s is a directory, not a queue file", base, path);
-		}
-		rc = e == ENOENT ? pmq_fail(-ENOENT, "queue \"%s\" does not exist in %s", base, dir)
+		int e = open_errno;
+		rc = e == EISDIR ? pmq_fail(-EPROTO, "queue \"%s\": %s is a directory, not a queue file", base, path)
+		     : e == ENOENT ? pmq_fail(-ENOENT, "queue \"%s\" does not exist in %s", base, dir)
 		     : e == ELOOP ? pmq_fail(-ELOOP, "queue \"%s\": %s is a symbolic link; refused", base, path)
 				  : pmq_fail(-e, "queue \"%s\": cannot open %s: %s", base, path, strerror(e));
-		free(q);
-		return rc;
+		goto fail_q;
 	}
 	struct stat st;
 	struct pmq_header hcopy;
@@ -333,6 +415,8 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 		rc = pmq_fail(-EPROTO, "queue \"%s\": %s is not a regular file", base, path);
 		goto fail_fd;
 	}
+	if ((rc = check_file_owner(&st, opts.owner_uid, base, path)))
+		goto fail_fd;
 	memset(&hcopy, 0, sizeof(hcopy));
 	if (st.st_size >= (off_t)sizeof(hcopy) && pread(q->fd, &hcopy, sizeof(hcopy), 0) != (ssize_t)sizeof(hcopy)) {
 		rc = pmq_fail(-EIO, "queue \"%s\": cannot read the header", base);
@@ -342,10 +426,12 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 		goto fail_fd;
 	if ((rc = map_queue(q, path, (uint64_t)st.st_size, q->role != 0)))
 		goto fail_fd;
-	/* validate again what is mapped: the file may have changed since the read */
-	if ((rc = format_validate_header(q->hdr, q->map_len, base)))
+	/* the file may have changed since the read, and a peer may be rewriting the mapped
+	 * header right now: copy it ONCE, validate the copy, and take everything from it */
+	memcpy(&hcopy, q->hdr, sizeof(hcopy));
+	if ((rc = format_validate_header(&hcopy, q->map_len, base)))
 		goto fail_map;
-	handle_geometry(q, q->hdr);
+	handle_geometry(q, &hcopy);
 	if (q->power && !q->is_pmem && on_tmpfs(q->fd) && !pmem_forced()) {
 		rc = pmq_fail(-EINVAL, "queue \"%s\": power durability on tmpfs cannot survive power loss", base);
 		goto fail_map;
@@ -356,16 +442,24 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	if ((rc = attach_join(q, q->role)))
 		goto fail_map;
 	if (exclusive) {
-		/* nobody else is attached: whole-file recovery, then share the presence */
+		/* nobody else is attached: whole-file recovery, then share the presence. A boot
+		 * record that fails its checksum is damage, not evidence of a reboot
+		 * (docs/decisions.md): recovery then runs as for any exclusive open */
 		char boot[40];
 		format_read_boot_id(boot);
-		bool rebooted = strncmp(boot, q->hdr->boot_id, sizeof(boot)) != 0;
-		recover_whole_file(q, rebooted);
+		enum boot_match bm = format_check_boot_record(q->hdr, boot);
+		recover_whole_file(q, bm == BOOT_OTHER);
+		if (bm != BOOT_SAME) {
+			format_write_boot_record(q->hdr, boot);
+			durable_persist(q, q->hdr->boot_id, offsetof(struct pmq_header, tail) -
+								  offsetof(struct pmq_header, boot_id));
+		}
 		attach_presence_share(q);
 	} else {
 		recover_dead_owners(q); /* cheap: one lock probe per attached entry */
 	}
 	attach_register_handle(q);
+	attach_fork_gate_leave();
 	say_hello(q);
 	*out = q;
 	return 0;
@@ -373,6 +467,8 @@ fail_map:
 	pmem_unmap(q->hdr, q->map_len);
 fail_fd:
 	close(q->fd);
+fail_q:
+	attach_fork_gate_leave();
 	free(q);
 	return rc;
 }
@@ -383,6 +479,9 @@ PMQ_EXPORT int pmq_close(pmq_t *q)
 {
 	if (!q)
 		return pmq_fail(-EINVAL, "pmq_close: NULL queue handle");
+	/* once unregistered, the fork handler no longer closes our descriptors in a child:
+	 * no fork until they are closed here */
+	attach_fork_gate_enter();
 	attach_unregister_handle(q);
 	int rc = 0;
 	if (!q->forked) {
@@ -403,6 +502,7 @@ PMQ_EXPORT int pmq_close(pmq_t *q)
 		close(q->probe_fd);
 	if (q->fd >= 0)
 		close(q->fd); /* drops token and presence */
+	attach_fork_gate_leave();
 	free(q);
 	return rc;
 }
@@ -426,8 +526,11 @@ PMQ_EXPORT int pmq_unlink(const char *name, const char *dir)
 
 PMQ_EXPORT int pmq_stats(pmq_t *q, struct pmq_stats *st)
 {
-	if (!q || !st)
+	if (!st)
 		return pmq_fail(-EINVAL, "pmq_stats: NULL argument");
+	int rc = handle_check(q);
+	if (rc)
+		return rc;
 	struct pmq_header *h = q->hdr;
 	memset(st, 0, sizeof(*st));
 	/* relaxed: a snapshot for humans; each word is read once */
@@ -460,42 +563,61 @@ PMQ_EXPORT int pmq_stats(pmq_t *q, struct pmq_stats *st)
 
 PMQ_EXPORT int pmq_get_config(pmq_t *q, struct pmq_config *cfg)
 {
-	if (!q || !cfg)
+	if (!cfg)
 		return pmq_fail(-EINVAL, "pmq_get_config: NULL argument");
-	struct pmq_header *h = q->hdr;
-	pmq_config_init(cfg);
+	int rc = handle_check(q);
+	if (rc)
+		return rc;
+	pmq_config_init(cfg); /* from the handle's validated copy: the mapping may have changed */
 	cfg->flags = q->qflags;
 	cfg->slot_count = q->slot_count;
 	cfg->max_payload = q->max_payload;
 	cfg->max_attach = q->max_attach;
 	cfg->consumer_quota = q->quota;
 	cfg->max_deliveries = q->max_deliveries;
-	cfg->dlq_capacity = h->dlq_capacity;
+	cfg->dlq_capacity = q->dlq_capacity;
 	cfg->side_slots = q->side_count;
 	cfg->durability = q->power ? PMQ_DURABLE_POWER : PMQ_DURABLE_PROCESS;
-	cfg->lease_ns = h->lease_ns;
-	cfg->lease_action = h->lease_action;
+	cfg->lease_ns = q->lease_ns;
+	cfg->lease_action = q->lease_action;
 	cfg->dir = NULL;
 	return 0;
 }
 
+/* Is entry idx still the incarnation we were asked about? Called after loading a slot
+ * word that names idx: the acquire fence pairs with the release fence a joiner issues
+ * after its join CAS and before any claim (attach_join), so if the word we loaded is a
+ * newcomer's claim, this load sees the newcomer's incarnation. */
+static bool holder_unchanged(const struct pmq *q, uint32_t idx, uint32_t incarnation)
+{
+	atomic_thread_fence(memory_order_acquire);
+	uint64_t w = atomic_load_explicit(&q->attach[idx].word, memory_order_relaxed);
+	return at_state(w) == AT_ATTACHED && at_inc(w) == incarnation;
+}
+
 PMQ_EXPORT int pmq_requeue_holder(pmq_t *q, uint32_t idx, uint32_t incarnation)
 {
-	if (!q)
-		return pmq_fail(-EINVAL, "NULL queue handle");
+	int rc = handle_check(q);
+	if (rc)
+		return rc;
 	if (idx >= q->max_attach)
 		return pmq_fail(-EINVAL, "queue \"%s\": attachment %u out of range", q->name, idx);
-	uint64_t w = atomic_load_explicit(&q->attach[idx].word, memory_order_acquire);
-	if (at_state(w) != AT_ATTACHED || at_inc(w) != incarnation)
+	if (!holder_unchanged(q, idx, incarnation))
 		return pmq_fail(-ESTALE, "queue \"%s\": attachment %u is no longer incarnation %u", q->name, idx,
 				incarnation);
+	PMQ_FAULT("requeue.after_check");
 	uint32_t add = (q->qflags & PMQ_F_CRASH_NOT_DELIVERY) ? 0 : 1;
 	int n = 0;
+	/* the holder may die, be recovered and be replaced at the same index while we walk:
+	 * each word that names idx is moved only if idx is still the incarnation asked about
+	 * (the move's CAS on that exact word then rules out a change after the check) */
 	for (uint32_t j = 0; j < q->slot_count; j++) {
 		struct pmq_slot *s = main_slot(q, j);
 		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
 		if (ctl_state(c) != ST_CLAIMED || ctl_owner(c) != idx)
 			continue;
+		if (!holder_unchanged(q, idx, incarnation))
+			goto replaced;
 		/* the holder may be alive: copy, mark, and leave the slot pinned until it acks */
 		struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
 				     .free_source = false, .add_deliveries = add, .force_reason = 0};
@@ -507,10 +629,17 @@ PMQ_EXPORT int pmq_requeue_holder(pmq_t *q, uint32_t idx, uint32_t incarnation)
 		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire);
 		if (ctl_state(c) != ST_CLAIMED || ctl_owner(c) != idx || (c & CTL_F_DLQ))
 			continue;
+		if (!holder_unchanged(q, idx, incarnation))
+			goto replaced;
 		struct move_req m = {.src = d, .src_is_side = 1, .src_idx = e, .src_ctl = c, .actor = q->index,
 				     .free_source = false, .add_deliveries = add, .force_reason = 0};
 		if (side_move(q, &m) == 0)
 			n++;
 	}
 	return n;
+replaced:
+	if (n)
+		return n;
+	return pmq_fail(-ESTALE, "queue \"%s\": attachment %u was replaced (no longer incarnation %u)", q->name, idx,
+			incarnation);
 }

@@ -143,7 +143,7 @@ int recover_owner(struct pmq *q, uint32_t idx)
 	/* re-read under the token: it may have been recovered and freed meanwhile */
 	uint64_t w = atomic_load_explicit(&a->word, memory_order_acquire);
 	if (at_state(w) != AT_ATTACHED) {
-		close(fd);
+		attach_drop_token(fd);
 		return 0;
 	}
 	int rc = settle_owner(q, idx);
@@ -158,7 +158,7 @@ int recover_owner(struct pmq *q, uint32_t idx)
 		atomic_store_explicit(&a->word, at_make(AT_FREE, 0, at_inc(w)), memory_order_release);
 		atomic_fetch_add_explicit(&q->hdr->recoveries, 1, memory_order_relaxed); /* statistics */
 	}
-	close(fd); /* drops the token only now */
+	attach_drop_token(fd); /* drops the token only now */
 	return rc >= 0 ? 1 : rc;
 }
 

@@ -76,6 +76,29 @@ void wait_heal_idle(struct pmq *q, struct wait_state *w)
 	recover_dead_owners(q);
 }
 
+/*
+ * A PMQ_WAIT_SPIN waiter never sleeps, so it never runs the idle heal above: a
+ * producer spinning behind a dead consumer's claims would spin forever without
+ * pmqd. It samples head and tail once per heal period (the clock is read every 64
+ * spins anyway, vDSO) and heals only if neither moved for a whole period. While
+ * both sides live and messages flow, the cursors move and no probe is made; a
+ * stall costs one lock probe per attached entry per period.
+ */
+static void wait_spin_heal(struct pmq *q, struct wait_state *w, uint64_t now)
+{
+	if (w->spin_heal_at && now - w->spin_heal_at < 100000000ull)
+		return;
+	/* relaxed: a sample of hints; only "did anything move" matters */
+	uint64_t head = atomic_load_explicit(&q->hdr->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&q->hdr->tail, memory_order_relaxed);
+	bool stalled = w->spin_heal_at && head == w->spin_head && tail == w->spin_tail;
+	w->spin_heal_at = now;
+	w->spin_head = head;
+	w->spin_tail = tail;
+	if (stalled)
+		recover_dead_owners(q);
+}
+
 void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever)
 {
 	/* a spin-forever wait needs no clock: skip the read (tens of ns on some VMs) */
@@ -86,6 +109,9 @@ void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, 
 	w->watch_since = 0;
 	w->heal_at = w->start_ns;
 	w->heal_gap = 1000000ull;
+	w->spin_heal_at = 0;
+	w->spin_head = 0;
+	w->spin_tail = 0;
 }
 
 /*
@@ -104,7 +130,13 @@ static int wait_step(struct pmq *q, struct wait_state *w, _Atomic uint32_t *seq,
 		if (w->deadline_ns && now >= w->deadline_ns)
 			return -ETIMEDOUT;
 	}
-	if (q->wait == PMQ_WAIT_SPIN || (q->wait == PMQ_WAIT_SPIN_FUTEX && (now == 0 || now - w->start_ns < q->spin_ns))) {
+	if (q->wait == PMQ_WAIT_SPIN) {
+		if (unlikely(now != 0))
+			wait_spin_heal(q, w, now);
+		cpu_relax();
+		return 0;
+	}
+	if (q->wait == PMQ_WAIT_SPIN_FUTEX && (now == 0 || now - w->start_ns < q->spin_ns)) {
 		cpu_relax();
 		return 0;
 	}

@@ -98,6 +98,8 @@ int open_queue(const char *name, unsigned flags, pmq_t **q)
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = opt_dir;
+	if (!flags)
+		o.owner_uid = PMQ_OWNER_ANY; /* an observer only reads: any user's queue may be looked at */
 	return pmq_open_ex(name, flags, &o, q);
 }
 

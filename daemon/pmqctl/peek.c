@@ -75,6 +75,7 @@ static int open_observer(const char *verb, const char *name, pmq_t **q)
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = pmqctl_qdir();
+	o.owner_uid = PMQ_OWNER_ANY; /* an observer only reads */
 	int r = pmq_open_ex(name, 0, &o, q);
 	if (r < 0)
 		fprintf(stderr, "pmqctl: %s \"%s\": %s (%s) --> pmqctl list shows the queues\n", verb, name,

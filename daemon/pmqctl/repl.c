@@ -141,6 +141,7 @@ int cmd_rejoin(int argc, char **argv)
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = dir;
+		o.owner_uid = PMQ_OWNER_ANY; /* an observer only reads */
 		struct pmq_repl_info in = { 0 };
 		if (pmq_open_ex(names[i], 0, &o, &q) == 0) {
 			pmq_repl_info(q, &in);

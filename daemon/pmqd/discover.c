@@ -178,6 +178,7 @@ struct reg_queue *discover_queue(const char *name)
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = cfg->dir;
+	o.owner_uid = (uint32_t)st.st_uid; /* a user's queue: its owner, as found by the scan */
 	pmq_t *q = NULL;
 	int r = pmq_open_ex(name, PMQ_NONBLOCK_OPEN, &o, &q);
 	if (r < 0) {

@@ -74,6 +74,7 @@ static void fence_all(void)
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
+		o.owner_uid = PMQ_OWNER_ANY; /* users' queues: pmqd's scan checked the directory */
 		if (pmq_open_ex(names[i], 0, &o, &q))
 			continue;
 		struct pmq_repl_info in;
@@ -106,6 +107,7 @@ static void rescan(struct link *l)
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
+		o.owner_uid = PMQ_OWNER_ANY; /* users' queues: pmqd's scan checked the directory */
 		pmq_t *q;
 		if (pmq_open_ex(names[i], 0, &o, &q))
 			continue;

@@ -73,6 +73,7 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
+		o.owner_uid = PMQ_OWNER_ANY; /* mirrors in pmqd's own directory */
 		int r = pmq_open_ex(d->name, 0, &o, &m->q);
 		if (r == -ENOENT) {
 			struct pmq_config c;
@@ -496,6 +497,7 @@ int standby_promote(uint64_t epoch, struct jbuf *j, char *err, size_t errlen)
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
+		o.owner_uid = PMQ_OWNER_ANY; /* mirrors in pmqd's own directory */
 		if (pmq_open_ex(names[i], 0, &o, &q) == 0) {
 			pmq_repl_info(q, &in);
 			if (in.epoch > epoch - 1)
@@ -519,6 +521,7 @@ int standby_promote(uint64_t epoch, struct jbuf *j, char *err, size_t errlen)
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
+		o.owner_uid = PMQ_OWNER_ANY; /* mirrors in pmqd's own directory */
 		int r = pmq_open_ex(names[i], 0, &o, &q);
 		if (r) {
 			log_msg(LOG_ERR, "promote: cannot open \"%s\": %s --> promote it by hand later", names[i],

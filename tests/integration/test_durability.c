@@ -165,7 +165,12 @@ static void reboot_with(const char *fault, void (*dying_producer)(void *))
 	char now[40];
 	assert_int_equal(format_read_boot_id(now), 0);
 	assert_memory_equal(old, now, 40); /* the file was last recovered on this boot */
-	assert_int_equal(pwrite(fd, boot, sizeof(boot), offsetof(struct pmq_header, boot_id)), 40);
+	/* a valid record of another boot (boot_crc matches): a garbage one would be damage */
+	struct pmq_header h;
+	assert_int_equal(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	format_write_boot_record(&h, boot);
+	assert_int_equal(pwrite(fd, h.boot_id, sizeof(h.boot_id), offsetof(struct pmq_header, boot_id)), 40);
+	assert_int_equal(pwrite(fd, &h.boot_crc, sizeof(h.boot_crc), offsetof(struct pmq_header, boot_crc)), 4);
 	close(fd);
 
 	pmq_t *r;
