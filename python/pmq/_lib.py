@@ -29,7 +29,7 @@ struct pmq_config {
 void pmq_config_init(struct pmq_config *cfg);
 
 struct pmq_open_opts {
-    uint32_t size; uint32_t wait; uint32_t spin_ns; uint32_t reserved; const char *dir;
+    uint32_t size; uint32_t wait; uint32_t spin_ns; uint32_t owner_uid; const char *dir;
 };
 void pmq_open_opts_init(struct pmq_open_opts *o);
 

@@ -32,7 +32,7 @@ static void layout(void)
 	FIELD(pmq_config, mode); FIELD(pmq_config, dir);
 	SIZE(pmq_open_opts);
 	FIELD(pmq_open_opts, size); FIELD(pmq_open_opts, wait); FIELD(pmq_open_opts, spin_ns);
-	FIELD(pmq_open_opts, reserved); FIELD(pmq_open_opts, dir);
+	FIELD(pmq_open_opts, owner_uid); FIELD(pmq_open_opts, dir);
 	SIZE(pmq_msg);
 	FIELD(pmq_msg, data); FIELD(pmq_msg, len); FIELD(pmq_msg, delivery_count); FIELD(pmq_msg, ticket);
 	FIELD(pmq_msg, epoch); FIELD(pmq_msg, timestamp_ns); FIELD(pmq_msg, cookie);
