@@ -172,6 +172,8 @@ int recover_whole_file(struct pmq *q, bool rebooted);
 /* fault injection: compiled only into the test library */
 #ifdef PMQ_FAULT_INJECTION
 void pmq_fault_point(const char *name);
+/* tests: fn runs at every fault point in the passing thread (NULL: none) */
+void pmq_fault_set_hook(void (*fn)(const char *name));
 #define PMQ_FAULT(name) pmq_fault_point(name)
 #else
 #define PMQ_FAULT(name) ((void)0)

@@ -69,6 +69,7 @@ static int settle_owner(struct pmq *q, unsigned owner)
 		case ST_CLAIMED: {
 			struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
 					     .free_source = true, .add_deliveries = crash_add(q), .force_reason = 0};
+			PMQ_FAULT("recover.settle_move");
 			int rc = side_move(q, &m);
 			if (rc == 0)
 				moved++;

@@ -510,6 +510,7 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 		}
 		if (flags & PMQ_NONBLOCK)
 			return -EAGAIN;
+		PMQ_FAULT("recv.before_wait");
 		if (!waiting) {
 			wait_begin(q, &w, timeout_ns, forever);
 			waiting = true;

@@ -76,6 +76,7 @@ int side_publish(struct pmq *q, uint32_t idx, uint64_t wr)
 	 * W2's half for waiting consumers */
 	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &wr, pub, memory_order_seq_cst, memory_order_relaxed))
 		return -ESTALE; /* someone helped */
+	PMQ_FAULT("publish.after_cas");
 	/* D6: published state on the media before the source is freed */
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
 	side_seq_bump(q); /* after the publish: a replicator that acquires the new value sees it */
@@ -193,6 +194,7 @@ int side_move(struct pmq *q, const struct move_req *m)
 			side_unreserve(q, e, wr);
 			return rc;
 		}
+		PMQ_FAULT("move.after_credit");
 	} else {
 		/* the hint goes up before the mark; relaxed: it only decides whether to scan,
 		 * and the publish (S2, seq_cst) orders it before any claim's decrement */
@@ -243,6 +245,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 		int rc = dlq_credit_take(q);
 		if (rc)
 			return rc;
+		PMQ_FAULT("requeue.after_credit");
 	} else {
 		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS, as in a move */
 	}
