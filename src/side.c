@@ -74,8 +74,12 @@ int side_publish(struct pmq *q, uint32_t idx, uint64_t wr)
 	uint64_t pub = ctl_make(ctl_lap(wr), st, PMQ_NO_OWNER, 0, 0);
 	/* S2: seq_cst: release of the copy (a consumer's acquire in side_try_claim sees it) and
 	 * W2's half for waiting consumers */
-	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &wr, pub, memory_order_seq_cst, memory_order_relaxed))
-		return -ESTALE; /* someone helped */
+	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &wr, pub, memory_order_seq_cst, memory_order_relaxed)) {
+		/* D6 (helped): someone published first and may not have persisted it yet; our
+		 * caller may free the source next, so the copy's word goes to the media first */
+		durable_persist(q, &e->ctl, sizeof(e->ctl));
+		return -ESTALE;
+	}
 	PMQ_FAULT("publish.after_cas");
 	/* D6: published state on the media before the source is freed */
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
@@ -91,10 +95,14 @@ int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx,
 	struct pmq_slot *d = side_slot(q, e);
 	/* acquire: pairs with the actor's S1 and its writes of src and the copy */
 	uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire);
-	if (ctl_state(c) != ST_WRITING)
+	if (ctl_state(c) != ST_WRITING ||
+	    atomic_load_explicit(&d->src, memory_order_relaxed) != src_make(src_side, src_idx, src_lap)) {
+		/* D6 (seen): the copy is published (or already consumed and the entry reused);
+		 * whoever published it may not have persisted it yet, and our caller frees the
+		 * source next: the word that says so reaches the media first (a rare path) */
+		durable_persist(q, &d->ctl, sizeof(d->ctl));
 		return 0;
-	if (atomic_load_explicit(&d->src, memory_order_relaxed) != src_make(src_side, src_idx, src_lap))
-		return 0;
+	}
 	return side_publish(q, e, c);
 }
 
