@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include <libpmem.h>
+
 #include "internal.h"
 #include "itest.h"
 #include "media_model.h"
@@ -138,13 +140,17 @@ static void ack_seq(pmq_t *q, const struct pmq_msg *m)
 }
 
 /* A handle whose process "died": its descriptor (token and presence locks) is
- * closed, its mapping and entry stay as a SIGKILL would leave them. */
+ * closed and its memory released; its entry and the words naming it stay as a SIGKILL
+ * would leave them. */
 static void die(pmq_t *h)
 {
 	struct pmq *q = (struct pmq *)h;
 	attach_unregister_handle(q);
 	close(q->fd);
-	q->fd = -1;
+	if (q->probe_fd >= 0)
+		close(q->probe_fd);
+	pmem_unmap(q->hdr, q->map_len);
+	free(q);
 }
 
 /* ---- checking one image --------------------------------------------------------- */

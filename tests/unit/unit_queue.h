@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpmem.h>
+
 #include "internal.h"
 
 static char uq_dir[64];
@@ -83,12 +85,16 @@ static inline unsigned uq_side_count(struct pmq *q, unsigned state)
 static inline uint64_t uq_dlq_count(struct pmq *q) { return atomic_load(&q->hdr->dlq_count); }
 
 /* A handle whose process "died": its descriptor (token and presence locks) is
- * closed; its entry, mapping and the words naming it stay as a SIGKILL leaves them. */
+ * closed and its memory released; its entry and the words naming it stay as a SIGKILL
+ * leaves them. */
 static inline void uq_die(struct pmq *q)
 {
 	attach_unregister_handle(q);
 	close(q->fd);
-	q->fd = -1;
+	if (q->probe_fd >= 0)
+		close(q->probe_fd);
+	pmem_unmap(q->hdr, q->map_len);
+	free(q);
 }
 
 #endif /* PMQ_UNIT_QUEUE_H */
