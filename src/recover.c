@@ -106,7 +106,7 @@ static int settle_pass(struct pmq *q, unsigned owner)
 				 * a leak; relaxed: a counter */
 				uint32_t reason = READ_ONCE(d->reason);
 				if (reason != DR_NONE)
-					atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+					dlq_credit_give(q);
 				if (side_unreserve(q, e, c) != 0 && reason != DR_NONE)
 					atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
 			}

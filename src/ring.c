@@ -604,7 +604,7 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 		 * relaxed: a counter, the entry words carry the data */
 		bool credit = (claimed & CTL_F_DLQ) != 0;
 		if (credit)
-			atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+			dlq_credit_give(q);
 		rc = side_free(q, s, claimed, ctl_lap(claimed));
 		if (rc && credit)
 			atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed); /* not ours after all */

@@ -178,16 +178,30 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
 	return 0;
 }
 
+/* Give a dead-letter credit back. Saturating at 0: a credit recorded by an entry but
+ * never taken (its process died between the two) may come back, and the count must not
+ * wrap (it would refuse every dead letter). relaxed: a counter, the entry words carry
+ * the data; the loop ends when our CAS wins, and each loss means another give or take
+ * went through. */
+void dlq_credit_give(struct pmq *q)
+{
+	uint64_t n = atomic_load_explicit(&q->hdr->dlq_count, memory_order_relaxed);
+	while (n && !atomic_compare_exchange_weak_explicit(&q->hdr->dlq_count, &n, n - 1, memory_order_relaxed,
+							   memory_order_relaxed))
+		;
+}
+
 /* Take a dead-letter credit; -EDQUOT when none is left (the message then stays put). */
 static int dlq_credit_take(struct pmq *q)
 {
 	struct pmq_header *h = q->hdr;
 	/* relaxed: a counter; the entry words carry the data */
+	uint32_t cap = READ_ONCE(h->dlq_capacity); /* once: the check and the message agree */
 	uint64_t n = atomic_fetch_add_explicit(&h->dlq_count, 1, memory_order_relaxed);
-	if (n >= h->dlq_capacity) {
-		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+	if (n >= cap) {
+		dlq_credit_give(q);
 		return pmq_fail(-EDQUOT, "queue \"%s\": dead-letter capacity %u exhausted; message kept where it is",
-				q->name, h->dlq_capacity);
+				q->name, cap);
 	}
 	return 0;
 }
@@ -265,7 +279,7 @@ int side_move(struct pmq *q, const struct move_req *m)
 		if (reason != DR_NONE) {
 			/* give the credit back, then un-record it: a crash between leaves one given
 			 * back twice at worst (count low), never a leak */
-			atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+			dlq_credit_give(q);
 			d->reason = DR_NONE;
 		} else {
 			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
@@ -311,7 +325,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 	} else if (reason == DR_NONE) {
 		if (held) {
 			/* give back, then un-record: a crash between costs a count one low, no leak */
-			atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+			dlq_credit_give(q);
 			e->reason = DR_NONE;
 		}
 		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS, as in a move */
@@ -330,7 +344,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 		/* moved away under us (a lease): undo, credit and hint as they were */
 		e->deliveries = sh.deliveries;
 		if (reason != DR_NONE && !held)
-			atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+			dlq_credit_give(q);
 		else if (reason == DR_NONE && held)
 			atomic_fetch_add_explicit(&h->dlq_count, 1, memory_order_relaxed);
 		if (reason == DR_NONE)
@@ -443,7 +457,7 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		}
 		/* the credit goes back first: a crash after it leaves the letter dead (recovery
 		 * returns it) with the count one low until the next exclusive open, never a leak */
-		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+		dlq_credit_give(q);
 		/* the replayed message gets a fresh delivery budget; its count keeps rising */
 		e->replay_base = sh.deliveries;
 		e->reason = DR_NONE;
@@ -477,7 +491,7 @@ PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 			continue;
 		/* the credit goes back first: a crash before the free leaves the count one low
 		 * (the next exclusive open recounts), never a leak; a lost free takes it again */
-		atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+		dlq_credit_give(q);
 		if (side_free(q, e, c, ctl_lap(c)) == 0)
 			done++;
 		else
