@@ -156,7 +156,7 @@ bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t
 /* a message we claimed and keep (no room to settle it): counted as held, so quota, close
  * and recovery know of it */
 void held_uncounted(struct pmq *q);
-void dlq_credit_give(struct pmq *q); /* saturating: never below zero */
+bool dlq_credit_give(struct pmq *q); /* saturating: never below zero; false if it was zero */
 /* free a MOVED source once its copy is published */
 int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved_ctl);
 

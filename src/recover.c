@@ -105,9 +105,13 @@ static int settle_pass(struct pmq *q, unsigned owner)
 				 * before the unreserve: a crash between leaves the count one low, never
 				 * a leak; relaxed: a counter */
 				uint32_t reason = READ_ONCE(d->reason);
-				if (reason != DR_NONE)
-					dlq_credit_give(q);
-				if (side_unreserve(q, e, c) != 0 && reason != DR_NONE)
+				/* acquire fence, then the word again: a reason read while the word was
+				 * still c is the dead actor's (no one else writes a dead actor's entry;
+				 * as the src check of side_unreserve) */
+				atomic_thread_fence(memory_order_acquire);
+				bool gave = reason != DR_NONE &&
+					    atomic_load_explicit(&d->ctl, memory_order_relaxed) == c && dlq_credit_give(q);
+				if (side_unreserve(q, e, c) != 0 && gave)
 					atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
 			}
 			break;

@@ -602,11 +602,9 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 		/* a dead letter's credit goes back before the free: a crash between leaves the
 		 * letter dead (recovery returns it) and the count one low, never a leak;
 		 * relaxed: a counter, the entry words carry the data */
-		bool credit = (claimed & CTL_F_DLQ) != 0;
-		if (credit)
-			dlq_credit_give(q);
+		bool gave = (claimed & CTL_F_DLQ) != 0 && dlq_credit_give(q);
 		rc = side_free(q, s, claimed, ctl_lap(claimed));
-		if (rc && credit)
+		if (rc && gave)
 			atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed); /* not ours after all */
 	} else {
 		uint64_t freed = ctl_free(ctl_lap(claimed) + 1);

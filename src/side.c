@@ -166,8 +166,17 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
 	 * copy) before it tells the standby to drop the source (docs/failover.md) */
 	side_seq_bump(q);
 	PMQ_FAULT("move.before_free");
-	if (is_side)
-		return side_free(q, s, moved, ctl_lap(moved));
+	if (is_side) {
+		/* a moved redelivery whose reason is set holds a credit (its requeue died after
+		 * recording it): give it back first, and take back only what we gave if the free
+		 * loses (one process frees a MOVED word: its live holder, or the recoverer that
+		 * holds its token) */
+		bool gave = READ_ONCE(s->reason) != DR_NONE && dlq_credit_give(q);
+		int rc = side_free(q, s, moved, ctl_lap(moved));
+		if (rc && gave)
+			atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+		return rc;
+	}
 	uint64_t freed = ctl_free(ctl_lap(moved) + 1);
 	/* A1 as in pmq_ack */
 	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &moved, freed, memory_order_seq_cst,
@@ -183,12 +192,13 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
  * wrap (it would refuse every dead letter). relaxed: a counter, the entry words carry
  * the data; the loop ends when our CAS wins, and each loss means another give or take
  * went through. */
-void dlq_credit_give(struct pmq *q)
+bool dlq_credit_give(struct pmq *q)
 {
 	uint64_t n = atomic_load_explicit(&q->hdr->dlq_count, memory_order_relaxed);
 	while (n && !atomic_compare_exchange_weak_explicit(&q->hdr->dlq_count, &n, n - 1, memory_order_relaxed,
 							   memory_order_relaxed))
 		;
+	return n != 0; /* a caller that undoes its give takes back only what it gave */
 }
 
 /* Take a dead-letter credit; -EDQUOT when none is left (the message then stays put). */
@@ -313,7 +323,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 	uint32_t reason = decide_reason(q, deliveries, sh.replay_base, corrupt ? DR_CORRUPT : force);
 	/* a claimed redelivery carries DR_NONE; anything else was recorded by an earlier
 	 * attempt that died after "record" (and maybe after "take"): the credit is held */
-	bool held = sh.reason != DR_NONE;
+	bool held = sh.reason != DR_NONE, gave = false;
 	if (reason != DR_NONE && !held) {
 		e->reason = reason; /* record the credit before taking it (as in side_move) */
 		int rc = dlq_credit_take(q);
@@ -325,7 +335,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 	} else if (reason == DR_NONE) {
 		if (held) {
 			/* give back, then un-record: a crash between costs a count one low, no leak */
-			dlq_credit_give(q);
+			gave = dlq_credit_give(q);
 			e->reason = DR_NONE;
 		}
 		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS, as in a move */
@@ -345,7 +355,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 		e->deliveries = sh.deliveries;
 		if (reason != DR_NONE && !held)
 			dlq_credit_give(q);
-		else if (reason == DR_NONE && held)
+		else if (gave)
 			atomic_fetch_add_explicit(&h->dlq_count, 1, memory_order_relaxed);
 		if (reason == DR_NONE)
 			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
@@ -489,13 +499,17 @@ PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		if (ctl_state(c) != ST_DEAD)
 			continue;
-		/* the credit goes back first: a crash before the free leaves the count one low
-		 * (the next exclusive open recounts), never a leak; a lost free takes it again */
+		/* own the entry first (as replay does): the credit goes back only for a letter
+		 * we purge. A crash after the claim is recovered like a .dlq consumer's; one
+		 * after the give-back leaves the count one low (the next exclusive open
+		 * recounts), never a leak */
+		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
+		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
+							     memory_order_relaxed))
+			continue;
 		dlq_credit_give(q);
-		if (side_free(q, e, c, ctl_lap(c)) == 0)
+		if (side_free(q, e, held, ctl_lap(held)) == 0)
 			done++;
-		else
-			atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
 	}
 	return (int)done;
 }

@@ -15,6 +15,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cmocka.h>
@@ -46,9 +47,10 @@ static unsigned n_images;
 static const void *watched; /* an address in the queue's mapping */
 static size_t file_len;
 
-static void save_image(void *arg)
+static void save_image(void *arg, const void *addr)
 {
 	(void)arg;
+	(void)addr;
 	size_t len = 0;
 	const uint8_t *s = media_model_shadow(watched, &len);
 	if (!s || n_images >= MAX_IMAGES)
@@ -59,6 +61,23 @@ static void save_image(void *arg)
 	images[n_images].known = now_known;
 	file_len = len;
 	n_images++;
+}
+
+/* persist points of the recovery that runs after a power cut: each is cut again */
+#define MAX_NESTED 64
+static uint8_t *nested[MAX_NESTED];
+static unsigned n_nested;
+
+static void save_nested(void *arg, const void *addr)
+{
+	(void)arg;
+	size_t len = 0;
+	const uint8_t *s = addr ? media_model_shadow(addr, &len) : NULL;
+	if (!s || len != file_len || n_nested >= MAX_NESTED)
+		return;
+	nested[n_nested] = malloc(len);
+	assert_non_null(nested[n_nested]);
+	memcpy(nested[n_nested++], s, len);
 }
 
 static int setup(void **state)
@@ -155,10 +174,15 @@ static void die(pmq_t *h)
 
 /* ---- checking one image --------------------------------------------------------- */
 
-static void drain(const char *name, uint32_t *count, unsigned image)
+/* open name (with capture: the open's recovery persist points are saved in nested[]),
+ * take every message, count each */
+static void drain(const char *name, uint32_t *count, unsigned image, bool capture)
 {
 	pmq_t *q;
+	if (capture)
+		media_model_set_hook(save_nested, NULL);
 	int rc = pmq_open(name, PMQ_CONSUMER, &q);
+	media_model_set_hook(NULL, NULL);
 	if (rc)
 		fail_msg("image %u: cannot open %s after the power cut: %s", image, name, pmq_errmsg());
 	struct pmq_msg m;
@@ -174,35 +198,53 @@ static void drain(const char *name, uint32_t *count, unsigned image)
 	assert_int_equal(pmq_close(q), 0);
 }
 
-static void check_image(unsigned i)
+/* write image as `name`, reboot it, check it against what was known */
+static void check_one(uint8_t *image, const struct knowledge *k, const char *name, unsigned i, int cut2,
+		      bool capture)
 {
-	char path[512];
-	itest_queue_path(path, sizeof(path), "rebooted");
-	struct pmq_header *h = (struct pmq_header *)images[i].bytes;
+	char path[512], dlq[64];
+	itest_queue_path(path, sizeof(path), name);
+	struct pmq_header *h = (struct pmq_header *)image;
 	memset(h->boot_id, 0, sizeof(h->boot_id));
-	snprintf(h->boot_id, sizeof(h->boot_id), "another-boot-%u", i); /* the power cut is a reboot */
-	assert_int_equal(media_model_power_cut(images[i].bytes, file_len, path), 0);
+	snprintf(h->boot_id, sizeof(h->boot_id), "another-boot-%u-%d", i, cut2); /* a power cut is a reboot */
+	assert_int_equal(media_model_power_cut(image, file_len, path), 0);
 	uint32_t count[NSEQ] = {0};
-	drain("rebooted", count, i);
-	drain("rebooted.dlq", count, i);
-	const struct knowledge *k = &images[i].known;
+	drain(name, count, i, capture);
+	snprintf(dlq, sizeof(dlq), "%s.dlq", name);
+	drain(dlq, count, i, false);
+	char where[96];
+	if (cut2 < 0)
+		snprintf(where, sizeof(where), "power cut at persist point %u (after step %u)", i + 1, k->steps);
+	else
+		snprintf(where, sizeof(where), "power cut at persist point %u (after step %u), then at point %d of "
+			 "the recovery after it", i + 1, k->steps, cut2 + 1);
 	for (uint32_t s = 0; s < NSEQ; s++) {
 		if ((k->seq[s] & S_SENT) && !(k->seq[s] & S_ACKED) && count[s] == 0)
-			fail_msg("power cut at persist point %u (after step %u): message %u was sent, never acked, "
-				 "and is gone", i + 1, k->steps, s);
+			fail_msg("%s: message %u was sent, never acked, and is gone", where, s);
 		if (count[s] && !(k->seq[s] & S_BEGUN))
-			fail_msg("power cut at persist point %u: message %u came out but was never sent", i + 1, s);
+			fail_msg("%s: message %u came out but was never sent", where, s);
 		if (count[s] > 1)
-			fail_msg("power cut at persist point %u (after step %u): message %u came out %u times", i + 1,
-				 k->steps, s, count[s]);
+			fail_msg("%s: message %u came out %u times", where, s, count[s]);
 	}
-	assert_int_equal(pmq_unlink("rebooted", NULL), 0);
+	assert_int_equal(pmq_unlink(name, NULL), 0);
+}
+
+static void check_image(unsigned i)
+{
+	n_nested = 0;
+	check_one(images[i].bytes, &images[i].known, "rebooted", i, -1, true);
+	/* and a second cut at each persist point of that recovery */
+	for (unsigned j = 0; j < n_nested; j++) {
+		check_one(nested[j], &images[i].known, "rebooted-again", i, (int)j, false);
+		free(nested[j]);
+	}
+	n_nested = 0;
 }
 
 static void check_every_image(unsigned at_least)
 {
 	media_model_set_hook(NULL, NULL);
-	fprintf(stderr, "# %u persist points, each cut and rebooted\n", n_images);
+	fprintf(stderr, "# %u persist points, each cut and rebooted (and cut again in that recovery)\n", n_images);
 	assert_true(n_images >= at_least); /* the scenario really ran through the flush path */
 	for (unsigned i = 0; i < n_images; i++)
 		check_image(i);

@@ -246,7 +246,14 @@ inline slot_free_moved(fside, fidx, fmoved, fmRc)
 {
 	side_help_publish(XOF(fmoved), fside, fidx, LAP(fmoved));      /* side.c:108 */
 	if
-	:: fside -> side_free(fidx, fmoved, LAP(fmoved), fmRc, 0)       /* :111 */
+	:: fside ->
+		/* a moved redelivery that recorded a credit (its requeue died after the record)
+		 * gives it back: first, and again only what it gave if the free loses (one
+		 * process frees a MOVED word: its live holder, or the recoverer holding its token) */
+		atomic { hpC = (ersn[fidx] && ectl[fidx] == fmoved) }
+		if :: hpC -> atomic { CP; if :: dlq > 0 -> dlq-- :: else -> hpC = 0 fi } :: else fi;
+		side_free(fidx, fmoved, LAP(fmoved), fmRc, 0);              /* :111 */
+		if :: fmRc != 0 && hpC -> atomic { CP; dlq++; hpC = 0 } :: else -> hpC = 0 fi
 	:: else ->
 		atomic { CP;                                             /* :114 */
 			if
@@ -644,22 +651,29 @@ proctype purger(byte me)
 {
 	byte idx, sfV, sfRc;
 	int c;
+	bit gave;
 	bit crashable = 0;     /* side_free's crash points: never taken here */
 	do
 	:: idx < NE ->
 		c = ectl[idx];                                           /* side.c:353 */
 		if
 		:: ST(c) == DEAD ->
-			atomic { DLQ_GIVE }                                   /* the credit back first */
-			side_free(idx, c, LAP(c), sfRc, emid[idx]);        /* :356, a purge settles it */
-			if :: sfRc == 0 -> REACHED(20); break :: else -> atomic { dlq++ } fi
+			/* own it first (as replay does), then the credit back, then free it */
+			atomic { if :: ectl[idx] == c -> ectl[idx] = MK(LAP(c), CLAIMED, me, 0); gave = 1 :: else fi }
+			if
+			:: gave ->
+				atomic { DLQ_GIVE }
+				side_free(idx, MK(LAP(c), CLAIMED, me, 0), LAP(c), sfRc, emid[idx]); /* a purge settles it */
+				assert(sfRc == 0); REACHED(20); break
+			:: else
+			fi
 		:: else
 		fi;
-		atomic { idx++; c = 0; sfRc = 0; sfV = 0 }
+		atomic { idx++; c = 0; sfRc = 0; sfV = 0; gave = 0 }
 	:: else -> break
 	od;
 crashed:
-	atomic { nwfin++; idx = 0; c = 0; sfRc = 0; sfV = 0 }
+	atomic { nwfin++; idx = 0; c = 0; sfRc = 0; sfV = 0; gave = 0 }
 }
 
 /* ------------------------------------------------------------------------- */
@@ -729,8 +743,11 @@ proctype recoverer(byte me; bit crashable)
 				:: else -> REACHED(6);
 					/* the move never happened: give back the credit it recorded */
 #ifndef BUG_CREDIT
-					atomic { marked = ersn[kk] }
-					if :: marked -> atomic { CP; DLQ_GIVE } :: else fi;  /* back first */
+					/* load the reason, then the word: the reason is the dead actor's only
+					 * while the word is still rcC; give back first (only what was there),
+					 * take it again if the unreserve loses */
+					atomic { marked = (ersn[kk] && ectl[kk] == rcC) }
+					if :: marked -> atomic { CP; if :: dlq > 0 -> dlq-- :: else -> marked = 0 fi } :: else fi;
 					side_unreserve(kk, rcC);
 					if :: marked && sfRc != 0 -> atomic { CP; dlq++ } :: else fi
 #else

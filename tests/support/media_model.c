@@ -159,14 +159,14 @@ static void reach_media(const void *addr, size_t len)
 	memcpy(m->file->shadow + from, m->addr + from, to - from);
 }
 
-static void persist_point(void)
+static void persist_point(const void *addr)
 {
 	mm_persists++;
 	media_model_hook fn = mm_hook;
 	void *arg = mm_hook_arg;
 	pthread_mutex_unlock(&mm_lock);
 	if (fn)
-		fn(arg);
+		fn(arg, addr);
 }
 
 void __wrap_pmem_persist(const void *addr, size_t len)
@@ -174,7 +174,7 @@ void __wrap_pmem_persist(const void *addr, size_t len)
 	__real_pmem_persist(addr, len);
 	pthread_mutex_lock(&mm_lock);
 	reach_media(addr, len);
-	persist_point(); /* unlocks */
+	persist_point(addr); /* unlocks */
 }
 
 int __wrap_pmem_msync(const void *addr, size_t len)
@@ -182,7 +182,7 @@ int __wrap_pmem_msync(const void *addr, size_t len)
 	int rc = __real_pmem_msync(addr, len);
 	pthread_mutex_lock(&mm_lock);
 	reach_media(addr, len);
-	persist_point(); /* unlocks */
+	persist_point(addr); /* unlocks */
 	return rc;
 }
 
@@ -199,7 +199,7 @@ void __wrap_pmem_drain(void)
 {
 	__real_pmem_drain();
 	pthread_mutex_lock(&mm_lock);
-	persist_point(); /* unlocks */
+	persist_point(NULL); /* unlocks */
 }
 
 int media_model_power_cut(const uint8_t *image, size_t len, const char *path)

@@ -26,8 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* called after every persist point (persist, msync, drain) has reached the shadow */
-typedef void (*media_model_hook)(void *arg);
+/* called after every persist point (persist, msync, drain) has reached the shadow;
+ * addr is in the mapping that was flushed (NULL for a drain) */
+typedef void (*media_model_hook)(void *arg, const void *addr);
 void media_model_set_hook(media_model_hook fn, void *arg);
 
 /* The shadow of the file mapped at (or containing) addr; NULL if addr is in no
