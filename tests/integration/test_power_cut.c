@@ -66,7 +66,7 @@ static void save_image(void *arg, const void *addr)
 /* persist points of the recovery that runs after a power cut: each is cut again */
 #define MAX_NESTED 64
 static uint8_t *nested[MAX_NESTED];
-static unsigned n_nested;
+static unsigned n_nested, n_nested_total;
 
 static void save_nested(void *arg, const void *addr)
 {
@@ -234,6 +234,7 @@ static void check_image(unsigned i)
 	n_nested = 0;
 	check_one(images[i].bytes, &images[i].known, "rebooted", i, -1, true);
 	/* and a second cut at each persist point of that recovery */
+	n_nested_total += n_nested;
 	for (unsigned j = 0; j < n_nested; j++) {
 		check_one(nested[j], &images[i].known, "rebooted-again", i, (int)j, false);
 		free(nested[j]);
@@ -246,8 +247,10 @@ static void check_every_image(unsigned at_least)
 	media_model_set_hook(NULL, NULL);
 	fprintf(stderr, "# %u persist points, each cut and rebooted (and cut again in that recovery)\n", n_images);
 	assert_true(n_images >= at_least); /* the scenario really ran through the flush path */
+	n_nested_total = 0;
 	for (unsigned i = 0; i < n_images; i++)
 		check_image(i);
+	fprintf(stderr, "# %u more cuts inside the recoveries\n", n_nested_total);
 }
 
 /* ---- the scenario: every kind of persist point ------------------------------------ */
