@@ -386,23 +386,11 @@ int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed)
 	return 0;
 }
 
-int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
+/* One scan from the rotating start: claim the first entry in state `want`. */
+static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 {
 	uint32_t n = q->side_count;
-	uint64_t now = 0;
-	if (!dead_letters && q->side_skip_until) {
-		/* a fruitless scan happened lately: the hint may be too high after a crash
-		 * (recovery never lowers it), so rescan at most every 50 us */
-		now = now_mono_ns();
-		if (now < q->side_skip_until)
-			return -EAGAIN;
-	}
 	unsigned want = dead_letters ? ST_DEAD : ST_READY;
-	/* acquire, before the scan: pairs with the bump (W3) after each publish, requeue or
-	 * replay, so an entry made READY before the value we see is seen by the scan, and one
-	 * made READY later changes side_seq: only an unchanged side_seq proves "nothing new"
-	 * (the hint itself can return to the same value: claim, then nack) */
-	uint64_t seq_before = atomic_load_explicit(&q->hdr->side_seq, memory_order_acquire);
 	uint32_t start = q->side_scan;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t idx = (start + i) % n;
@@ -434,9 +422,33 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 		ring_fill_msg(q, msg, e, claimed, 1, idx);
 		return 0;
 	}
+	return -EAGAIN;
+}
+
+int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
+{
+	uint64_t now = 0;
+	if (!dead_letters && q->side_skip_until) {
+		/* a fruitless scan happened lately: the hint may be too high after a crash, so
+		 * rescan at most every 50 us (the next exclusive open recounts it) */
+		now = now_mono_ns();
+		if (now < q->side_skip_until)
+			return -EAGAIN;
+	}
+	if (side_scan_claim(q, msg, dead_letters) == 0)
+		return 0;
+	/* Fruitless (the rare path, so the claim path reads no extra line): remember
+	 * side_seq, then look once more. C3s, acquire: pairs with the bump (W3) after each
+	 * publish, requeue or replay: an entry made claimable before the value we read is
+	 * seen by the second scan, one made claimable later changes side_seq. Only an
+	 * unchanged side_seq proves "nothing new" to ring_peek_data; the hint itself can
+	 * come back to the value we saw (another consumer claims, then nacks). */
+	uint64_t seq = atomic_load_explicit(&q->hdr->side_seq, memory_order_acquire);
+	if (side_scan_claim(q, msg, dead_letters) == 0)
+		return 0;
 	if (!dead_letters)
 		q->side_skip_until = (now ? now : now_mono_ns()) + 50000;
-	q->side_seq_stale = seq_before + 1;
+	q->side_seq_stale = seq + 1;
 	return -EAGAIN;
 }
 
