@@ -371,7 +371,7 @@ inline side_requeue(qi, qclaimed, qadd)
 		 * its credit and died; it is held */
 		if
 		:: rqR && !rqOldR -> atomic { CP; if :: dlq < DLQCAP -> dlq++ :: else -> rqRc = EDQUOT fi }
-			if :: rqRc == EDQUOT -> atomic { CP; ersn[qi] = 0; edlv[qi] = rqOld } :: else fi
+			if :: rqRc == EDQUOT -> REACHED(17); atomic { CP; ersn[qi] = 0; edlv[qi] = rqOld } :: else fi
 		:: !rqR && rqOldR -> atomic { CP; DLQ_GIVE }; atomic { CP; ersn[qi] = 0 }
 		:: else
 		fi;
