@@ -51,7 +51,7 @@ struct pmq {
 	uint64_t resv_ticket;
 	uint64_t side_skip_until;   /* after a fruitless side scan: next scan not before (ns) */
 	uint64_t repl_mark;         /* standby: tickets below had their possible delivery counted */
-	uint64_t side_seq_stale;    /* side_seq + 1 that two fruitless scans saw (0: none): no sleep on it */
+	uint64_t side_seq_stale;    /* side_seq + 1 when two side scans found nothing (0: none): sleep only while unchanged */
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
 	struct pmq *next_open;      /* list of open handles, for the fork handler */
