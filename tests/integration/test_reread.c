@@ -5,7 +5,9 @@
  * does not match makes it rebuild): the CRC checks, the delivery recount and
  * the dead-lettering copy must each use the one value they bounded, never a
  * second read. With a second read the CRC runs ~2 GiB past the slot and the
- * opener crashes (SIGSEGV, or an ASan report).
+ * opener crashes (SIGSEGV, or an ASan report). A second test does the same to a
+ * power-mode queue's data path (the consumer's CRC check, moves of nacked and
+ * rejected messages).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -156,10 +158,79 @@ static void test_rebuild_reads_each_length_once(void **state)
 			 WIFSIGNALED(st) ? ", killed by a signal" : "");
 }
 
+/* The data path of a power-mode queue under the same writer: the consumer's CRC check
+ * and the moves that dead-letter what fails it (or requeue a nack) copy only the length
+ * they bounded. */
+static void hostile_traffic(void *arg)
+{
+	(void)arg;
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	setenv("PMEM_IS_PMEM_FORCE", "1", 1);
+	pmq_t *p, *c;
+	CHILD_CHECK(pmq_open(QNAME, PMQ_PRODUCER, &p) == 0);
+	CHILD_CHECK(pmq_open(QNAME, PMQ_CONSUMER, &c) == 0);
+	int fd = open(qpath, O_RDWR | O_CLOEXEC);
+	CHILD_CHECK(fd >= 0);
+	struct stat st;
+	CHILD_CHECK(fstat(fd, &st) == 0);
+	struct hostile x = {0};
+	x.file = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHILD_CHECK(x.file != MAP_FAILED);
+	x.h = (struct pmq_header *)x.file;
+	pthread_t t;
+	CHILD_CHECK(pthread_create(&t, NULL, flipper, &x) == 0);
+	uint64_t end = itest_now_ns() + 2000000000ull;
+	for (unsigned r = 0; itest_now_ns() < end; r++) {
+		for (int k = 0; k < 4; k++)
+			pmq_send(p, "hello", 5, PMQ_NONBLOCK);
+		struct pmq_msg m;
+		for (int k = 0; k < 4 && pmq_recv(c, &m, PMQ_NONBLOCK) == 0; k++) {
+			CHILD_CHECK(m.len <= 100);
+			if ((r + (unsigned)k) % 2)
+				pmq_nack(c, &m, 0); /* a move: copies the length it bounded */
+			else
+				pmq_ack(c, &m);
+		}
+		pmq_dlq_purge(c, 64);
+		if (r % 16 == 15) { /* settle what the consumer kept (rejected, no credit) */
+			pmq_close(c);
+			CHILD_CHECK(pmq_open(QNAME, PMQ_CONSUMER, &c) == 0);
+		}
+	}
+	atomic_store(&x.stop, 1);
+	pthread_join(t, NULL);
+	munmap(x.file, (size_t)st.st_size);
+	close(fd);
+	pmq_close(c);
+	pmq_close(p);
+}
+
+static void test_power_data_path_reads_each_length_once(void **state)
+{
+	(void)state;
+	setenv("PMEM_IS_PMEM_FORCE", "1", 1);
+	struct pmq_config cfg;
+	itest_config(&cfg, SLOTS);
+	cfg.max_payload = 100;
+	cfg.max_attach = 4;
+	cfg.consumer_quota = 8;
+	cfg.dlq_capacity = 8;
+	cfg.durability = PMQ_DURABLE_POWER;
+	pmq_t *q;
+	assert_int_equal(pmq_create(QNAME, &cfg, &q), 0);
+	assert_int_equal(pmq_close(q), 0);
+	int st = itest_wait(itest_fork(NULL, hostile_traffic, NULL));
+	if (!itest_exited_ok(st))
+		fail_msg("the power-mode data path did not survive the hostile writer (status 0x%x%s)", st,
+			 WIFSIGNALED(st) ? ", killed by a signal" : "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rebuild_reads_each_length_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_power_data_path_reads_each_length_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
