@@ -3,6 +3,10 @@
  * library (libpmq_fault.a, -DPMQ_FAULT_INJECTION). PMQ_FAULT=name[:n] in the
  * environment SIGKILLs the process the n-th time (default 1st) it passes the
  * named point, so tests can die exactly between two steps of the protocol.
+ *
+ * A test may also install a hook (pmq_fault_set_hook) that runs at every point
+ * in the thread passing it: another handle of the same process then acts in
+ * exactly that window (a race made deterministic), without anyone dying.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,9 +17,15 @@
 #include "internal.h"
 
 static _Atomic long hits;
+static void (*_Atomic hook)(const char *name);
+
+void pmq_fault_set_hook(void (*fn)(const char *name)) { atomic_store(&hook, fn); }
 
 void pmq_fault_point(const char *name)
 {
+	void (*fn)(const char *) = atomic_load(&hook);
+	if (fn)
+		fn(name);
 	const char *spec = getenv("PMQ_FAULT");
 	if (!spec)
 		return;

@@ -55,7 +55,7 @@ struct pmq {
 	uint64_t resv_ticket;
 	uint64_t side_skip_until;   /* after a fruitless side scan: next scan not before (ns) */
 	uint64_t repl_mark;         /* standby: tickets below had their possible delivery counted */
-	uint64_t side_hint_stale;   /* hint value a fruitless scan saw (0: none): do not sleep-spin on it */
+	uint64_t side_seq_stale;    /* side_seq + 1 when two side scans found nothing (0: none): sleep only while unchanged */
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
 	struct pmq *next_open;      /* list of open handles, for the fork handler */
@@ -71,6 +71,10 @@ static inline struct pmq_slot *side_slot(const struct pmq *q, uint32_t idx)
 	return (struct pmq_slot *)(q->side + (size_t)idx * q->slot_size);
 }
 static inline uint8_t *slot_payload(struct pmq_slot *s) { return (uint8_t *)s + PMQ_SLOT_HDR_SIZE; }
+
+/* One load of a plain shared field into a local: volatile, so the compiler cannot read
+ * it again later (another, possibly hostile, process may change it in between). */
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 
 /* errors.c */
 int pmq_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -176,13 +180,24 @@ int side_move(struct pmq *q, const struct move_req *m);
 int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed_ctl, uint32_t add_deliveries,
 			  uint32_t force_reason);
 int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters);
+/* copy a slot's header (all but ctl and src) once; returns its length bounded by max_payload */
+uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy);
+/* does the payload match the CRC of a header copy (true when it carries none)? */
+bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len);
+/* a message we claimed and keep (no room to settle it): counted as held, so quota, close
+ * and recovery know of it */
+void held_uncounted(struct pmq *q);
+bool dlq_credit_give(struct pmq *q); /* saturating: never below zero; false if it was zero */
 /* free a MOVED source once its copy is published */
 int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved_ctl);
 
-/* release RMW: every side-area write before it is visible to whoever acquires the new value */
+/* release (and more, W3): every side-area write before it is visible to whoever acquires the new value */
 static inline void side_seq_bump(struct pmq *q)
 {
-	atomic_fetch_add_explicit(&q->hdr->side_seq, 1, memory_order_release);
+	/* W3: seq_cst (an RMW: the same instruction as release on x86): every bump comes
+	 * before the caller's wake (W2), so a waiter's seq_cst re-check of side_seq after
+	 * its registration either sees the bump or is seen by the wake (ring_peek_data) */
+	atomic_fetch_add_explicit(&q->hdr->side_seq, 1, memory_order_seq_cst);
 }
 
 /* ring.c */
@@ -203,6 +218,8 @@ int recover_whole_file(struct pmq *q, bool rebooted);
 /* fault injection: compiled only into the test library */
 #ifdef PMQ_FAULT_INJECTION
 void pmq_fault_point(const char *name);
+/* tests: fn runs at every fault point in the passing thread (NULL: none) */
+void pmq_fault_set_hook(void (*fn)(const char *name));
 #define PMQ_FAULT(name) pmq_fault_point(name)
 #else
 #define PMQ_FAULT(name) ((void)0)

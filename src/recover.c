@@ -51,9 +51,9 @@ static bool source_marked(struct pmq *q, uint32_t e, uint64_t src)
 	return ctl_state(c) == ST_MOVED && ctl_lap(c) == lap && ctl_side(c) == e;
 }
 
-/* Settle every main slot and side entry that names `owner`. Returns how many
+/* One pass over every main slot and side entry that names `owner`. Returns how many
  * messages were requeued or dead-lettered, or -ENOSPC if some had to stay. */
-static int settle_owner(struct pmq *q, unsigned owner)
+static int settle_pass(struct pmq *q, unsigned owner)
 {
 	int moved = 0, stuck = 0;
 	for (uint32_t j = 0; j < q->slot_count; j++) {
@@ -69,6 +69,7 @@ static int settle_owner(struct pmq *q, unsigned owner)
 		case ST_CLAIMED: {
 			struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
 					     .free_source = true, .add_deliveries = crash_add(q), .force_reason = 0};
+			PMQ_FAULT("recover.settle_move");
 			int rc = side_move(q, &m);
 			if (rc == 0)
 				moved++;
@@ -98,12 +99,20 @@ static int settle_owner(struct pmq *q, unsigned owner)
 			if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed))) {
 				side_publish(q, e, c);
 			} else {
-				/* the move never happened: give back the dead-letter credit it took (the
-				 * reason is the dead actor's as long as the word is still c, which the
-				 * unreserve's CAS proves) */
-				uint32_t reason = d->reason;
-				if (side_unreserve(q, e, c) == 0 && reason != DR_NONE)
-					atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+				/* the move never happened: give back the dead-letter credit it recorded
+				 * (the reason is the dead actor's as long as the word is still c, which
+				 * the unreserve's CAS proves; a lost CAS takes the credit again). Back
+				 * before the unreserve: a crash between leaves the count one low, never
+				 * a leak; relaxed: a counter */
+				uint32_t reason = READ_ONCE(d->reason);
+				/* acquire fence, then the word again: a reason read while the word was
+				 * still c is the dead actor's (no one else writes a dead actor's entry;
+				 * as the src check of side_unreserve) */
+				atomic_thread_fence(memory_order_acquire);
+				bool gave = reason != DR_NONE &&
+					    atomic_load_explicit(&d->ctl, memory_order_relaxed) == c && dlq_credit_give(q);
+				if (side_unreserve(q, e, c) != 0 && gave)
+					atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
 			}
 			break;
 		case ST_CLAIMED: {
@@ -125,6 +134,15 @@ static int settle_owner(struct pmq *q, unsigned owner)
 		}
 	}
 	return stuck ? -ENOSPC : moved;
+}
+
+/* Settle everything `owner` left. A pass that found no room or no dead-letter credit
+ * is run once more: the first may have freed what was missing (the dead actor's own
+ * reservation and the credit it recorded sit in the side area, settled after the ring). */
+static int settle_owner(struct pmq *q, unsigned owner)
+{
+	int rc = settle_pass(q, owner);
+	return rc == -ENOSPC ? settle_pass(q, owner) : rc;
 }
 
 int recover_owner(struct pmq *q, uint32_t idx)
@@ -186,11 +204,12 @@ PMQ_EXPORT int pmq_recover(pmq_t *q)
 
 /* ---- whole-file recovery ------------------------------------------------------ */
 
-static bool slot_intact(struct pmq *q, struct pmq_slot *s)
+/* Is slot s's message intact? Its header is read once into *sh; *len gets its length,
+ * bounded (shared memory: no second read may disagree with the check). */
+static bool slot_intact(struct pmq *q, struct pmq_slot *s, struct pmq_slot *sh, uint32_t *len)
 {
-	if (!(s->hflags & SLOT_HF_CRC))
-		return s->len <= q->max_payload;
-	return s->len <= q->max_payload && slot_crc(s, slot_payload(s), s->len) == s->crc;
+	*len = slot_snapshot(q, s, sh);
+	return sh->len <= q->max_payload && slot_sealed(q, sh, slot_payload(s), *len);
 }
 
 /* the 64-bit ticket of lap L (32 bits) at slot j, taken nearest to a reference ticket */
@@ -201,10 +220,23 @@ static uint64_t ticket_near(const struct pmq *q, uint32_t lap, uint32_t j, uint6
 	return (lap64 << q->slot_shift) | j;
 }
 
-/* Does the slot header's ticket name this position and lap (laps compare in 32 bits)? */
-static bool slot_ticket_matches(const struct pmq *q, const struct pmq_slot *s, uint32_t j, uint32_t lap)
+/* Does a slot header's ticket name this position and lap (laps compare in 32 bits)? */
+static bool ticket_matches(const struct pmq *q, uint64_t ticket, uint32_t j, uint32_t lap)
 {
-	return (uint32_t)(s->ticket >> q->slot_shift) == lap && (s->ticket & q->slot_mask) == j;
+	return (uint32_t)(ticket >> q->slot_shift) == lap && (ticket & q->slot_mask) == j;
+}
+
+/* Give an intact message kept in the ring the ticket `t` of its position (a rebuild
+ * that found it where no cursor can reach and no side room to save it). */
+static void rehome(struct pmq *q, struct pmq_slot *s, uint64_t t)
+{
+	struct pmq_slot sh;
+	uint32_t len = slot_snapshot(q, s, &sh);
+	s->ticket = t; /* plain stores: exclusive, nobody else is attached */
+	if (sh.hflags & SLOT_HF_CRC)
+		s->crc = slot_crc(s, slot_payload(s), len); /* verified by the caller's slot_intact */
+	atomic_store_explicit(&s->ctl, ctl_make((uint32_t)(t >> q->slot_shift), ST_READY, PMQ_NO_OWNER, 0, 0),
+			      memory_order_relaxed);
 }
 
 static void dead_letter_corrupt_main(struct pmq *q, struct pmq_slot *s, uint32_t j, uint64_t c)
@@ -235,8 +267,11 @@ static void rebuild(struct pmq *q, bool rebooted)
 		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed); /* exclusive: no race */
 		uint32_t lap = ctl_lap(c);
 		unsigned st = ctl_state(c);
-		bool ticket_ok = slot_ticket_matches(q, s, j, lap);
-		if (st == ST_READY && (!ticket_ok || !slot_intact(q, s))) {
+		struct pmq_slot sh; /* the header, read once */
+		uint32_t len;
+		bool intact = slot_intact(q, s, &sh, &len);
+		bool ticket_ok = ticket_matches(q, sh.ticket, j, lap);
+		if (st == ST_READY && (!ticket_ok || !intact)) {
 			dead_letter_corrupt_main(q, s, j, c);
 			continue;
 		}
@@ -244,11 +279,11 @@ static void rebuild(struct pmq *q, bool rebooted)
 		if (st == ST_READY || (st == ST_CLAIMED && ticket_ok)) {
 			if (st == ST_READY && rebooted) {
 				/* acks are not persisted: every survivor counts as delivered once more */
-				s->deliveries++;
-				if (s->hflags & SLOT_HF_CRC)
-					s->crc = slot_crc(s, slot_payload(s), s->len);
+				s->deliveries = sh.deliveries + 1;
+				if (sh.hflags & SLOT_HF_CRC)
+					s->crc = slot_crc(s, slot_payload(s), len); /* verified just above */
 			}
-			uint64_t t = s->ticket;
+			uint64_t t = sh.ticket;
 			if (!have_ready || t < min_ready)
 				min_ready = t;
 			if (!have_ready || t > max_ready)
@@ -271,6 +306,7 @@ static void rebuild(struct pmq *q, bool rebooted)
 		head = tail - q->slot_count; /* only a corrupt file gets here: bound the walk */
 	/* every position j: it holds ticket t_next - n if that is in [head, tail), and is
 	 * free for t_next (its next ticket at or past tail) otherwise */
+	uint64_t homeless_end = 0; /* past the last ticket an intact message left out needs */
 	for (uint32_t j = 0; j < q->slot_count; j++) {
 		struct pmq_slot *s = main_slot(q, j);
 		uint64_t t_next = tail + ((j - tail) & q->slot_mask);
@@ -293,10 +329,21 @@ static void rebuild(struct pmq *q, bool rebooted)
 			}
 		}
 		/* a state no ring with these cursors can hold: a damaged file. Save an intact
-		 * message as a dead letter if there is room, then free the position. */
-		if (st == ST_READY && slot_intact(q, s)) {
+		 * message as a dead letter if there is room, else keep it in the ring under a
+		 * ticket of its own; then free the position. Nothing intact is dropped. */
+		struct pmq_slot sh;
+		uint32_t len;
+		if (st == ST_READY && slot_intact(q, s, &sh, &len)) {
 			dead_letter_corrupt_main(q, s, j, c);
 			c = atomic_load_explicit(&s->ctl, memory_order_relaxed);
+			if (ctl_state(c) == ST_READY) { /* no side room (or no credit) */
+				if (held) {
+					rehome(q, s, t_next - q->slot_count); /* the ticket [head, tail) has here */
+				} else if (t_next + 1 > homeless_end) {
+					homeless_end = t_next + 1; /* re-homed past tail below */
+				}
+				continue;
+			}
 			if (ctl_state(c) == ST_FREE && ctl_lap(c) == ln)
 				continue;
 		}
@@ -304,11 +351,27 @@ static void rebuild(struct pmq *q, bool rebooted)
 				      memory_order_relaxed);
 		atomic_fetch_add_explicit(&h->aborted, 1, memory_order_relaxed);
 	}
+	/* Messages kept at positions outside [head, tail): tail grows over them. Every ticket
+	 * of [tail, homeless_end) lies outside the window (homeless_end <= head + n), so its
+	 * position holds such a message (it gets the ticket) or is free (the ticket aborted). */
+	for (uint64_t t = tail; t < homeless_end; t++) {
+		struct pmq_slot *s = main_slot(q, t & q->slot_mask);
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed); /* exclusive: no race */
+		uint32_t lt = (uint32_t)(t >> q->slot_shift);
+		if (ctl_state(c) == ST_READY) {
+			rehome(q, s, t);
+		} else if (!(ctl_state(c) == ST_FREE && ctl_lap(c) == lt + 1)) {
+			atomic_store_explicit(&s->ctl, ctl_make(lt + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED),
+					      memory_order_relaxed);
+			atomic_fetch_add_explicit(&h->aborted, 1, memory_order_relaxed);
+		}
+	}
+	if (homeless_end > tail)
+		tail = homeless_end;
 	atomic_store_explicit(&h->head, head, memory_order_relaxed);
 	atomic_store_explicit(&h->tail, tail, memory_order_relaxed);
 
-	/* side area: check survivors, count them once more, rebuild hint and credits */
-	uint64_t ready = 0, dead = 0;
+	/* side area: check survivors, count them once more (recount_side rebuilds hint and credits) */
 	for (uint32_t e = 0; e < q->side_count; e++) {
 		struct pmq_slot *d = side_slot(q, e);
 		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_relaxed);
@@ -319,27 +382,41 @@ static void rebuild(struct pmq *q, bool rebooted)
 		}
 		if (st != ST_READY && st != ST_DEAD)
 			continue;
-		if (!slot_intact(q, d)) {
-			d->reason = DR_CORRUPT;
+		struct pmq_slot sh;
+		uint32_t len;
+		if (!slot_intact(q, d, &sh, &len)) {
+			d->reason = DR_CORRUPT; /* its CRC stays wrong: never replayed, never delivered */
 			atomic_store_explicit(&d->ctl, ctl_make(ctl_lap(c) + 1, ST_DEAD, PMQ_NO_OWNER, 0, 0),
 					      memory_order_relaxed);
-			dead++;
 			continue;
 		}
-		if (st == ST_READY) {
-			if (rebooted) {
-				d->deliveries++;
-				if (d->hflags & SLOT_HF_CRC)
-					d->crc = slot_crc(d, slot_payload(d), d->len);
-			}
-			ready++;
-		} else {
-			dead++;
+		if (st == ST_READY && rebooted) {
+			d->deliveries = sh.deliveries + 1;
+			if (sh.hflags & SLOT_HF_CRC)
+				d->crc = slot_crc(d, slot_payload(d), len); /* verified just above */
 		}
 	}
-	atomic_store_explicit(&h->side_hint, ready, memory_order_relaxed);
-	atomic_store_explicit(&h->dlq_count, dead, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->side_seq, 1, memory_order_release); /* as side_seq_bump: entries rewritten above, rescan */
+}
+
+/* The side hint and the dead-letter credits, counted from the side area itself (at the
+ * first exclusive open, nobody attached): whatever crashes left them, they are exact
+ * again. A credit is held by every DEAD entry and by a WRITING or CLAIMED one that
+ * recorded it (reason set: a settle that found no room, a .dlq consumer's letter). */
+static void recount_side(struct pmq *q)
+{
+	uint64_t ready = 0, credits = 0;
+	for (uint32_t e = 0; e < q->side_count; e++) {
+		struct pmq_slot *d = side_slot(q, e);
+		unsigned st = ctl_state(atomic_load_explicit(&d->ctl, memory_order_relaxed)); /* exclusive */
+		if (st == ST_READY)
+			ready++;
+		else if (st == ST_DEAD || ((st == ST_WRITING || st == ST_CLAIMED) && READ_ONCE(d->reason) != DR_NONE))
+			credits++;
+	}
+	/* relaxed: nobody else is attached; the presence lock's hand-over orders them */
+	atomic_store_explicit(&q->hdr->side_hint, ready, memory_order_relaxed);
+	atomic_store_explicit(&q->hdr->dlq_count, credits, memory_order_relaxed);
 }
 
 /* ---- is the file one that crashes alone could have left? ------------------------- */
@@ -366,8 +443,8 @@ static bool main_slot_plausible(struct pmq *q, uint32_t j, uint64_t head, uint64
 		return false;
 	if (st == ST_MOVED && ctl_side(c) >= q->side_count)
 		return false;
-	if (st == ST_READY)
-		return slot_ticket_matches(q, s, j, lap) && s->len <= q->max_payload;
+	if (st == ST_READY) /* each field read once */
+		return ticket_matches(q, READ_ONCE(s->ticket), j, lap) && READ_ONCE(s->len) <= q->max_payload;
 	return true;
 }
 
@@ -378,7 +455,7 @@ static bool side_entry_plausible(struct pmq *q, uint32_t e)
 	unsigned st = ctl_state(c);
 	if (st > ST_DEAD)
 		return false;
-	if ((st == ST_READY || st == ST_DEAD) && d->len > q->max_payload)
+	if ((st == ST_READY || st == ST_DEAD) && READ_ONCE(d->len) > q->max_payload)
 		return false;
 	if ((st == ST_WRITING || st == ST_CLAIMED || st == ST_MOVED) && ctl_owner(c) >= q->max_attach)
 		return false;
@@ -423,8 +500,11 @@ int recover_whole_file(struct pmq *q, bool rebooted)
 	}
 	/* a damaged file is rebuilt like one after a reboot, without counting deliveries
 	 * (what it cost shows as aborted tickets and DR_CORRUPT dead letters) */
-	if (rebooted || !file_plausible(q)) {
+	bool repair = rebooted || !file_plausible(q);
+	if (repair)
 		rebuild(q, rebooted);
+	recount_side(q); /* every exclusive open: credits a crash left uncounted come back */
+	if (repair) {
 		if (rebooted)
 			format_read_boot_id(h->boot_id);
 		durable_persist_all(q);

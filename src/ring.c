@@ -324,13 +324,13 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 
 void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side, uint32_t idx)
 {
-	uint32_t len = s->len;
+	uint32_t len = READ_ONCE(s->len); /* once: the bound below must hold for what we return */
 	msg->data = slot_payload(s);
 	msg->len = len > q->max_payload ? q->max_payload : len; /* clamp: never read past the slot */
-	msg->delivery_count = s->deliveries + 1;
-	msg->ticket = s->origin;
-	msg->epoch = s->epoch;
-	msg->timestamp_ns = s->ts_ns;
+	msg->delivery_count = READ_ONCE(s->deliveries) + 1;
+	msg->ticket = READ_ONCE(s->origin);
+	msg->epoch = READ_ONCE(s->epoch);
+	msg->timestamp_ns = READ_ONCE(s->ts_ns);
 	msg->cookie[0] = ((uint64_t)side << 63) | idx;
 	msg->cookie[1] = claimed;
 	/* relaxed: heartbeat and in_flight are written only by their owner */
@@ -349,7 +349,9 @@ static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t clai
 	struct move_req m = {.src = s, .src_is_side = 0, .src_idx = (uint32_t)(((uint8_t *)s - q->ring) / q->slot_size),
 			     .src_ctl = claimed, .actor = q->index, .free_source = true, .add_deliveries = 0,
 			     .force_reason = DR_CORRUPT};
-	side_move(q, &m); /* no room: it stays claimed by us and close/recovery retries */
+	if (side_move(q, &m) != 0)
+		held_uncounted(q); /* no room or credit: we keep it, counted; close/recovery retry,
+				    * and every later move checks the CRC before it copies */
 }
 
 /*
@@ -372,8 +374,10 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 			if (st == ST_READY) {
 				uint64_t claimed = ctl_make(lap, ST_CLAIMED, q->index, 0, 0);
 				if (q->qflags & PMQ_F_SC) {
-					/* relaxed: single consumer; nobody else moves READY(L); C1 ordered us */
-					atomic_store_explicit(&s->ctl, claimed, memory_order_relaxed);
+					/* C2-SC: release: single consumer, nobody else moves READY(L), so no
+					 * CAS; release so that a lease mover or recoverer that acquires our
+					 * CLAIMED also sees what C1 made visible to us (header, payload) */
+					atomic_store_explicit(&s->ctl, claimed, memory_order_release);
 					PMQ_FAULT("recv.after_claim");
 					atomic_store_explicit(&h->head, hd + 1, memory_order_relaxed); /* hint */
 				} else {
@@ -387,11 +391,13 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 					atomic_compare_exchange_strong_explicit(&h->head, &expect, hd + 1, memory_order_relaxed,
 										memory_order_relaxed); /* hint */
 				}
-				if (unlikely(q->power && (s->hflags & SLOT_HF_CRC) &&
-					     slot_crc(s, slot_payload(s), s->len > q->max_payload ? q->max_payload : s->len) !=
-						     s->crc)) {
-					ring_reject_corrupt(q, s, claimed);
-					continue;
+				if (unlikely(q->power)) {
+					struct pmq_slot sh; /* the header read once: shared memory */
+					uint32_t len = slot_snapshot(q, s, &sh);
+					if (!slot_sealed(q, &sh, slot_payload(s), len)) {
+						ring_reject_corrupt(q, s, claimed);
+						continue;
+					}
 				}
 				ring_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
 				return 0;
@@ -420,14 +426,15 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 bool ring_peek_data(struct pmq *q)
 {
 	struct pmq_header *h = q->hdr;
-	/* seq_cst loads: W1's re-check half (see wait.c) */
-	if (q->role & AT_ROLE_DLQ) {
-		uint64_t n = atomic_load_explicit(&h->dlq_count, memory_order_seq_cst);
-		return n != 0 && n != q->side_hint_stale; /* a count our fruitless scan saw: sleep */
-	}
-	uint64_t hint = atomic_load_explicit(&h->side_hint, memory_order_seq_cst);
-	if (hint != 0 && hint != q->side_hint_stale)
-		return true; /* a hint our last fruitless scan already saw must not keep us awake */
+	/* seq_cst loads: W1's re-check half (see wait.c). After a fruitless side scan, the
+	 * side area has something new only if side_seq moved since (W3): a hint or count
+	 * that merely equals the old value proves nothing (claim + nack restores it) */
+	bool side_new = !q->side_seq_stale ||
+			atomic_load_explicit(&h->side_seq, memory_order_seq_cst) + 1 != q->side_seq_stale;
+	if (q->role & AT_ROLE_DLQ)
+		return side_new && atomic_load_explicit(&h->dlq_count, memory_order_seq_cst) != 0;
+	if (side_new && atomic_load_explicit(&h->side_hint, memory_order_seq_cst) != 0)
+		return true;
 	uint64_t hd = atomic_load_explicit(&h->head, memory_order_seq_cst);
 	uint64_t c = atomic_load_explicit(&main_slot(q, hd & q->slot_mask)->ctl, memory_order_seq_cst);
 	int32_t d = lap_diff(ctl_lap(c), lap_of(q, hd));
@@ -511,6 +518,7 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 		}
 		if (flags & PMQ_NONBLOCK)
 			return -EAGAIN;
+		PMQ_FAULT("recv.before_wait");
 		if (!waiting) {
 			wait_begin(q, &w, timeout_ns, forever);
 			waiting = true;
@@ -592,9 +600,13 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 		return rc;
 	uint64_t claimed = msg->cookie[1];
 	if (side) {
+		/* a dead letter's credit goes back before the free: a crash between leaves the
+		 * letter dead (recovery returns it) and the count one low, never a leak;
+		 * relaxed: a counter, the entry words carry the data */
+		bool gave = (claimed & CTL_F_DLQ) != 0 && dlq_credit_give(q);
 		rc = side_free(q, s, claimed, ctl_lap(claimed));
-		if (rc == 0 && (claimed & CTL_F_DLQ))
-			atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed); /* credit back */
+		if (rc && gave)
+			atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed); /* not ours after all */
 	} else {
 		uint64_t freed = ctl_free(ctl_lap(claimed) + 1);
 		/* A1: seq_cst CAS: release for the next producer (P0 acquires it) and W2's half */

@@ -18,6 +18,37 @@
 
 #include "internal.h"
 
+uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy)
+{
+	/* plain fields only: ctl and src are atomics others change, and no CRC covers them */
+	memcpy(&copy->ticket, &s->ticket, offsetof(struct pmq_slot, src) - offsetof(struct pmq_slot, ticket));
+	memcpy(&copy->len, &s->len, sizeof(*s) - offsetof(struct pmq_slot, len));
+	return copy->len > q->max_payload ? q->max_payload : copy->len;
+}
+
+bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len)
+{
+	if (!(copy->hflags & SLOT_HF_CRC))
+		return true;
+	return copy->len <= q->max_payload && slot_crc(copy, payload, len) == copy->crc;
+}
+
+/* The CRC a header gets when its bytes were verified (or carry no CRC to verify),
+ * and one that can never match when they failed: a corrupt message stays known
+ * corrupt through every later move, requeue and rebuild. */
+static uint32_t seal_crc(const struct pmq_slot *s, uint32_t len, bool corrupt)
+{
+	uint32_t crc = slot_crc(s, slot_payload((struct pmq_slot *)s), len);
+	return corrupt ? ~crc : crc;
+}
+
+void held_uncounted(struct pmq *q)
+{
+	/* relaxed: in_flight is written only by its owner */
+	atomic_store_explicit(&q->me->in_flight, atomic_load_explicit(&q->me->in_flight, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl)
 {
 	uint32_t n = q->side_count;
@@ -74,8 +105,13 @@ int side_publish(struct pmq *q, uint32_t idx, uint64_t wr)
 	uint64_t pub = ctl_make(ctl_lap(wr), st, PMQ_NO_OWNER, 0, 0);
 	/* S2: seq_cst: release of the copy (a consumer's acquire in side_try_claim sees it) and
 	 * W2's half for waiting consumers */
-	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &wr, pub, memory_order_seq_cst, memory_order_relaxed))
-		return -ESTALE; /* someone helped */
+	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &wr, pub, memory_order_seq_cst, memory_order_relaxed)) {
+		/* D6 (helped): someone published first and may not have persisted it yet; our
+		 * caller may free the source next, so the copy's word goes to the media first */
+		durable_persist(q, &e->ctl, sizeof(e->ctl));
+		return -ESTALE;
+	}
+	PMQ_FAULT("publish.after_cas");
 	/* D6: published state on the media before the source is freed */
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
 	side_seq_bump(q); /* after the publish: a replicator that acquires the new value sees it */
@@ -90,10 +126,14 @@ int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx,
 	struct pmq_slot *d = side_slot(q, e);
 	/* acquire: pairs with the actor's S1 and its writes of src and the copy */
 	uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire);
-	if (ctl_state(c) != ST_WRITING)
+	if (ctl_state(c) != ST_WRITING ||
+	    atomic_load_explicit(&d->src, memory_order_relaxed) != src_make(src_side, src_idx, src_lap)) {
+		/* D6 (seen): the copy is published (or already consumed and the entry reused);
+		 * whoever published it may not have persisted it yet, and our caller frees the
+		 * source next: the word that says so reaches the media first (a rare path) */
+		durable_persist(q, &d->ctl, sizeof(d->ctl));
 		return 0;
-	if (atomic_load_explicit(&d->src, memory_order_relaxed) != src_make(src_side, src_idx, src_lap))
-		return 0;
+	}
 	return side_publish(q, e, c);
 }
 
@@ -126,8 +166,17 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
 	 * copy) before it tells the standby to drop the source (docs/failover.md) */
 	side_seq_bump(q);
 	PMQ_FAULT("move.before_free");
-	if (is_side)
-		return side_free(q, s, moved, ctl_lap(moved));
+	if (is_side) {
+		/* a moved redelivery whose reason is set holds a credit (its requeue died after
+		 * recording it): give it back first, and take back only what we gave if the free
+		 * loses (one process frees a MOVED word: its live holder, or the recoverer that
+		 * holds its token) */
+		bool gave = READ_ONCE(s->reason) != DR_NONE && dlq_credit_give(q);
+		int rc = side_free(q, s, moved, ctl_lap(moved));
+		if (rc && gave)
+			atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+		return rc;
+	}
 	uint64_t freed = ctl_free(ctl_lap(moved) + 1);
 	/* A1 as in pmq_ack */
 	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &moved, freed, memory_order_seq_cst,
@@ -138,16 +187,31 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
 	return 0;
 }
 
+/* Give a dead-letter credit back. Saturating at 0: a credit recorded by an entry but
+ * never taken (its process died between the two) may come back, and the count must not
+ * wrap (it would refuse every dead letter). relaxed: a counter, the entry words carry
+ * the data; the loop ends when our CAS wins, and each loss means another give or take
+ * went through. */
+bool dlq_credit_give(struct pmq *q)
+{
+	uint64_t n = atomic_load_explicit(&q->hdr->dlq_count, memory_order_relaxed);
+	while (n && !atomic_compare_exchange_weak_explicit(&q->hdr->dlq_count, &n, n - 1, memory_order_relaxed,
+							   memory_order_relaxed))
+		;
+	return n != 0; /* a caller that undoes its give takes back only what it gave */
+}
+
 /* Take a dead-letter credit; -EDQUOT when none is left (the message then stays put). */
 static int dlq_credit_take(struct pmq *q)
 {
 	struct pmq_header *h = q->hdr;
 	/* relaxed: a counter; the entry words carry the data */
+	uint32_t cap = READ_ONCE(h->dlq_capacity); /* once: the check and the message agree */
 	uint64_t n = atomic_fetch_add_explicit(&h->dlq_count, 1, memory_order_relaxed);
-	if (n >= h->dlq_capacity) {
-		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
+	if (n >= cap) {
+		dlq_credit_give(q);
 		return pmq_fail(-EDQUOT, "queue \"%s\": dead-letter capacity %u exhausted; message kept where it is",
-				q->name, h->dlq_capacity);
+				q->name, cap);
 	}
 	return 0;
 }
@@ -176,32 +240,43 @@ int side_move(struct pmq *q, const struct move_req *m)
 	}
 	/* relaxed: published by the mark (release) and S2 */
 	atomic_store_explicit(&d->src, src_make(m->src_is_side, m->src_idx, ctl_lap(m->src_ctl)), memory_order_relaxed);
-	uint32_t len = src->len > q->max_payload ? q->max_payload : src->len; /* clamp: shared memory */
-	d->ticket = src->ticket;
-	d->origin = src->origin;
-	d->ts_ns = src->ts_ns;
-	d->len = len;
-	d->deliveries = src->deliveries + m->add_deliveries;
-	d->replay_base = src->replay_base;
-	d->epoch = src->epoch;
-	d->hflags = src->hflags & SLOT_HF_REPLAYED;
+	/* the source's header read once: everything below uses the copy (shared memory) */
+	struct pmq_slot sh;
+	uint32_t len = slot_snapshot(q, src, &sh);
 	memcpy(slot_payload(d), slot_payload(src), len);
-	uint32_t reason = decide_reason(q, d->deliveries, d->replay_base, m->force_reason);
+	/* power mode: verify the bytes we copied before a new CRC seals them */
+	bool corrupt = q->power && !slot_sealed(q, &sh, slot_payload(d), len);
+	uint32_t deliveries = sh.deliveries + m->add_deliveries;
+	d->ticket = sh.ticket;
+	d->origin = sh.origin;
+	d->ts_ns = sh.ts_ns;
+	d->len = len;
+	d->deliveries = deliveries;
+	d->replay_base = sh.replay_base;
+	d->epoch = sh.epoch;
+	d->hflags = sh.hflags & SLOT_HF_REPLAYED;
+	uint32_t reason = decide_reason(q, deliveries, sh.replay_base, corrupt ? DR_CORRUPT : m->force_reason);
 	if (reason != DR_NONE) {
+		/* record the credit in the entry before taking it: reason != 0 on a WRITING entry
+		 * means "credit held", so a crash between the two costs at worst one credit
+		 * given back that was never taken (the next exclusive open recounts), never a
+		 * leak nor a second credit */
+		d->reason = reason;
 		int rc = dlq_credit_take(q);
 		if (rc) {
+			d->reason = DR_NONE;
 			side_unreserve(q, e, wr);
 			return rc;
 		}
+		PMQ_FAULT("move.after_credit");
 	} else {
 		/* the hint goes up before the mark; relaxed: it only decides whether to scan,
 		 * and the publish (S2, seq_cst) orders it before any claim's decrement */
 		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed);
 	}
-	d->reason = reason; /* right after the credit: reason != 0 on a WRITING entry means "credit held" */
 	if (q->power) {
 		d->hflags |= SLOT_HF_CRC; /* before the CRC: it covers the flags */
-		d->crc = slot_crc(d, slot_payload(d), len);
+		d->crc = seal_crc(d, len, corrupt);
 	}
 	/* D5: the copy is on the media before the mark */
 	durable_persist(q, &d->ticket, PMQ_SLOT_HDR_SIZE - sizeof(d->ctl) + len);
@@ -211,10 +286,14 @@ int side_move(struct pmq *q, const struct move_req *m)
 	/* M1: acq_rel: the mark names the copy; release publishes src/copy to helpers */
 	if (!atomic_compare_exchange_strong_explicit(&src->ctl, &expect, mark, memory_order_acq_rel,
 						     memory_order_relaxed)) {
-		if (reason != DR_NONE)
-			atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
-		else
+		if (reason != DR_NONE) {
+			/* give the credit back, then un-record it: a crash between leaves one given
+			 * back twice at worst (count low), never a leak */
+			dlq_credit_give(q);
+			d->reason = DR_NONE;
+		} else {
 			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
+		}
 		side_unreserve(q, e, wr);
 		return -ESTALE;
 	}
@@ -235,35 +314,54 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 	struct pmq_slot *e = side_slot(q, idx);
 	if (atomic_load_explicit(&e->ctl, memory_order_acquire) != claimed)
 		return -ESTALE;
-	uint32_t old = e->deliveries;
-	uint32_t oldreason = e->reason;
-	uint32_t deliveries = old + add;
-	uint32_t reason = decide_reason(q, deliveries, e->replay_base, force);
-	if (reason != DR_NONE) {
+	/* the header read once (shared memory); plain stores below: the entry is CLAIMED
+	 * by us (or by the dead holder we recover) */
+	struct pmq_slot sh;
+	uint32_t len = slot_snapshot(q, e, &sh);
+	bool corrupt = !slot_sealed(q, &sh, slot_payload(e), len); /* never reseal unverified bytes */
+	uint32_t deliveries = sh.deliveries + add;
+	uint32_t reason = decide_reason(q, deliveries, sh.replay_base, corrupt ? DR_CORRUPT : force);
+	/* a claimed redelivery carries DR_NONE; anything else was recorded by an earlier
+	 * attempt that died after "record" (and maybe after "take"): the credit is held */
+	bool held = sh.reason != DR_NONE, gave = false;
+	if (reason != DR_NONE && !held) {
+		e->reason = reason; /* record the credit before taking it (as in side_move) */
 		int rc = dlq_credit_take(q);
-		if (rc)
+		if (rc) {
+			e->reason = DR_NONE;
 			return rc;
-	} else {
+		}
+		PMQ_FAULT("requeue.after_credit");
+	} else if (reason == DR_NONE) {
+		if (held) {
+			/* give back, then un-record: a crash between costs a count one low, no leak */
+			gave = dlq_credit_give(q);
+			e->reason = DR_NONE;
+		}
 		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS, as in a move */
+	} else {
+		e->reason = reason; /* the credit recorded earlier is ours */
 	}
-	/* plain stores: the entry is CLAIMED by us (or by the dead holder we recover) */
 	e->deliveries = deliveries;
-	e->reason = reason;
-	if (e->hflags & SLOT_HF_CRC) {
-		e->crc = slot_crc(e, slot_payload(e), e->len > q->max_payload ? q->max_payload : e->len);
-	}
+	if (sh.hflags & SLOT_HF_CRC)
+		e->crc = seal_crc(e, len, corrupt);
 	durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl));
 	uint64_t next = ctl_make(ctl_lap(claimed) + 1, reason != DR_NONE ? ST_DEAD : ST_READY, PMQ_NO_OWNER, 0, 0);
 	uint64_t expect = claimed;
 	/* S3: seq_cst: release of the new header fields, W2's half for waiters */
 	if (!atomic_compare_exchange_strong_explicit(&e->ctl, &expect, next, memory_order_seq_cst,
 						     memory_order_relaxed)) {
-		e->deliveries = old;
-		e->reason = oldreason;
-		if (reason != DR_NONE)
-			atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed);
-		else
+		/* moved away under us (a lease): undo, credit and hint as they were */
+		e->deliveries = sh.deliveries;
+		if (reason != DR_NONE && !held)
+			dlq_credit_give(q);
+		else if (gave)
+			atomic_fetch_add_explicit(&h->dlq_count, 1, memory_order_relaxed);
+		if (reason == DR_NONE)
 			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
+		e->reason = sh.reason;
+		if (sh.hflags & SLOT_HF_CRC)
+			e->crc = sh.crc;
 		return -ESTALE;
 	}
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
@@ -288,21 +386,11 @@ int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed)
 	return 0;
 }
 
-int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
+/* One scan from the rotating start: claim the first entry in state `want`. */
+static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 {
 	uint32_t n = q->side_count;
-	uint64_t now = 0;
-	if (!dead_letters && q->side_skip_until) {
-		/* a fruitless scan happened lately: the hint may be too high after a crash
-		 * (recovery never lowers it), so rescan at most every 50 us */
-		now = now_mono_ns();
-		if (now < q->side_skip_until)
-			return -EAGAIN;
-	}
 	unsigned want = dead_letters ? ST_DEAD : ST_READY;
-	/* relaxed: only remembered to tell a stale hint (or dead-letter count) from a new one */
-	uint64_t hint_before = atomic_load_explicit(dead_letters ? &q->hdr->dlq_count : &q->hdr->side_hint,
-						    memory_order_relaxed);
 	uint32_t start = q->side_scan;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t idx = (start + i) % n;
@@ -317,15 +405,50 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 			continue;
 		if (!dead_letters)
 			atomic_fetch_sub_explicit(&q->hdr->side_hint, 1, memory_order_relaxed); /* after the claim */
+		if (unlikely(q->power) && !dead_letters) {
+			struct pmq_slot sh;
+			uint32_t len = slot_snapshot(q, e, &sh);
+			if (!slot_sealed(q, &sh, slot_payload(e), len)) {
+				/* a corrupt redelivery: dead-letter it in place; without a credit we
+				 * keep it, counted (close and recovery retry) */
+				if (side_requeue_in_place(q, idx, claimed, 0, DR_CORRUPT) != 0)
+					held_uncounted(q);
+				continue;
+			}
+		}
 		q->side_scan = idx + 1; /* rotate: no entry starves */
 		q->side_skip_until = 0;
-		q->side_hint_stale = 0;
+		q->side_seq_stale = 0;
 		ring_fill_msg(q, msg, e, claimed, 1, idx);
 		return 0;
 	}
+	return -EAGAIN;
+}
+
+int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
+{
+	uint64_t now = 0;
+	if (!dead_letters && q->side_skip_until) {
+		/* a fruitless scan happened lately: the hint may be too high after a crash, so
+		 * rescan at most every 50 us (the next exclusive open recounts it) */
+		now = now_mono_ns();
+		if (now < q->side_skip_until)
+			return -EAGAIN;
+	}
+	if (side_scan_claim(q, msg, dead_letters) == 0)
+		return 0;
+	/* Fruitless (the rare path, so the claim path reads no extra line): remember
+	 * side_seq, then look once more. C3s, acquire: pairs with the bump (W3) after each
+	 * publish, requeue or replay: an entry made claimable before the value we read is
+	 * seen by the second scan, one made claimable later changes side_seq. Only an
+	 * unchanged side_seq proves "nothing new" to ring_peek_data; the hint itself can
+	 * come back to the value we saw (another consumer claims, then nacks). */
+	uint64_t seq = atomic_load_explicit(&q->hdr->side_seq, memory_order_acquire);
+	if (side_scan_claim(q, msg, dead_letters) == 0)
+		return 0;
 	if (!dead_letters)
 		q->side_skip_until = (now ? now : now_mono_ns()) + 50000;
-	q->side_hint_stale = hint_before;
+	q->side_seq_stale = seq + 1;
 	return -EAGAIN;
 }
 
@@ -348,12 +471,21 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
+		struct pmq_slot sh;
+		uint32_t len = slot_snapshot(q, e, &sh); /* read once: shared memory */
+		if (!slot_sealed(q, &sh, slot_payload(e), len)) {
+			side_return_dead(q, idx, held); /* corrupt: a replay would deliver it */
+			continue;
+		}
+		/* the credit goes back first: a crash after it leaves the letter dead (recovery
+		 * returns it) with the count one low until the next exclusive open, never a leak */
+		dlq_credit_give(q);
 		/* the replayed message gets a fresh delivery budget; its count keeps rising */
-		e->replay_base = e->deliveries;
+		e->replay_base = sh.deliveries;
 		e->reason = DR_NONE;
-		e->hflags |= SLOT_HF_REPLAYED;
-		if (e->hflags & SLOT_HF_CRC)
-			e->crc = slot_crc(e, slot_payload(e), e->len > q->max_payload ? q->max_payload : e->len);
+		e->hflags = sh.hflags | SLOT_HF_REPLAYED;
+		if (sh.hflags & SLOT_HF_CRC)
+			e->crc = seal_crc(e, len, false);
 		durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl));
 		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the publish */
 		/* S3 as in a requeue: seq_cst release of the new fields, W2's half for waiters;
@@ -361,7 +493,7 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		atomic_store_explicit(&e->ctl, ctl_make(ctl_lap(c) + 1, ST_READY, PMQ_NO_OWNER, 0, 0),
 				      memory_order_seq_cst);
 		durable_persist(q, &e->ctl, sizeof(e->ctl));
-		atomic_fetch_sub_explicit(&h->dlq_count, 1, memory_order_relaxed); /* its credit is free */
+		side_seq_bump(q); /* a new READY entry: waiters and the replicator look again */
 		done++;
 	}
 	if (done)
@@ -379,10 +511,17 @@ PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		if (ctl_state(c) != ST_DEAD)
 			continue;
-		if (side_free(q, e, c, ctl_lap(c)) == 0) {
-			atomic_fetch_sub_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+		/* own the entry first (as replay does): the credit goes back only for a letter
+		 * we purge. A crash after the claim is recovered like a .dlq consumer's; one
+		 * after the give-back leaves the count one low (the next exclusive open
+		 * recounts), never a leak */
+		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
+		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
+							     memory_order_relaxed))
+			continue;
+		dlq_credit_give(q);
+		if (side_free(q, e, held, ctl_lap(held)) == 0)
 			done++;
-		}
 	}
 	return (int)done;
 }

@@ -21,6 +21,10 @@
  *   BUG_UNRESERVE  recovery's unreserve wipes `src` unconditionally (bug A: message lost)
  *   BUG_ESTALE     settle_owner ignores -ESTALE and frees the owner (bug B: wedge)
  *   BUG_REPLAY     pmq_dlq_replay writes an entry it does not own (bug C: wrong dead letter)
+ *   BUG_CREDIT     a dead-letter credit is taken before the entry records it, and given
+ *                  back after the entry changes (issue 9 item 11: a crash leaks it)
+ * Dead-letter credits: DLQCAP (default 9: never short) bounds dlq_count; an entry holds
+ *   a credit while its reason is set and it is WRITING, CLAIMED or DEAD.
  * Mutations (negative tests, must FAIL):
  *   MUT_NOTOKEN    recovery does not wait for the owner's death (acts without the token)
  *   MUT_NOREREAD   side_move does not re-read the source after reserving (expected: still safe)
@@ -66,6 +70,9 @@
 #ifndef RCV
 #define RCV 2
 #endif
+#ifndef DLQCAP
+#define DLQCAP 9
+#endif
 #ifndef DLQOPS
 #define DLQOPS 0   /* 1: a pmqctl replays one dead letter, another purges one */
 #endif
@@ -94,6 +101,7 @@
 
 #define ESTALE 1
 #define ENOSPC 2
+#define EDQUOT 3
 
 /* the control word: lap, state, owner, side index of a MOVED mark; compared whole */
 #define MK(l, s, o, x) ((((l) * 8 + (s)) * 8 + (o)) * 2 + (x))
@@ -122,6 +130,7 @@ byte esrc[NE];         /* source word */
 byte tail;             /* tickets */
 byte head;
 byte hint;             /* side_hint */
+byte dlq;              /* dlq_count: dead-letter credits taken */
 
 /* ---- liveness (attachment table + tokens) ---- */
 bit dead[NA];
@@ -163,6 +172,9 @@ c_decl {
 #define SRCDLV(sd, i) ((sd) -> edlv[i] : mdlv[i])
 #define SETCTL(sd, i, v) if :: (sd) -> ectl[i] = v :: else -> mctl[i] = v fi
 
+/* a credit given back: saturating (one recorded but never taken may come back) */
+#define DLQ_GIVE if :: dlq > 0 -> dlq-- :: else fi
+
 #define NREADY ((ST(ectl[0]) == READY) + (ST(ectl[1]) == READY))
 
 /* ------------------------------------------------------------------------- */
@@ -183,7 +195,7 @@ inline side_unreserve(ue, uwr)
 #else
 	atomic { CP; esrc[ue] = 0 }                                 /* side.c:50 */
 #endif
-	atomic { CP; if :: ectl[ue] == uwr -> ectl[ue] = MK(LAP(uwr) + 1, FREE, NOWN, 0) :: else fi } /* :53 */
+	atomic { CP; if :: ectl[ue] == uwr -> ectl[ue] = MK(LAP(uwr) + 1, FREE, NOWN, 0); sfRc = 0 :: else -> sfRc = ESTALE fi } /* :53 */
 }
 
 /* side_publish: CAS WRITING(g,a) -> READY(g) | DEAD(g) as e->reason says */
@@ -234,7 +246,14 @@ inline slot_free_moved(fside, fidx, fmoved, fmRc)
 {
 	side_help_publish(XOF(fmoved), fside, fidx, LAP(fmoved));      /* side.c:108 */
 	if
-	:: fside -> side_free(fidx, fmoved, LAP(fmoved), fmRc, 0)       /* :111 */
+	:: fside ->
+		/* a moved redelivery that recorded a credit (its requeue died after the record)
+		 * gives it back: first, and again only what it gave if the free loses (one
+		 * process frees a MOVED word: its live holder, or the recoverer holding its token) */
+		atomic { hpC = (ersn[fidx] && ectl[fidx] == fmoved) }
+		if :: hpC -> atomic { CP; if :: dlq > 0 -> dlq-- :: else -> hpC = 0 fi } :: else fi;
+		side_free(fidx, fmoved, LAP(fmoved), fmRc, 0);              /* :111 */
+		if :: fmRc != 0 && hpC -> atomic { CP; dlq++; hpC = 0 } :: else -> hpC = 0 fi
 	:: else ->
 		atomic { CP;                                             /* :114 */
 			if
@@ -276,14 +295,29 @@ inline side_move(mact, mside, midx, msctl, mfree, madd, mscan)
 				emid[mvE] = SRCMID(mside, midx);
 				edlv[mvE] = SRCDLV(mside, midx) + madd;
 				mvRsn = (edlv[mvE] >= MAXD);
-				ersn[mvE] = mvRsn;
+#ifndef BUG_CREDIT
+				ersn[mvE] = mvRsn;   /* the record comes before the credit */
+#endif
 				if :: !mvRsn -> hint++ :: else fi
 #ifndef MUT_NOREREAD
 			fi
 #endif
 		}
 		if
+		:: mvRc == 0 && mvRsn ->                                 /* dlq_credit_take */
+			atomic { CP; if :: dlq < DLQCAP -> dlq++ :: else -> mvRc = EDQUOT fi }
+#ifdef BUG_CREDIT
+			if :: mvRc == 0 -> atomic { CP; ersn[mvE] = mvRsn } :: else fi
+#endif
+			if
+			:: mvRc == EDQUOT -> atomic { CP; ersn[mvE] = 0 }; REACHED(17); side_unreserve(mvE, mvWr)
+			:: else
+			fi
+		:: else
+		fi
+		if
 		:: mvRc == ESTALE -> side_unreserve(mvE, mvWr)           /* :155 */
+		:: mvRc == EDQUOT -> skip
 		:: else ->
 			mvMark = MK(LAP(msctl), MOVED, OWN(msctl), mvE);
 			atomic { CP;                                     /* :193 the mark */
@@ -293,6 +327,15 @@ inline side_move(mact, mside, midx, msctl, mfree, madd, mscan)
 					if :: !mfree && mside -> REACHED(3) :: else fi
 				:: else -> mvRc = ESTALE; REACHED(16); if :: !mvRsn -> hint-- :: else fi /* :195-198 */
 				fi }
+			if
+			:: mvRc == ESTALE && mvRsn ->                    /* credit back, then un-record */
+#ifndef BUG_CREDIT
+				atomic { CP; DLQ_GIVE }; atomic { CP; ersn[mvE] = 0 }
+#else
+				atomic { CP; ersn[mvE] = 0 }; atomic { CP; DLQ_GIVE }
+#endif
+			:: else
+			fi;
 			if
 			:: mvRc == ESTALE -> side_unreserve(mvE, mvWr)   /* :199 */
 			:: else ->
@@ -318,14 +361,39 @@ inline side_requeue(qi, qclaimed, qadd)
 			rqR = (rqOld + qadd >= MAXD);
 			if :: !rqR -> hint++ :: else fi;
 			assert(ehold[qi] == 0);
-			edlv[qi] = rqOld + qadd; ersn[qi] = rqR }
+			edlv[qi] = rqOld + qadd;
+#ifndef BUG_CREDIT
+			if :: rqR && !rqOldR -> ersn[qi] = 1 :: else fi /* record before the take */
+#endif
+		}
+#ifndef BUG_CREDIT
+		/* a set reason on a claimed redelivery: an earlier attempt recorded (maybe took)
+		 * its credit and died; it is held */
+		if
+		:: rqR && !rqOldR -> atomic { CP; if :: dlq < DLQCAP -> dlq++ :: else -> rqRc = EDQUOT fi }
+			if :: rqRc == EDQUOT -> REACHED(17); atomic { CP; ersn[qi] = 0; edlv[qi] = rqOld } :: else fi
+		:: !rqR && rqOldR -> atomic { CP; DLQ_GIVE }; atomic { CP; ersn[qi] = 0 }
+		:: else
+		fi;
+#else
+		if
+		:: rqR -> atomic { CP; if :: dlq < DLQCAP -> dlq++ :: else -> rqRc = EDQUOT fi }
+			if :: rqRc == 0 -> atomic { CP; ersn[qi] = 1 } :: else -> atomic { CP; edlv[qi] = rqOld } fi
+		:: else -> atomic { CP; ersn[qi] = 0 }
+		fi;
+#endif
+		if
+		:: rqRc == 0 ->
 		atomic { CP;                                             /* :240 */
 			if
 			:: ectl[qi] == qclaimed -> ectl[qi] = MK(LAP(qclaimed) + 1, (rqR -> DEAD : READY), NOWN, 0);
 				if :: rqR -> REACHED(9) :: else fi
 			:: else -> edlv[qi] = rqOld; ersn[qi] = rqOldR;  /* :242-248 */
+				if :: rqR && !rqOldR -> DLQ_GIVE :: !rqR && rqOldR -> dlq++ :: else fi;
 				if :: !rqR -> hint-- :: else fi; rqRc = ESTALE; REACHED(15)
 			fi }
+		:: else -> if :: !rqR -> hint-- :: else fi
+		fi
 	:: else
 	fi
 }
@@ -476,7 +544,7 @@ proctype consumer(byte me; bit crashable)
 			fi;
 			if
 			:: rc == ESTALE -> settle_stale(hside, hidx, hclaimed); break         /* :611 */
-			:: rc == ENOSPC -> REACHED(10);                                        /* still ours */
+			:: rc == ENOSPC || rc == EDQUOT -> REACHED(10);                        /* still ours */
 				atomic { if :: hside -> ehold[hidx] = ehold[hidx] | mybit :: else -> mhold[hidx] = mhold[hidx] | mybit fi }
 			:: rc == 0 -> break
 			fi
@@ -555,6 +623,7 @@ proctype replayer(byte me)
 			atomic { if :: ectl[idx] == c -> ectl[idx] = MK(LAP(c), CLAIMED, me, 0); done = 1 :: else fi }
 			if
 			:: done ->
+				atomic { DLQ_GIVE }                          /* the credit goes back first */
 				atomic { ersn[idx] = 0; hint++ }
 				atomic { ectl[idx] = MK(LAP(c) + 1, READY, NOWN, 0); REACHED(19) }
 			:: else
@@ -562,11 +631,13 @@ proctype replayer(byte me)
 #else
 			/* :320-327 plain stores into an entry nobody owns, then the hint */
 			atomic { oldr = ersn[idx]; ersn[idx] = 0; hint++ }
+			/* (the old replay gave the credit back after its CAS) */
 			atomic {                                         /* :329 */
 				if
 				:: ectl[idx] == c -> ectl[idx] = MK(LAP(c) + 1, READY, NOWN, 0); done = 1; REACHED(19)
 				:: else -> ersn[idx] = oldr; hint--           /* :331-334 restore */
 				fi }
+			if :: done -> atomic { DLQ_GIVE } :: else fi
 #endif
 		:: else
 		fi;
@@ -580,21 +651,29 @@ proctype purger(byte me)
 {
 	byte idx, sfV, sfRc;
 	int c;
+	bit gave;
 	bit crashable = 0;     /* side_free's crash points: never taken here */
 	do
 	:: idx < NE ->
 		c = ectl[idx];                                           /* side.c:353 */
 		if
 		:: ST(c) == DEAD ->
-			side_free(idx, c, LAP(c), sfRc, emid[idx]);        /* :356, a purge settles it */
-			if :: sfRc == 0 -> REACHED(20); break :: else fi
+			/* own it first (as replay does), then the credit back, then free it */
+			atomic { if :: ectl[idx] == c -> ectl[idx] = MK(LAP(c), CLAIMED, me, 0); gave = 1 :: else fi }
+			if
+			:: gave ->
+				atomic { DLQ_GIVE }
+				side_free(idx, MK(LAP(c), CLAIMED, me, 0), LAP(c), sfRc, emid[idx]); /* a purge settles it */
+				assert(sfRc == 0); REACHED(20); break
+			:: else
+			fi
 		:: else
 		fi;
-		atomic { idx++; c = 0; sfRc = 0; sfV = 0 }
+		atomic { idx++; c = 0; sfRc = 0; sfV = 0; gave = 0 }
 	:: else -> break
 	od;
 crashed:
-	atomic { nwfin++; idx = 0; c = 0; sfRc = 0; sfV = 0 }
+	atomic { nwfin++; idx = 0; c = 0; sfRc = 0; sfV = 0; gave = 0 }
 }
 
 /* ------------------------------------------------------------------------- */
@@ -661,7 +740,21 @@ proctype recoverer(byte me; bit crashable)
 					 XOF(SRCCTL(SRC_SIDE(sfV), SRC_IDX(sfV))) == kk) }
 				if
 				:: marked -> REACHED(5); side_publish(kk, rcC)
-				:: else -> REACHED(6); side_unreserve(kk, rcC)
+				:: else -> REACHED(6);
+					/* the move never happened: give back the credit it recorded */
+#ifndef BUG_CREDIT
+					/* load the reason, then the word: the reason is the dead actor's only
+					 * while the word is still rcC; give back first (only what was there),
+					 * take it again if the unreserve loses */
+					atomic { marked = (ersn[kk] && ectl[kk] == rcC) }
+					if :: marked -> atomic { CP; if :: dlq > 0 -> dlq-- :: else -> marked = 0 fi } :: else fi;
+					side_unreserve(kk, rcC);
+					if :: marked && sfRc != 0 -> atomic { CP; dlq++ } :: else fi
+#else
+					atomic { marked = ersn[kk] }
+					side_unreserve(kk, rcC);
+					if :: marked && sfRc == 0 -> atomic { CP; DLQ_GIVE } :: else fi
+#endif
 				fi
 			:: OWN(rcC) == tgt && ST(rcC) == CLAIMED ->                 /* :96-103 */
 				side_requeue(kk, rcC, 1);
@@ -716,7 +809,8 @@ end:	atomic { !(hint >= NREADY) -> assert(hint >= NREADY) }
 proctype final_check()
 {
 	byte i, j;
-	bit no_word_names_a_gone_owner, dead_owner_recovered, sent_msg_acked_or_present, found;
+	bit no_word_names_a_gone_owner, dead_owner_recovered, sent_msg_acked_or_present, found, no_credit_leaked;
+	byte credits_held;
 	atomic {
 		nwfin == NW && recdone ->
 #ifndef NO_OWNER_CHECK
@@ -764,7 +858,17 @@ proctype final_check()
 			:: else
 			fi
 		}
-		assert(hint >= NREADY)
+		assert(hint >= NREADY);
+		/* (8) no dead-letter credit leaks: every credit counted is held by an entry
+		 * (crashes may leave the count lower: the next exclusive open recounts) */
+		credits_held = 0;
+		for (j : 0 .. NE - 1) {
+			if
+			:: ersn[j] && (ST(ectl[j]) == WRITING || ST(ectl[j]) == CLAIMED || ST(ectl[j]) == DEAD) -> credits_held++
+			:: else
+			fi
+		}
+		no_credit_leaked = (dlq <= credits_held); assert(no_credit_leaked)
 	}
 }
 
