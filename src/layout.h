@@ -204,7 +204,7 @@ struct pmq_header {
 	_Atomic uint64_t aborted;
 	_Atomic uint64_t dlq_count;     /* DEAD entries now (dead-letter credits used) */
 	_Atomic uint64_t recoveries;
-	/* bumped (release RMW) at every side-area change a standby must learn about: a
+	/* bumped (seq_cst RMW: release for the standby, and the futex waiter's side_seq staleness check pairs with it) at every side-area change a standby must learn about: a
 	 * publish, an in-place requeue or replay, a free, and before a moved source is freed.
 	 * Monotonic: pmqd's replicator rescans the side area when it differs from the value
 	 * it saw at its last scan (docs/failover.md). Zero in files made before it existed. */

@@ -456,8 +456,9 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 
 PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 {
-	if (!q)
-		return pmq_fail(-EINVAL, "NULL queue handle");
+	int rc = handle_check(q); /* NULL, or inherited across fork */
+	if (rc)
+		return rc;
 	struct pmq_header *h = q->hdr;
 	unsigned done = 0;
 	for (uint32_t idx = 0; idx < q->side_count && done < max; idx++) {
@@ -503,8 +504,9 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 
 PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 {
-	if (!q)
-		return pmq_fail(-EINVAL, "NULL queue handle");
+	int rc = handle_check(q); /* NULL, or inherited across fork */
+	if (rc)
+		return rc;
 	unsigned done = 0;
 	for (uint32_t idx = 0; idx < q->side_count && done < max; idx++) {
 		struct pmq_slot *e = side_slot(q, idx);

@@ -205,8 +205,9 @@ static void check_one(uint8_t *image, const struct knowledge *k, const char *nam
 	char path[512], dlq[64];
 	itest_queue_path(path, sizeof(path), name);
 	struct pmq_header *h = (struct pmq_header *)image;
-	memset(h->boot_id, 0, sizeof(h->boot_id));
-	snprintf(h->boot_id, sizeof(h->boot_id), "another-boot-%u-%d", i, cut2); /* a power cut is a reboot */
+	char boot[40];
+	snprintf(boot, sizeof(boot), "another-boot-%u-%d", i, cut2);
+	format_write_boot_record(h, boot); /* a power cut is a reboot: a valid record of another boot */
 	assert_int_equal(media_model_power_cut(image, file_len, path), 0);
 	uint32_t count[NSEQ] = {0};
 	drain(name, count, i, capture);
