@@ -46,7 +46,7 @@ static void note(struct run_result *res, int status, const char *fmt, ...)
 }
 
 /* Wait for the children; kill them when the time is up or on ^C. */
-static int reap(pid_t *pids, unsigned n, uint64_t limit_ns, int *statuses)
+int run_reap(pid_t *pids, unsigned n, uint64_t limit_ns, int *statuses)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }, old;
 	uint64_t deadline = now_ns() + limit_ns;
@@ -165,7 +165,7 @@ void run_one(const struct transport *t, int mode, const struct bench_opts *o, un
 	/* a run may not finish its count in time; it stops itself after the
 	 * duration, so anything much longer is a hang */
 	uint64_t limit = 2 * ctl->duration_ns + 30ull * 1000000000u;
-	err = reap(pids, ctl->nproc, limit, statuses);
+	err = run_reap(pids, ctl->nproc, limit, statuses);
 	if (res->status == RUN_FAILED)
 		goto out;
 	if (err == -ETIMEDOUT) {
