@@ -114,7 +114,7 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 		if (i == ctl->warmup)
 			deadline = now_ns() + ctl->duration_ns;
 		uint64_t t0 = now_ns();
-		set_word0(buf, mode == MODE_RT ? i : t0);
+		set_word0(buf, mode == MODE_RT ? i + 1 : t0);   /* never 0: floor-8 sees a change */
 		if ((err = t->send(tx, buf, size)) < 0) {
 			failf(ctl, 0, err, "%s: send #%llu: %s", t->name, (unsigned long long)i, strerror(-err));
 			break;
@@ -129,9 +129,9 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 		t->release(rx);
 		uint64_t t1 = now_ns();
 		if (mode == MODE_RT) {
-			if (echo != i) {
+			if (echo != i + 1) {
 				err = failf(ctl, 0, -EPROTO, "%s: echo #%llu carries %llu", t->name,
-					    (unsigned long long)i, (unsigned long long)echo);
+					    (unsigned long long)i + 1, (unsigned long long)echo);
 				break;
 			}
 			if (i >= ctl->warmup)
