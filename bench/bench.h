@@ -53,6 +53,7 @@ struct bench_opts {
 	double regime_split[2];         /* rt/oneway: floor-8 p50 (ns) between the regimes */
 	uint64_t probe;                 /* rate/tput: floor-8 probe round trips before and after each run */
 	const char *transports;         /* comma list, or "all" */
+	const char *queue_dir;          /* where pmq's queue files go (default /dev/shm) */
 	const char *csv;                /* CSV output file, or NULL */
 	const char *plot;               /* PNG output file, or NULL */
 	int quiet;

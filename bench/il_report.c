@@ -14,11 +14,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void il_regimes(const struct bench_opts *o, struct blk_regimes *rg)
+void il_regimes(const struct bench_opts *o, int mode, struct blk_regimes *rg)
 {
+	/* the splits are round trips; a oneway floor block measures one hop */
+	double f = mode == MODE_ONEWAY ? 0.5 : 1.0;
 	blk_regimes_default(rg);
-	rg->split[0] = o->regime_split[0];
-	rg->split[1] = o->regime_split[1];
+	rg->split[0] = o->regime_split[0] * f;
+	rg->split[1] = o->regime_split[1] * f;
 }
 
 static const char *regime_name(const struct blk_regimes *rg, int r)
@@ -40,11 +42,13 @@ void il_report(FILE *f, int mode, unsigned size, const struct il_result *r, cons
 {
 	struct blk_regimes rg;
 	char a[12][24];
-	il_regimes(o, &rg);
+	il_regimes(o, mode, &rg);
 	fprintf(f, "\n%s %u B: %u set(s) of fresh files x %u cycles; blocks of <= %u round trips (first tenth warm-up), "
 		   "timed per sample with %s%s\n",
 		mode_name(mode), size, r->sets_done, o->blocks, o->block_len,
 		cal->tsc ? "the TSC" : "CLOCK_MONOTONIC", cal->tsc ? "" : cal->why);
+	fprintf(f, "  regimes by the neighbouring floor-8 blocks' p50: %s < %.0f ns <= %s < %.0f ns <= %s\n", rg.name[0],
+		rg.split[0], rg.name[1], rg.split[1], rg.name[2]);
 	fprintf(f, "  clock: %.3f ns/tick, one read pair %.1f ns inside every sample (floors included)\n",
 		cal->ns_per_tick, cal->pair_ns);
 	for (unsigned k = 0; k < r->nkinds; k++)
@@ -130,7 +134,7 @@ int il_csv(const char *path, int mode, unsigned size, const struct il_result *r,
 	   const struct tsc_cal *cal)
 {
 	struct blk_regimes rg;
-	il_regimes(o, &rg);
+	il_regimes(o, mode, &rg);
 	FILE *b = open_append(path, "blocks",
 			      "mode,size,set,block,kind,samples,p50_ns,p99_ns,p999_ns,mean_ns,regime,"
 			      "floor8_p50_ns,ratio_floor8,floor2l_p50_ns,ratio_floor2l,clock\n");

@@ -6,7 +6,8 @@
 
 #include "interleave.h"
 
-void il_regimes(const struct bench_opts *o, struct blk_regimes *rg);
+/* The regimes of o (round-trip splits; halved for oneway). */
+void il_regimes(const struct bench_opts *o, int mode, struct blk_regimes *rg);
 void il_report(FILE *f, int mode, unsigned size, const struct il_result *r, const struct bench_opts *o,
 	       const struct tsc_cal *cal);
 /* Append every block (path-blocks.csv) and every subject x regime (path-summary.csv)

@@ -7,8 +7,8 @@
  *       floor-8, floor-2l, subject 1, floor-8, floor-2l, subject 2, ...
  *   and a closing floor-8, floor-2l.
  *
- * A block is up to o->block_len round trips on one kind (its first tenth is
- * warm-up, not kept), cut short after BLOCK_MAX_NS (slow peers). Between
+ * A block is up to o->block_len round trips on one kind, cut short after
+ * BLOCK_MAX_NS (slow peers); the first tenth of what it ran is warm-up. Between
  * blocks process 0 sends a control word on the current kind naming the next
  * block; process 1 echoes it and both switch. Every sample is timed with the
  * calibrated TSC (tsc.h): rt by process 0 around send + echo, oneway by
@@ -43,7 +43,7 @@ struct il_shared {
 	_Atomic uint32_t abort;
 	int mode;
 	unsigned nkinds, nsched;
-	unsigned block_len, warm;
+	unsigned block_len;
 	uint64_t max_ticks;
 	char msg[2][200];
 	/* then: unsigned sched[nsched]; unsigned kept[nsched]; uint32_t samples[nsched][block_len] */
@@ -117,6 +117,15 @@ static inline uint32_t clamp32(uint64_t v)
 	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
+/* The first tenth of a block is warm-up (the kind's lines are cold after
+ * the other kinds ran): drop it, whatever length the block reached. */
+static unsigned drop_warmup(uint32_t *out, unsigned n)
+{
+	unsigned w = n / 10;
+	memmove(out, out + w, (n - w) * sizeof(*out));
+	return n - w;
+}
+
 /* process 0: drives the schedule; times rt */
 static int il_pinger(struct il_shared *s, const struct transport *const *k, void **tx, void **rx, size_t size)
 {
@@ -149,13 +158,13 @@ static int il_pinger(struct il_shared *s, const struct transport *const *k, void
 				break;
 			}
 			seq++;
-			if (s->mode == MODE_RT && rec && i >= s->warm)
+			if (s->mode == MODE_RT && rec)
 				out[n++] = clamp32(t1 - t0);
 			if (i >= BLOCK_MIN && t1 - start > s->max_ticks)
 				break;
 		}
 		if (s->mode == MODE_RT)
-			kept_of(s)[b] = n;
+			kept_of(s)[b] = drop_warmup(out, n);
 		if (err)
 			break;
 		uint64_t ctl = b + 1 < s->nsched ? CTL_TAG | (b + 1) : CTL_STOP;
@@ -194,7 +203,7 @@ static int il_echoer(struct il_shared *s, const struct transport *const *k, void
 					return ilfail(s, 1, err, "%s: block %u switch echo: %s", t->name, b,
 						      strerror(-err));
 				if (s->mode == MODE_ONEWAY)
-					kept_of(s)[b] = n;
+					kept_of(s)[b] = drop_warmup(out, n);
 				if (w == CTL_STOP)
 					return 0;
 				uint64_t next = w & ~CTL_MASK;
@@ -204,7 +213,7 @@ static int il_echoer(struct il_shared *s, const struct transport *const *k, void
 				b = (unsigned)next;
 				break;
 			}
-			if (s->mode == MODE_ONEWAY && rec && i >= s->warm && n < s->block_len)
+			if (s->mode == MODE_ONEWAY && rec && n < s->block_len)
 				out[n++] = clamp32(t1 > w ? t1 - w : 0);
 			il_sink += touch_all(m.data, m.len);
 			err = t->send(tx[kind], m.data, size);
@@ -285,7 +294,7 @@ static int il_set(int mode, unsigned size, unsigned set, const struct bench_opts
 			continue;       /* skipped in an earlier set */
 		p[nk] = (struct tp_params){ .size = size, .slots = o->slots, .batch = 1, .wait = WAIT_SPIN,
 					    .durability = o->durability, .producers = 1, .consumers = 1,
-					    .run_id = 1000000u + ++il_seq };
+					    .run_id = 1000000u + ++il_seq, .queue_dir = o->queue_dir };
 		for (int c = 0; c < 2 && !err; c++) {
 			why[0] = '\0';
 			int e = res->kind[i]->setup(c, &p[nk], why, sizeof(why));
@@ -338,7 +347,6 @@ static int il_set(int mode, unsigned size, unsigned set, const struct bench_opts
 	s->nkinds = nk;
 	s->nsched = nsched;
 	s->block_len = o->block_len;
-	s->warm = o->block_len / 10;
 	s->max_ticks = (uint64_t)((double)BLOCK_MAX_NS / cal->ns_per_tick);
 	unsigned *sc = sched_of(s), b = 0;
 	for (unsigned c = 0; c <= o->blocks; c++)

@@ -79,6 +79,7 @@ void opts_usage(FILE *f)
 "      --block-len N      rt/oneway: round trips per block (default 2000; first tenth is warm-up)\n"
 "      --regimes A,B      rt/oneway: floor-8 p50 ns splitting fast|mid|slow (default 110,300)\n"
 "      --probe N          rate/tput: floor-8 round trips before and after each run (default 20000; 0 = off)\n"
+"      --queue-dir DIR    where pmq's queue files go (default /dev/shm; e.g. a tmpfs mounted huge=always)\n"
 "  -t, --transports LIST  floor-8,floor-2l,floor-ring,pmq,pmq-spsc,pipe,unix,mq,zmq,iceoryx or all\n"
 "                         (default all; rt/oneway always run floor-8 and floor-2l)\n"
 "      --csv FILE         write one CSV row per run\n"
@@ -198,7 +199,7 @@ static int parse_pair(const char *s, char sep, unsigned long *a, unsigned long *
 	return 0;
 }
 
-enum { OPT_PROBE = 256, OPT_CSV, OPT_PLOT, OPT_BLOCKS, OPT_BLOCK_LEN, OPT_REGIMES };
+enum { OPT_PROBE = 256, OPT_CSV, OPT_PLOT, OPT_BLOCKS, OPT_BLOCK_LEN, OPT_REGIMES, OPT_QUEUE_DIR };
 
 int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -220,6 +221,7 @@ int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t er
 		{ "blocks", required_argument, NULL, OPT_BLOCKS },
 		{ "block-len", required_argument, NULL, OPT_BLOCK_LEN },
 		{ "regimes", required_argument, NULL, OPT_REGIMES },
+		{ "queue-dir", required_argument, NULL, OPT_QUEUE_DIR },
 		{ "transports", required_argument, NULL, 't' },
 		{ "csv", required_argument, NULL, OPT_CSV },
 		{ "plot", required_argument, NULL, OPT_PLOT },
@@ -327,6 +329,12 @@ int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t er
 				return fail(err, errlen, "--regimes %s: expected two ns values A,B with 0 < A < B", optarg);
 			o->regime_split[0] = (double)a;
 			o->regime_split[1] = (double)b;
+			break;
+		case OPT_QUEUE_DIR:
+			if (optarg[0] != '/' || strlen(optarg) > 40)
+				return fail(err, errlen, "--queue-dir %s: expected an absolute path of at most 40 bytes",
+					    optarg);
+			o->queue_dir = optarg;
 			break;
 		case 't':
 			o->transports = optarg;

@@ -128,7 +128,7 @@ void run_one(const struct transport *t, int mode, const struct bench_opts *o, un
 	ctl->params = (struct tp_params){
 		.size = size, .slots = o->slots, .batch = mode == MODE_TPUT ? o->batch : 1,
 		.wait = o->wait, .durability = o->durability, .producers = P, .consumers = C,
-		.run_id = ++run_seq,
+		.run_id = ++run_seq, .queue_dir = o->queue_dir,
 	};
 	for (int c = 0; c < nchan; c++, setup_done++)
 		if ((err = t->setup(c, &ctl->params, why, sizeof(why))) < 0) {

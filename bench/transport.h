@@ -38,6 +38,7 @@ struct tp_params {
 	unsigned producers;   /* ends per channel */
 	unsigned consumers;
 	unsigned run_id;      /* unique per run: names of queues, sockets, services */
+	const char *queue_dir; /* pmq: where its private directory of queue files goes */
 };
 
 struct tp_msg {

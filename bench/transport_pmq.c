@@ -17,7 +17,7 @@
 #ifdef BENCH_HAVE_PMQ
 #include "pmq.h"
 
-static char pmq_dir[64];
+static char pmq_dir[64];   /* --queue-dir (at most 40 bytes) + the private part */
 /* [variant][chan]: 0 = default queue, 1 = SP/SC; both may be set up at once */
 static char pmq_names[2][TP_MAX_CHANS][64];
 
@@ -51,11 +51,12 @@ static int pmq_setup(int spsc, int chan, const struct tp_params *p, char *why, s
 	int err;
 
 	if (!pmq_dir[0]) {
-		snprintf(pmq_dir, sizeof(pmq_dir), "/dev/shm/pmq-bench-q-XXXXXX");
+		const char *base = p->queue_dir ? p->queue_dir : "/dev/shm";
+		snprintf(pmq_dir, sizeof(pmq_dir), "%.40s/pmq-bench-q-XXXXXX", base);
 		if (!mkdtemp(pmq_dir)) {
 			err = -errno;
 			pmq_dir[0] = '\0';
-			return tp_why(why, n, err, "pmq: mkdtemp /dev/shm/pmq-bench-q-*: %s", strerror(-err));
+			return tp_why(why, n, err, "pmq: mkdtemp %.40s/pmq-bench-q-*: %s", base, strerror(-err));
 		}
 	}
 	if (p->durability == PMQ_DURABLE_POWER && !getenv("PMEM_IS_PMEM_FORCE"))
