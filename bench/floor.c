@@ -1,11 +1,16 @@
 /*
  * floor.c - the physical floors the other transports are measured against:
  *
- *   floor-8     the 8 B line floor: ONE 64 B line holding a ping word (written
- *               by side A only) and a pong word (written by side B only). A
- *               message is that one word, whatever --size says; the other side
- *               spins until the word changes. One line moves per hop and
- *               nothing else: the cheapest thing that can cross cores.
+ *   floor-8     the 8 B line floor: ONE 64 B line holding a ping word (word 0,
+ *               written by side A only) and a pong word (word 1, written by
+ *               side B only). A message is that one word, whatever --size
+ *               says; the other side spins until the word changes. One line
+ *               moves per hop and nothing else.
+ *   floor-8p    the same two words on two lines 128 B apart (not one adjacent-
+ *               line prefetch pair), each written by one side: a subject, kept
+ *               to show which layout is the floor. On this VM it measured
+ *               0.9-1.1x floor-8 in one regime and ~2x in the others (oneway
+ *               ~2.5x), so the single line is the floor (docs/benchmarks.md).
  *   floor-2l    the same-size two-line floor: per direction its own area of a
  *               sequence-word line followed by the payload lines. The sender
  *               copies the payload, then release-stores the sequence; the
@@ -45,11 +50,13 @@ static void nop_release(void *ep)
 
 /* --- floor-8 ------------------------------------------------------------- */
 
+/* two layouts: both words in one line (floor-8), or each on its own line,
+ * written by one side only (floor-8p) */
 struct line8 {
-	alignas(64) _Atomic uint64_t word[2];   /* [0] A -> B (channel 0), [1] B -> A (channel 1) */
+	alignas(128) _Atomic uint64_t word;   /* 128 B apart: not in one adjacent-line prefetch pair */
 };
 
-static struct line8 *l8;
+static struct line8 *l8[2];   /* [0] floor-8p, [1] floor-8: both may be set up at once */
 
 struct l8_ep {
 	_Atomic uint64_t *word;
@@ -57,33 +64,31 @@ struct l8_ep {
 	uint64_t copy;      /* receiver: the word as read, handed out as the message */
 };
 
-static int l8_setup(int chan, const struct tp_params *p, char *why, size_t n)
+static int l8_setup(int shared, int chan, char *why, size_t n)
 {
-	(void)p;
 	if (chan != 0)
-		return 0;       /* both channels live in the one line */
-	l8 = shm_map(sizeof(*l8));
-	if (!l8)
-		return tp_why(why, n, -ENOMEM, "floor-8: cannot map one line");
+		return 0;       /* both channels live in the one mapping */
+	l8[shared] = shm_map(2 * sizeof(struct line8));
+	if (!l8[shared])
+		return tp_why(why, n, -ENOMEM, "floor-8: cannot map two lines");
 	return 0;
 }
 
-static void l8_teardown(int chan)
+static void l8_teardown(int shared, int chan)
 {
 	if (chan == 0) {
-		shm_unmap(l8, sizeof(*l8));
-		l8 = NULL;
+		shm_unmap(l8[shared], 2 * sizeof(struct line8));
+		l8[shared] = NULL;
 	}
 }
 
-static int l8_open(int chan, int role, const struct tp_params *p, void **ep)
+static int l8_open(int shared, int chan, void **ep)
 {
 	struct l8_ep *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	(void)role;
-	(void)p;
-	e->word = &l8->word[chan];
+	/* floor-8: word c of line 0; floor-8p: channel c's word starts line pair c */
+	e->word = shared ? &(&l8[1][0].word)[chan] : &l8[0][chan].word;
 	*ep = e;
 	return 0;
 }
@@ -113,13 +118,45 @@ static int l8_recv(void *ep, struct tp_msg *m)
 	return 0;
 }
 
+#define L8_VARIANT(v, suffix)                                                                    \
+	static int l8_setup_##suffix(int c, const struct tp_params *p, char *why, size_t n)     \
+	{                                                                                        \
+		(void)p;                                                                         \
+		return l8_setup(v, c, why, n);                                                   \
+	}                                                                                        \
+	static void l8_teardown_##suffix(int c)                                                  \
+	{                                                                                        \
+		l8_teardown(v, c);                                                               \
+	}                                                                                        \
+	static int l8_open_##suffix(int c, int role, const struct tp_params *p, void **ep)      \
+	{                                                                                        \
+		(void)role;                                                                      \
+		(void)p;                                                                         \
+		return l8_open(v, c, ep);                                                        \
+	}
+L8_VARIANT(0, separate)
+L8_VARIANT(1, shared)
+
 const struct transport tp_floor_8 = {
 	.name = "floor-8",
 	.caps = TP_PINGPONG | TP_SPIN_ONLY | TP_FLOOR,
 	.probe = tp_always,
-	.setup = l8_setup,
-	.teardown = l8_teardown,
-	.open = l8_open,
+	.setup = l8_setup_shared,
+	.teardown = l8_teardown_shared,
+	.open = l8_open_shared,
+	.close = ep_free,
+	.send = l8_send,
+	.recv = l8_recv,
+	.release = nop_release,
+};
+
+const struct transport tp_floor_8p = {
+	.name = "floor-8p",
+	.caps = TP_PINGPONG | TP_SPIN_ONLY,
+	.probe = tp_always,
+	.setup = l8_setup_separate,
+	.teardown = l8_teardown_separate,
+	.open = l8_open_separate,
 	.close = ep_free,
 	.send = l8_send,
 	.recv = l8_recv,

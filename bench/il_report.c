@@ -37,6 +37,22 @@ static const char *num(char *b, double v, const char *fmt)
 	return b;
 }
 
+/* median ratio to floor-8 of kind k's blocks of one set and regime */
+static double set_ratio(const struct il_result *r, const struct blk_regimes *rg, unsigned set, unsigned k, int reg)
+{
+	double v[4096];
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->nblocks && n < 4096; i++) {
+		if (r->blocks[i].set != set || r->blocks[i].kind != k)
+			continue;
+		struct blk_pair p;
+		blk_pair(r->blocks, r->nblocks, i, IL_FLOOR8, IL_FLOOR8, rg, &p);
+		if (!isnan(p.ratio) && p.regime == reg)
+			v[n++] = p.ratio;
+	}
+	return blk_median(v, n);
+}
+
 void il_report(FILE *f, int mode, unsigned size, const struct il_result *r, const struct bench_opts *o,
 	       const struct tsc_cal *cal)
 {
@@ -92,26 +108,22 @@ void il_report(FILE *f, int mode, unsigned size, const struct il_result *r, cons
 	}
 	fprintf(f, "  %u of %u subject blocks sat between floor blocks of different regimes (only in \"all\")\n",
 		mixed, total);
-	/* where the queue files' pages are, per set, with that set's median ratio */
+	/* where the queue files' pages are, per set and regime, with that set's
+	 * median ratio; floor-2l's in the same set and regime is the control (its
+	 * memory is not a queue file): a file effect moves pmq and not it */
 	for (unsigned k = IL_FLOOR2 + 1; k < r->nkinds; k++) {
 		if (!r->kind[k]->file_path)
 			continue;
-		for (unsigned set = 1; set <= r->sets_done; set++) {
-			double v[4096];
-			unsigned n = 0;
-			for (unsigned i = 0; i < r->nblocks && n < 4096; i++) {
-				if (r->blocks[i].set != set || r->blocks[i].kind != k)
+		for (unsigned set = 1; set <= r->sets_done; set++)
+			for (int reg = 0; reg < (int)rg.n; reg++) {
+				double x = set_ratio(r, &rg, set, k, reg), c = set_ratio(r, &rg, set, IL_FLOOR2, reg);
+				if (isnan(x))
 					continue;
-				struct blk_pair p;
-				blk_pair(r->blocks, r->nblocks, i, IL_FLOOR8, IL_FLOOR8, &rg, &p);
-				if (!isnan(p.ratio))
-					v[n++] = p.ratio;
+				char pl[128];
+				placement_format(&r->place[set - 1][k], pl, sizeof(pl));
+				fprintf(f, "  files %-8s set %u %-4s: x fl8 %s (floor-2l %s)  %s\n", r->kind[k]->name, set,
+					rg.name[reg], num(a[10], x, "%.2fx"), num(a[11], c, "%.2fx"), pl);
 			}
-			char pl[128];
-			placement_format(&r->place[set - 1][k], pl, sizeof(pl));
-			fprintf(f, "  files %-8s set %u: x fl8 %s  (%s)\n", r->kind[k]->name, set,
-				num(a[11], blk_median(v, n), "%.2fx"), pl);
-		}
 	}
 }
 

@@ -5,7 +5,8 @@
 # iox-roudi for the iceoryx peer (and stops it again), then runs:
 #   1. latency: rt and oneway at 64 B and 1 KiB as interleaved blocks in one
 #      long-lived pinned pair: floor-8, floor-2l, the default queue (pmq),
-#      SP/SC (pmq-spsc) and the naive ring, 5 fresh sets of files
+#      SP/SC (pmq-spsc), the naive ring and floor-8p (the two-line layout of
+#      the 8 B floor, to show which layout is the floor), 5 fresh sets of files
 #   2. the peers (pipe, unix, mq, zmq, iceoryx) interleaved with the floors
 #      the same way, rt at 64 B and 1 KiB, 2 sets
 #   3. throughput 1x1 at 64 B against the naive ring, batch 32 and 1,
@@ -113,7 +114,7 @@ git -C "$root" status --porcelain 2>/dev/null | grep -q . && rev="$rev (modified
 	echo
 } | tee -a "$log"
 start=$(date +%s)
-step latency -m rt,oneway -s 64,1k -r $sets --blocks $blocks -t floor-ring,pmq,pmq-spsc
+step latency -m rt,oneway -s 64,1k -r $sets --blocks $blocks -t floor-8p,floor-ring,pmq,pmq-spsc
 step peers -m rt -s 64,1k -r $psets --blocks $pblocks -t pipe,unix,mq,zmq,iceoryx
 step tput-pair -m tput -s 64 -n $tn -r $treps -d 0.5 -b 32 -t floor-ring,pmq,pmq-spsc -q
 step tput-pair-unbatched -m tput -s 64 -n $tn -r $treps -d 0.5 -b 1 -t floor-ring,pmq,pmq-spsc -q
