@@ -72,9 +72,9 @@ void il_report(FILE *f, int mode, unsigned size, const struct il_result *r, cons
 			fprintf(f, "  skipped %s: %s\n", r->kind[k]->name, r->note[k]);
 	if (r->failure[0])
 		fprintf(f, "  FAILED: %s\n", r->failure);
-	fprintf(f, "  %-10s %-6s %6s %8s %8s %8s %20s %8s %8s %9s %9s %8s\n", "subject", "regime", "blocks",
-		"fl8 p50", "p50", "x fl8", "sets: med [lo..hi]", "x fl2l", "mean x8", "p99.9", "fl8 p99.9",
-		"p99.9x");
+	fprintf(f, "  %-10s %-6s %6s %8s %8s %8s %20s %8s %20s %8s %9s %9s %8s\n", "subject", "regime", "blocks",
+		"fl8 p50", "p50", "x fl8", "sets: med [lo..hi]", "x fl2l", "sets: med [lo..hi]", "mean x8", "p99.9",
+		"fl8 p99.9", "p99.9x");
 	for (unsigned k = IL_FLOOR2; k < r->nkinds; k++) {
 		for (int reg = BLK_ALL; reg < (int)rg.n; reg++) {
 			struct blk_summary s8, s2;
@@ -85,13 +85,18 @@ void il_report(FILE *f, int mode, unsigned size, const struct il_result *r, cons
 				continue;
 			if (!s8.blocks && reg != BLK_ALL)
 				continue;
-			char sets[80];
+			char sets[80], sets2[80];
 			snprintf(sets, sizeof(sets), "%s [%s..%s]", num(a[0], s8.set_med, "%.2f"),
 				 num(a[1], s8.set_lo, "%.2f"), num(a[2], s8.set_hi, "%.2f"));
-			fprintf(f, "  %-10s %-6s %6u %8s %8s %8s %20s %8s %8s %9s %9s %8s\n", r->kind[k]->name,
+			if (k == IL_FLOOR2)
+				snprintf(sets2, sizeof(sets2), "-");
+			else
+				snprintf(sets2, sizeof(sets2), "%s [%s..%s]", num(a[0], s2.set_med, "%.2f"),
+					 num(a[1], s2.set_lo, "%.2f"), num(a[2], s2.set_hi, "%.2f"));
+			fprintf(f, "  %-10s %-6s %6u %8s %8s %8s %20s %8s %20s %8s %9s %9s %8s\n", r->kind[k]->name,
 				regime_name(&rg, reg), s8.blocks, num(a[3], s8.floor_p50, "%.0f"),
 				num(a[4], s8.subj_p50, "%.0f"), num(a[5], s8.ratio, "%.2fx"), sets,
-				k == IL_FLOOR2 ? "(1.00x)" : num(a[6], s2.ratio, "%.2fx"),
+				k == IL_FLOOR2 ? "(1.00x)" : num(a[6], s2.ratio, "%.2fx"), sets2,
 				num(a[7], s8.ratio_mean, "%.2fx"), num(a[8], s8.pool_p999, "%.0f"),
 				num(a[9], s8.floor_pool_p999, "%.0f"), num(a[10], s8.ratio_p999, "%.2fx"));
 		}
@@ -152,7 +157,7 @@ int il_csv(const char *path, int mode, unsigned size, const struct il_result *r,
 			      "floor8_p50_ns,ratio_floor8,floor2l_p50_ns,ratio_floor2l,clock\n");
 	FILE *s = open_append(path, "summary",
 			      "mode,size,subject,regime,blocks,sets,floor8_p50_ns,p50_ns,ratio_floor8,set_median,"
-			      "set_min,set_max,ratio_floor2l,ratio_mean_floor8,pooled_p50_ns,pooled_p99_ns,"
+			      "set_min,set_max,ratio_floor2l,floor2l_set_median,floor2l_set_min,floor2l_set_max,ratio_mean_floor8,pooled_p50_ns,pooled_p99_ns,"
 			      "pooled_p999_ns,pooled_p9999_ns,floor8_pooled_p999_ns,ratio_p999,clock\n");
 	int err = 0;
 	const char *clk = cal->tsc ? "tsc" : "monotonic";
@@ -184,10 +189,11 @@ int il_csv(const char *path, int mode, unsigned size, const struct il_result *r,
 			}
 			if (!s8.blocks)
 				continue;
-			fprintf(s, "%s,%u,%s,%s,%u,%u,%.1f,%.1f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.0f,%.0f,%.0f,%.0f,%.0f,%.4f,%s\n",
+			fprintf(s, "%s,%u,%s,%s,%u,%u,%.1f,%.1f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.0f,%.0f,%.0f,%.0f,%.0f,%.4f,%s\n",
 				mode_name(mode), size, r->kind[k]->name, regime_name(&rg, reg), s8.blocks, s8.sets,
 				s8.floor_p50, s8.subj_p50, s8.ratio, s8.set_med, s8.set_lo, s8.set_hi,
-				k == IL_FLOOR2 ? 1.0 : s2.ratio, s8.ratio_mean, s8.pool_p50, s8.pool_p99, s8.pool_p999,
+				k == IL_FLOOR2 ? 1.0 : s2.ratio, k == IL_FLOOR2 ? 1.0 : s2.set_med,
+				k == IL_FLOOR2 ? 1.0 : s2.set_lo, k == IL_FLOOR2 ? 1.0 : s2.set_hi, s8.ratio_mean, s8.pool_p50, s8.pool_p99, s8.pool_p999,
 				s8.pool_p9999, s8.floor_pool_p999, s8.ratio_p999, clk);
 		}
 out:

@@ -11,7 +11,8 @@
 #      the same way, rt at 64 B and 1 KiB, 2 sets
 #   3. throughput 1x1 at 64 B against the naive ring, batch 32 and 1,
 #      interleaved run by run, 11 repetitions each
-#   4. throughput of every transport at 64 B, 1 KiB and 64 KiB (batch 32)
+#   4. throughput of every transport at 64 B and 1 KiB (batch 32), and at
+#      64 KiB in a 64-slot ring (batch 16: 4 MiB rings, not 64 MiB ones)
 #   5. latency at a fixed rate (coordinated omission accounted) at 64 B
 #   6. pmq in power mode (PMEM_IS_PMEM_FORCE=1 on tmpfs), blocks as in 1
 #   7. 2 producers x 2 consumers (pmq MPMC and POSIX mq)
@@ -87,7 +88,7 @@ out=$(cd "$out" && pwd)
 log="$out/pmq-bench.log"
 : >"$log"
 # the files this script writes, and those of the old method, go first (the block CSVs are appended to)
-for f in latency peers tput-pair tput-pair-unbatched tput rate power mpmc; do
+for f in latency peers tput-pair tput-pair-unbatched tput tput-64k rate power mpmc; do
 	rm -f "$out/$f.csv" "$out/$f-blocks.csv" "$out/$f-summary.csv"
 done
 rm -f "$out/pmq-bench.csv" "$out"/blocks-rt-64* "$out"/rate.png* "$out"/latency-rt-* "$out"/latency-oneway-*
@@ -95,16 +96,18 @@ status=0
 step() {
 	name=$1
 	shift
+	t0=$(date +%s)
 	echo "=== $name: pmq-bench $*" | tee -a "$log"
 	{ "$bench" --cpus "$cpus" --csv "$out/$name.csv" "$@" 2>&1; echo $? >"$out/.rc"; } | tee -a "$log"
 	[ "$(cat "$out/.rc")" = 0 ] || status=1
 	rm -f "$out/.rc"
+	echo "=== $name: $(($(date +%s) - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
 	echo | tee -a "$log"
 }
 if [ $quick = 1 ]; then
 	sets=2 blocks=40 psets=1 pblocks=20 n=20000 reps=1 treps=3 tn=500000
 else
-	sets=5 blocks=250 psets=2 pblocks=200 n=100000 reps=3 treps=11 tn=5000000
+	sets=5 blocks=200 psets=2 pblocks=200 n=100000 reps=3 treps=11 tn=5000000
 fi
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
 git -C "$root" status --porcelain 2>/dev/null | grep -q . && rev="$rev (modified tree)"
@@ -118,7 +121,8 @@ step latency -m rt,oneway -s 64,1k -r $sets --blocks $blocks -t floor-8p,floor-r
 step peers -m rt -s 64,1k -r $psets --blocks $pblocks -t pipe,unix,mq,zmq,iceoryx
 step tput-pair -m tput -s 64 -n $tn -r $treps -d 0.5 -b 32 -t floor-ring,pmq,pmq-spsc -q
 step tput-pair-unbatched -m tput -s 64 -n $tn -r $treps -d 0.5 -b 1 -t floor-ring,pmq,pmq-spsc -q
-step tput -m tput -s 64,1k,64k -n $tn -r $reps -d 0.5 -b 32 -q
+step tput -m tput -s 64,1k -n $tn -r $reps -d 0.5 -b 32 -q
+step tput-64k -m tput -s 64k -S 64 -n 200000 -r $reps -d 0.5 -b 16 -q
 step rate -m rate -s 64 -R 100000 -n $n -r $reps -d 1 --plot "$out/rate.png" -q
 step power -m rt -s 64 -r 3 --blocks 100 -D power -t pmq,pmq-spsc
 step mpmc -m tput -s 64 -n $tn -r 1 -d 1 -b 32 --pc 2x2 -W spin-futex -t pmq,mq -q
@@ -126,7 +130,7 @@ end=$(date +%s)
 
 # one CSV with every per-run step (the header once)
 first=1
-for f in tput-pair tput-pair-unbatched tput rate mpmc; do
+for f in tput-pair tput-pair-unbatched tput tput-64k rate mpmc; do
 	[ -f "$out/$f.csv" ] || continue
 	if [ $first = 1 ]; then
 		sed "1s/^/step,/; 2,\$s/^/$f,/" "$out/$f.csv" >"$out/pmq-bench.csv"
