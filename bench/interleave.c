@@ -41,6 +41,7 @@
 struct il_shared {
 	_Atomic uint32_t arrived[2];
 	_Atomic uint32_t abort;
+	_Atomic uint32_t at[2];            /* the block each process is in (for a hang's report) */
 	int mode;
 	unsigned nkinds, nsched;
 	unsigned block_len;
@@ -139,6 +140,7 @@ static int il_pinger(struct il_shared *s, const struct transport *const *k, void
 		unsigned kind = sched_of(s)[b] & ~NOREC, rec = !(sched_of(s)[b] & NOREC), n = 0;
 		const struct transport *t = k[kind];
 		uint32_t *out = samples_of(s, b);
+		atomic_store_explicit(&s->at[0], b, memory_order_relaxed);   /* a report, nothing depends on it */
 		uint64_t start = tsc_begin();
 		for (unsigned i = 0; i < s->block_len; i++) {
 			uint64_t t0 = tsc_begin();
@@ -191,6 +193,7 @@ static int il_echoer(struct il_shared *s, const struct transport *const *k, void
 		unsigned kind = sched_of(s)[b] & ~NOREC, rec = !(sched_of(s)[b] & NOREC), n = 0;
 		const struct transport *t = k[kind];
 		uint32_t *out = samples_of(s, b);
+		atomic_store_explicit(&s->at[1], b, memory_order_relaxed);   /* a report, nothing depends on it */
 		for (unsigned i = 0;; i++) {
 			if ((err = t->recv(rx[kind], &m)) < 0)
 				return ilfail(s, 1, err, "%s: block %u receive: %s", t->name, b, strerror(-err));
@@ -387,8 +390,10 @@ static int il_set(int mode, unsigned size, unsigned set, const struct bench_opts
 	int r = run_reap(pids, 2, limit, st);
 	if (!err && r < 0) {
 		err = r;
-		snprintf(res->failure, sizeof(res->failure), "set %u: %s", set,
-			 r == -ETIMEDOUT ? "no answer in time, killed" : "interrupted");
+		unsigned a0 = atomic_load(&s->at[0]), a1 = atomic_load(&s->at[1]);
+		snprintf(res->failure, sizeof(res->failure), "set %u: %s (processes in blocks %u (%s) and %u (%s) of %u)",
+			 set, r == -ETIMEDOUT ? "no answer in time, killed" : "interrupted", a0,
+			 k[sc[a0 < nsched ? a0 : 0] & ~NOREC]->name, a1, k[sc[a1 < nsched ? a1 : 0] & ~NOREC]->name, nsched);
 	}
 	for (unsigned i = 0; i < 2 && !err; i++)
 		if (WIFSIGNALED(st[i]) || WEXITSTATUS(st[i]) != 0) {
