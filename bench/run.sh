@@ -151,6 +151,7 @@ if command -v gnuplot >/dev/null 2>&1 && [ -f "$out/latency-blocks.csv" ]; then
 		echo "set output '$out/blocks-rt-64.png'"
 		echo "set title 'pmq-bench rt 64 B, set 1: p50 of every block in the order run (TSC per sample)'"
 		echo "set xlabel 'block'; set ylabel 'round trip p50 (ns)'; set logscale y; set key outside right"
+		echo "set yrange [50:20000]   # blocks hit by preemption (ms) are off the top"
 		printf 'plot '
 		sep=''
 		for k in floor-8 floor-2l floor-ring pmq-spsc pmq; do
