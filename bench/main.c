@@ -1,6 +1,6 @@
 /*
  * main.c - pmq-bench: latency and throughput of pmq next to the physical
- * floor and the peers, in one run (DESIGN §8).
+ * floors and the peers (docs/benchmarks.md).
  *
  * rt and oneway: per size, one long-lived pinned pair alternates short
  * blocks of the floors and every subject, over --reps fresh sets of files

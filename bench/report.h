@@ -6,7 +6,7 @@
 
 #include "run.h"
 
-/* floor round trip p50 below this is the fast regime (DESIGN §8: ~130 vs ~480 ns) */
+/* rate/tput probes: floor-8 round trip p50 below this labels a run "fast" (docs/benchmarks.md) */
 #define REGIME_SPLIT_NS 300u
 
 struct row {

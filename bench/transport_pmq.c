@@ -60,7 +60,7 @@ static int pmq_setup(int spsc, int chan, const struct tp_params *p, char *why, s
 		}
 	}
 	if (p->durability == PMQ_DURABLE_POWER && !getenv("PMEM_IS_PMEM_FORCE"))
-		setenv("PMEM_IS_PMEM_FORCE", "1", 1);   /* tmpfs: exercise the flush path (DESIGN §4) */
+		setenv("PMEM_IS_PMEM_FORCE", "1", 1);   /* tmpfs: exercise the flush path (README, durability) */
 	char *name = pmq_names[spsc][chan];
 	snprintf(name, sizeof(pmq_names[spsc][chan]), "bench-%u-%s-%d", p->run_id, spsc ? "spsc" : "mpmc", chan);
 	pmq_config_init(&cfg);
