@@ -302,7 +302,7 @@ static int il_set(int mode, unsigned size, unsigned set, const struct bench_opts
 			why[0] = '\0';
 			int e = res->kind[i]->setup(c, &p[nk], why, sizeof(why));
 			if (e < 0) {
-				snprintf(res->note[i], sizeof(res->note[i]), "%s", why[0] ? why : strerror(-e));
+				snprintf(res->note[i], sizeof(res->note[i]), "%.190s", why[0] ? why : strerror(-e));
 				if (i <= IL_FLOOR2)
 					err = e;    /* no floor, no comparison */
 				break;
@@ -398,7 +398,7 @@ static int il_set(int mode, unsigned size, unsigned set, const struct bench_opts
 	for (unsigned i = 0; i < 2 && !err; i++)
 		if (WIFSIGNALED(st[i]) || WEXITSTATUS(st[i]) != 0) {
 			err = -EIO;
-			snprintf(res->failure, sizeof(res->failure), "set %u, process %u: %s", set, i,
+			snprintf(res->failure, sizeof(res->failure), "set %u, process %u: %.160s", set, i,
 				 s->msg[i][0] ? s->msg[i] : WIFSIGNALED(st[i]) ? "killed by a signal" : "failed");
 		}
 	if (!err) {
