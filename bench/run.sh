@@ -23,7 +23,8 @@
 # OUT defaults to BUILD/bench-results, never the source tree: pass
 # --out bench/results to write the committed results.
 #
-# usage: bench/run.sh [--cpus A,B] [--out DIR] [--build DIR] [--quick]
+# usage: bench/run.sh [--cpus A,B] [--out DIR] [--build DIR] [--quick] [--print-out]
+# (--print-out: print the output directory it would use, and stop)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -31,16 +32,22 @@ cpus=0,1
 out=""
 build="$root/build-bench"
 quick=0
+print_out=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--cpus) cpus=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
-	*) echo "usage: $0 [--cpus A,B] [--out DIR] [--build DIR] [--quick]" >&2; exit 2 ;;
+	--print-out) print_out=1; shift ;;
+	*) echo "usage: $0 [--cpus A,B] [--out DIR] [--build DIR] [--quick] [--print-out]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$out" ] || out="$build/bench-results"
+if [ $print_out = 1 ]; then
+	echo "$out"
+	exit 0
+fi
 
 # --- dependencies -------------------------------------------------------------
 missing=""
