@@ -7,6 +7,7 @@
 #      long-lived pinned pair: floor-8, floor-2l, the default queue (pmq),
 #      SP/SC (pmq-spsc), the naive ring and floor-8p (the two-line layout of
 #      the 8 B floor, to show which layout is the floor), 5 fresh sets of files
+#   1b. rt 64 B and 1x1 throughput with 65,536 slots (the ring and pmq), next to 1,024
 #   2. the peers (pipe, unix, mq, zmq, iceoryx) interleaved with the floors
 #      the same way, rt at 64 B and 1 KiB, 2 sets
 #   3. throughput 1x1 at 64 B against the naive ring, batch 32 and 1,
@@ -95,7 +96,7 @@ out=$(cd "$out" && pwd)
 log="$out/pmq-bench.log"
 : >"$log"
 # the files this script writes, and those of the old method, go first (the block CSVs are appended to)
-for f in latency peers tput-pair tput-pair-unbatched tput tput-64k rate power mpmc; do
+for f in latency latency-65536-slots peers tput-pair tput-pair-unbatched tput-pair-65536-slots tput tput-64k rate power mpmc; do
 	rm -f "$out/$f.csv" "$out/$f-blocks.csv" "$out/$f-summary.csv"
 done
 rm -f "$out/pmq-bench.csv" "$out"/blocks-rt-64* "$out"/rate.png* "$out"/latency-rt-* "$out"/latency-oneway-*
@@ -127,9 +128,11 @@ git -C "$root" status --porcelain 2>/dev/null | grep -q . && rev="$rev (modified
 } | tee -a "$log"
 start=$(date +%s)
 step latency -m rt,oneway -s 64,1k -r $sets --blocks $blocks -t floor-8p,floor-ring,pmq,pmq-spsc
+step latency-65536-slots -m rt -s 64 -S 65536 -r 2 --blocks $pblocks -t floor-ring,pmq,pmq-spsc
 step peers -m rt -s 64,1k -r $psets --blocks $pblocks -t pipe,unix,mq,zmq,iceoryx
 step tput-pair -m tput -s 64 -n $tn -r $treps -d 0.5 -b 32 -t floor-ring,pmq,pmq-spsc -q
 step tput-pair-unbatched -m tput -s 64 -n $tn -r $treps -d 0.5 -b 1 -t floor-ring,pmq,pmq-spsc -q
+step tput-pair-65536-slots -m tput -s 64 -S 65536 -n $tn -r 5 -d 0.5 -b 32 -t floor-ring,pmq,pmq-spsc -q
 step tput -m tput -s 64,1k -n $tn -r $reps -d 0.5 -b 32 -q
 step tput-64k -m tput -s 64k -S 64 -n 200000 -r $reps -d 0.5 -b 16 -q
 step rate -m rate -s 64 -R 100000 -n $n -r $reps -d 1 --plot "$out/rate.png" -q
@@ -139,7 +142,7 @@ end=$(date +%s)
 
 # one CSV with every per-run step (the header once)
 first=1
-for f in tput-pair tput-pair-unbatched tput tput-64k rate mpmc; do
+for f in tput-pair tput-pair-unbatched tput-pair-65536-slots tput tput-64k rate mpmc; do
 	[ -f "$out/$f.csv" ] || continue
 	if [ $first = 1 ]; then
 		sed "1s/^/step,/; 2,\$s/^/$f,/" "$out/$f.csv" >"$out/pmq-bench.csv"
