@@ -16,6 +16,7 @@
 #define BENCH_MAX_SIZES 16
 #define BENCH_MAX_PROCS 16      /* producers + consumers */
 #define BENCH_MAX_TRANSPORTS 16
+#define BENCH_MAX_SETS 32        /* fresh sets of files in the block comparison (--reps) */
 
 enum bench_mode {
 	MODE_RT = 0,    /* round trip (ping-pong), sampled by the sender */
@@ -46,9 +47,13 @@ struct bench_opts {
 	unsigned slots;                 /* ring slots, pmq and the floor ring alike */
 	unsigned batch;                 /* throughput batch (transports that batch) */
 	double rate;                    /* fixed-rate mode, messages/s */
-	unsigned reps;                  /* interleaved repetitions */
-	uint64_t probe;                 /* floor probe round trips before and after each run */
+	unsigned reps;                  /* interleaved repetitions; rt/oneway: fresh sets of files */
+	unsigned blocks;                /* rt/oneway: cycles of blocks per set */
+	unsigned block_len;             /* rt/oneway: round trips per block */
+	double regime_split[2];         /* rt/oneway: floor-8 p50 (ns) between the regimes */
+	uint64_t probe;                 /* rate/tput: floor-8 probe round trips before and after each run */
 	const char *transports;         /* comma list, or "all" */
+	const char *queue_dir;          /* where pmq's queue files go (default /dev/shm) */
 	const char *csv;                /* CSV output file, or NULL */
 	const char *plot;               /* PNG output file, or NULL */
 	int quiet;

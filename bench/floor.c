@@ -1,19 +1,29 @@
 /*
- * floor.c - the physical floor the other transports are measured against:
+ * floor.c - the physical floors the other transports are measured against:
  *
- *   floor-cl    a raw cache-line ping-pong. Both directions share one sequence
- *               word; the sender writes the payload and bumps the sequence with
- *               a release store, the other side spins on it. Up to 48 B the
- *               payload sits in the sequence's line, so one line moves per hop:
- *               nothing crosses cores faster. Larger payloads get an area per
- *               direction, so that the echo really carries its bytes back, as
- *               every subject must. Valid only in strict alternation (rt, oneway).
+ *   floor-8     the 8 B line floor: ONE 64 B line holding a ping word (word 0,
+ *               written by side A only) and a pong word (word 1, written by
+ *               side B only). A message is that one word, whatever --size
+ *               says; the other side spins until the word changes. One line
+ *               moves per hop and nothing else.
+ *   floor-8p    the same two words on two lines 128 B apart (not one adjacent-
+ *               line prefetch pair), each written by one side: a subject, kept
+ *               to show which layout is the floor. On this VM it measured
+ *               0.9-1.1x floor-8 in one regime and ~2x in the others (oneway
+ *               ~2.5x), so the single line is the floor (docs/benchmarks.md).
+ *   floor-2l    the same-size two-line floor: per direction its own area of a
+ *               sequence-word line followed by the payload lines. The sender
+ *               copies the payload, then release-stores the sequence; the
+ *               receiver spins on the sequence and reads the payload. At 64 B
+ *               that is two lines per hop: the physical floor of any message
+ *               published by a commit word separate from its bytes.
  *   floor-ring  a naive single-producer single-consumer ring over a MAP_SHARED
  *               mapping: per message the producer reads the consumer's index
  *               and publishes its own, and the consumer does the mirror image.
  *               No batching, no cached indices: the per-message floor.
  *
- * Both busy-poll. No system call, no lock, no locked instruction on the path.
+ * floor-8 and floor-2l are valid only in strict alternation (rt, oneway).
+ * All busy-poll. No system call, no lock, no locked instruction on the path.
  */
 #include "transport.h"
 
@@ -28,90 +38,9 @@
 #define LINE 64u
 #define ROUND_LINE(x) (((x) + LINE - 1u) & ~(size_t)(LINE - 1u))
 
-/* --- floor-cl ------------------------------------------------------------ */
-
-struct mbox {
-	alignas(64) _Atomic uint64_t seq;  /* odd: A -> B, even: B -> A; 0: nothing yet */
-	uint32_t len;
-	uint32_t pad;
-	uint8_t payload[];                 /* 48 B in the same line; or the areas below */
-};
-
-#define CL_INLINE (LINE - sizeof(struct mbox))
-
-static struct mbox *cl_box;
-static size_t cl_len, cl_area;
-
-struct cl_ep {
-	struct mbox *mb;
-	uint8_t *area;      /* where this channel's payload lives */
-	uint64_t next;      /* sequence value this end sends or expects next */
-};
-
-static int cl_setup(int chan, const struct tp_params *p, char *why, size_t n)
-{
-	if (chan != 0)
-		return 0;       /* channel 1 is the same mailbox, the other parity */
-	cl_area = p->size <= CL_INLINE ? 0 : ROUND_LINE(p->size);
-	cl_len = LINE + 2 * cl_area;
-	cl_box = shm_map(cl_len);
-	if (!cl_box)
-		return tp_why(why, n, -ENOMEM, "floor-cl: cannot map %zu bytes", cl_len);
-	return 0;
-}
-
-static void cl_teardown(int chan)
-{
-	if (chan == 0) {
-		shm_unmap(cl_box, cl_len);
-		cl_box = NULL;
-	}
-}
-
-static int cl_open(int chan, int role, const struct tp_params *p, void **ep)
-{
-	struct cl_ep *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	(void)role;
-	(void)p;
-	e->mb = cl_box;
-	e->area = cl_area ? (uint8_t *)cl_box + LINE + (size_t)chan * cl_area : cl_box->payload;
-	e->next = chan == 0 ? 1 : 2;    /* A sends 1, 3, 5...; B answers 2, 4, 6... */
-	*ep = e;
-	return 0;
-}
-
 static void ep_free(void *ep)
 {
 	free(ep);
-}
-
-static int cl_send(void *ep, const void *buf, size_t len)
-{
-	struct cl_ep *e = ep;
-	/* plain stores: the other side reads them only after it acquires seq below,
-	 * and it wrote its own last (it is waiting for this message) before its
-	 * release store of the seq we acquired, so nobody races with us here */
-	if (buf != e->area)             /* inline echo: the bytes are already there */
-		memcpy(e->area, buf, len);
-	e->mb->len = (uint32_t)len;
-	/* release: pairs with the acquire in cl_recv(); publishes payload and len */
-	atomic_store_explicit(&e->mb->seq, e->next, memory_order_release);
-	e->next += 2;
-	return 0;
-}
-
-static int cl_recv(void *ep, struct tp_msg *m)
-{
-	struct cl_ep *e = ep;
-	/* acquire: pairs with the release in cl_send(); payload and len are visible */
-	while (atomic_load_explicit(&e->mb->seq, memory_order_acquire) != e->next)
-		cpu_relax();
-	m->data = e->area;
-	m->len = e->mb->len;
-	e->next += 2;
-	return 0;
 }
 
 static void nop_release(void *ep)
@@ -119,16 +48,202 @@ static void nop_release(void *ep)
 	(void)ep;
 }
 
-const struct transport tp_floor_cl = {
-	.name = "floor-cl",
+/* --- floor-8 ------------------------------------------------------------- */
+
+/* two layouts: both words in one line (floor-8), or each on its own line,
+ * written by one side only (floor-8p) */
+struct line8 {
+	alignas(128) _Atomic uint64_t word;   /* 128 B apart: not in one adjacent-line prefetch pair */
+};
+
+static struct line8 *l8[2];   /* [0] floor-8p, [1] floor-8: both may be set up at once */
+
+struct l8_ep {
+	_Atomic uint64_t *word;
+	uint64_t last;      /* receiver: the value seen last; a message is a change */
+	uint64_t copy;      /* receiver: the word as read, handed out as the message */
+};
+
+static int l8_setup(int shared, int chan, char *why, size_t n)
+{
+	if (chan != 0)
+		return 0;       /* both channels live in the one mapping */
+	l8[shared] = shm_map(2 * sizeof(struct line8));
+	if (!l8[shared])
+		return tp_why(why, n, -ENOMEM, "floor-8: cannot map two lines");
+	return 0;
+}
+
+static void l8_teardown(int shared, int chan)
+{
+	if (chan == 0) {
+		shm_unmap(l8[shared], 2 * sizeof(struct line8));
+		l8[shared] = NULL;
+	}
+}
+
+static int l8_open(int shared, int chan, void **ep)
+{
+	struct l8_ep *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	/* floor-8: word c of line 0; floor-8p: channel c's word starts line pair c */
+	e->word = shared ? &(&l8[1][0].word)[chan] : &l8[0][chan].word;
+	*ep = e;
+	return 0;
+}
+
+static int l8_send(void *ep, const void *buf, size_t len)
+{
+	struct l8_ep *e = ep;
+	uint64_t v;
+	(void)len;      /* the floor carries one word: the drivers' word 0 */
+	memcpy(&v, buf, sizeof(v));
+	/* relaxed: the word is the whole message, nothing else to publish */
+	atomic_store_explicit(e->word, v, memory_order_relaxed);
+	return 0;
+}
+
+static int l8_recv(void *ep, struct tp_msg *m)
+{
+	struct l8_ep *e = ep;
+	uint64_t v;
+	/* relaxed: the value itself is the message; no other data depends on it.
+	 * The drivers never send the same word twice in a row. */
+	while ((v = atomic_load_explicit(e->word, memory_order_relaxed)) == e->last)
+		cpu_relax();
+	e->last = e->copy = v;
+	m->data = &e->copy;
+	m->len = sizeof(e->copy);
+	return 0;
+}
+
+#define L8_VARIANT(v, suffix)                                                                    \
+	static int l8_setup_##suffix(int c, const struct tp_params *p, char *why, size_t n)     \
+	{                                                                                        \
+		(void)p;                                                                         \
+		return l8_setup(v, c, why, n);                                                   \
+	}                                                                                        \
+	static void l8_teardown_##suffix(int c)                                                  \
+	{                                                                                        \
+		l8_teardown(v, c);                                                               \
+	}                                                                                        \
+	static int l8_open_##suffix(int c, int role, const struct tp_params *p, void **ep)      \
+	{                                                                                        \
+		(void)role;                                                                      \
+		(void)p;                                                                         \
+		return l8_open(v, c, ep);                                                        \
+	}
+L8_VARIANT(0, separate)
+L8_VARIANT(1, shared)
+
+const struct transport tp_floor_8 = {
+	.name = "floor-8",
+	.caps = TP_PINGPONG | TP_SPIN_ONLY | TP_FLOOR,
+	.probe = tp_always,
+	.setup = l8_setup_shared,
+	.teardown = l8_teardown_shared,
+	.open = l8_open_shared,
+	.close = ep_free,
+	.send = l8_send,
+	.recv = l8_recv,
+	.release = nop_release,
+};
+
+const struct transport tp_floor_8p = {
+	.name = "floor-8p",
 	.caps = TP_PINGPONG | TP_SPIN_ONLY,
 	.probe = tp_always,
-	.setup = cl_setup,
-	.teardown = cl_teardown,
-	.open = cl_open,
+	.setup = l8_setup_separate,
+	.teardown = l8_teardown_separate,
+	.open = l8_open_separate,
 	.close = ep_free,
-	.send = cl_send,
-	.recv = cl_recv,
+	.send = l8_send,
+	.recv = l8_recv,
+	.release = nop_release,
+};
+
+/* --- floor-2l ------------------------------------------------------------ */
+
+static uint8_t *l2_map;
+static size_t l2_len, l2_area, l2_size;
+
+struct l2_ep {
+	_Atomic uint64_t *seq;      /* the sequence-word line of this direction */
+	uint8_t *payload;           /* the lines after it */
+	uint64_t next;              /* sequence this end sends or expects next */
+};
+
+static int l2_setup(int chan, const struct tp_params *p, char *why, size_t n)
+{
+	if (chan != 0)
+		return 0;
+	l2_size = p->size;
+	l2_area = LINE + ROUND_LINE(p->size);
+	l2_len = 2 * l2_area;
+	l2_map = shm_map(l2_len);
+	if (!l2_map)
+		return tp_why(why, n, -ENOMEM, "floor-2l: cannot map %zu bytes", l2_len);
+	return 0;
+}
+
+static void l2_teardown(int chan)
+{
+	if (chan == 0) {
+		shm_unmap(l2_map, l2_len);
+		l2_map = NULL;
+	}
+}
+
+static int l2_open(int chan, int role, const struct tp_params *p, void **ep)
+{
+	struct l2_ep *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	(void)role;
+	(void)p;
+	uint8_t *area = l2_map + (size_t)chan * l2_area;
+	e->seq = (_Atomic uint64_t *)(void *)area;
+	e->payload = area + LINE;
+	e->next = 1;
+	*ep = e;
+	return 0;
+}
+
+static int l2_send(void *ep, const void *buf, size_t len)
+{
+	struct l2_ep *e = ep;
+	/* plain stores: the reader touches the payload only after it acquired the
+	 * sequence below, and it is done with the previous message (strict
+	 * alternation: it answered before we send again) */
+	memcpy(e->payload, buf, len);
+	/* release: pairs with the acquire in l2_recv(); publishes the payload */
+	atomic_store_explicit(e->seq, e->next++, memory_order_release);
+	return 0;
+}
+
+static int l2_recv(void *ep, struct tp_msg *m)
+{
+	struct l2_ep *e = ep;
+	/* acquire: pairs with the release in l2_send(); the payload is visible */
+	while (atomic_load_explicit(e->seq, memory_order_acquire) != e->next)
+		cpu_relax();
+	e->next++;
+	m->data = e->payload;
+	m->len = l2_size;
+	return 0;
+}
+
+const struct transport tp_floor_2l = {
+	.name = "floor-2l",
+	.caps = TP_PINGPONG | TP_SPIN_ONLY | TP_FLOOR,
+	.probe = tp_always,
+	.setup = l2_setup,
+	.teardown = l2_teardown,
+	.open = l2_open,
+	.close = ep_free,
+	.send = l2_send,
+	.recv = l2_recv,
 	.release = nop_release,
 };
 

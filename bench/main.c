@@ -1,12 +1,14 @@
 /*
  * main.c - pmq-bench: latency and throughput of pmq next to the physical
- * floor and the peers, in one run (DESIGN §8).
+ * floors and the peers (docs/benchmarks.md).
  *
- * For each size, mode and repetition, every transport runs once, in table
- * order (floor first), each bracketed by two floor probes (floor-cl round
- * trips at the same size), so that every figure can be set against the floor
- * of its own moment: the cross-core round trip here switches between two
- * regimes over minutes. Repetitions interleave the transports.
+ * rt and oneway: per size, one long-lived pinned pair alternates short
+ * blocks of the floors and every subject, over --reps fresh sets of files
+ * (interleave.c); each subject block is compared with its neighbouring floor
+ * blocks only, per regime of the floor (blocks.c).
+ * rate and tput: per size and repetition, every transport runs once, in
+ * table order (floor first), each bracketed by two floor-8 probes, and is set
+ * against the floor-ring run of the same repetition.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,7 +20,10 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "il_report.h"
+#include "interleave.h"
 #include "report.h"
+#include "tsc.h"
 
 static void on_int(int sig)
 {
@@ -51,7 +56,7 @@ static int check_transports(const struct bench_opts *o, char *err, size_t n)
 	return 0;
 }
 
-static void header(FILE *f, const struct bench_opts *o, int argc, char **argv)
+static void header(FILE *f, const struct bench_opts *o, const struct tsc_cal *cal, int argc, char **argv)
 {
 	struct utsname u;
 	char model[512] = "?", line[512];
@@ -84,17 +89,22 @@ static void header(FILE *f, const struct bench_opts *o, int argc, char **argv)
 		o->durability ? " (PMEM_IS_PMEM_FORCE=1 on tmpfs)" : "", o->slots, o->batch, o->producers,
 		o->consumers, (unsigned long long)o->count, (unsigned long long)o->warmup, o->duration, o->reps,
 		(unsigned long long)o->probe);
-	fprintf(f, "clock: CLOCK_MONOTONIC read costs %.1f ns; every latency sample includes two reads\n\n", clk);
+	fprintf(f, "clock: CLOCK_MONOTONIC read costs %.1f ns (rate mode: two reads per sample); ", clk);
+	if (cal->tsc)
+		fprintf(f, "rt/oneway: invariant TSC at %.4f GHz, a read pair costs %.1f ns\n\n", 1.0 / cal->ns_per_tick,
+			cal->pair_ns);
+	else
+		fprintf(f, "rt/oneway: %s\n\n", cal->why);
 }
 
-/* floor-cl round trips at this size, merged into r->probe; p50 into r->probe_p50[k] */
+/* floor-8 round trips at this size, merged into r->probe; p50 into r->probe_p50[k] */
 static void probe(const struct bench_opts *o, unsigned size, struct row *r, int k)
 {
 	struct run_result *pr;
 	if (!o->probe || !(pr = malloc(sizeof(*pr))))
 		return;
 	uint64_t warm = o->probe / 10 < 2000 ? o->probe / 10 : 2000;
-	run_one(&tp_floor_cl, MODE_RT, o, size, o->probe, warm, pr);
+	run_one(&tp_floor_8, MODE_RT, o, size, o->probe, warm, pr);
 	if (pr->status == RUN_OK) {
 		r->probe_p50[k] = hist_percentile(&pr->hist, 50);
 		hist_merge(&r->probe, &pr->hist);
@@ -104,9 +114,8 @@ static void probe(const struct bench_opts *o, unsigned size, struct row *r, int 
 
 static const struct row *floor_ref(const struct row *rows, unsigned n, const struct row *r)
 {
-	const char *want = r->mode == MODE_ONEWAY ? "floor-cl" : r->mode == MODE_RT ? NULL : "floor-ring";
-	if (!want)
-		return NULL;    /* rt: the probes around the run are the floor */
+	const char *want = "floor-ring";    /* rate, tput: the per-message ring */
+	(void)r->mode;
 	for (unsigned i = 0; i < n; i++)
 		if (rows[i].mode == r->mode && rows[i].size == r->size && rows[i].rep == r->rep &&
 		    !strcmp(rows[i].t->name, want))
@@ -138,7 +147,9 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	header(stdout, &o, argc, argv);
+	struct tsc_cal cal;
+	tsc_calibrate(&cal);
+	header(stdout, &o, &cal, argc, argv);
 	for (int i = 0; tp_all[i]; i++) {
 		if (!selected(&o, tp_all[i]->name))
 			continue;
@@ -161,11 +172,28 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pmq-bench: out of memory for %u rows\n", cap);
 		return 1;
 	}
-	int printed_header = -1;
+	int printed_header = -1, failed = 0;
 	for (unsigned s = 0; s < o.nsizes && !run_interrupted; s++)
 		for (int m = 0; m < MODE_COUNT && !run_interrupted; m++) {
 			if (!(o.modes & (1u << m)))
 				continue;
+			if (m == MODE_RT || m == MODE_ONEWAY) {
+				struct il_result *ir = calloc(1, sizeof(*ir));
+				if (!ir) {
+					fprintf(stderr, "pmq-bench: out of memory\n");
+					return 1;
+				}
+				if (il_run(m, o.sizes[s], use, nuse, &o, &cal, ir) < 0)
+					failed = 1;
+				il_report(stdout, m, o.sizes[s], ir, &o, &cal);
+				if (o.csv && il_csv(o.csv, m, o.sizes[s], ir, &o, &cal) < 0) {
+					fprintf(stderr, "pmq-bench: cannot append to the CSVs next to %s\n", o.csv);
+					failed = 1;
+				}
+				il_free(ir);
+				free(ir);
+				continue;
+			}
 			for (unsigned rep = 1; rep <= o.reps && !run_interrupted; rep++)
 				for (unsigned t = 0; t < nuse && !run_interrupted; t++) {
 					struct row *rw = &rows[n++];
@@ -185,18 +213,18 @@ int main(int argc, char **argv)
 					}
 				}
 		}
-	report_summary(stdout, rows, n, &o);
-	int failed = 0;
+	if (n)
+		report_summary(stdout, rows, n, &o);
 	for (unsigned i = 0; i < n; i++)
 		failed |= rows[i].res.status == RUN_FAILED;
-	if (o.csv) {
+	if (o.csv && n) {
 		int e = report_csv(o.csv, rows, n, &o);
 		if (e < 0)
 			fprintf(stderr, "pmq-bench: cannot write %s: %s\n", o.csv, strerror(-e));
 		else
 			printf("csv: %s\n", o.csv);
 	}
-	if (o.plot && report_plot(o.plot, rows, n, &o) < 0)
+	if (o.plot && n && report_plot(o.plot, rows, n, &o) < 0)
 		failed = 1;
 	free(rows);
 	if (run_interrupted) {

@@ -114,7 +114,7 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 		if (i == ctl->warmup)
 			deadline = now_ns() + ctl->duration_ns;
 		uint64_t t0 = now_ns();
-		set_word0(buf, mode == MODE_RT ? i : t0);
+		set_word0(buf, mode == MODE_RT ? i + 1 : t0);   /* never 0: floor-8 sees a change */
 		if ((err = t->send(tx, buf, size)) < 0) {
 			failf(ctl, 0, err, "%s: send #%llu: %s", t->name, (unsigned long long)i, strerror(-err));
 			break;
@@ -125,13 +125,13 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 			break;
 		}
 		uint64_t echo = word0(m.data);
-		sink += touch(m.data, size);    /* read the whole message, as a user would */
+		sink += touch(m.data, m.len);   /* read the whole message, as a user would (floor-8: its one word) */
 		t->release(rx);
 		uint64_t t1 = now_ns();
 		if (mode == MODE_RT) {
-			if (echo != i) {
+			if (echo != i + 1) {
 				err = failf(ctl, 0, -EPROTO, "%s: echo #%llu carries %llu", t->name,
-					    (unsigned long long)i, (unsigned long long)echo);
+					    (unsigned long long)i + 1, (unsigned long long)echo);
 				break;
 			}
 			if (i >= ctl->warmup)
@@ -167,7 +167,7 @@ static int echoer(const struct transport *t, int mode, struct run_ctl *ctl, void
 		}
 		if (mode == MODE_ONEWAY && i >= ctl->warmup)
 			hist_record(&ctl->hist, t1 - w);
-		sink += touch(m.data, size);
+		sink += touch(m.data, m.len);
 		err = t->send(tx, m.data, size);
 		t->release(rx);
 		if (err < 0)
@@ -211,7 +211,6 @@ static int rate_sender(const struct transport *t, struct run_ctl *ctl, void *tx)
 
 static int rate_receiver(const struct transport *t, struct run_ctl *ctl, void *rx)
 {
-	size_t size = ctl->params.size;
 	struct tp_msg m;
 	int err;
 	for (uint64_t i = 0;; i++) {
@@ -220,7 +219,7 @@ static int rate_receiver(const struct transport *t, struct run_ctl *ctl, void *r
 				     strerror(-err));
 		uint64_t t1 = now_ns();
 		uint64_t w = word0(m.data);
-		sink += touch(m.data, size);
+		sink += touch(m.data, m.len);
 		t->release(rx);
 		if (w == MSG_STOP)
 			return 0;
@@ -330,7 +329,6 @@ fail_quiet:
 
 static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx, void *rx)
 {
-	size_t size = ctl->params.size;
 	unsigned batch = ctl->params.batch;
 	int use_batch = batch > 1 && t->recv_batch;
 	struct tp_msg *m = calloc(batch, sizeof(*m));
@@ -358,7 +356,7 @@ static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 				warm++;
 			else
 				got++;
-			sum += touch(m[i].data, size);
+			sum += touch(m[i].data, m[i].len);
 		}
 		t->release(rx);
 		if (warm)

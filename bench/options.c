@@ -50,6 +50,10 @@ void opts_defaults(struct bench_opts *o)
 	o->batch = 1;
 	o->rate = 100000.0;
 	o->reps = 3;
+	o->blocks = 250;
+	o->block_len = 2000;
+	o->regime_split[0] = 110;
+	o->regime_split[1] = 300;
 	o->probe = 20000;
 	o->transports = "all";
 }
@@ -70,9 +74,14 @@ void opts_usage(FILE *f)
 "  -S, --slots N          ring slots of pmq and the floor ring, power of two (default 1024)\n"
 "  -b, --batch N          tput batch size for transports that batch (default 1)\n"
 "  -R, --rate N           messages/s in rate mode (default 100000)\n"
-"  -r, --reps N           interleaved repetitions (default 3)\n"
-"      --probe N          floor probe round trips before and after each run (default 20000; 0 = off)\n"
-"  -t, --transports LIST  floor-cl,floor-ring,pmq,pipe,unix,mq,zmq,iceoryx or all (default)\n"
+"  -r, --reps N           rate/tput: interleaved repetitions; rt/oneway: fresh sets of files (default 3)\n"
+"      --blocks N         rt/oneway: cycles of blocks per set (default 250)\n"
+"      --block-len N      rt/oneway: round trips per block (default 2000; first tenth is warm-up)\n"
+"      --regimes A,B      rt/oneway: floor-8 p50 ns splitting fast|mid|slow (default 110,300)\n"
+"      --probe N          rate/tput: floor-8 round trips before and after each run (default 20000; 0 = off)\n"
+"      --queue-dir DIR    where pmq's queue files go (default /dev/shm; e.g. a tmpfs mounted huge=always)\n"
+"  -t, --transports LIST  floor-8,floor-2l,floor-8p,floor-ring,pmq,pmq-spsc,pipe,unix,mq,zmq,iceoryx or all\n"
+"                         (default all; rt/oneway always run floor-8 and floor-2l)\n"
 "      --csv FILE         write one CSV row per run\n"
 "      --plot FILE.png    plot the latency percentile distributions (gnuplot)\n"
 "  -q, --quiet            table only\n"
@@ -190,7 +199,7 @@ static int parse_pair(const char *s, char sep, unsigned long *a, unsigned long *
 	return 0;
 }
 
-enum { OPT_PROBE = 256, OPT_CSV, OPT_PLOT };
+enum { OPT_PROBE = 256, OPT_CSV, OPT_PLOT, OPT_BLOCKS, OPT_BLOCK_LEN, OPT_REGIMES, OPT_QUEUE_DIR };
 
 int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -209,6 +218,10 @@ int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t er
 		{ "rate", required_argument, NULL, 'R' },
 		{ "reps", required_argument, NULL, 'r' },
 		{ "probe", required_argument, NULL, OPT_PROBE },
+		{ "blocks", required_argument, NULL, OPT_BLOCKS },
+		{ "block-len", required_argument, NULL, OPT_BLOCK_LEN },
+		{ "regimes", required_argument, NULL, OPT_REGIMES },
+		{ "queue-dir", required_argument, NULL, OPT_QUEUE_DIR },
 		{ "transports", required_argument, NULL, 't' },
 		{ "csv", required_argument, NULL, OPT_CSV },
 		{ "plot", required_argument, NULL, OPT_PLOT },
@@ -301,6 +314,28 @@ int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t er
 			if (parse_u(optarg, 0, UINT64_MAX / 2, &o->probe) < 0)
 				return fail(err, errlen, "--probe %s: expected a number", optarg);
 			break;
+		case OPT_BLOCKS:
+			if (parse_u(optarg, 1, 100000, &v) < 0)
+				return fail(err, errlen, "--blocks %s: expected 1..100000 cycles", optarg);
+			o->blocks = (unsigned)v;
+			break;
+		case OPT_BLOCK_LEN:
+			if (parse_u(optarg, 50, 100000, &v) < 0)
+				return fail(err, errlen, "--block-len %s: expected 50..100000 round trips", optarg);
+			o->block_len = (unsigned)v;
+			break;
+		case OPT_REGIMES:
+			if (parse_pair(optarg, ',', &a, &b) < 0 || a < 1 || b <= a)
+				return fail(err, errlen, "--regimes %s: expected two ns values A,B with 0 < A < B", optarg);
+			o->regime_split[0] = (double)a;
+			o->regime_split[1] = (double)b;
+			break;
+		case OPT_QUEUE_DIR:
+			if (optarg[0] != '/' || strlen(optarg) > 40)
+				return fail(err, errlen, "--queue-dir %s: expected an absolute path of at most 40 bytes",
+					    optarg);
+			o->queue_dir = optarg;
+			break;
 		case 't':
 			o->transports = optarg;
 			break;
@@ -324,6 +359,9 @@ int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t er
 		return fail(err, errlen, "unexpected argument %s", argv[optind]);
 	if (o->cpu[0] == o->cpu[1])
 		return fail(err, errlen, "--cpus %d,%d: the two sides need two different CPUs", o->cpu[0], o->cpu[1]);
+	if (o->reps > BENCH_MAX_SETS && (o->modes & ((1u << MODE_RT) | (1u << MODE_ONEWAY))))
+		return fail(err, errlen, "--reps %u: rt and oneway take at most %d sets of files", o->reps,
+			    BENCH_MAX_SETS);
 	if (o->batch > o->slots)
 		return fail(err, errlen, "--batch %u is larger than --slots %u", o->batch, o->slots);
 	if (!o->warmup_set) {

@@ -2,8 +2,7 @@
  * report.c - the terminal table (one line per run, then a summary per
  * transport with the targets of the issue, reported, never asserted) and the
  * CSV. Latencies print in nanoseconds; ratios are to the floor measured in
- * the same run (rt: the floor-cl probes around it; others: the floor row of
- * the same repetition).
+ * the same run (the floor-ring row of the same repetition).
  */
 #include "report.h"
 
@@ -199,38 +198,25 @@ void report_summary(FILE *f, const struct row *rows, unsigned n, const struct be
 				mode_name(r->mode), r->size, r->t->name, a, b, cr, fast, slow, other);
 	}
 
-	fprintf(f, "\ntargets (reported, not asserted):\n");
+	fprintf(f, "\ntargets (reported, not asserted; rt and oneway targets are in their block tables):\n");
 	for (unsigned s = 0; s < o->nsizes; s++) {
 		unsigned size = o->sizes[s];
-		unsigned k[5] = { 0 };
-		double t[5][256];
-		for (unsigned rep = 1; rep <= o->reps; rep++) {
-			const struct row *p = find(rows, n, MODE_RT, size, rep, "pmq");
-			const struct row *z = find(rows, n, MODE_RT, size, rep, "zmq");
-			const struct row *ic = find(rows, n, MODE_RT, size, rep, "iceoryx");
-			const struct row *pt = find(rows, n, MODE_TPUT, size, rep, "pmq");
-			if (p && !isnan(p->ratio_p50)) {
-				t[0][k[0]++] = p->ratio_p50;
-				t[1][k[1]++] = p->ratio_p999;
+		const char *subj[2] = { "pmq", "pmq-spsc" };
+		for (int q = 0; q < 2; q++) {
+			unsigned k = 0;
+			double t[256];
+			for (unsigned rep = 1; rep <= o->reps && k < 256; rep++) {
+				const struct row *pt = find(rows, n, MODE_TPUT, size, rep, subj[q]);
+				if (pt && !isnan(pt->ratio_tput))
+					t[k++] = pt->ratio_tput;
 			}
-			if (pt && !isnan(pt->ratio_tput) && o->batch > 1)
-				t[2][k[2]++] = pt->ratio_tput;
-			if (p && z)
-				t[3][k[3]++] = (double)hist_percentile(&z->res.hist, 50) /
-					       (double)hist_percentile(&p->res.hist, 50);
-			if (p && ic)
-				t[4][k[4]++] = (double)hist_percentile(&ic->res.hist, 50) /
-					       (double)hist_percentile(&p->res.hist, 50);
+			if (!k)
+				continue;
+			char what[100];
+			snprintf(what, sizeof(what), "%u B %s tput (batch %u) / floor-ring, per rep", size, subj[q],
+				 o->batch);
+			target(f, what, t, k, o->batch > 1 ? 1.1 : 0.9, 1);
 		}
-		if (k[0] + k[1] + k[2] + k[3] + k[4])
-			fprintf(f, " size %u B:\n", size);
-		target(f, "pmq rt p50 / floor-cl p50", t[0], k[0], 1.2, 0);
-		target(f, "pmq rt p99.9 / floor-cl p99.9", t[1], k[1], 2, 0);
-		char what[80];
-		snprintf(what, sizeof(what), "pmq tput (batch %u) / floor-ring (per message)", o->batch);
-		target(f, what, t[2], k[2], 2, 1);
-		target(f, "zmq rt p50 / pmq rt p50", t[3], k[3], 100, 1);
-		target(f, "iceoryx rt p50 / pmq rt p50", t[4], k[4], 5, 1);
 	}
 }
 

@@ -6,7 +6,7 @@
 
 #include "run.h"
 
-/* floor round trip p50 below this is the fast regime (DESIGN §8: ~130 vs ~480 ns) */
+/* rate/tput probes: floor-8 round trip p50 below this labels a run "fast" (docs/benchmarks.md) */
 #define REGIME_SPLIT_NS 300u
 
 struct row {
@@ -15,7 +15,7 @@ struct row {
 	unsigned rep;
 	const struct transport *t;
 	struct run_result res;
-	struct hist probe;          /* floor-cl round trips just before and just after */
+	struct hist probe;          /* floor-8 round trips just before and just after */
 	uint64_t probe_p50[2];      /* before, after; 0 = no probe */
 	char regime[16];
 	const struct row *ref;      /* floor row this one is compared with (NULL: the probe) */

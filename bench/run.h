@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bench.h"
 #include "histogram.h"
@@ -63,6 +64,10 @@ void run_one(const struct transport *t, int mode, const struct bench_opts *o, un
 /* The driver of process `idx` (0 .. nproc-1) of a run; returns 0 or -errno
  * with ctl->msg[idx] filled. Producers (sender side) come first. */
 int drive(const struct transport *t, int mode, struct run_ctl *ctl, unsigned idx);
+
+/* Wait for n children (pids[i] set to 0 as each is reaped); SIGKILL them when
+ * limit_ns has passed or on ^C. 0, -ETIMEDOUT or -EINTR. */
+int run_reap(pid_t *pids, unsigned n, uint64_t limit_ns, int *statuses);
 
 /* Cleanup on SIGINT: the parent's handler sets this; run_one checks it. */
 extern volatile sig_atomic_t run_interrupted;

@@ -46,7 +46,7 @@ static void note(struct run_result *res, int status, const char *fmt, ...)
 }
 
 /* Wait for the children; kill them when the time is up or on ^C. */
-static int reap(pid_t *pids, unsigned n, uint64_t limit_ns, int *statuses)
+int run_reap(pid_t *pids, unsigned n, uint64_t limit_ns, int *statuses)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }, old;
 	uint64_t deadline = now_ns() + limit_ns;
@@ -128,7 +128,7 @@ void run_one(const struct transport *t, int mode, const struct bench_opts *o, un
 	ctl->params = (struct tp_params){
 		.size = size, .slots = o->slots, .batch = mode == MODE_TPUT ? o->batch : 1,
 		.wait = o->wait, .durability = o->durability, .producers = P, .consumers = C,
-		.run_id = ++run_seq,
+		.run_id = ++run_seq, .queue_dir = o->queue_dir,
 	};
 	for (int c = 0; c < nchan; c++, setup_done++)
 		if ((err = t->setup(c, &ctl->params, why, sizeof(why))) < 0) {
@@ -165,7 +165,7 @@ void run_one(const struct transport *t, int mode, const struct bench_opts *o, un
 	/* a run may not finish its count in time; it stops itself after the
 	 * duration, so anything much longer is a hang */
 	uint64_t limit = 2 * ctl->duration_ns + 30ull * 1000000000u;
-	err = reap(pids, ctl->nproc, limit, statuses);
+	err = run_reap(pids, ctl->nproc, limit, statuses);
 	if (res->status == RUN_FAILED)
 		goto out;
 	if (err == -ETIMEDOUT) {

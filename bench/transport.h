@@ -22,9 +22,10 @@
 #define TP_MAX_CHANS 2
 
 #define TP_MPMC 0x1u      /* several producers and consumers on one channel */
-#define TP_PINGPONG 0x2u  /* only strict alternation (floor-cl): rt and oneway */
+#define TP_PINGPONG 0x2u  /* only strict alternation (floor-8, floor-2l): rt and oneway */
 #define TP_BATCH 0x4u     /* send_batch/recv_batch amortise something */
 #define TP_SPIN_ONLY 0x8u /* always busy-polls, whatever --wait says */
+#define TP_FLOOR 0x10u    /* a physical floor (floor-8, floor-2l): the denominator of ratios */
 
 enum tp_role { TP_TX = 0, TP_RX = 1 };
 
@@ -37,6 +38,7 @@ struct tp_params {
 	unsigned producers;   /* ends per channel */
 	unsigned consumers;
 	unsigned run_id;      /* unique per run: names of queues, sockets, services */
+	const char *queue_dir; /* pmq: where its private directory of queue files goes */
 };
 
 struct tp_msg {
@@ -65,10 +67,13 @@ struct transport {
 	/* optional: in each process after its ends are closed, before it exits
 	 * (zmq: terminate the context, which flushes what is still queued) */
 	void (*proc_exit)(void);
+	/* optional: the file that backs channel chan (pmq: the queue file), for
+	 * the page-placement report; 0 or -errno */
+	int (*file_path)(int chan, char *buf, size_t n);
 };
 
-extern const struct transport tp_floor_cl, tp_floor_ring, tp_pmq, tp_pipe, tp_unix,
-	tp_mq, tp_zmq, tp_iceoryx;
+extern const struct transport tp_floor_8, tp_floor_8p, tp_floor_2l, tp_floor_ring, tp_pmq, tp_pmq_spsc, tp_pipe,
+	tp_unix, tp_mq, tp_zmq, tp_iceoryx;
 
 /* All transports, in table order; NULL-terminated. */
 extern const struct transport *const tp_all[];

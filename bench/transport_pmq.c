@@ -1,8 +1,8 @@
 /*
  * transport_pmq.c - pmq as a subject: one queue per channel, in a private
  * directory under /dev/shm, created by the parent and unlinked at the end.
- * A 1 x 1 channel is created PMQ_F_SP | PMQ_F_SC (one locked instruction per
- * message, the ack); several producers or consumers get the default MPMC queue.
+ *   pmq       the queue a user gets: pmq_config_init(), no flags (MPMC).
+ *   pmq-spsc  the same with PMQ_F_SP | PMQ_F_SC (1 x 1 only).
  * recv is zero copy (a pointer into the slot) and release is pmq_ack.
  */
 #define _GNU_SOURCE
@@ -17,8 +17,18 @@
 #ifdef BENCH_HAVE_PMQ
 #include "pmq.h"
 
-static char pmq_dir[64];
-static char pmq_names[TP_MAX_CHANS][64];
+static char pmq_dir[64];   /* --queue-dir (at most 40 bytes) + the private part */
+/* [variant][chan]: 0 = default queue, 1 = SP/SC; both may be set up at once */
+static char pmq_names[2][TP_MAX_CHANS][64];
+
+static int pmq_dir_in_use(void)
+{
+	for (int v = 0; v < 2; v++)
+		for (int c = 0; c < TP_MAX_CHANS; c++)
+			if (pmq_names[v][c][0])
+				return 1;
+	return 0;
+}
 
 struct pmq_ep {
 	pmq_t *q;
@@ -34,52 +44,65 @@ static int pmq_probe(char *why, size_t n)
 	return 0;
 }
 
-static int pmq_setup(int chan, const struct tp_params *p, char *why, size_t n)
+static int pmq_setup(int spsc, int chan, const struct tp_params *p, char *why, size_t n)
 {
 	struct pmq_config cfg;
 	pmq_t *q;
 	int err;
 
 	if (!pmq_dir[0]) {
-		snprintf(pmq_dir, sizeof(pmq_dir), "/dev/shm/pmq-bench-q-XXXXXX");
+		const char *base = p->queue_dir ? p->queue_dir : "/dev/shm";
+		snprintf(pmq_dir, sizeof(pmq_dir), "%.40s/pmq-bench-q-XXXXXX", base);
 		if (!mkdtemp(pmq_dir)) {
 			err = -errno;
 			pmq_dir[0] = '\0';
-			return tp_why(why, n, err, "pmq: mkdtemp /dev/shm/pmq-bench-q-*: %s", strerror(-err));
+			return tp_why(why, n, err, "pmq: mkdtemp %.40s/pmq-bench-q-*: %s", base, strerror(-err));
 		}
 	}
 	if (p->durability == PMQ_DURABLE_POWER && !getenv("PMEM_IS_PMEM_FORCE"))
-		setenv("PMEM_IS_PMEM_FORCE", "1", 1);   /* tmpfs: exercise the flush path (DESIGN §4) */
-	snprintf(pmq_names[chan], sizeof(pmq_names[chan]), "bench-%u-%d", p->run_id, chan);
+		setenv("PMEM_IS_PMEM_FORCE", "1", 1);   /* tmpfs: exercise the flush path (README, durability) */
+	char *name = pmq_names[spsc][chan];
+	snprintf(name, sizeof(pmq_names[spsc][chan]), "bench-%u-%s-%d", p->run_id, spsc ? "spsc" : "mpmc", chan);
 	pmq_config_init(&cfg);
 	cfg.slot_count = p->slots;
 	cfg.max_payload = p->size;
 	cfg.durability = (uint32_t)p->durability;
-	if (p->producers == 1 && p->consumers == 1)
+	if (spsc)
 		cfg.flags |= PMQ_F_SP | PMQ_F_SC;
 	if (cfg.consumer_quota < 2 * p->batch)
 		cfg.consumer_quota = 2 * p->batch;
 	cfg.dir = pmq_dir;
-	err = pmq_create(pmq_names[chan], &cfg, &q);
-	if (err < 0)
-		return tp_why(why, n, err, "pmq: create %s/%s (%u slots of %u B): %s (%s)", pmq_dir,
-			      pmq_names[chan], p->slots, p->size, pmq_strerror(err), pmq_errmsg());
+	err = pmq_create(name, &cfg, &q);
+	if (err < 0) {
+		tp_why(why, n, err, "pmq: create %s/%s (%u slots of %u B): %s (%s)", pmq_dir, name, p->slots,
+		       p->size, pmq_strerror(err), pmq_errmsg());
+		name[0] = '\0';
+		return err;
+	}
 	pmq_close(q);   /* the children attach on their own; the file stays */
 	return 0;
 }
 
-static void pmq_teardown(int chan)
+static void pmq_teardown(int spsc, int chan)
 {
-	if (pmq_names[chan][0])
-		pmq_unlink(pmq_names[chan], pmq_dir);
-	pmq_names[chan][0] = '\0';
-	if (pmq_dir[0] && !pmq_names[0][0] && !pmq_names[1][0]) {
+	if (pmq_names[spsc][chan][0])
+		pmq_unlink(pmq_names[spsc][chan], pmq_dir);
+	pmq_names[spsc][chan][0] = '\0';
+	if (pmq_dir[0] && !pmq_dir_in_use()) {
 		rmdir(pmq_dir);
 		pmq_dir[0] = '\0';
 	}
 }
 
-static int pmq_tp_open(int chan, int role, const struct tp_params *p, void **ep)
+static int pmq_path(int spsc, int chan, char *buf, size_t n)
+{
+	if (!pmq_names[spsc][chan][0])
+		return -ENOENT;
+	snprintf(buf, n, "%s/%s.pmq", pmq_dir, pmq_names[spsc][chan]);
+	return 0;
+}
+
+static int pmq_tp_open(int spsc, int chan, int role, const struct tp_params *p, void **ep)
 {
 	struct pmq_open_opts o;
 	unsigned nmsg = p->batch > 1 ? p->batch : 1;
@@ -90,9 +113,9 @@ static int pmq_tp_open(int chan, int role, const struct tp_params *p, void **ep)
 	o.wait = p->wait == WAIT_SPIN ? PMQ_WAIT_SPIN
 		 : p->wait == WAIT_BLOCK ? PMQ_WAIT_FUTEX : PMQ_WAIT_SPIN_FUTEX;
 	o.dir = pmq_dir;
-	int err = pmq_open_ex(pmq_names[chan], role == TP_TX ? PMQ_PRODUCER : PMQ_CONSUMER, &o, &e->q);
+	int err = pmq_open_ex(pmq_names[spsc][chan], role == TP_TX ? PMQ_PRODUCER : PMQ_CONSUMER, &o, &e->q);
 	if (err < 0) {
-		fprintf(stderr, "pmq-bench: pmq_open %s: %s (%s)\n", pmq_names[chan], pmq_strerror(err),
+		fprintf(stderr, "pmq-bench: pmq_open %s: %s (%s)\n", pmq_names[spsc][chan], pmq_strerror(err),
 			pmq_errmsg());
 		free(e);
 		return err;
@@ -163,13 +186,50 @@ static void pmq_tp_release(void *ep)
 	e->held = 0;
 }
 
+#define PMQ_VARIANT(v, suffix)                                                                  \
+	static int pmq_setup_##suffix(int c, const struct tp_params *p, char *why, size_t n)    \
+	{                                                                                       \
+		return pmq_setup(v, c, p, why, n);                                              \
+	}                                                                                       \
+	static void pmq_teardown_##suffix(int c)                                                \
+	{                                                                                       \
+		pmq_teardown(v, c);                                                             \
+	}                                                                                       \
+	static int pmq_open_##suffix(int c, int role, const struct tp_params *p, void **ep)     \
+	{                                                                                       \
+		return pmq_tp_open(v, c, role, p, ep);                                          \
+	}                                                                                       \
+	static int pmq_path_##suffix(int c, char *buf, size_t n)                                \
+	{                                                                                       \
+		return pmq_path(v, c, buf, n);                                                  \
+	}
+PMQ_VARIANT(0, mpmc)
+PMQ_VARIANT(1, spsc)
+
 const struct transport tp_pmq = {
 	.name = "pmq",
 	.caps = TP_MPMC | TP_BATCH,
 	.probe = pmq_probe,
-	.setup = pmq_setup,
-	.teardown = pmq_teardown,
-	.open = pmq_tp_open,
+	.setup = pmq_setup_mpmc,
+	.teardown = pmq_teardown_mpmc,
+	.open = pmq_open_mpmc,
+	.file_path = pmq_path_mpmc,
+	.close = pmq_tp_close,
+	.send = pmq_tp_send,
+	.send_batch = pmq_tp_send_batch,
+	.recv = pmq_tp_recv,
+	.recv_batch = pmq_tp_recv_batch,
+	.release = pmq_tp_release,
+};
+
+const struct transport tp_pmq_spsc = {
+	.name = "pmq-spsc",
+	.caps = TP_BATCH,
+	.probe = pmq_probe,
+	.setup = pmq_setup_spsc,
+	.teardown = pmq_teardown_spsc,
+	.open = pmq_open_spsc,
+	.file_path = pmq_path_spsc,
 	.close = pmq_tp_close,
 	.send = pmq_tp_send,
 	.send_batch = pmq_tp_send_batch,
@@ -186,5 +246,6 @@ static int pmq_absent(char *why, size_t n)
 }
 
 const struct transport tp_pmq = { .name = "pmq", .probe = pmq_absent };
+const struct transport tp_pmq_spsc = { .name = "pmq-spsc", .probe = pmq_absent };
 
 #endif

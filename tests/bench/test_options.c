@@ -2,6 +2,7 @@
  * test_options.c - pmq-bench's command line: defaults, every option, and
  * the mistakes it must refuse with a message naming the option.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -133,8 +134,32 @@ static void test_bad_values_are_refused_with_the_option_named(void **state)
 	refuse("--rate", "0", "--rate");
 	refuse("--duration", "-1", "--duration");
 	refuse("--reps", "0", "--reps");
+	refuse("--blocks", "0", "--blocks");
+	refuse("--block-len", "10", "--block-len");   /* too short to have a p50 after warm-up */
+	refuse("--regimes", "300,110", "--regimes");   /* not ascending */
+	refuse("--regimes", "110", "--regimes");
 	refuse("--bogus", NULL, "--bogus");
 	refuse("extra", NULL, "extra");
+}
+
+static void test_block_options_are_parsed(void **state)
+{
+	(void)state;
+	struct bench_opts o;
+	char err[256];
+	opts_defaults(&o);
+	assert_int_equal(o.blocks, 250);
+	assert_int_equal(o.block_len, 2000);
+	assert_int_equal(PARSE(&o, err, "--blocks", "300", "--block-len", "1000", "--regimes", "100,250"), 0);
+	assert_int_equal(o.blocks, 300);
+	assert_int_equal(o.block_len, 1000);
+	assert_true(o.regime_split[0] == 100.0 && o.regime_split[1] == 250.0);
+	/* rt takes at most BENCH_MAX_SETS fresh sets of files; tput alone may repeat more */
+	opts_defaults(&o);
+	assert_int_equal(PARSE(&o, err, "-m", "rt", "-r", "33"), -EINVAL);
+	assert_non_null(strstr(err, "--reps"));
+	opts_defaults(&o);
+	assert_int_equal(PARSE(&o, err, "-m", "tput", "-r", "33"), 0);
 }
 
 static void test_batch_larger_than_ring_is_refused(void **state)
@@ -183,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_warmup_defaults_to_a_tenth_of_count),
 		cmocka_unit_test(test_help_returns_one),
 		cmocka_unit_test(test_bad_values_are_refused_with_the_option_named),
+		cmocka_unit_test(test_block_options_are_parsed),
 		cmocka_unit_test(test_batch_larger_than_ring_is_refused),
 		cmocka_unit_test(test_parse_size_units),
 		cmocka_unit_test(test_parsing_twice_starts_afresh),
