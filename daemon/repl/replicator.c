@@ -141,13 +141,16 @@ static void check_policy(struct link *l, uint64_t now)
 		struct rqueue *r = &l->rq[i];
 		struct pmq_repl_info in;
 		pmq_repl_info(r->q, &in);
-		bool caught_up = l->connected && r->known && r->acked >= in.tail;
+		/* caught up: the standby holds every committed ticket and the queue knows it
+		 * (`replicated`, what senders wait for), not only this thread's r->acked */
+		bool caught_up = l->connected && r->known && !r->broken && r->acked >= in.tail && in.replicated >= in.tail;
 		if (caught_up) {
 			r->progress_ns = now;
 			if (r->degraded)
 				set_flags(r, false, l, "");
 		}
 		pthread_mutex_lock(&l->mu);
+		r->caught_up = caught_up;
 		r->lag_entries = in.tail > in.replicated ? in.tail - in.replicated : 0;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -265,6 +268,13 @@ static int on_frame(struct link *l, const struct rp_frame *f, uint64_t epoch)
 		r->known = true;
 		r->next_send = f->ticket;
 		r->acked = f->ticket;
+		r->progress_ns = repl_now_ns();
+		/* The standby persisted every ticket below f->ticket (mirror_open persists before it
+		 * answers): that is a confirmation. Its ACK for the last batch of the old session may
+		 * have been lost in the cut; without this, a PMQ_REPLICATED sender waiting for those
+		 * tickets waits until some later send makes the standby acknowledge again. */
+		if (f->ticket > in.replicated)
+			pmq_repl_confirm(r->q, f->ticket);
 		if (f->ticket < in.replicated)
 			log_msg(LOG_WARNING, "replicator: queue \"%s\": the standby has up to %llu, we had it confirmed "
 				"up to %llu (the standby lost data?) --> resending", r->name, (unsigned long long)f->ticket,
@@ -476,6 +486,15 @@ void replicator_stop(void)
 	n_links = 0;
 }
 
+/* "in sync" for humans: never while a committed ticket waits unconfirmed for longer than
+ * the timeout, nor while the link is down or the queue is not streaming (l->mu held). */
+static bool repl_in_sync(const struct link *l, const struct rqueue *r, uint64_t now)
+{
+	if (r->degraded || !l->connected || !r->known || r->broken)
+		return false;
+	return r->caught_up || now < r->progress_ns || now - r->progress_ns < g_repl.timeout_ms * 1000000ull;
+}
+
 void replicator_status(struct jbuf *j, const char *only)
 {
 	jb_raw(j, "[");
@@ -500,7 +519,7 @@ void replicator_status(struct jbuf *j, const char *only)
 				  "\"in_sync\":%s,\"policy\":\"%s\",\"streaming\":%s}",
 				  (unsigned long long)r->acked, (unsigned long long)r->next_send,
 				  (unsigned long long)r->lag_entries, (unsigned long long)r->lag_us,
-				  r->degraded ? "false" : "true", r->policy == REPL_BLOCK ? "block" : "degrade",
+				  repl_in_sync(l, r, now) ? "true" : "false", r->policy == REPL_BLOCK ? "block" : "degrade",
 				  r->known && !r->broken ? "true" : "false");
 		}
 		jb_raw(j, "]}");

@@ -107,6 +107,10 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 			return -r;
 		}
 	}
+	/* QSTATE tells the primary that every ticket below the mirror's tail is persisted here
+	 * (it counts as a confirmation): entries applied in a session that then dropped before
+	 * its batch was persisted and acknowledged are persisted now. */
+	pmq_repl_persist(m->q);
 	struct pmq_repl_info in;
 	pmq_repl_info(m->q, &in);
 	if (in.slot_count != d->slot_count || in.max_payload != d->max_payload) {
@@ -157,7 +161,7 @@ static int ack_batch(struct rp_conn *c, uint64_t epoch)
 			return -EPIPE;
 		any = true;
 	}
-	return any ? rp_flush(c, 5000) : 0;
+	return any || c->wlen ? rp_flush(c, 5000) : 0; /* also a queued PING answer */
 }
 
 /* The handshake: 0 with the session epoch, or -1 (logged). */
@@ -220,8 +224,12 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		refuse(c->peer, f->epoch < epoch ? "a frame from an old epoch" : "a frame from another epoch", f);
 		return -1;
 	}
-	if (f->type == RP_PING)
+	if (f->type == RP_PING) {
+		/* answered: the primary counts silence as a dead link, and an idle link is silent */
+		if (f->aux == 0 && rp_send(c, RP_PING, 0, epoch, f->ticket, 1, NULL, 0))
+			return -1;
 		return 0;
+	}
 	if (f->qid >= REPL_MAX_QUEUES) {
 		refuse(c->peer, "a frame with a queue id out of range", f);
 		return -1;
