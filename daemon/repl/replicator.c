@@ -191,7 +191,7 @@ static int do_connect(struct link *l)
 	return fd;
 }
 
-/* 0 ok, -1 failed (logged), 1 fenced. */
+/* 0 ok, -1 failed (logged), 1 fenced. The whole handshake has one deadline. */
 static int handshake(struct link *l, struct rp_conn *c)
 {
 	struct rp_frame f;
@@ -202,14 +202,22 @@ static int handshake(struct link *l, struct rp_conn *c)
 			r < 0 ? why : r == 0 ? "timeout" : rp_type_name(f.type));
 		return -1;
 	}
+	if (f.ticket != RP_VERSION) {
+		log_msg(LOG_ERR, "replicator: standby %s speaks replication protocol version %llu, this pmqd speaks %u "
+			"--> run the same pmqd release on both hosts", l->addr,
+			(unsigned long long)(f.ticket ? f.ticket : 1), RP_VERSION);
+		return -1;
+	}
 	uint8_t ns[RP_NONCE], np[RP_NONCE], mac[RP_MAC], want[RP_MAC], pay[RP_NONCE + RP_MAC];
 	memcpy(ns, f.payload, RP_NONCE);
 	uint64_t epoch = atomic_load(&g_node_epoch);
-	if (rp_random(np, sizeof(np)) || rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 primary", ns, np, epoch, 0, mac))
+	uint64_t flags = g_repl.encrypt ? RP_F_ENCRYPT : 0;
+	if (rp_random(np, sizeof(np)) ||
+	    rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-2 primary", ns, np, epoch, flags, mac))
 		return -1;
 	memcpy(pay, np, RP_NONCE);
 	memcpy(pay + RP_NONCE, mac, RP_MAC);
-	if (rp_send(c, RP_AUTH, 0, epoch, 0, 0, pay, sizeof(pay)) || rp_flush(c, 5000))
+	if (rp_send(c, RP_AUTH, 0, epoch, RP_VERSION, flags, pay, sizeof(pay)) || rp_flush(c, 5000))
 		return -1;
 	r = rp_recv(c, &f, 5000, &why);
 	if (r <= 0 || f.type != RP_AUTH_OK || f.len != RP_MAC) {
@@ -217,7 +225,7 @@ static int handshake(struct link *l, struct rp_conn *c)
 			"--repl-key-file and see the standby's log", l->addr, r < 0 ? why : r == 0 ? "timeout" : "no auth-ok");
 		return -1;
 	}
-	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 standby", np, ns, f.epoch, f.aux, want) ||
+	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-2 standby", np, ns, f.epoch, f.aux, want) ||
 	    !rp_mac_equal(f.payload, want)) {
 		log_msg(LOG_WARNING, "replicator: %s answered with a wrong HMAC --> it does not hold our key; not "
 			"trusted", l->addr);
@@ -230,6 +238,10 @@ static int handshake(struct link *l, struct rp_conn *c)
 			"a standby", l->addr, f.aux == RP_NODE_STANDBY ? "standby" : "primary",
 			(unsigned long long)f.epoch, (unsigned long long)epoch);
 		return 1;
+	}
+	if (rp_conn_secure(c, g_repl.key, g_repl.keylen, ns, np, true, g_repl.encrypt)) {
+		log_msg(LOG_ERR, "replicator: cannot derive the session keys for %s (OpenSSL failed)", l->addr);
+		return -1;
 	}
 	return 0;
 }

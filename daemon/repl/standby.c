@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -164,59 +165,6 @@ static int ack_batch(struct rp_conn *c, uint64_t epoch)
 	return any || c->wlen ? rp_flush(c, 5000) : 0; /* also a queued PING answer */
 }
 
-/* The handshake: 0 with the session epoch, or -1 (logged). */
-static int handshake(struct rp_conn *c, uint64_t *session_epoch)
-{
-	uint8_t ns[RP_NONCE], np[RP_NONCE], mac[RP_MAC], want[RP_MAC];
-	uint64_t my_epoch = atomic_load(&g_node_epoch);
-	uint64_t my_role = atomic_load(&g_node_role) == NODE_STANDBY ? RP_NODE_STANDBY : RP_NODE_PRIMARY;
-	struct rp_frame f;
-	const char *why = "";
-	if (rp_random(ns, sizeof(ns)) || rp_send(c, RP_CHALLENGE, 0, my_epoch, 0, my_role, ns, sizeof(ns)) ||
-	    rp_flush(c, 5000))
-		return -1;
-	int r = rp_recv(c, &f, 5000, &why);
-	if (r <= 0) {
-		refuse(c->peer, r == 0 ? "a peer that sent no answer to the challenge in 5 s" : why, NULL);
-		return -1;
-	}
-	if (f.type != RP_AUTH || f.len != RP_NONCE + RP_MAC) {
-		refuse(c->peer, "a frame before authentication", &f);
-		return -1;
-	}
-	memcpy(np, f.payload, RP_NONCE);
-	memcpy(mac, f.payload + RP_NONCE, RP_MAC);
-	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 primary", ns, np, f.epoch, 0, want) ||
-	    !rp_mac_equal(mac, want)) {
-		refuse(c->peer, "a peer with the wrong key (HMAC-SHA256 mismatch; check --repl-key-file on both hosts)",
-		       NULL);
-		return -1;
-	}
-	uint64_t peer_epoch = f.epoch;
-	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 standby", np, ns, my_epoch, my_role, mac) ||
-	    rp_send(c, RP_AUTH_OK, 0, my_epoch, 0, my_role, mac, sizeof(mac)) || rp_flush(c, 5000))
-		return -1;
-	if (my_role != RP_NODE_STANDBY || peer_epoch < my_epoch) {
-		log_msg(LOG_WARNING, "standby: primary %s is at epoch %llu, this node is %s at epoch %llu --> it "
-			"must fence itself (it was told); rejoin it as a standby with pmqctl rejoin", c->peer,
-			(unsigned long long)peer_epoch, repl_role_name(atomic_load(&g_node_role)),
-			(unsigned long long)my_epoch);
-		return -1;
-	}
-	if (peer_epoch > my_epoch) {
-		atomic_store(&g_node_epoch, peer_epoch);
-		repl_state_save();
-	}
-	*session_epoch = peer_epoch;
-	return 0;
-}
-
-static bool listener_pending(void)
-{
-	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-	return poll(&p, 1, 0) == 1;
-}
-
 /* Apply one frame (sb_mu held). 0 to go on, -1 to drop the session. */
 static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epoch, unsigned *since_ack)
 {
@@ -347,107 +295,293 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 	return 0;
 }
 
-static void session(int fd, const char *peer)
-{
+/* ---- connections: several being authenticated, at most one session ----------- */
+
+#define SB_PENDING 4                   /* connections in their handshake at once */
+#define SB_HANDSHAKE_NS 3000000000ull  /* the whole handshake, from accept to AUTH */
+#define SB_PENDING_BUF 512             /* a handshake frame is at most 104 bytes */
+#define SB_IDLE_NS 10000000000ull      /* a session silent this long is dropped */
+
+struct pending {
+	bool used;
 	struct rp_conn c;
-	if (rp_conn_init(&c, fd, 4u << 20, 1u << 16)) {
+	uint8_t ns[RP_NONCE];
+	uint64_t deadline;
+};
+static struct pending pend[SB_PENDING];
+
+static struct {
+	bool on;
+	struct rp_conn c;
+	uint64_t epoch, last_rx;
+	unsigned since_ack;
+} sess;
+
+static void pending_drop(struct pending *p)
+{
+	rp_conn_free(&p->c);
+	p->used = false;
+}
+
+static void peer_name(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+	}
+	snprintf(out, cap, "%s:%u", host, port);
+}
+
+/* Accept one connection into a handshake slot and send it the challenge. An
+ * unauthenticated peer never touches the session; when every slot is taken the
+ * oldest handshake gives way (a real primary answers within a round trip). */
+static void pending_accept(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct pending *p = NULL;
+	for (int i = 0; i < SB_PENDING; i++)
+		if (!pend[i].used) {
+			p = &pend[i];
+			break;
+		}
+	if (!p) {
+		p = &pend[0];
+		for (int i = 1; i < SB_PENDING; i++)
+			if (pend[i].deadline < p->deadline)
+				p = &pend[i];
+		refuse(p->c.peer, "a peer still unauthenticated when a newer connection needed its handshake slot", NULL);
+		pending_drop(p);
+	}
+	if (rp_conn_init_small(&p->c, fd, SB_PENDING_BUF)) {
 		close(fd);
 		return;
 	}
-	snprintf(c.peer, sizeof(c.peer), "%s", peer);
+	peer_name(&ss, p->c.peer, sizeof(p->c.peer));
 	rp_tune_socket(fd, 10000);
-	uint64_t epoch;
-	if (handshake(&c, &epoch)) {
-		rp_conn_free(&c);
+	uint64_t my_epoch = atomic_load(&g_node_epoch);
+	uint64_t my_role = atomic_load(&g_node_role) == NODE_STANDBY ? RP_NODE_STANDBY : RP_NODE_PRIMARY;
+	/* the challenge fits an empty socket buffer: the flush does not wait */
+	if (rp_random(p->ns, sizeof(p->ns)) ||
+	    rp_send(&p->c, RP_CHALLENGE, 0, my_epoch, RP_VERSION, my_role, p->ns, sizeof(p->ns)) || rp_flush(&p->c, 100)) {
+		rp_conn_free(&p->c);
 		return;
 	}
-	log_msg(LOG_NOTICE, "standby: primary %s connected at epoch %llu", peer, (unsigned long long)epoch);
+	p->deadline = repl_now_ns() + SB_HANDSHAKE_NS;
+	p->used = true;
+}
+
+static void session_end(const char *why)
+{
+	if (!sess.on)
+		return;
+	if (why)
+		log_msg(LOG_NOTICE, "standby: %s", why);
+	pthread_mutex_lock(&sb_mu);
+	sb_connected = false;
+	pthread_mutex_unlock(&sb_mu);
+	rp_conn_free(&sess.c);
+	sess.on = false;
+}
+
+/* An authenticated primary: answer, check epochs, and make it the session (it
+ * replaces the current one only now, after it proved it holds the key). */
+static void pending_complete(struct pending *p, const uint8_t np[RP_NONCE], uint64_t peer_epoch, uint64_t flags)
+{
+	uint8_t mac[RP_MAC];
+	uint64_t my_epoch = atomic_load(&g_node_epoch);
+	uint64_t my_role = atomic_load(&g_node_role) == NODE_STANDBY ? RP_NODE_STANDBY : RP_NODE_PRIMARY;
+	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-2 standby", np, p->ns, my_epoch, my_role, mac) ||
+	    rp_send(&p->c, RP_AUTH_OK, 0, my_epoch, RP_VERSION, my_role, mac, sizeof(mac)) || rp_flush(&p->c, 1000)) {
+		pending_drop(p);
+		return;
+	}
+	if (my_role != RP_NODE_STANDBY || peer_epoch < my_epoch) {
+		log_msg(LOG_WARNING, "standby: primary %s is at epoch %llu, this node is %s at epoch %llu --> it "
+			"must fence itself (it was told); rejoin it as a standby with pmqctl rejoin", p->c.peer,
+			(unsigned long long)peer_epoch, repl_role_name(atomic_load(&g_node_role)),
+			(unsigned long long)my_epoch);
+		pending_drop(p);
+		return;
+	}
+	if (rp_conn_grow(&p->c, 4u << 20, 1u << 16) ||
+	    rp_conn_secure(&p->c, g_repl.key, g_repl.keylen, p->ns, np, false, (flags & RP_F_ENCRYPT) != 0)) {
+		log_msg(LOG_ERR, "standby: cannot set up the session with %s (out of memory or OpenSSL failed)", p->c.peer);
+		pending_drop(p);
+		return;
+	}
+	if (sess.on) {
+		char why[200];
+		snprintf(why, sizeof(why), "primary %s authenticated: it replaces the session with %s", p->c.peer,
+			 sess.c.peer);
+		session_end(why);
+	}
+	if (peer_epoch > my_epoch) {
+		atomic_store(&g_node_epoch, peer_epoch);
+		repl_state_save();
+	}
+	sess.c = p->c; /* the buffers and keys move to the session */
+	p->used = false;
+	sess.on = true;
+	sess.epoch = peer_epoch;
+	sess.last_rx = repl_now_ns();
+	sess.since_ack = 0;
+	log_msg(LOG_NOTICE, "standby: primary %s connected at epoch %llu (records %s)", sess.c.peer,
+		(unsigned long long)peer_epoch, (flags & RP_F_ENCRYPT) ? "encrypted and authenticated" : "authenticated");
 	pthread_mutex_lock(&sb_mu);
 	for (int i = 0; i < REPL_MAX_QUEUES; i++)
 		qmap[i] = -1;
 	sb_connected = true;
-	snprintf(sb_peer, sizeof(sb_peer), "%s", peer);
-	sb_session_epoch = epoch;
+	snprintf(sb_peer, sizeof(sb_peer), "%s", sess.c.peer);
+	sb_session_epoch = peer_epoch;
 	pthread_mutex_unlock(&sb_mu);
-	uint64_t last_rx = repl_now_ns();
-	unsigned since_ack = 0;
-	for (;;) {
+}
+
+/* Advance one handshake: whatever arrived, or its deadline. */
+static void pending_step(struct pending *p, uint64_t now)
+{
+	struct rp_frame f;
+	const char *why = "";
+	int r = rp_recv(&p->c, &f, 0, &why);
+	if (r == 0) {
+		if (now > p->deadline) {
+			refuse(p->c.peer, "a peer that did not complete the handshake within 3 s", NULL);
+			pending_drop(p);
+		}
+		return;
+	}
+	if (r < 0) {
+		if (r == -ECONNRESET)
+			log_msg(LOG_INFO, "standby: %s closed the connection during the handshake", p->c.peer);
+		else
+			refuse(p->c.peer, r == -EMSGSIZE ? "a handshake frame larger than any handshake frame" : why, NULL);
+		pending_drop(p);
+		return;
+	}
+	if (f.type != RP_AUTH || f.len != RP_NONCE + RP_MAC) {
+		refuse(p->c.peer, "a frame before authentication", &f);
+		pending_drop(p);
+		return;
+	}
+	if (f.ticket != RP_VERSION) {
+		char what[200];
+		snprintf(what, sizeof(what), "a primary speaking replication protocol version %llu (this standby speaks %u) "
+			 "--> run the same pmqd release on both hosts", (unsigned long long)(f.ticket ? f.ticket : 1),
+			 RP_VERSION);
+		refuse(p->c.peer, what, NULL);
+		pending_drop(p);
+		return;
+	}
+	uint8_t np[RP_NONCE], want[RP_MAC];
+	memcpy(np, f.payload, RP_NONCE);
+	if ((f.aux & ~(uint64_t)RP_F_ENCRYPT) ||
+	    rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-2 primary", p->ns, np, f.epoch, f.aux, want) ||
+	    !rp_mac_equal(f.payload + RP_NONCE, want)) {
+		refuse(p->c.peer, "a peer with the wrong key (HMAC-SHA256 mismatch; check --repl-key-file on both hosts)",
+		       NULL);
+		pending_drop(p);
+		return;
+	}
+	pending_complete(p, np, f.epoch, f.aux);
+}
+
+/* Apply what the session has buffered or readable now (frames, then the batch's
+ * ACK). Bounded, so that handshakes and the listener are served in between. */
+static void session_step(void)
+{
+	for (int k = 0; k < 4096; k++) {
 		struct rp_frame f;
 		const char *why = "";
-		int r = rp_recv(&c, &f, 100, &why);
-		if (atomic_load(&sb_stop))
-			break;
+		int r = rp_recv(&sess.c, &f, 0, &why);
 		if (r < 0) {
 			if (r == -ECONNRESET)
-				log_msg(LOG_NOTICE, "standby: primary %s closed the connection", peer);
+				log_msg(LOG_NOTICE, "standby: primary %s closed the connection", sess.c.peer);
 			else if (r == -EPROTO || r == -EBADMSG || r == -EMSGSIZE || r == -EPIPE)
-				refuse(peer, why, NULL);
+				refuse(sess.c.peer, why, NULL);
 			else
-				log_msg(LOG_WARNING, "standby: connection from %s failed: %s (%s)", peer, why, strerror(-r));
-			break;
+				log_msg(LOG_WARNING, "standby: connection from %s failed: %s (%s)", sess.c.peer, why,
+					strerror(-r));
+			session_end(NULL);
+			return;
 		}
 		pthread_mutex_lock(&sb_mu);
 		if (atomic_load(&g_node_role) != NODE_STANDBY) {
 			pthread_mutex_unlock(&sb_mu);
-			log_msg(LOG_NOTICE, "standby: promoted: closing the session with the old primary %s", peer);
-			break;
+			session_end("promoted: closing the session with the old primary");
+			return;
 		}
 		int bad = 0;
 		if (r == 1) {
-			last_rx = repl_now_ns();
+			sess.last_rx = repl_now_ns();
 			sb_frames++;
-			bad = apply_frame(&c, &f, epoch, &since_ack);
+			bad = apply_frame(&sess.c, &f, sess.epoch, &sess.since_ack);
 		}
-		if (!bad && (r == 0 || !rp_has_buffered(&c) || since_ack >= 256)) {
-			bad = ack_batch(&c, epoch) ? -1 : 0;
-			since_ack = 0;
+		if (!bad && (r == 0 || !rp_has_buffered(&sess.c) || sess.since_ack >= 256)) {
+			bad = ack_batch(&sess.c, sess.epoch) ? -1 : 0;
+			sess.since_ack = 0;
 		}
 		pthread_mutex_unlock(&sb_mu);
-		if (bad)
-			break;
-		if (r == 0) {
-			if (listener_pending()) {
-				log_msg(LOG_NOTICE, "standby: a new connection is waiting: dropping the session with %s", peer);
-				break;
-			}
-			if (repl_now_ns() - last_rx > 10000000000ull) {
-				log_msg(LOG_WARNING, "standby: nothing from primary %s for 10 s --> dropping the session", peer);
-				break;
-			}
+		if (bad) {
+			session_end(NULL);
+			return;
 		}
+		if (r == 0)
+			return;
 	}
-	pthread_mutex_lock(&sb_mu);
-	sb_connected = false;
-	pthread_mutex_unlock(&sb_mu);
-	rp_conn_free(&c);
 }
 
 static void *standby_main(void *arg)
 {
 	(void)arg;
+	prctl(PR_SET_TIMERSLACK, 1UL); /* poll timeouts as asked, not 50 us late */
 	while (!atomic_load(&sb_stop)) {
-		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		char host[INET6_ADDRSTRLEN] = "?", peer[64];
-		unsigned port = 0;
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			port = ntohs(a->sin6_port);
+		struct pollfd p[2 + SB_PENDING];
+		int map[2 + SB_PENDING], n = 0, sidx = -1;
+		p[n] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+		map[n++] = -1;
+		if (sess.on) {
+			p[n] = (struct pollfd){ .fd = sess.c.fd, .events = POLLIN };
+			sidx = n;
+			map[n++] = -1;
 		}
-		snprintf(peer, sizeof(peer), "%s:%u", host, port);
-		session(fd, peer);
+		for (int i = 0; i < SB_PENDING; i++)
+			if (pend[i].used) {
+				p[n] = (struct pollfd){ .fd = pend[i].c.fd, .events = POLLIN };
+				map[n++] = i;
+			}
+		int timeout = sess.on && rp_has_buffered(&sess.c) ? 0 : 100;
+		if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			continue;
+		uint64_t now = repl_now_ns();
+		if (sess.on && ((sidx >= 0 && p[sidx].revents) || rp_has_buffered(&sess.c)))
+			session_step();
+		for (int k = 0; k < n; k++) {
+			int i = map[k];
+			if (i >= 0 && pend[i].used && (p[k].revents || now > pend[i].deadline))
+				pending_step(&pend[i], now);
+		}
+		if (p[0].revents & POLLIN)
+			pending_accept();
+		if (sess.on && now > sess.last_rx && now - sess.last_rx > SB_IDLE_NS) {
+			char why[160];
+			snprintf(why, sizeof(why), "nothing from primary %s for 10 s --> dropping the session", sess.c.peer);
+			session_end(why);
+		}
 	}
+	session_end(NULL);
+	for (int i = 0; i < SB_PENDING; i++)
+		if (pend[i].used)
+			pending_drop(&pend[i]);
 	return NULL;
 }
 

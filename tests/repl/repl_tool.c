@@ -6,7 +6,8 @@
  *   drain DIR QUEUE OUT [IDLE_MS]  receive and ack everything; print "seq epoch deliveries" per message
  *   digest DIR QUEUE       checksum of the live entries (pmq_repl_read from ack floor to tail)
  *   inject HOST:PORT KEYFILE KIND   speak to a standby: KIND = wrongkey | garbage | badcrc |
- *                       oldepoch | truncated | good (a valid session with one queue and one entry)
+ *                       oldepoch | truncated | tampered (a record bit flipped) | replayed (a record
+ *                       sent twice) | v1 (a protocol-1 primary) | good (one queue and one entry)
  *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
  *   tput DIR QUEUE N       replication throughput (async sends until all are confirmed)
  *   lat DIR QUEUE N MODE   latency of N sends (MODE none|sync|async): p50 p99 p99.9 in us
@@ -176,12 +177,18 @@ static int cmd_inject(int argc, char **argv)
 	}
 	if (!strcmp(kind, "wrongkey"))
 		key[0] ^= 0x55;
-	rp_mac(key, kl, "pmq-repl-1 primary", ns, np, epoch, 0, pay + RP_NONCE);
+	bool v1 = !strcmp(kind, "v1"); /* a primary of the first protocol: no version, its own label */
+	uint64_t flags = v1 ? 0 : RP_F_ENCRYPT;
+	rp_mac(key, kl, v1 ? "pmq-repl-1 primary" : "pmq-repl-2 primary", ns, np, epoch, flags, pay + RP_NONCE);
 	memcpy(pay, np, RP_NONCE);
-	rp_send(&c, RP_AUTH, 0, epoch, 0, 0, pay, sizeof(pay));
+	rp_send(&c, RP_AUTH, 0, epoch, v1 ? 0 : RP_VERSION, flags, pay, sizeof(pay));
 	rp_flush(&c, 1000);
 	if (rp_recv(&c, &f, 3000, &why) != 1 || f.type != RP_AUTH_OK)
-		goto wait_close; /* wrong key: the standby hangs up */
+		goto wait_close; /* wrong key or version: the standby hangs up */
+	if (rp_conn_secure(&c, key, kl, ns, np, true, true)) {
+		rp_conn_free(&c);
+		return 5;
+	}
 	struct rp_queue_desc d = { .slot_count = 64, .max_payload = 128, .max_attach = 16, .consumer_quota = 8,
 				   .max_deliveries = 5, .dlq_capacity = 8 };
 	snprintf(d.name, sizeof(d.name), "injected");
@@ -204,16 +211,57 @@ static int cmd_inject(int argc, char **argv)
 		/* authenticated at epoch E+1, then a frame stamped E */
 		rp_send(&c, RP_QUEUE, 0, epoch - 1, 0, 0, qp, qn);
 		rp_flush(&c, 1000);
+	} else if (!strcmp(kind, "badcrc")) {
+		/* inside an authentic record: flip a payload bit after the CRC was computed (the
+		 * open record starts with its 4-byte length, then the frame) */
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		c.wbuf[4 + RP_HDR + 3] ^= 1;
+		rp_flush(&c, 1000);
+	} else if (!strcmp(kind, "replayed")) {
+		/* an authentic record (a PING), delivered twice: the copy must not open */
+		int sv[2];
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		int real = c.fd;
+		c.fd = sv[0];
+		rp_send(&c, RP_PING, 0, epoch, 0, 0, NULL, 0);
+		rp_flush(&c, 1000);
+		uint8_t rec[512];
+		ssize_t rn = recv(sv[1], rec, sizeof(rec), 0);
+		send(real, rec, (size_t)rn, MSG_NOSIGNAL);
+		send(real, rec, (size_t)rn, MSG_NOSIGNAL);
+		c.fd = real;
+		close(sv[0]);
+		close(sv[1]);
+	} else if (!strcmp(kind, "tampered")) {
+		/* a valid frame, then one bit of the sealed record flipped on the way */
+		int sv[2];
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		int real = c.fd;
+		c.fd = sv[0];
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		uint8_t rec[512];
+		ssize_t rn = recv(sv[1], rec, sizeof(rec), 0);
+		rec[4 + 20] ^= 0x10;
+		send(real, rec, (size_t)rn, MSG_NOSIGNAL);
+		c.fd = real;
+		close(sv[0]);
+		close(sv[1]);
 	} else {
-		uint8_t big[RP_HDR + 256];
-		size_t bn = rp_encode(big, sizeof(big), RP_QUEUE, 0, epoch, 0, 0, qp, qn);
-		if (!strcmp(kind, "badcrc")) {
-			big[RP_HDR + 3] ^= 1; /* flip a payload bit after the CRC was computed */
-			send(fd, big, bn, MSG_NOSIGNAL);
-		} else {
-			send(fd, big, bn - 7, MSG_NOSIGNAL); /* then hang up inside the frame */
-			shutdown(fd, SHUT_WR);
-		}
+		/* truncated: part of a sealed record, then hang up */
+		int sv[2];
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		int real = c.fd;
+		c.fd = sv[0];
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		uint8_t rec[512];
+		ssize_t rn = recv(sv[1], rec, sizeof(rec), 0);
+		send(real, rec, (size_t)rn - 7, MSG_NOSIGNAL);
+		shutdown(real, SHUT_WR);
+		c.fd = real;
+		close(sv[0]);
+		close(sv[1]);
 	}
 wait_close:;
 	/* the standby must hang up on us */
