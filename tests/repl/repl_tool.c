@@ -8,6 +8,8 @@
  *   inject HOST:PORT KEYFILE KIND   speak to a standby: KIND = wrongkey | garbage | badcrc |
  *                       oldepoch | truncated | tampered (a record bit flipped) | replayed (a record
  *                       sent twice) | v1 (a protocol-1 primary) | good (one queue and one entry)
+ *   stall HOST:PORT slowauth|silent SECONDS  an unauthenticated peer holding a standby's
+ *                       attention (a 1 MiB AUTH frame trickled a byte per 2 s, or nothing)
  *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
  *   tput DIR QUEUE N       replication throughput (async sends until all are confirmed)
  *   lat DIR QUEUE N MODE   latency of N sends (MODE none|sync|async): p50 p99 p99.9 in us
@@ -33,6 +35,9 @@
 
 #include "pmq.h"
 #include "repl_proto.h"
+#ifndef RP_VERSION
+#define RP_VERSION 0u /* built against protocol 1 (to run the tests against an old pmqd) */
+#endif
 
 uint32_t pmq_crc32c(uint32_t crc, const void *buf, size_t len);
 
@@ -283,6 +288,57 @@ wait_close:;
 	return 1;
 }
 
+/* ---- stall: an unauthenticated peer that holds a standby's attention ----------
+ * MODE slowauth: read the challenge, declare a 1 MiB AUTH frame, send one byte of it
+ * every 2 s; silent: connect and send nothing. Reconnects whenever dropped, for SECONDS. */
+static int cmd_stall(int argc, char **argv)
+{
+	if (argc < 5)
+		return 2;
+	struct sockaddr_storage ss;
+	unsigned sl;
+	if (rp_parse_addr(argv[2], &ss, &sl, false))
+		return 2;
+	bool slow = !strcmp(argv[3], "slowauth");
+	uint64_t end = now_ns() + (uint64_t)atol(argv[4]) * 1000000000ull;
+	signal(SIGPIPE, SIG_IGN);
+	long conns = 0;
+	while (now_ns() < end) {
+		int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&ss, sl)) {
+			close(fd);
+			usleep(50000);
+			continue;
+		}
+		conns++;
+		if (slow) {
+			uint8_t h[RP_HDR];
+			rp_encode(h, sizeof(h), RP_AUTH, 0, 1, RP_VERSION, 0, NULL, 0);
+			uint32_t big = 1u << 20; /* the header claims a 1 MiB payload */
+			memcpy(h, &big, 4);
+			char tmp[256];
+			(void)!recv(fd, tmp, sizeof(tmp), 0); /* the challenge */
+			for (size_t i = 0; i < sizeof(h) + 64 && now_ns() < end; i++) {
+				if (send(fd, h + (i < sizeof(h) ? i : 0), 1, MSG_NOSIGNAL) != 1)
+					break;
+				struct pollfd p = { .fd = fd, .events = POLLIN };
+				if (poll(&p, 1, 2000) == 1 && recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT) == 0)
+					break; /* dropped */
+			}
+		} else {
+			char tmp[256];
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			while (now_ns() < end)
+				if (poll(&p, 1, 100) == 1 && recv(fd, tmp, sizeof(tmp), 0) <= 0)
+					break; /* dropped */
+		}
+		close(fd);
+		usleep(50000);
+	}
+	printf("stall %s: %ld connections\n", argv[3], conns);
+	return 0;
+}
+
 /* ---- proxy ------------------------------------------------------------------- */
 static int cmd_proxy(int argc, char **argv)
 {
@@ -502,6 +558,8 @@ int main(int argc, char **argv)
 		return cmd_inject(argc, argv);
 	if (!strcmp(argv[1], "proxy"))
 		return cmd_proxy(argc, argv);
+	if (!strcmp(argv[1], "stall"))
+		return cmd_stall(argc, argv);
 	if (!strcmp(argv[1], "tput"))
 		return cmd_tput(argc, argv);
 	if (!strcmp(argv[1], "lat"))
