@@ -574,16 +574,20 @@ int rp_recv(struct rp_conn *c, struct rp_frame *f, int timeout_ms, const char **
 			int64_t left = (int64_t)(deadline - now_ms());
 			wait_ms = left > 0 ? (int)left : 0;
 		}
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int pr = poll(&p, 1, wait_ms);
-		if (pr == 0)
-			return 0;
-		if (pr < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		if (wait_ms) { /* not waiting: recv below says EAGAIN, one system call instead of two */
+			struct pollfd p = { .fd = c->fd, .events = POLLIN };
+			int pr = poll(&p, 1, wait_ms);
+			if (pr == 0)
+				return 0;
+			if (pr < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
 		}
 		ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !wait_ms)
+			return 0;
 		if (n == 0) {
 			if (c->rlen > c->roff) {
 				*why = "truncated frame (connection closed inside a frame)";

@@ -12,6 +12,7 @@
  *                       attention (a 1 MiB AUTH frame trickled a byte per 2 s, or nothing)
  *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
  *   tput DIR QUEUE N       replication throughput (async sends until all are confirmed)
+ *   pingpong N             64 B TCP loopback round trips (the floor for a replicated send)
  *   lat DIR QUEUE N MODE   latency of N sends (MODE none|sync|async): p50 p99 p99.9 in us
  *   consume DIR QUEUE MODE N OUT  receive N messages, log "seq deliveries ticket" to OUT, then
  *                       MODE = ack | nack | dead (nack PMQ_NACK_DEADLETTER) | hold (keep them, sleep
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,7 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -426,6 +430,62 @@ static int cmd_lat(int argc, char **argv)
 	return 0;
 }
 
+/* the floor for a replicated send: a 64 B TCP round trip over loopback (an echo
+ * process; both ends blocking, TCP_NODELAY), p50 p99 p99.9 in us */
+static int cmd_pingpong(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	long n = atol(argv[2]);
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &al))
+		return 3;
+	pid_t kid = fork();
+	if (kid == 0) {
+		int c = accept(l, NULL, NULL);
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		char b[64];
+		for (;;) {
+			size_t got = 0;
+			while (got < sizeof(b)) {
+				ssize_t r = recv(c, b + got, sizeof(b) - got, 0);
+				if (r <= 0)
+					_exit(0);
+				got += (size_t)r;
+			}
+			if (send(c, b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
+				_exit(0);
+		}
+	}
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&a, sizeof(a)))
+		return 3;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	uint64_t *lat = calloc((size_t)n, sizeof(uint64_t));
+	char b[64] = "tcp-loopback-ping-pong-64-bytes";
+	for (long i = 0; i < n; i++) {
+		uint64_t t = now_ns();
+		if (send(c, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+			return 1;
+		size_t got = 0;
+		while (got < sizeof(b)) {
+			ssize_t r = recv(c, b + got, sizeof(b) - got, 0);
+			if (r <= 0)
+				return 1;
+			got += (size_t)r;
+		}
+		lat[i] = now_ns() - t;
+	}
+	close(c);
+	waitpid(kid, NULL, 0);
+	qsort(lat, (size_t)n, sizeof(uint64_t), cmp_u64);
+	printf("tcp-rtt n=%ld p50=%.2fus p99=%.2fus p99.9=%.2fus max=%.2fus\n", n, lat[n / 2] / 1e3,
+	       lat[(size_t)(n * 0.99)] / 1e3, lat[(size_t)(n * 0.999)] / 1e3, lat[n - 1] / 1e3);
+	return 0;
+}
+
 /* replication throughput: N async sends (consumed here), until the standby confirmed all */
 static int cmd_tput(int argc, char **argv)
 {
@@ -564,6 +624,8 @@ int main(int argc, char **argv)
 		return cmd_tput(argc, argv);
 	if (!strcmp(argv[1], "lat"))
 		return cmd_lat(argc, argv);
+	if (!strcmp(argv[1], "pingpong"))
+		return cmd_pingpong(argc, argv);
 	fprintf(stderr, "usage: repl_tool send|drain|digest|inject|proxy|lat ...\n");
 	return 2;
 }
