@@ -318,6 +318,7 @@ static void stream(struct link *l, struct rp_conn *c)
 {
 	uint64_t epoch = atomic_load(&g_node_epoch);
 	uint64_t last_scan = 0, last_tx = repl_now_ns(), last_active = repl_now_ns(), last_rx = repl_now_ns();
+	uint64_t last_policy = 0;
 	for (;;) {
 		if (atomic_load(&rp_stop) || atomic_load(&g_node_role) != NODE_PRIMARY)
 			return;
@@ -391,7 +392,10 @@ static void stream(struct link *l, struct rp_conn *c)
 			if (on_frame(l, &f, epoch))
 				return;
 		}
-		check_policy(l, now);
+		if (now - last_policy >= 1000000ull) { /* the out-of-sync clock needs ms, not every look */
+			check_policy(l, now);
+			last_policy = now;
+		}
 		if (now > last_rx && now - last_rx > (uint64_t)(g_repl.timeout_ms > 3000 ? g_repl.timeout_ms : 3000) * 1000000ull) {
 			log_msg(LOG_WARNING, "replicator: nothing from %s for %u ms --> reconnecting", l->addr,
 				g_repl.timeout_ms > 3000 ? g_repl.timeout_ms : 3000);
