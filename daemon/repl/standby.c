@@ -1,15 +1,18 @@
 /*
  * standby.c - the standby receiver: `pmqd --standby --listen ADDR:PORT`.
  *
- * One thread. It accepts the primary's replicator (one session at a time; a
- * newer authenticated session replaces a stale one), answers the HMAC
- * challenge-response, and applies frames to mirror queue files that have
- * the primary's geometry. Each frame is checked whole (magic, type, length,
- * CRC32C, session epoch, queue id, ticket order) before anything is written;
- * any fault is one log line and the connection is dropped. After each batch
- * (when no more bytes are buffered, or every 256 entries) it persists the
- * mirrors and acknowledges, per queue, the next ticket it expects: every
- * ticket below it is persisted here.
+ * One thread, one poll over the listener, the session and up to SB_PENDING
+ * connections in their handshake. A new connection gets the challenge and 3 s
+ * for the whole handshake; only once it proved the key (HMAC) does it become
+ * the session, replacing the old one, so a peer without the key never cuts
+ * replication. The session's bytes then come in authenticated records
+ * (repl_seal.h); frames are applied to mirror queue files that have the
+ * primary's geometry. Each frame is checked whole (record tag, magic, type,
+ * length, CRC32C, session epoch, queue id, ticket order) before anything is
+ * written; any fault is one log line and the connection is dropped. After
+ * each batch (when no more bytes are buffered, or every 256 entries) it
+ * persists the mirrors and acknowledges, per queue, the next ticket it
+ * expects: every ticket below it is persisted here.
  *
  * `pmqctl promote` runs standby_promote() on the control thread under sb_mu,
  * which this thread holds while it applies frames, so a promotion never
@@ -49,7 +52,8 @@ static int qmap[REPL_MAX_QUEUES];              /* session qid -> mirrors[] index
 /* status for repl-stat (read under sb_mu) */
 static bool sb_connected;
 static char sb_peer[64];
-static uint64_t sb_session_epoch, sb_frames, sb_refused;
+static uint64_t sb_session_epoch, sb_frames;
+static _Atomic uint64_t sb_refused; /* refuse() runs with and without sb_mu held */
 
 static struct mirror *mirror_find(const char *name)
 {
@@ -134,7 +138,7 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 
 static void refuse(const char *peer, const char *what, const struct rp_frame *f)
 {
-	sb_refused++;
+	atomic_fetch_add(&sb_refused, 1);
 	if (f)
 		log_msg(LOG_WARNING, "standby: refused %s from %s (type %s, queue id %u, ticket %llu, epoch %llu) "
 			"--> connection dropped, nothing written", what, peer, rp_type_name(f->type), f->qid,
@@ -704,7 +708,7 @@ void standby_status(struct jbuf *j)
 	jb_printf(j, ",\"connected\":%s,\"peer\":", sb_connected ? "true" : "false");
 	jb_str(j, sb_peer);
 	jb_printf(j, ",\"session_epoch\":%llu,\"frames\":%llu,\"refused\":%llu,\"mirrors\":[",
-		  (unsigned long long)sb_session_epoch, (unsigned long long)sb_frames, (unsigned long long)sb_refused);
+		  (unsigned long long)sb_session_epoch, (unsigned long long)sb_frames, (unsigned long long)atomic_load(&sb_refused));
 	for (int i = 0; i < n_mirrors; i++) {
 		jb_printf(j, "%s{\"name\":", i ? "," : "");
 		jb_str(j, mirrors[i].name);
