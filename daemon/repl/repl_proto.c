@@ -57,7 +57,19 @@ static uint32_t frame_crc(const uint8_t *hdr, const uint8_t *payload, size_t ple
 	return plen ? pmq_crc32c(c, payload, plen) : c;
 }
 
+static ssize_t parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why, bool check_crc);
+
 ssize_t rp_parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why)
+{
+	return parse(buf, n, f, why, true);
+}
+
+ssize_t rp_parse_sealed(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why)
+{
+	return parse(buf, n, f, why, false);
+}
+
+static ssize_t parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why, bool check_crc)
 {
 	static const char *dummy;
 	if (!why)
@@ -80,7 +92,7 @@ ssize_t rp_parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **
 	}
 	if (n < RP_HDR || n - RP_HDR < len)
 		return 0;
-	if (frame_crc(buf, buf + RP_HDR, len) != get32(buf + 8)) {
+	if (check_crc && frame_crc(buf, buf + RP_HDR, len) != get32(buf + 8)) {
 		*why = "CRC32C mismatch";
 		return -EBADMSG;
 	}
@@ -480,7 +492,8 @@ int rp_send2(struct rp_conn *c, unsigned type, unsigned qid, uint64_t epoch, uin
 		memcpy(o + RP_HDR, p1, l1);
 	if (l2)
 		memcpy(o + RP_HDR + l1, p2, l2);
-	put32(o + 8, frame_crc(o, o + RP_HDR, plen));
+	/* in a record the tag covers the frame: no CRC (it would cost more than the tag) */
+	put32(o + 8, c->tx ? 0 : frame_crc(o, o + RP_HDR, plen));
 	c->wlen += RP_HDR + plen;
 	c->tx_frames++;
 	return 0;
@@ -501,7 +514,7 @@ static int next_secured(struct rp_conn *c, struct rp_frame *f, const char **why)
 	for (;;) {
 		if (c->rend) {
 			if (c->roff < c->rend) {
-				ssize_t r = rp_parse(c->rbuf + c->roff, c->rend - c->roff, f, why);
+				ssize_t r = rp_parse_sealed(c->rbuf + c->roff, c->rend - c->roff, f, why);
 				if (r < 0)
 					return (int)r;
 				if (r == 0) {

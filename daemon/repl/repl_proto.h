@@ -7,7 +7,9 @@
  *   u32 len | u16 type | u16 qid | u32 crc | u32 magic "PMQR" |
  *   u64 epoch | u64 ticket | u64 aux
  *
- * crc is CRC32C over the header (crc field zero) and the payload. Nothing in
+ * crc is CRC32C over the header (crc field zero) and the payload; inside an
+ * authenticated record (protocol 2, after the handshake) it is zero and not
+ * checked, the record's tag covering every byte instead. Nothing in
  * a frame is trusted: rp_parse checks magic, type, length bound and CRC
  * before anyone looks at the payload, and each payload decoder checks its
  * own sizes. This file does no I/O except through rp_conn (plain blocking
@@ -75,6 +77,9 @@ struct rp_frame {
  * CRC mismatch).
  */
 ssize_t rp_parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why);
+/* The same, without the CRC32C check: for frames inside an authenticated record
+ * (its AES-GCM tag covers every byte; the sender leaves the CRC field zero). */
+ssize_t rp_parse_sealed(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why);
 
 /* Encode a frame into out (cap bytes). Returns its size, or 0 if it does not fit. */
 size_t rp_encode(uint8_t *out, size_t cap, unsigned type, unsigned qid, uint64_t epoch, uint64_t ticket,

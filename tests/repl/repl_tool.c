@@ -186,6 +186,16 @@ static int cmd_inject(int argc, char **argv)
 	}
 	if (!strcmp(kind, "wrongkey"))
 		key[0] ^= 0x55;
+	if (!strcmp(kind, "badcrc")) {
+		/* a handshake frame (CRC-checked: records have the tag instead) with a payload bit
+		 * flipped after the CRC was computed */
+		uint8_t a[RP_HDR + RP_NONCE + RP_MAC];
+		memset(pay, 0, sizeof(pay));
+		size_t an = rp_encode(a, sizeof(a), RP_AUTH, 0, epoch, RP_VERSION, 0, pay, sizeof(pay));
+		a[RP_HDR + 3] ^= 1;
+		send(fd, a, an, MSG_NOSIGNAL);
+		goto wait_close;
+	}
 	bool v1 = !strcmp(kind, "v1"); /* a primary of the first protocol: no version, its own label */
 	uint64_t flags = v1 ? 0 : RP_F_ENCRYPT;
 	rp_mac(key, kl, v1 ? "pmq-repl-1 primary" : "pmq-repl-2 primary", ns, np, epoch, flags, pay + RP_NONCE);
@@ -219,12 +229,6 @@ static int cmd_inject(int argc, char **argv)
 	if (!strcmp(kind, "oldepoch")) {
 		/* authenticated at epoch E+1, then a frame stamped E */
 		rp_send(&c, RP_QUEUE, 0, epoch - 1, 0, 0, qp, qn);
-		rp_flush(&c, 1000);
-	} else if (!strcmp(kind, "badcrc")) {
-		/* inside an authentic record: flip a payload bit after the CRC was computed (the
-		 * open record starts with its 4-byte length, then the frame) */
-		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
-		c.wbuf[4 + RP_HDR + 3] ^= 1;
 		rp_flush(&c, 1000);
 	} else if (!strcmp(kind, "replayed")) {
 		/* an authentic record (a PING), delivered twice: the copy must not open */
