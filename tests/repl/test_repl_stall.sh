@@ -18,7 +18,11 @@ wait_until 10 lag_zero orders || fail "lag never reached zero before the cut"
 kill -STOP "$RELAY_PID"
 "$REPL_TOOL" send "$P" orders 1 sync >"$T/inflight.out" 2>&1 &
 SEND=$!; PIDS+=($SEND)
-sleep 3.5 # past the primary's 3 s silence limit: it drops the frozen connection
+sleep 2 # past --repl-timeout-ms with the ticket unconfirmed: never "in sync" (block sets no flag)
+ctl "$P" repl orders >"$T/frozen.out" 2>&1
+grep -q "OUT OF SYNC" "$T/frozen.out" || fail "status during the freeze: $(cat "$T/frozen.out")"
+echo "status during the freeze: $(grep -m1 "orders" "$T/frozen.out" | sed 's/^ *//')"
+sleep 1.5 # past the primary's 3 s silence limit: it drops the frozen connection
 kill -0 "$SEND" 2>/dev/null || fail "the replicated send returned while the link was frozen: $(cat "$T/inflight.out")"
 kill -CONT "$RELAY_PID"
 echo "link healed"
