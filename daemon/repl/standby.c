@@ -32,6 +32,7 @@
 
 #include "log.h"
 #include "repl_node.h"
+#include "standby.h"
 
 struct mirror {
 	char name[PMQ_NAME_MAX + 1];
@@ -53,7 +54,7 @@ static int qmap[REPL_MAX_QUEUES];              /* session qid -> mirrors[] index
 static bool sb_connected;
 static char sb_peer[64];
 static uint64_t sb_session_epoch, sb_frames;
-static _Atomic uint64_t sb_refused; /* refuse() runs with and without sb_mu held */
+static _Atomic uint64_t sb_refused; /* standby_refuse() runs with and without sb_mu held */
 
 static struct mirror *mirror_find(const char *name)
 {
@@ -136,7 +137,7 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 	return 0;
 }
 
-static void refuse(const char *peer, const char *what, const struct rp_frame *f)
+void standby_refuse(const char *peer, const char *what, const struct rp_frame *f)
 {
 	atomic_fetch_add(&sb_refused, 1);
 	if (f)
@@ -173,7 +174,7 @@ static int ack_batch(struct rp_conn *c, uint64_t epoch)
 static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epoch, unsigned *since_ack)
 {
 	if (f->epoch != epoch) {
-		refuse(c->peer, f->epoch < epoch ? "a frame from an old epoch" : "a frame from another epoch", f);
+		standby_refuse(c->peer, f->epoch < epoch ? "a frame from an old epoch" : "a frame from another epoch", f);
 		return -1;
 	}
 	if (f->type == RP_PING) {
@@ -183,14 +184,14 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		return 0;
 	}
 	if (f->qid >= REPL_MAX_QUEUES) {
-		refuse(c->peer, "a frame with a queue id out of range", f);
+		standby_refuse(c->peer, "a frame with a queue id out of range", f);
 		return -1;
 	}
 	if (f->type == RP_QUEUE) {
 		struct rp_queue_desc d;
 		int r = rp_queue_decode(f, &d);
 		if (r) {
-			refuse(c->peer, r == -EINVAL ? "a queue description out of bounds" : "a malformed queue description", f);
+			standby_refuse(c->peer, r == -EINVAL ? "a queue description out of bounds" : "a malformed queue description", f);
 			return -1;
 		}
 		struct mirror *m = NULL;
@@ -209,7 +210,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		return rp_flush(c, 5000) ? -1 : 0;
 	}
 	if (qmap[f->qid] < 0) {
-		refuse(c->peer, "a frame for a queue id never described", f);
+		standby_refuse(c->peer, "a frame for a queue id never described", f);
 		return -1;
 	}
 	struct mirror *m = &mirrors[qmap[f->qid]];
@@ -220,19 +221,19 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 	case RP_ENTRY:
 	case RP_HOLE:
 		if (f->ticket != m->expected) {
-			refuse(c->peer, "a frame out of ticket order (gap or duplicate)", f);
+			standby_refuse(c->peer, "a frame out of ticket order (gap or duplicate)", f);
 			return -1;
 		}
 		if (f->type == RP_ENTRY) {
 			struct pmq_repl_info in;
 			pmq_repl_info(m->q, &in);
 			if (rp_entry_decode(f, in.max_payload, &e, &data)) {
-				refuse(c->peer, "an entry larger than the queue's max_payload or shorter than its header", f);
+				standby_refuse(c->peer, "an entry larger than the queue's max_payload or shorter than its header", f);
 				return -1;
 			}
 		} else {
 			if (f->len) {
-				refuse(c->peer, "a hole frame with a payload", f);
+				standby_refuse(c->peer, "a hole frame with a payload", f);
 				return -1;
 			}
 			memset(&e, 0, sizeof(e));
@@ -247,7 +248,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		break;
 	case RP_SKIP:
 		if (f->ticket != m->expected || f->len || f->aux == 0 || f->aux > (1ull << 48)) {
-			refuse(c->peer, "a skip frame out of order or out of bounds", f);
+			standby_refuse(c->peer, "a skip frame out of order or out of bounds", f);
 			return -1;
 		}
 		r = pmq_repl_skip(m->q, f->ticket, f->aux);
@@ -258,7 +259,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		break;
 	case RP_FLOOR:
 		if (f->len) {
-			refuse(c->peer, "a floor frame with a payload", f);
+			standby_refuse(c->peer, "a floor frame with a payload", f);
 			return -1;
 		}
 		r = pmq_repl_apply_floor(m->q, f->ticket, f->aux);
@@ -268,7 +269,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		pmq_repl_info(m->q, &in);
 		struct pmq_repl_side sd;
 		if (rp_side_decode(f, in.max_payload, &sd, &data) || sd.index >= in.side_count) {
-			refuse(c->peer, "a side entry out of the side area, larger than max_payload or malformed", f);
+			standby_refuse(c->peer, "a side entry out of the side area, larger than max_payload or malformed", f);
 			return -1;
 		}
 		r = pmq_repl_side_apply(m->q, &sd, data);
@@ -280,14 +281,14 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		pmq_repl_info(m->q, &in);
 		uint32_t idx, gen;
 		if (rp_side_free_decode(f, &idx, &gen) || idx >= in.side_count) {
-			refuse(c->peer, "a side free out of the side area or malformed", f);
+			standby_refuse(c->peer, "a side free out of the side area or malformed", f);
 			return -1;
 		}
 		r = pmq_repl_side_free(m->q, idx, gen);
 		break;
 	}
 	default:
-		refuse(c->peer, "a frame of a type the primary never sends", f);
+		standby_refuse(c->peer, "a frame of a type the primary never sends", f);
 		return -1;
 	}
 	if (r) {
@@ -301,18 +302,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 
 /* ---- connections: several being authenticated, at most one session ----------- */
 
-#define SB_PENDING 4                   /* connections in their handshake at once */
-#define SB_HANDSHAKE_NS 3000000000ull  /* the whole handshake, from accept to AUTH */
-#define SB_PENDING_BUF 512             /* a handshake frame is at most 104 bytes */
 #define SB_IDLE_NS 10000000000ull      /* a session silent this long is dropped */
-
-struct pending {
-	bool used;
-	struct rp_conn c;
-	uint8_t ns[RP_NONCE];
-	uint64_t deadline;
-};
-static struct pending pend[SB_PENDING];
 
 static struct {
 	bool on;
@@ -320,70 +310,6 @@ static struct {
 	uint64_t epoch, last_rx;
 	unsigned since_ack;
 } sess;
-
-static void pending_drop(struct pending *p)
-{
-	rp_conn_free(&p->c);
-	p->used = false;
-}
-
-static void peer_name(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		port = ntohs(a->sin6_port);
-	}
-	snprintf(out, cap, "%s:%u", host, port);
-}
-
-/* Accept one connection into a handshake slot and send it the challenge. An
- * unauthenticated peer never touches the session; when every slot is taken the
- * oldest handshake gives way (a real primary answers within a round trip). */
-static void pending_accept(void)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct pending *p = NULL;
-	for (int i = 0; i < SB_PENDING; i++)
-		if (!pend[i].used) {
-			p = &pend[i];
-			break;
-		}
-	if (!p) {
-		p = &pend[0];
-		for (int i = 1; i < SB_PENDING; i++)
-			if (pend[i].deadline < p->deadline)
-				p = &pend[i];
-		refuse(p->c.peer, "a peer still unauthenticated when a newer connection needed its handshake slot", NULL);
-		pending_drop(p);
-	}
-	if (rp_conn_init_small(&p->c, fd, SB_PENDING_BUF)) {
-		close(fd);
-		return;
-	}
-	peer_name(&ss, p->c.peer, sizeof(p->c.peer));
-	rp_tune_socket(fd, 10000);
-	uint64_t my_epoch = atomic_load(&g_node_epoch);
-	uint64_t my_role = atomic_load(&g_node_role) == NODE_STANDBY ? RP_NODE_STANDBY : RP_NODE_PRIMARY;
-	/* the challenge fits an empty socket buffer: the flush does not wait */
-	if (rp_random(p->ns, sizeof(p->ns)) ||
-	    rp_send(&p->c, RP_CHALLENGE, 0, my_epoch, RP_VERSION, my_role, p->ns, sizeof(p->ns)) || rp_flush(&p->c, 100)) {
-		rp_conn_free(&p->c);
-		return;
-	}
-	p->deadline = repl_now_ns() + SB_HANDSHAKE_NS;
-	p->used = true;
-}
 
 static void session_end(const char *why)
 {
@@ -398,105 +324,34 @@ static void session_end(const char *why)
 	sess.on = false;
 }
 
-/* An authenticated primary: answer, check epochs, and make it the session (it
- * replaces the current one only now, after it proved it holds the key). */
-static void pending_complete(struct pending *p, const uint8_t np[RP_NONCE], uint64_t peer_epoch, uint64_t flags)
+/* An authenticated primary (standby_accept.c handed over its connection,
+ * secured): it becomes the session, replacing the current one only now. */
+static void session_begin(struct sb_auth *a)
 {
-	uint8_t mac[RP_MAC];
-	uint64_t my_epoch = atomic_load(&g_node_epoch);
-	uint64_t my_role = atomic_load(&g_node_role) == NODE_STANDBY ? RP_NODE_STANDBY : RP_NODE_PRIMARY;
-	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-2 standby", np, p->ns, my_epoch, my_role, mac) ||
-	    rp_send(&p->c, RP_AUTH_OK, 0, my_epoch, RP_VERSION, my_role, mac, sizeof(mac)) || rp_flush(&p->c, 1000)) {
-		pending_drop(p);
-		return;
-	}
-	if (my_role != RP_NODE_STANDBY || peer_epoch < my_epoch) {
-		log_msg(LOG_WARNING, "standby: primary %s is at epoch %llu, this node is %s at epoch %llu --> it "
-			"must fence itself (it was told); rejoin it as a standby with pmqctl rejoin", p->c.peer,
-			(unsigned long long)peer_epoch, repl_role_name(atomic_load(&g_node_role)),
-			(unsigned long long)my_epoch);
-		pending_drop(p);
-		return;
-	}
-	if (rp_conn_grow(&p->c, 4u << 20, 1u << 16) ||
-	    rp_conn_secure(&p->c, g_repl.key, g_repl.keylen, p->ns, np, false, (flags & RP_F_ENCRYPT) != 0)) {
-		log_msg(LOG_ERR, "standby: cannot set up the session with %s (out of memory or OpenSSL failed)", p->c.peer);
-		pending_drop(p);
-		return;
-	}
 	if (sess.on) {
 		char why[200];
-		snprintf(why, sizeof(why), "primary %s authenticated: it replaces the session with %s", p->c.peer,
+		snprintf(why, sizeof(why), "primary %s authenticated: it replaces the session with %s", a->c.peer,
 			 sess.c.peer);
 		session_end(why);
 	}
-	if (peer_epoch > my_epoch) {
-		atomic_store(&g_node_epoch, peer_epoch);
+	if (a->peer_epoch > atomic_load(&g_node_epoch)) {
+		atomic_store(&g_node_epoch, a->peer_epoch);
 		repl_state_save();
 	}
-	sess.c = p->c; /* the buffers and keys move to the session */
-	p->used = false;
+	sess.c = a->c; /* the buffers and keys move to the session */
 	sess.on = true;
-	sess.epoch = peer_epoch;
+	sess.epoch = a->peer_epoch;
 	sess.last_rx = repl_now_ns();
 	sess.since_ack = 0;
 	log_msg(LOG_NOTICE, "standby: primary %s connected at epoch %llu (records %s)", sess.c.peer,
-		(unsigned long long)peer_epoch, (flags & RP_F_ENCRYPT) ? "encrypted and authenticated" : "authenticated");
+		(unsigned long long)a->peer_epoch, a->encrypt ? "encrypted and authenticated" : "authenticated");
 	pthread_mutex_lock(&sb_mu);
 	for (int i = 0; i < REPL_MAX_QUEUES; i++)
 		qmap[i] = -1;
 	sb_connected = true;
 	snprintf(sb_peer, sizeof(sb_peer), "%s", sess.c.peer);
-	sb_session_epoch = peer_epoch;
+	sb_session_epoch = a->peer_epoch;
 	pthread_mutex_unlock(&sb_mu);
-}
-
-/* Advance one handshake: whatever arrived, or its deadline. */
-static void pending_step(struct pending *p, uint64_t now)
-{
-	struct rp_frame f;
-	const char *why = "";
-	int r = rp_recv(&p->c, &f, 0, &why);
-	if (r == 0) {
-		if (now > p->deadline) {
-			refuse(p->c.peer, "a peer that did not complete the handshake within 3 s", NULL);
-			pending_drop(p);
-		}
-		return;
-	}
-	if (r < 0) {
-		if (r == -ECONNRESET)
-			log_msg(LOG_INFO, "standby: %s closed the connection during the handshake", p->c.peer);
-		else
-			refuse(p->c.peer, r == -EMSGSIZE ? "a handshake frame larger than any handshake frame" : why, NULL);
-		pending_drop(p);
-		return;
-	}
-	if (f.type != RP_AUTH || f.len != RP_NONCE + RP_MAC) {
-		refuse(p->c.peer, "a frame before authentication", &f);
-		pending_drop(p);
-		return;
-	}
-	if (f.ticket != RP_VERSION) {
-		char what[200];
-		snprintf(what, sizeof(what), "a primary speaking replication protocol version %llu (this standby speaks %u) "
-			 "--> run the same pmqd release on both hosts", (unsigned long long)(f.ticket ? f.ticket : 1),
-			 RP_VERSION);
-		refuse(p->c.peer, what, NULL);
-		pending_drop(p);
-		return;
-	}
-	uint8_t np[RP_NONCE], want[RP_MAC];
-	memcpy(np, f.payload, RP_NONCE);
-	if ((f.aux & ~(uint64_t)RP_F_ENCRYPT) ||
-	    rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-2 primary", p->ns, np, f.epoch, f.aux, want) ||
-	    !rp_mac_equal(f.payload + RP_NONCE, want)) {
-		refuse(p->c.peer, "a peer with the wrong key (HMAC-SHA256 mismatch; check --repl-key-file on both hosts)",
-		       NULL);
-		pending_drop(p);
-		return;
-	}
-	pending_complete(p, np, f.epoch, f.aux);
 }
 
 /* Apply what the session has buffered or readable now (frames, then the batch's
@@ -511,7 +366,7 @@ static void session_frames(bool *got)
 			if (r == -ECONNRESET)
 				log_msg(LOG_NOTICE, "standby: primary %s closed the connection", sess.c.peer);
 			else if (r == -EPROTO || r == -EBADMSG || r == -EMSGSIZE || r == -EPIPE)
-				refuse(sess.c.peer, why, NULL);
+				standby_refuse(sess.c.peer, why, NULL);
 			else
 				log_msg(LOG_WARNING, "standby: connection from %s failed: %s (%s)", sess.c.peer, why,
 					strerror(-r));
@@ -566,11 +421,7 @@ static void *standby_main(void *arg)
 			sidx = n;
 			map[n++] = -1;
 		}
-		for (int i = 0; i < SB_PENDING; i++)
-			if (pend[i].used) {
-				p[n] = (struct pollfd){ .fd = pend[i].c.fd, .events = POLLIN };
-				map[n++] = i;
-			}
+		n += sb_pending_fds(p + n, map + n);
 		int timeout = sess.on && rp_has_buffered(&sess.c) ? 0 : 100;
 		if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			continue;
@@ -578,12 +429,12 @@ static void *standby_main(void *arg)
 		if (sess.on && ((sidx >= 0 && p[sidx].revents) || rp_has_buffered(&sess.c)))
 			session_step();
 		for (int k = 0; k < n; k++) {
-			int i = map[k];
-			if (i >= 0 && pend[i].used && (p[k].revents || now > pend[i].deadline))
-				pending_step(&pend[i], now);
+			struct sb_auth a;
+			if (map[k] >= 0 && sb_pending_step(map[k], p[k].revents != 0, now, &a) == 1)
+				session_begin(&a);
 		}
 		if (p[0].revents & POLLIN)
-			pending_accept();
+			sb_accept(listen_fd);
 		if (sess.on && now > sess.last_rx && now - sess.last_rx > SB_IDLE_NS) {
 			char why[160];
 			snprintf(why, sizeof(why), "nothing from primary %s for 10 s --> dropping the session", sess.c.peer);
@@ -591,9 +442,7 @@ static void *standby_main(void *arg)
 		}
 	}
 	session_end(NULL);
-	for (int i = 0; i < SB_PENDING; i++)
-		if (pend[i].used)
-			pending_drop(&pend[i]);
+	sb_pending_drop_all();
 	return NULL;
 }
 
