@@ -10,6 +10,7 @@
  *                       sent twice) | v1 (a protocol-1 primary) | good (one queue and one entry)
  *   stall HOST:PORT slowauth|silent SECONDS  an unauthenticated peer holding a standby's
  *                       attention (a 1 MiB AUTH frame trickled a byte per 2 s, or nothing)
+ *   oldstandby LISTEN SECONDS  a standby of protocol 1 (for the primary's version error)
  *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
  *   tput DIR QUEUE N       replication throughput (async sends until all are confirmed)
  *   pingpong N             64 B TCP loopback round trips (the floor for a replicated send)
@@ -347,6 +348,41 @@ static int cmd_stall(int argc, char **argv)
 	return 0;
 }
 
+/* ---- oldstandby: a standby of protocol 1 (its CHALLENGE carries no version) ----
+ * Answers one connection after another for SECONDS, never authenticates. */
+static int cmd_oldstandby(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	struct sockaddr_storage ls;
+	unsigned lsl;
+	if (rp_parse_addr(argv[2], &ls, &lsl, true))
+		return 2;
+	int l = socket(ls.ss_family, SOCK_STREAM, 0), one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&ls, lsl) || listen(l, 4))
+		return 3;
+	signal(SIGPIPE, SIG_IGN);
+	uint64_t end = now_ns() + (uint64_t)atol(argv[3]) * 1000000000ull;
+	while (now_ns() < end) {
+		struct pollfd p = { .fd = l, .events = POLLIN };
+		if (poll(&p, 1, 100) != 1)
+			continue;
+		int a = accept(l, NULL, NULL);
+		if (a < 0)
+			continue;
+		uint8_t ns[RP_NONCE] = { 7 }, fr[RP_HDR + RP_NONCE];
+		size_t n = rp_encode(fr, sizeof(fr), RP_CHALLENGE, 0, 1, 0 /* protocol 1: no version */, 0, ns, sizeof(ns));
+		send(a, fr, n, MSG_NOSIGNAL);
+		char tmp[512];
+		struct pollfd q = { .fd = a, .events = POLLIN };
+		while (poll(&q, 1, 1000) == 1 && recv(a, tmp, sizeof(tmp), 0) > 0)
+			; /* until the primary hangs up */
+		close(a);
+	}
+	return 0;
+}
+
 /* ---- proxy ------------------------------------------------------------------- */
 static int cmd_proxy(int argc, char **argv)
 {
@@ -624,6 +660,8 @@ int main(int argc, char **argv)
 		return cmd_proxy(argc, argv);
 	if (!strcmp(argv[1], "stall"))
 		return cmd_stall(argc, argv);
+	if (!strcmp(argv[1], "oldstandby"))
+		return cmd_oldstandby(argc, argv);
 	if (!strcmp(argv[1], "tput"))
 		return cmd_tput(argc, argv);
 	if (!strcmp(argv[1], "lat"))

@@ -28,4 +28,11 @@ check replayed "$T/key" "record authentication failed"
 check v1 "$T/key" "protocol version 1"
 "$REPL_TOOL" inject 127.0.0.1:$PORT "$T/key" good >"$T/inject.out" 2>&1 || fail "good session refused: $(cat "$T/inject.out")"
 [ -e "$S/injected.pmq" ] || fail "good session wrote nothing"
-echo "PASS: bad frames refused, a good session applied"
+# a primary meeting a standby of protocol 1 says so and does not stream
+OLD=$(free_port)
+"$REPL_TOOL" oldstandby 127.0.0.1:$OLD 8 & PIDS+=($!)
+start_pmqd primary "$P" --replicate-to 127.0.0.1:$OLD
+wait_until 5 grep -q "speaks replication protocol version 1, this pmqd speaks 2" "$T/primary.log" ||
+	fail "the primary did not name the old standby's protocol version"
+echo "ok: $(grep -m1 "protocol version 1" "$T/primary.log" | sed 's/.*replicator: //')"
+echo "PASS: bad frames refused, a good session applied, protocol versions named"
