@@ -263,7 +263,9 @@ PMQ_EXPORT int pmq_repl_persist(pmq_t *q)
 	int rc = repl_check(q);
 	if (rc)
 		return rc;
-	if (q->power)
-		durable_persist_all(q);
+	/* D: every mirror write already persisted what it touched (pmq_repl_apply, _skip,
+	 * _apply_floor, the side area's apply and free): what is left before an ACK is the
+	 * header's cursors (tail above all), not the whole mapping per batch */
+	durable_persist(q, q->hdr, sizeof(*q->hdr));
 	return 0;
 }

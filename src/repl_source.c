@@ -10,9 +10,13 @@
  */
 #include <errno.h>
 
+#include <sched.h>
 #include <string.h>
 
 #include "repl_internal.h"
+
+/* a replicated sender spins (no system call) this long before it yields */
+#define REPL_WAIT_SPIN_NS 5000ull
 
 int repl_wait_confirmed(struct pmq *q, uint64_t ticket)
 {
@@ -39,10 +43,19 @@ int repl_wait_confirmed(struct pmq *q, uint64_t ticket)
 		uint64_t now = now_mono_ns();
 		if (!start)
 			start = now;
-		if (now - start < q->spin_ns)
+		/* The confirmation is a network round trip away (tens of microseconds). Spin
+		 * briefly, then yield the CPU while looking (a sender spinning on the CPU that the
+		 * replicator or, on one host, the standby needs would delay its own confirmation;
+		 * a futex sleep adds a wake-up to every send), then sleep. spin_ns = 0 sleeps at
+		 * once. This is the replication wait, not the spinning data path: the message
+		 * went to the network, so a system call here costs nothing the wire does not. */
+		uint64_t waited = now - start;
+		if (waited < (q->spin_ns < REPL_WAIT_SPIN_NS ? q->spin_ns : REPL_WAIT_SPIN_NS))
 			cpu_relax();
+		else if (waited < 2 * q->spin_ns)
+			sched_yield();
 		else
-			futex_sleep(&h->repl_seq, seq, 1000000ull); /* the network round trip dominates anyway */
+			futex_sleep(&h->repl_seq, seq, 1000000ull); /* woken by pmq_repl_confirm */
 	}
 }
 

@@ -20,7 +20,7 @@
 #include "log.h"
 #include "repl_node.h"
 
-struct repl_config g_repl = { .timeout_ms = 5000, .policy = REPL_DEGRADE };
+struct repl_config g_repl = { .timeout_ms = 5000, .policy = REPL_DEGRADE, .encrypt = true };
 _Atomic uint64_t g_node_epoch = 1;
 _Atomic int g_node_role = NODE_PRIMARY;
 static bool started;
@@ -52,6 +52,12 @@ int repl_config_set(const char *k, const char *v)
 		return 0; /* a reload does not change replication: restart pmqd for that */
 	if (!strcmp(k, "standby")) {
 		g_repl.standby = !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true");
+	} else if (!strcmp(k, "repl-encrypt")) {
+		/* the primary decides; the standby follows what the authenticated AUTH asks */
+		bool yes = !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true");
+		if (!yes && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "false"))
+			return -EINVAL;
+		g_repl.encrypt = yes;
 	} else if (!strcmp(k, "listen")) {
 		if (strlen(v) >= sizeof(g_repl.listen))
 			return -EINVAL;

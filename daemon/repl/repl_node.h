@@ -43,6 +43,7 @@ struct repl_config {
 	char key_file[4096];                /* --repl-key-file */
 	unsigned timeout_ms;                /* --repl-timeout-ms: gone this long = out of sync */
 	int policy;                         /* --repl-policy degrade|block[,QUEUE=POLICY...] */
+	bool encrypt;                       /* repl-encrypt: records encrypted (default) or only authenticated */
 	struct { char name[PMQ_NAME_MAX + 1]; int policy; } over[REPL_MAX_OVERRIDES];
 	unsigned n_over;
 	uint8_t key[RP_KEY_MAX];

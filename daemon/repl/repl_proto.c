@@ -20,9 +20,11 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "repl_proto.h"
+#include "repl_seal.h"
 
 /* src/crc32c.c, compiled into pmqd (the library keeps its copy hidden) */
 uint32_t pmq_crc32c(uint32_t crc, const void *buf, size_t len);
@@ -33,6 +35,13 @@ static inline void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v,
 static inline uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return le16toh(v); }
 static inline uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
 static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static const char *const type_names[] = { "?", "challenge", "auth", "auth-ok", "queue", "qstate", "entry",
 					  "hole", "skip", "floor", "ack", "ping", "side", "side-free" };
@@ -48,7 +57,19 @@ static uint32_t frame_crc(const uint8_t *hdr, const uint8_t *payload, size_t ple
 	return plen ? pmq_crc32c(c, payload, plen) : c;
 }
 
+static ssize_t parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why, bool check_crc);
+
 ssize_t rp_parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why)
+{
+	return parse(buf, n, f, why, true);
+}
+
+ssize_t rp_parse_sealed(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why)
+{
+	return parse(buf, n, f, why, false);
+}
+
+static ssize_t parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why, bool check_crc)
 {
 	static const char *dummy;
 	if (!why)
@@ -71,7 +92,7 @@ ssize_t rp_parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **
 	}
 	if (n < RP_HDR || n - RP_HDR < len)
 		return 0;
-	if (frame_crc(buf, buf + RP_HDR, len) != get32(buf + 8)) {
+	if (check_crc && frame_crc(buf, buf + RP_HDR, len) != get32(buf + 8)) {
 		*why = "CRC32C mismatch";
 		return -EBADMSG;
 	}
@@ -298,12 +319,13 @@ int rp_random(uint8_t *out, size_t n)
 
 /* ---- rp_conn ---------------------------------------------------------------- */
 
-int rp_conn_init(struct rp_conn *c, int fd, size_t rcap, size_t wcap)
+static int conn_alloc(struct rp_conn *c, int fd, size_t rcap, size_t wcap)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
-	c->rcap = rcap < RP_HDR + RP_MAX_PAYLOAD ? RP_HDR + RP_MAX_PAYLOAD : rcap;
-	c->wcap = wcap < RP_HDR + RP_MAX_PAYLOAD ? RP_HDR + RP_MAX_PAYLOAD : wcap;
+	c->wrec = SIZE_MAX;
+	c->rcap = rcap;
+	c->wcap = wcap;
 	c->rbuf = malloc(c->rcap);
 	c->wbuf = malloc(c->wcap);
 	if (!c->rbuf || !c->wbuf) {
@@ -313,18 +335,103 @@ int rp_conn_init(struct rp_conn *c, int fd, size_t rcap, size_t wcap)
 	return 0;
 }
 
+/* a session's buffers hold the largest frame, and the largest record */
+static size_t session_cap(size_t cap)
+{
+	return cap < RP_REC_MAX + RP_REC_OVER ? RP_REC_MAX + RP_REC_OVER : cap;
+}
+
+int rp_conn_init(struct rp_conn *c, int fd, size_t rcap, size_t wcap)
+{
+	return conn_alloc(c, fd, session_cap(rcap), session_cap(wcap));
+}
+
+int rp_conn_init_small(struct rp_conn *c, int fd, size_t cap)
+{
+	return conn_alloc(c, fd, cap < 256 ? 256 : cap, cap < 256 ? 256 : cap);
+}
+
+int rp_conn_grow(struct rp_conn *c, size_t rcap, size_t wcap)
+{
+	rcap = session_cap(rcap);
+	wcap = session_cap(wcap);
+	uint8_t *r = rcap > c->rcap ? realloc(c->rbuf, rcap) : c->rbuf;
+	if (!r)
+		return -ENOMEM;
+	c->rbuf = r;
+	c->rcap = rcap > c->rcap ? rcap : c->rcap;
+	uint8_t *w = wcap > c->wcap ? realloc(c->wbuf, wcap) : c->wbuf;
+	if (!w)
+		return -ENOMEM;
+	c->wbuf = w;
+	c->wcap = wcap > c->wcap ? wcap : c->wcap;
+	return 0;
+}
+
 void rp_conn_free(struct rp_conn *c)
 {
 	free(c->rbuf);
 	free(c->wbuf);
 	c->rbuf = c->wbuf = NULL;
+	rp_seal_free(c->tx);
+	rp_seal_free(c->rx);
+	c->tx = c->rx = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 }
 
+int rp_conn_secure(struct rp_conn *c, const uint8_t *key, size_t keylen, const uint8_t ns[RP_NONCE],
+		   const uint8_t np[RP_NONCE], bool primary, bool encrypt)
+{
+	if (c->tx || c->rx || c->wlen)
+		return -EINVAL;
+	c->tx = rp_seal_new(key, keylen, ns, np, primary ? "p2s" : "s2p", encrypt);
+	c->rx = rp_seal_new(key, keylen, ns, np, primary ? "s2p" : "p2s", encrypt);
+	if (!c->tx || !c->rx) {
+		rp_seal_free(c->tx);
+		rp_seal_free(c->rx);
+		c->tx = c->rx = NULL;
+		return -EIO;
+	}
+	/* bytes already buffered after the last handshake frame are records */
+	c->roff += c->last;
+	c->last = 0;
+	c->rend = 0;
+	return 0;
+}
+
+bool rp_has_buffered(const struct rp_conn *c)
+{
+	size_t next = c->roff + c->last;
+	if (!c->rx)
+		return c->rlen > next;
+	if (c->rend)
+		return next < c->rend || c->rlen > c->rend + RP_REC_TAG;
+	return c->rlen > next;
+}
+
+/* Close the record being filled (secured connections): seal it in place. */
+static int seal_open_record(struct rp_conn *c)
+{
+	if (c->wrec == SIZE_MAX)
+		return 0;
+	size_t body = c->wlen - c->wrec - RP_REC_HDR;
+	if (body == 0) {
+		c->wlen = c->wrec; /* nothing in it: drop the reserved header */
+	} else {
+		if (rp_seal_record(c->tx, c->wbuf + c->wrec, body))
+			return -EIO;
+		c->wlen += RP_REC_TAG;
+	}
+	c->wrec = SIZE_MAX;
+	return 0;
+}
+
 int rp_flush(struct rp_conn *c, int timeout_ms)
 {
+	if (c->tx && seal_open_record(c))
+		return -EIO;
 	size_t off = 0;
 	while (off < c->wlen) {
 		ssize_t w = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -359,10 +466,25 @@ int rp_send2(struct rp_conn *c, unsigned type, unsigned qid, uint64_t epoch, uin
 	size_t plen = l1 + l2;
 	if (plen > RP_MAX_PAYLOAD)
 		return -EMSGSIZE;
-	if (c->wcap - c->wlen < RP_HDR + plen) {
+	size_t need = RP_HDR + plen;
+	if (c->tx) {
+		/* a record holds whole frames and at most RP_REC_MAX bytes of them */
+		if (c->wrec != SIZE_MAX && c->wlen - c->wrec - RP_REC_HDR + need > RP_REC_MAX && seal_open_record(c))
+			return -EIO;
+		need += (c->wrec == SIZE_MAX ? RP_REC_HDR : 0) + RP_REC_TAG;
+	}
+	if (c->wcap - c->wlen < need) {
 		int r = rp_flush(c, 5000);
 		if (r)
 			return r;
+		if (c->tx)
+			need = RP_HDR + plen + RP_REC_OVER;
+		if (c->wcap < need)
+			return -EMSGSIZE;
+	}
+	if (c->tx && c->wrec == SIZE_MAX) {
+		c->wrec = c->wlen;
+		c->wlen += RP_REC_HDR;
 	}
 	uint8_t *o = c->wbuf + c->wlen;
 	encode_hdr(o, type, qid, epoch, ticket, aux, plen);
@@ -370,7 +492,8 @@ int rp_send2(struct rp_conn *c, unsigned type, unsigned qid, uint64_t epoch, uin
 		memcpy(o + RP_HDR, p1, l1);
 	if (l2)
 		memcpy(o + RP_HDR + l1, p2, l2);
-	put32(o + 8, frame_crc(o, o + RP_HDR, plen));
+	/* in a record the tag covers the frame: no CRC (it would cost more than the tag) */
+	put32(o + 8, c->tx ? 0 : frame_crc(o, o + RP_HDR, plen));
 	c->wlen += RP_HDR + plen;
 	c->tx_frames++;
 	return 0;
@@ -382,6 +505,48 @@ int rp_send(struct rp_conn *c, unsigned type, unsigned qid, uint64_t epoch, uint
 	return rp_send2(c, type, qid, epoch, ticket, aux, payload, plen, NULL, 0);
 }
 
+/*
+ * Secured: the next frame from the opened record, or open the next record when
+ * the buffer holds all of it. 1 frame, 0 more bytes needed, -errno.
+ */
+static int next_secured(struct rp_conn *c, struct rp_frame *f, const char **why)
+{
+	for (;;) {
+		if (c->rend) {
+			if (c->roff < c->rend) {
+				ssize_t r = rp_parse_sealed(c->rbuf + c->roff, c->rend - c->roff, f, why);
+				if (r < 0)
+					return (int)r;
+				if (r == 0) {
+					*why = "a frame cut at a record's end";
+					return -EPROTO;
+				}
+				c->last = (size_t)r;
+				return 1;
+			}
+			c->roff = c->rend + RP_REC_TAG; /* record used up: its tag follows it */
+			c->rend = 0;
+		}
+		size_t avail = c->rlen - c->roff;
+		if (avail < RP_REC_HDR)
+			return 0;
+		uint32_t len = get32(c->rbuf + c->roff);
+		if (len == 0 || len > RP_REC_MAX || len + RP_REC_OVER > c->rcap) {
+			*why = "record length out of bounds (not a pmq replication record: wrong protocol version?)";
+			return -EMSGSIZE;
+		}
+		if (avail < len + RP_REC_OVER)
+			return 0;
+		if (rp_seal_open(c->rx, c->rbuf + c->roff, len)) {
+			*why = "record authentication failed (altered, injected, replayed or reordered on the way; "
+			       "or a different key)";
+			return -EBADMSG;
+		}
+		c->rend = c->roff + RP_REC_HDR + len;
+		c->roff += RP_REC_HDR;
+	}
+}
+
 int rp_recv(struct rp_conn *c, struct rp_frame *f, int timeout_ms, const char **why)
 {
 	static const char *dummy;
@@ -390,16 +555,23 @@ int rp_recv(struct rp_conn *c, struct rp_frame *f, int timeout_ms, const char **
 	/* drop the frame handed out last time (its bytes stayed valid until now) */
 	c->roff += c->last;
 	c->last = 0;
+	uint64_t deadline = timeout_ms > 0 ? now_ms() + (uint64_t)timeout_ms : 0;
 	for (;;) {
-		ssize_t r = rp_parse(c->rbuf + c->roff, c->rlen - c->roff, f, why);
+		ssize_t r;
+		if (c->rx) {
+			r = next_secured(c, f, why);
+		} else {
+			r = rp_parse(c->rbuf + c->roff, c->rlen - c->roff, f, why);
+			if (r > 0)
+				c->last = (size_t)r;
+		}
 		if (r < 0)
 			return (int)r;
 		if (r > 0) {
 			c->rx_frames++;
-			c->last = (size_t)r;
 			return 1;
 		}
-		if (c->roff) { /* compact only when we must read more */
+		if (c->roff && !c->rend) { /* compact only when we must read more, never inside an opened record */
 			memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
 			c->rlen -= c->roff;
 			c->roff = 0;
@@ -408,16 +580,27 @@ int rp_recv(struct rp_conn *c, struct rp_frame *f, int timeout_ms, const char **
 			*why = "frame larger than the receive buffer";
 			return -EMSGSIZE;
 		}
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int pr = poll(&p, 1, timeout_ms);
-		if (pr == 0)
-			return 0;
-		if (pr < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		/* the timeout is for the whole call, not per poll: a peer trickling bytes of a
+		 * frame does not keep a caller waiting longer than it asked */
+		int wait_ms = timeout_ms;
+		if (timeout_ms > 0) {
+			int64_t left = (int64_t)(deadline - now_ms());
+			wait_ms = left > 0 ? (int)left : 0;
+		}
+		if (wait_ms) { /* not waiting: recv below says EAGAIN, one system call instead of two */
+			struct pollfd p = { .fd = c->fd, .events = POLLIN };
+			int pr = poll(&p, 1, wait_ms);
+			if (pr == 0)
+				return 0;
+			if (pr < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
 		}
 		ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !wait_ms)
+			return 0;
 		if (n == 0) {
 			if (c->rlen > c->roff) {
 				*why = "truncated frame (connection closed inside a frame)";

@@ -7,7 +7,9 @@
  *   u32 len | u16 type | u16 qid | u32 crc | u32 magic "PMQR" |
  *   u64 epoch | u64 ticket | u64 aux
  *
- * crc is CRC32C over the header (crc field zero) and the payload. Nothing in
+ * crc is CRC32C over the header (crc field zero) and the payload; inside an
+ * authenticated record (protocol 2, after the handshake) it is zero and not
+ * checked, the record's tag covering every byte instead. Nothing in
  * a frame is trusted: rp_parse checks magic, type, length bound and CRC
  * before anyone looks at the payload, and each payload decoder checks its
  * own sizes. This file does no I/O except through rp_conn (plain blocking
@@ -25,6 +27,8 @@
 #include "pmq_admin.h"
 
 #define RP_MAGIC 0x52514d50u        /* "PMQR" */
+#define RP_VERSION 2u               /* in CHALLENGE's and AUTH's ticket; 1 (ticket 0) had no records */
+#define RP_F_ENCRYPT 1u             /* AUTH aux: the primary asks for encrypted records */
 #define RP_HDR 40u
 #define RP_MAX_PAYLOAD ((1u << 20) + 4096u) /* the largest message plus its entry header */
 #define RP_NONCE 32u
@@ -37,8 +41,8 @@
 #define RP_SIDE_MAX_INDEX 65535u    /* side indices are 16 bits in the control word */
 
 enum rp_type {
-	RP_CHALLENGE = 1, /* S->P: nonce_s; epoch/aux unauthenticated until AUTH_OK */
-	RP_AUTH = 2,      /* P->S: nonce_p, mac_p; epoch = primary's */
+	RP_CHALLENGE = 1, /* S->P: nonce_s; ticket = RP_VERSION; epoch/aux unauthenticated until AUTH_OK */
+	RP_AUTH = 2,      /* P->S: nonce_p, mac_p; epoch = primary's, ticket = RP_VERSION, aux = RP_F_* */
 	RP_AUTH_OK = 3,   /* S->P: mac_s; epoch = standby's, aux = its role (RP_NODE_*) */
 	RP_QUEUE = 4,     /* P->S: qid names a queue: geometry and name; ticket = primary tail */
 	RP_QSTATE = 5,    /* S->P: ticket = next ticket the mirror expects; aux = 0 or errno */
@@ -73,6 +77,9 @@ struct rp_frame {
  * CRC mismatch).
  */
 ssize_t rp_parse(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why);
+/* The same, without the CRC32C check: for frames inside an authenticated record
+ * (its AES-GCM tag covers every byte; the sender leaves the CRC field zero). */
+ssize_t rp_parse_sealed(const uint8_t *buf, size_t n, struct rp_frame *f, const char **why);
 
 /* Encode a frame into out (cap bytes). Returns its size, or 0 if it does not fit. */
 size_t rp_encode(uint8_t *out, size_t cap, unsigned type, unsigned qid, uint64_t epoch, uint64_t ticket,
@@ -115,22 +122,37 @@ int rp_random(uint8_t *out, size_t n);
 
 const char *rp_type_name(unsigned type);
 
-/* ---- a connection: bounded buffers over a blocking socket with timeouts ---- */
+/* ---- a connection: bounded buffers over a blocking socket with timeouts ----
+ * Before rp_conn_secure, frames go as they are (the handshake); after it, in
+ * authenticated (optionally encrypted) records, repl_seal.h. */
+struct rp_seal;
 struct rp_conn {
 	int fd;
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	size_t roff;       /* unparsed bytes start here */
 	size_t last;       /* size of the frame rp_recv handed out last */
+	size_t rend;       /* secured: end of the opened record's frames (0: none open) */
 	uint8_t *wbuf;
 	size_t wlen, wcap;
+	size_t wrec;       /* secured: offset of the record being filled, SIZE_MAX none */
+	struct rp_seal *tx, *rx;
 	char peer[64];
 	uint64_t rx_frames, tx_frames, rx_bytes, tx_bytes;
 };
 /* Whether more bytes are buffered after the frame handed out last (a batch is still arriving). */
-static inline bool rp_has_buffered(const struct rp_conn *c) { return c->rlen > c->roff + c->last; }
+bool rp_has_buffered(const struct rp_conn *c);
 int rp_conn_init(struct rp_conn *c, int fd, size_t rcap, size_t wcap);
+/* A connection for the handshake only: small buffers (a frame over `cap` is refused). */
+int rp_conn_init_small(struct rp_conn *c, int fd, size_t cap);
+/* Give a handshake connection the buffers of a session. 0 or -ENOMEM. */
+int rp_conn_grow(struct rp_conn *c, size_t rcap, size_t wcap);
 void rp_conn_free(struct rp_conn *c);
+/* Switch to records: keys from the pre-shared key and both nonces, one per
+ * direction; `primary` says which side this is. Call right after AUTH_OK was
+ * sent (standby) or received (primary), with nothing queued. 0 or -EIO. */
+int rp_conn_secure(struct rp_conn *c, const uint8_t *key, size_t keylen, const uint8_t ns[RP_NONCE],
+		   const uint8_t np[RP_NONCE], bool primary, bool encrypt);
 /* Queue a frame; flushes first when the buffer is full. 0 or -errno. */
 int rp_send(struct rp_conn *c, unsigned type, unsigned qid, uint64_t epoch, uint64_t ticket, uint64_t aux,
 	    const void *payload, size_t plen);

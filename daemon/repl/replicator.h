@@ -26,6 +26,7 @@ struct rqueue {
 	uint64_t progress_ns; /* last time acked moved or the standby was caught up */
 	uint64_t lag_entries, lag_us;
 	bool degraded;
+	bool caught_up;       /* at the last check_policy: nothing committed is unconfirmed */
 	bool seen;
 	/* the side area (redeliveries, dead letters): see side_sync */
 	uint64_t *side_shadow; /* per entry: sh_key last shipped, SH_NONE, or SH_UNKNOWN */

@@ -1,15 +1,18 @@
 /*
  * standby.c - the standby receiver: `pmqd --standby --listen ADDR:PORT`.
  *
- * One thread. It accepts the primary's replicator (one session at a time; a
- * newer authenticated session replaces a stale one), answers the HMAC
- * challenge-response, and applies frames to mirror queue files that have
- * the primary's geometry. Each frame is checked whole (magic, type, length,
- * CRC32C, session epoch, queue id, ticket order) before anything is written;
- * any fault is one log line and the connection is dropped. After each batch
- * (when no more bytes are buffered, or every 256 entries) it persists the
- * mirrors and acknowledges, per queue, the next ticket it expects: every
- * ticket below it is persisted here.
+ * One thread, one poll over the listener, the session and up to SB_PENDING
+ * connections in their handshake. A new connection gets the challenge and 3 s
+ * for the whole handshake; only once it proved the key (HMAC) does it become
+ * the session, replacing the old one, so a peer without the key never cuts
+ * replication. The session's bytes then come in authenticated records
+ * (repl_seal.h); frames are applied to mirror queue files that have the
+ * primary's geometry. Each frame is checked whole (record tag, magic, type,
+ * length, CRC32C, session epoch, queue id, ticket order) before anything is
+ * written; any fault is one log line and the connection is dropped. After
+ * each batch (when no more bytes are buffered, or every 256 entries) it
+ * persists the mirrors and acknowledges, per queue, the next ticket it
+ * expects: every ticket below it is persisted here.
  *
  * `pmqctl promote` runs standby_promote() on the control thread under sb_mu,
  * which this thread holds while it applies frames, so a promotion never
@@ -22,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
 #include "log.h"
 #include "repl_node.h"
+#include "standby.h"
 
 struct mirror {
 	char name[PMQ_NAME_MAX + 1];
@@ -48,7 +53,8 @@ static int qmap[REPL_MAX_QUEUES];              /* session qid -> mirrors[] index
 /* status for repl-stat (read under sb_mu) */
 static bool sb_connected;
 static char sb_peer[64];
-static uint64_t sb_session_epoch, sb_frames, sb_refused;
+static uint64_t sb_session_epoch, sb_frames;
+static _Atomic uint64_t sb_refused; /* standby_refuse() runs with and without sb_mu held */
 
 static struct mirror *mirror_find(const char *name)
 {
@@ -108,6 +114,10 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 			return -r;
 		}
 	}
+	/* QSTATE tells the primary that every ticket below the mirror's tail is persisted here
+	 * (it counts as a confirmation): entries applied in a session that then dropped before
+	 * its batch was persisted and acknowledged are persisted now. */
+	pmq_repl_persist(m->q);
 	struct pmq_repl_info in;
 	pmq_repl_info(m->q, &in);
 	if (in.slot_count != d->slot_count || in.max_payload != d->max_payload) {
@@ -128,9 +138,9 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 	return 0;
 }
 
-static void refuse(const char *peer, const char *what, const struct rp_frame *f)
+void standby_refuse(const char *peer, const char *what, const struct rp_frame *f)
 {
-	sb_refused++;
+	atomic_fetch_add(&sb_refused, 1);
 	if (f)
 		log_msg(LOG_WARNING, "standby: refused %s from %s (type %s, queue id %u, ticket %llu, epoch %llu) "
 			"--> connection dropped, nothing written", what, peer, rp_type_name(f->type), f->qid,
@@ -158,80 +168,31 @@ static int ack_batch(struct rp_conn *c, uint64_t epoch)
 			return -EPIPE;
 		any = true;
 	}
-	return any ? rp_flush(c, 5000) : 0;
-}
-
-/* The handshake: 0 with the session epoch, or -1 (logged). */
-static int handshake(struct rp_conn *c, uint64_t *session_epoch)
-{
-	uint8_t ns[RP_NONCE], np[RP_NONCE], mac[RP_MAC], want[RP_MAC];
-	uint64_t my_epoch = atomic_load(&g_node_epoch);
-	uint64_t my_role = atomic_load(&g_node_role) == NODE_STANDBY ? RP_NODE_STANDBY : RP_NODE_PRIMARY;
-	struct rp_frame f;
-	const char *why = "";
-	if (rp_random(ns, sizeof(ns)) || rp_send(c, RP_CHALLENGE, 0, my_epoch, 0, my_role, ns, sizeof(ns)) ||
-	    rp_flush(c, 5000))
-		return -1;
-	int r = rp_recv(c, &f, 5000, &why);
-	if (r <= 0) {
-		refuse(c->peer, r == 0 ? "a peer that sent no answer to the challenge in 5 s" : why, NULL);
-		return -1;
-	}
-	if (f.type != RP_AUTH || f.len != RP_NONCE + RP_MAC) {
-		refuse(c->peer, "a frame before authentication", &f);
-		return -1;
-	}
-	memcpy(np, f.payload, RP_NONCE);
-	memcpy(mac, f.payload + RP_NONCE, RP_MAC);
-	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 primary", ns, np, f.epoch, 0, want) ||
-	    !rp_mac_equal(mac, want)) {
-		refuse(c->peer, "a peer with the wrong key (HMAC-SHA256 mismatch; check --repl-key-file on both hosts)",
-		       NULL);
-		return -1;
-	}
-	uint64_t peer_epoch = f.epoch;
-	if (rp_mac(g_repl.key, g_repl.keylen, "pmq-repl-1 standby", np, ns, my_epoch, my_role, mac) ||
-	    rp_send(c, RP_AUTH_OK, 0, my_epoch, 0, my_role, mac, sizeof(mac)) || rp_flush(c, 5000))
-		return -1;
-	if (my_role != RP_NODE_STANDBY || peer_epoch < my_epoch) {
-		log_msg(LOG_WARNING, "standby: primary %s is at epoch %llu, this node is %s at epoch %llu --> it "
-			"must fence itself (it was told); rejoin it as a standby with pmqctl rejoin", c->peer,
-			(unsigned long long)peer_epoch, repl_role_name(atomic_load(&g_node_role)),
-			(unsigned long long)my_epoch);
-		return -1;
-	}
-	if (peer_epoch > my_epoch) {
-		atomic_store(&g_node_epoch, peer_epoch);
-		repl_state_save();
-	}
-	*session_epoch = peer_epoch;
-	return 0;
-}
-
-static bool listener_pending(void)
-{
-	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-	return poll(&p, 1, 0) == 1;
+	return any || c->wlen ? rp_flush(c, 5000) : 0; /* also a queued PING answer */
 }
 
 /* Apply one frame (sb_mu held). 0 to go on, -1 to drop the session. */
 static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epoch, unsigned *since_ack)
 {
 	if (f->epoch != epoch) {
-		refuse(c->peer, f->epoch < epoch ? "a frame from an old epoch" : "a frame from another epoch", f);
+		standby_refuse(c->peer, f->epoch < epoch ? "a frame from an old epoch" : "a frame from another epoch", f);
 		return -1;
 	}
-	if (f->type == RP_PING)
+	if (f->type == RP_PING) {
+		/* answered: the primary counts silence as a dead link, and an idle link is silent */
+		if (f->aux == 0 && rp_send(c, RP_PING, 0, epoch, f->ticket, 1, NULL, 0))
+			return -1;
 		return 0;
+	}
 	if (f->qid >= REPL_MAX_QUEUES) {
-		refuse(c->peer, "a frame with a queue id out of range", f);
+		standby_refuse(c->peer, "a frame with a queue id out of range", f);
 		return -1;
 	}
 	if (f->type == RP_QUEUE) {
 		struct rp_queue_desc d;
 		int r = rp_queue_decode(f, &d);
 		if (r) {
-			refuse(c->peer, r == -EINVAL ? "a queue description out of bounds" : "a malformed queue description", f);
+			standby_refuse(c->peer, r == -EINVAL ? "a queue description out of bounds" : "a malformed queue description", f);
 			return -1;
 		}
 		struct mirror *m = NULL;
@@ -250,7 +211,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		return rp_flush(c, 5000) ? -1 : 0;
 	}
 	if (qmap[f->qid] < 0) {
-		refuse(c->peer, "a frame for a queue id never described", f);
+		standby_refuse(c->peer, "a frame for a queue id never described", f);
 		return -1;
 	}
 	struct mirror *m = &mirrors[qmap[f->qid]];
@@ -261,19 +222,19 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 	case RP_ENTRY:
 	case RP_HOLE:
 		if (f->ticket != m->expected) {
-			refuse(c->peer, "a frame out of ticket order (gap or duplicate)", f);
+			standby_refuse(c->peer, "a frame out of ticket order (gap or duplicate)", f);
 			return -1;
 		}
 		if (f->type == RP_ENTRY) {
 			struct pmq_repl_info in;
 			pmq_repl_info(m->q, &in);
 			if (rp_entry_decode(f, in.max_payload, &e, &data)) {
-				refuse(c->peer, "an entry larger than the queue's max_payload or shorter than its header", f);
+				standby_refuse(c->peer, "an entry larger than the queue's max_payload or shorter than its header", f);
 				return -1;
 			}
 		} else {
 			if (f->len) {
-				refuse(c->peer, "a hole frame with a payload", f);
+				standby_refuse(c->peer, "a hole frame with a payload", f);
 				return -1;
 			}
 			memset(&e, 0, sizeof(e));
@@ -288,7 +249,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		break;
 	case RP_SKIP:
 		if (f->ticket != m->expected || f->len || f->aux == 0 || f->aux > (1ull << 48)) {
-			refuse(c->peer, "a skip frame out of order or out of bounds", f);
+			standby_refuse(c->peer, "a skip frame out of order or out of bounds", f);
 			return -1;
 		}
 		r = pmq_repl_skip(m->q, f->ticket, f->aux);
@@ -299,7 +260,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		break;
 	case RP_FLOOR:
 		if (f->len) {
-			refuse(c->peer, "a floor frame with a payload", f);
+			standby_refuse(c->peer, "a floor frame with a payload", f);
 			return -1;
 		}
 		r = pmq_repl_apply_floor(m->q, f->ticket, f->aux);
@@ -309,7 +270,7 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		pmq_repl_info(m->q, &in);
 		struct pmq_repl_side sd;
 		if (rp_side_decode(f, in.max_payload, &sd, &data) || sd.index >= in.side_count) {
-			refuse(c->peer, "a side entry out of the side area, larger than max_payload or malformed", f);
+			standby_refuse(c->peer, "a side entry out of the side area, larger than max_payload or malformed", f);
 			return -1;
 		}
 		r = pmq_repl_side_apply(m->q, &sd, data);
@@ -321,14 +282,14 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 		pmq_repl_info(m->q, &in);
 		uint32_t idx, gen;
 		if (rp_side_free_decode(f, &idx, &gen) || idx >= in.side_count) {
-			refuse(c->peer, "a side free out of the side area or malformed", f);
+			standby_refuse(c->peer, "a side free out of the side area or malformed", f);
 			return -1;
 		}
 		r = pmq_repl_side_free(m->q, idx, gen);
 		break;
 	}
 	default:
-		refuse(c->peer, "a frame of a type the primary never sends", f);
+		standby_refuse(c->peer, "a frame of a type the primary never sends", f);
 		return -1;
 	}
 	if (r) {
@@ -340,107 +301,149 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 	return 0;
 }
 
-static void session(int fd, const char *peer)
-{
+/* ---- connections: several being authenticated, at most one session ----------- */
+
+#define SB_IDLE_NS 10000000000ull      /* a session silent this long is dropped */
+
+static struct {
+	bool on;
 	struct rp_conn c;
-	if (rp_conn_init(&c, fd, 4u << 20, 1u << 16)) {
-		close(fd);
+	uint64_t epoch, last_rx;
+	unsigned since_ack;
+} sess;
+
+static void session_end(const char *why)
+{
+	if (!sess.on)
 		return;
+	if (why)
+		log_msg(LOG_NOTICE, "standby: %s", why);
+	pthread_mutex_lock(&sb_mu);
+	sb_connected = false;
+	pthread_mutex_unlock(&sb_mu);
+	rp_conn_free(&sess.c);
+	sess.on = false;
+}
+
+/* An authenticated primary (standby_accept.c handed over its connection,
+ * secured): it becomes the session, replacing the current one only now. */
+static void session_begin(struct sb_auth *a)
+{
+	if (sess.on) {
+		char why[200];
+		snprintf(why, sizeof(why), "primary %s authenticated: it replaces the session with %s", a->c.peer,
+			 sess.c.peer);
+		session_end(why);
 	}
-	snprintf(c.peer, sizeof(c.peer), "%s", peer);
-	rp_tune_socket(fd, 10000);
-	uint64_t epoch;
-	if (handshake(&c, &epoch)) {
-		rp_conn_free(&c);
-		return;
+	if (a->peer_epoch > atomic_load(&g_node_epoch)) {
+		atomic_store(&g_node_epoch, a->peer_epoch);
+		repl_state_save();
 	}
-	log_msg(LOG_NOTICE, "standby: primary %s connected at epoch %llu", peer, (unsigned long long)epoch);
+	sess.c = a->c; /* the buffers and keys move to the session */
+	sess.on = true;
+	sess.epoch = a->peer_epoch;
+	sess.last_rx = repl_now_ns();
+	sess.since_ack = 0;
+	log_msg(LOG_NOTICE, "standby: primary %s connected at epoch %llu (records %s)", sess.c.peer,
+		(unsigned long long)a->peer_epoch, a->encrypt ? "encrypted and authenticated" : "authenticated");
 	pthread_mutex_lock(&sb_mu);
 	for (int i = 0; i < REPL_MAX_QUEUES; i++)
 		qmap[i] = -1;
 	sb_connected = true;
-	snprintf(sb_peer, sizeof(sb_peer), "%s", peer);
-	sb_session_epoch = epoch;
+	snprintf(sb_peer, sizeof(sb_peer), "%s", sess.c.peer);
+	sb_session_epoch = a->peer_epoch;
 	pthread_mutex_unlock(&sb_mu);
-	uint64_t last_rx = repl_now_ns();
-	unsigned since_ack = 0;
-	for (;;) {
+}
+
+/* Apply what the session has buffered or readable now (frames, then the batch's
+ * ACK). Bounded, so that handshakes and the listener are served in between. */
+static void session_frames(bool *got)
+{
+	for (int k = 0; k < 4096; k++) {
 		struct rp_frame f;
 		const char *why = "";
-		int r = rp_recv(&c, &f, 100, &why);
-		if (atomic_load(&sb_stop))
-			break;
+		int r = rp_recv(&sess.c, &f, 0, &why);
 		if (r < 0) {
 			if (r == -ECONNRESET)
-				log_msg(LOG_NOTICE, "standby: primary %s closed the connection", peer);
+				log_msg(LOG_NOTICE, "standby: primary %s closed the connection", sess.c.peer);
 			else if (r == -EPROTO || r == -EBADMSG || r == -EMSGSIZE || r == -EPIPE)
-				refuse(peer, why, NULL);
+				standby_refuse(sess.c.peer, why, NULL);
 			else
-				log_msg(LOG_WARNING, "standby: connection from %s failed: %s (%s)", peer, why, strerror(-r));
-			break;
+				log_msg(LOG_WARNING, "standby: connection from %s failed: %s (%s)", sess.c.peer, why,
+					strerror(-r));
+			session_end(NULL);
+			return;
 		}
 		pthread_mutex_lock(&sb_mu);
 		if (atomic_load(&g_node_role) != NODE_STANDBY) {
 			pthread_mutex_unlock(&sb_mu);
-			log_msg(LOG_NOTICE, "standby: promoted: closing the session with the old primary %s", peer);
-			break;
+			session_end("promoted: closing the session with the old primary");
+			return;
 		}
 		int bad = 0;
 		if (r == 1) {
-			last_rx = repl_now_ns();
+			*got = true;
 			sb_frames++;
-			bad = apply_frame(&c, &f, epoch, &since_ack);
+			bad = apply_frame(&sess.c, &f, sess.epoch, &sess.since_ack);
 		}
-		if (!bad && (r == 0 || !rp_has_buffered(&c) || since_ack >= 256)) {
-			bad = ack_batch(&c, epoch) ? -1 : 0;
-			since_ack = 0;
+		if (!bad && (r == 0 || !rp_has_buffered(&sess.c) || sess.since_ack >= 256)) {
+			bad = ack_batch(&sess.c, sess.epoch) ? -1 : 0;
+			sess.since_ack = 0;
 		}
 		pthread_mutex_unlock(&sb_mu);
-		if (bad)
-			break;
-		if (r == 0) {
-			if (listener_pending()) {
-				log_msg(LOG_NOTICE, "standby: a new connection is waiting: dropping the session with %s", peer);
-				break;
-			}
-			if (repl_now_ns() - last_rx > 10000000000ull) {
-				log_msg(LOG_WARNING, "standby: nothing from primary %s for 10 s --> dropping the session", peer);
-				break;
-			}
+		if (bad) {
+			session_end(NULL);
+			return;
 		}
+		if (r == 0)
+			return;
 	}
-	pthread_mutex_lock(&sb_mu);
-	sb_connected = false;
-	pthread_mutex_unlock(&sb_mu);
-	rp_conn_free(&c);
+}
+
+static void session_step(void)
+{
+	bool got = false;
+	session_frames(&got);
+	if (got)
+		sess.last_rx = repl_now_ns(); /* once per step, not a clock read per frame */
 }
 
 static void *standby_main(void *arg)
 {
 	(void)arg;
+	prctl(PR_SET_TIMERSLACK, 1UL); /* poll timeouts as asked, not 50 us late */
 	while (!atomic_load(&sb_stop)) {
-		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		char host[INET6_ADDRSTRLEN] = "?", peer[64];
-		unsigned port = 0;
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			port = ntohs(a->sin6_port);
+		struct pollfd p[2 + SB_PENDING];
+		int map[2 + SB_PENDING], n = 0, sidx = -1;
+		p[n] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+		map[n++] = -1;
+		if (sess.on) {
+			p[n] = (struct pollfd){ .fd = sess.c.fd, .events = POLLIN };
+			sidx = n;
+			map[n++] = -1;
 		}
-		snprintf(peer, sizeof(peer), "%s:%u", host, port);
-		session(fd, peer);
+		n += sb_pending_fds(p + n, map + n);
+		int timeout = sess.on && rp_has_buffered(&sess.c) ? 0 : 100;
+		if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			continue;
+		uint64_t now = repl_now_ns();
+		if (sess.on && ((sidx >= 0 && p[sidx].revents) || rp_has_buffered(&sess.c)))
+			session_step();
+		for (int k = 0; k < n; k++) {
+			struct sb_auth a;
+			if (map[k] >= 0 && sb_pending_step(map[k], p[k].revents != 0, now, &a) == 1)
+				session_begin(&a);
+		}
+		if (p[0].revents & POLLIN)
+			sb_accept(listen_fd);
+		if (sess.on && now > sess.last_rx && now - sess.last_rx > SB_IDLE_NS) {
+			char why[160];
+			snprintf(why, sizeof(why), "nothing from primary %s for 10 s --> dropping the session", sess.c.peer);
+			session_end(why);
+		}
 	}
+	session_end(NULL);
+	sb_pending_drop_all();
 	return NULL;
 }
 
@@ -565,7 +568,7 @@ void standby_status(struct jbuf *j)
 	jb_printf(j, ",\"connected\":%s,\"peer\":", sb_connected ? "true" : "false");
 	jb_str(j, sb_peer);
 	jb_printf(j, ",\"session_epoch\":%llu,\"frames\":%llu,\"refused\":%llu,\"mirrors\":[",
-		  (unsigned long long)sb_session_epoch, (unsigned long long)sb_frames, (unsigned long long)sb_refused);
+		  (unsigned long long)sb_session_epoch, (unsigned long long)sb_frames, (unsigned long long)atomic_load(&sb_refused));
 	for (int i = 0; i < n_mirrors; i++) {
 		jb_printf(j, "%s{\"name\":", i ? "," : "");
 		jb_str(j, mirrors[i].name);

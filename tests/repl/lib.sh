@@ -22,15 +22,27 @@ free_port() { # a port nobody listens on (127.0.0.0/8 only)
 	done
 	echo 23999
 }
-# start_pmqd NAME DIR ARGS...: background pmqd, log in $T/NAME.log, pid in var NAME_PID
+# start_pmqd NAME DIR ARGS...: background pmqd, log in $T/NAME.log, pid in var NAME_PID.
+# Returns once pmqd is ready: its control socket exists and, for a standby, its
+# replication listener is open (pmqd creates the socket before repl_start opens
+# the listener, so the socket alone is not enough; the log line is written after listen()).
 start_pmqd() {
-	local name=$1 dir=$2
+	local name=$1 dir=$2 standby=0 a before
 	shift 2
+	for a in "$@"; do [ "$a" = --standby ] && standby=1; done
+	before=$(grep -c "standby: listening on" "$T/$name.log" 2>/dev/null || true)
 	$PMQD --dir "$dir" --repl-key-file "$T/key" --scan-ms 100 "$@" >>"$T/$name.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
 	eval "${name}_PID=$pid"
-	for _ in $(seq 100); do [ -S "$dir/.pmqd.sock" ] && break; sleep 0.05; done
+	for _ in $(seq 200); do
+		if [ -S "$dir/.pmqd.sock" ] &&
+		   { [ $standby = 0 ] || [ "$(grep -c "standby: listening on" "$T/$name.log")" -gt "${before:-0}" ]; }; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 0 # it died: the caller's next step says why
+		sleep 0.05
+	done
 }
 ctl() { local dir=$1; shift; PMQ_DIR=$dir "$PMQCTL" "$@"; }
 # wait_until SECONDS CMD...: poll until CMD succeeds

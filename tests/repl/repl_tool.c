@@ -6,9 +6,14 @@
  *   drain DIR QUEUE OUT [IDLE_MS]  receive and ack everything; print "seq epoch deliveries" per message
  *   digest DIR QUEUE       checksum of the live entries (pmq_repl_read from ack floor to tail)
  *   inject HOST:PORT KEYFILE KIND   speak to a standby: KIND = wrongkey | garbage | badcrc |
- *                       oldepoch | truncated | good (a valid session with one queue and one entry)
+ *                       oldepoch | truncated | tampered (a record bit flipped) | replayed (a record
+ *                       sent twice) | v1 (a protocol-1 primary) | good (one queue and one entry)
+ *   stall HOST:PORT slowauth|silent SECONDS  an unauthenticated peer holding a standby's
+ *                       attention (a 1 MiB AUTH frame trickled a byte per 2 s, or nothing)
+ *   oldstandby LISTEN SECONDS  a standby of protocol 1 (for the primary's version error)
  *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
  *   tput DIR QUEUE N       replication throughput (async sends until all are confirmed)
+ *   pingpong N             64 B TCP loopback round trips (the floor for a replicated send)
  *   lat DIR QUEUE N MODE   latency of N sends (MODE none|sync|async): p50 p99 p99.9 in us
  *   consume DIR QUEUE MODE N OUT  receive N messages, log "seq deliveries ticket" to OUT, then
  *                       MODE = ack | nack | dead (nack PMQ_NACK_DEADLETTER) | hold (keep them, sleep
@@ -19,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,12 +32,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pmq.h"
 #include "repl_proto.h"
+#ifndef RP_VERSION
+#define RP_VERSION 0u /* built against protocol 1 (to run the tests against an old pmqd) */
+#endif
 
 uint32_t pmq_crc32c(uint32_t crc, const void *buf, size_t len);
 
@@ -176,12 +187,28 @@ static int cmd_inject(int argc, char **argv)
 	}
 	if (!strcmp(kind, "wrongkey"))
 		key[0] ^= 0x55;
-	rp_mac(key, kl, "pmq-repl-1 primary", ns, np, epoch, 0, pay + RP_NONCE);
+	if (!strcmp(kind, "badcrc")) {
+		/* a handshake frame (CRC-checked: records have the tag instead) with a payload bit
+		 * flipped after the CRC was computed */
+		uint8_t a[RP_HDR + RP_NONCE + RP_MAC];
+		memset(pay, 0, sizeof(pay));
+		size_t an = rp_encode(a, sizeof(a), RP_AUTH, 0, epoch, RP_VERSION, 0, pay, sizeof(pay));
+		a[RP_HDR + 3] ^= 1;
+		send(fd, a, an, MSG_NOSIGNAL);
+		goto wait_close;
+	}
+	bool v1 = !strcmp(kind, "v1"); /* a primary of the first protocol: no version, its own label */
+	uint64_t flags = v1 ? 0 : RP_F_ENCRYPT;
+	rp_mac(key, kl, v1 ? "pmq-repl-1 primary" : "pmq-repl-2 primary", ns, np, epoch, flags, pay + RP_NONCE);
 	memcpy(pay, np, RP_NONCE);
-	rp_send(&c, RP_AUTH, 0, epoch, 0, 0, pay, sizeof(pay));
+	rp_send(&c, RP_AUTH, 0, epoch, v1 ? 0 : RP_VERSION, flags, pay, sizeof(pay));
 	rp_flush(&c, 1000);
 	if (rp_recv(&c, &f, 3000, &why) != 1 || f.type != RP_AUTH_OK)
-		goto wait_close; /* wrong key: the standby hangs up */
+		goto wait_close; /* wrong key or version: the standby hangs up */
+	if (rp_conn_secure(&c, key, kl, ns, np, true, true)) {
+		rp_conn_free(&c);
+		return 5;
+	}
 	struct rp_queue_desc d = { .slot_count = 64, .max_payload = 128, .max_attach = 16, .consumer_quota = 8,
 				   .max_deliveries = 5, .dlq_capacity = 8 };
 	snprintf(d.name, sizeof(d.name), "injected");
@@ -204,16 +231,51 @@ static int cmd_inject(int argc, char **argv)
 		/* authenticated at epoch E+1, then a frame stamped E */
 		rp_send(&c, RP_QUEUE, 0, epoch - 1, 0, 0, qp, qn);
 		rp_flush(&c, 1000);
+	} else if (!strcmp(kind, "replayed")) {
+		/* an authentic record (a PING), delivered twice: the copy must not open */
+		int sv[2];
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		int real = c.fd;
+		c.fd = sv[0];
+		rp_send(&c, RP_PING, 0, epoch, 0, 0, NULL, 0);
+		rp_flush(&c, 1000);
+		uint8_t rec[512];
+		ssize_t rn = recv(sv[1], rec, sizeof(rec), 0);
+		send(real, rec, (size_t)rn, MSG_NOSIGNAL);
+		send(real, rec, (size_t)rn, MSG_NOSIGNAL);
+		c.fd = real;
+		close(sv[0]);
+		close(sv[1]);
+	} else if (!strcmp(kind, "tampered")) {
+		/* a valid frame, then one bit of the sealed record flipped on the way */
+		int sv[2];
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		int real = c.fd;
+		c.fd = sv[0];
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		uint8_t rec[512];
+		ssize_t rn = recv(sv[1], rec, sizeof(rec), 0);
+		rec[4 + 20] ^= 0x10;
+		send(real, rec, (size_t)rn, MSG_NOSIGNAL);
+		c.fd = real;
+		close(sv[0]);
+		close(sv[1]);
 	} else {
-		uint8_t big[RP_HDR + 256];
-		size_t bn = rp_encode(big, sizeof(big), RP_QUEUE, 0, epoch, 0, 0, qp, qn);
-		if (!strcmp(kind, "badcrc")) {
-			big[RP_HDR + 3] ^= 1; /* flip a payload bit after the CRC was computed */
-			send(fd, big, bn, MSG_NOSIGNAL);
-		} else {
-			send(fd, big, bn - 7, MSG_NOSIGNAL); /* then hang up inside the frame */
-			shutdown(fd, SHUT_WR);
-		}
+		/* truncated: part of a sealed record, then hang up */
+		int sv[2];
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		int real = c.fd;
+		c.fd = sv[0];
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		uint8_t rec[512];
+		ssize_t rn = recv(sv[1], rec, sizeof(rec), 0);
+		send(real, rec, (size_t)rn - 7, MSG_NOSIGNAL);
+		shutdown(real, SHUT_WR);
+		c.fd = real;
+		close(sv[0]);
+		close(sv[1]);
 	}
 wait_close:;
 	/* the standby must hang up on us */
@@ -233,6 +295,92 @@ wait_close:;
 	printf("%s: NOT dropped\n", kind);
 	rp_conn_free(&c);
 	return 1;
+}
+
+/* ---- stall: an unauthenticated peer that holds a standby's attention ----------
+ * MODE slowauth: read the challenge, declare a 1 MiB AUTH frame, send one byte of it
+ * every 2 s; silent: connect and send nothing. Reconnects whenever dropped, for SECONDS. */
+static int cmd_stall(int argc, char **argv)
+{
+	if (argc < 5)
+		return 2;
+	struct sockaddr_storage ss;
+	unsigned sl;
+	if (rp_parse_addr(argv[2], &ss, &sl, false))
+		return 2;
+	bool slow = !strcmp(argv[3], "slowauth");
+	uint64_t end = now_ns() + (uint64_t)atol(argv[4]) * 1000000000ull;
+	signal(SIGPIPE, SIG_IGN);
+	long conns = 0;
+	while (now_ns() < end) {
+		int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&ss, sl)) {
+			close(fd);
+			usleep(50000);
+			continue;
+		}
+		conns++;
+		if (slow) {
+			uint8_t h[RP_HDR];
+			rp_encode(h, sizeof(h), RP_AUTH, 0, 1, RP_VERSION, 0, NULL, 0);
+			uint32_t big = 1u << 20; /* the header claims a 1 MiB payload */
+			memcpy(h, &big, 4);
+			char tmp[256];
+			(void)!recv(fd, tmp, sizeof(tmp), 0); /* the challenge */
+			for (size_t i = 0; i < sizeof(h) + 64 && now_ns() < end; i++) {
+				if (send(fd, h + (i < sizeof(h) ? i : 0), 1, MSG_NOSIGNAL) != 1)
+					break;
+				struct pollfd p = { .fd = fd, .events = POLLIN };
+				if (poll(&p, 1, 2000) == 1 && recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT) == 0)
+					break; /* dropped */
+			}
+		} else {
+			char tmp[256];
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			while (now_ns() < end)
+				if (poll(&p, 1, 100) == 1 && recv(fd, tmp, sizeof(tmp), 0) <= 0)
+					break; /* dropped */
+		}
+		close(fd);
+		usleep(50000);
+	}
+	printf("stall %s: %ld connections\n", argv[3], conns);
+	return 0;
+}
+
+/* ---- oldstandby: a standby of protocol 1 (its CHALLENGE carries no version) ----
+ * Answers one connection after another for SECONDS, never authenticates. */
+static int cmd_oldstandby(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	struct sockaddr_storage ls;
+	unsigned lsl;
+	if (rp_parse_addr(argv[2], &ls, &lsl, true))
+		return 2;
+	int l = socket(ls.ss_family, SOCK_STREAM, 0), one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&ls, lsl) || listen(l, 4))
+		return 3;
+	signal(SIGPIPE, SIG_IGN);
+	uint64_t end = now_ns() + (uint64_t)atol(argv[3]) * 1000000000ull;
+	while (now_ns() < end) {
+		struct pollfd p = { .fd = l, .events = POLLIN };
+		if (poll(&p, 1, 100) != 1)
+			continue;
+		int a = accept(l, NULL, NULL);
+		if (a < 0)
+			continue;
+		uint8_t ns[RP_NONCE] = { 7 }, fr[RP_HDR + RP_NONCE];
+		size_t n = rp_encode(fr, sizeof(fr), RP_CHALLENGE, 0, 1, 0 /* protocol 1: no version */, 0, ns, sizeof(ns));
+		send(a, fr, n, MSG_NOSIGNAL);
+		char tmp[512];
+		struct pollfd q = { .fd = a, .events = POLLIN };
+		while (poll(&q, 1, 1000) == 1 && recv(a, tmp, sizeof(tmp), 0) > 0)
+			; /* until the primary hangs up */
+		close(a);
+	}
+	return 0;
 }
 
 /* ---- proxy ------------------------------------------------------------------- */
@@ -319,6 +467,62 @@ static int cmd_lat(int argc, char **argv)
 	       lat[(size_t)(n * 0.99)] / 1e3, lat[(size_t)(n * 0.999)] / 1e3, lat[n - 1] / 1e3, (double)n / secs);
 	pmq_close(c);
 	pmq_close(q);
+	return 0;
+}
+
+/* the floor for a replicated send: a 64 B TCP round trip over loopback (an echo
+ * process; both ends blocking, TCP_NODELAY), p50 p99 p99.9 in us */
+static int cmd_pingpong(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	long n = atol(argv[2]);
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &al))
+		return 3;
+	pid_t kid = fork();
+	if (kid == 0) {
+		int c = accept(l, NULL, NULL);
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		char b[64];
+		for (;;) {
+			size_t got = 0;
+			while (got < sizeof(b)) {
+				ssize_t r = recv(c, b + got, sizeof(b) - got, 0);
+				if (r <= 0)
+					_exit(0);
+				got += (size_t)r;
+			}
+			if (send(c, b, sizeof(b), MSG_NOSIGNAL) != (ssize_t)sizeof(b))
+				_exit(0);
+		}
+	}
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&a, sizeof(a)))
+		return 3;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	uint64_t *lat = calloc((size_t)n, sizeof(uint64_t));
+	char b[64] = "tcp-loopback-ping-pong-64-bytes";
+	for (long i = 0; i < n; i++) {
+		uint64_t t = now_ns();
+		if (send(c, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+			return 1;
+		size_t got = 0;
+		while (got < sizeof(b)) {
+			ssize_t r = recv(c, b + got, sizeof(b) - got, 0);
+			if (r <= 0)
+				return 1;
+			got += (size_t)r;
+		}
+		lat[i] = now_ns() - t;
+	}
+	close(c);
+	waitpid(kid, NULL, 0);
+	qsort(lat, (size_t)n, sizeof(uint64_t), cmp_u64);
+	printf("tcp-rtt n=%ld p50=%.2fus p99=%.2fus p99.9=%.2fus max=%.2fus\n", n, lat[n / 2] / 1e3,
+	       lat[(size_t)(n * 0.99)] / 1e3, lat[(size_t)(n * 0.999)] / 1e3, lat[n - 1] / 1e3);
 	return 0;
 }
 
@@ -454,10 +658,16 @@ int main(int argc, char **argv)
 		return cmd_inject(argc, argv);
 	if (!strcmp(argv[1], "proxy"))
 		return cmd_proxy(argc, argv);
+	if (!strcmp(argv[1], "stall"))
+		return cmd_stall(argc, argv);
+	if (!strcmp(argv[1], "oldstandby"))
+		return cmd_oldstandby(argc, argv);
 	if (!strcmp(argv[1], "tput"))
 		return cmd_tput(argc, argv);
 	if (!strcmp(argv[1], "lat"))
 		return cmd_lat(argc, argv);
+	if (!strcmp(argv[1], "pingpong"))
+		return cmd_pingpong(argc, argv);
 	fprintf(stderr, "usage: repl_tool send|drain|digest|inject|proxy|lat ...\n");
 	return 2;
 }

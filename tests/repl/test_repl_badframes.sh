@@ -1,7 +1,8 @@
 #!/bin/bash
 # A standby refuses, each with a log line, dropping the connection and
 # writing nothing: a wrong key, a garbage frame, a frame with a bad CRC, a
-# frame from an old epoch, a truncated frame. A well-formed session then works.
+# frame from an old epoch, a truncated frame, a record altered on the way, a
+# record replayed, a primary of protocol version 1. A well-formed session then works.
 . "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 start_pmqd standby "$S" --standby --listen 127.0.0.1:$PORT
@@ -22,6 +23,16 @@ check garbage "$T/key" "bad magic"
 check badcrc "$T/key" "CRC32C mismatch"
 check oldepoch "$T/key" "old epoch"
 check truncated "$T/key" "truncated frame"
+check tampered "$T/key" "record authentication failed"
+check replayed "$T/key" "record authentication failed"
+check v1 "$T/key" "protocol version 1"
 "$REPL_TOOL" inject 127.0.0.1:$PORT "$T/key" good >"$T/inject.out" 2>&1 || fail "good session refused: $(cat "$T/inject.out")"
 [ -e "$S/injected.pmq" ] || fail "good session wrote nothing"
-echo "PASS: bad frames refused, a good session applied"
+# a primary meeting a standby of protocol 1 says so and does not stream
+OLD=$(free_port)
+"$REPL_TOOL" oldstandby 127.0.0.1:$OLD 8 & PIDS+=($!)
+start_pmqd primary "$P" --replicate-to 127.0.0.1:$OLD
+wait_until 5 grep -q "speaks replication protocol version 1, this pmqd speaks 2" "$T/primary.log" ||
+	fail "the primary did not name the old standby's protocol version"
+echo "ok: $(grep -m1 "protocol version 1" "$T/primary.log" | sed 's/.*replicator: //')"
+echo "PASS: bad frames refused, a good session applied, protocol versions named"

@@ -1,7 +1,9 @@
 /*
  * test_repl_proto - the replication frame parser, the HMAC handshake helpers,
+ * the record layer of protocol 2 (altered, replayed, reordered, injected records refused),
  * and the library's replication calls (read, apply, floor, gate, promote, fence).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -344,6 +351,223 @@ static void test_reuse_waits_for_confirmation_and_degrade_fails_fast(void **st)
 	pmq_close(p);
 }
 
+/* ---- records (protocol 2): a primary's and a standby's rp_conn over a socketpair, the
+ * test holding the wire in between so it can alter, replay, reorder and read it ---- */
+static const uint8_t rec_key[] = "0123456789abcdef-record-test-key";
+static const uint8_t rec_ns[RP_NONCE] = { 1, 2, 3 }, rec_np[RP_NONCE] = { 9, 8, 7 };
+
+struct wire {
+	struct rp_conn pri, sb;   /* primary's end writes to w[0]; standby's end reads s[1] */
+	int w[2], s[2];
+};
+
+static void wire_open(struct wire *x, bool encrypt)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, x->w), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, x->s), 0);
+	assert_int_equal(rp_conn_init(&x->pri, x->w[0], 0, 0), 0);
+	assert_int_equal(rp_conn_init(&x->sb, x->s[1], 0, 0), 0);
+	assert_int_equal(rp_conn_secure(&x->pri, rec_key, sizeof(rec_key) - 1, rec_ns, rec_np, true, encrypt), 0);
+	assert_int_equal(rp_conn_secure(&x->sb, rec_key, sizeof(rec_key) - 1, rec_ns, rec_np, false, encrypt), 0);
+}
+
+static void wire_close(struct wire *x)
+{
+	rp_conn_free(&x->pri);
+	rp_conn_free(&x->sb);
+	close(x->w[1]);
+	close(x->s[0]);
+}
+
+/* One record from the primary: the sealed bytes as they went on the wire. */
+static size_t wire_take(struct wire *x, uint64_t ticket, const char *payload, uint8_t *out, size_t cap)
+{
+	assert_int_equal(rp_send(&x->pri, RP_ENTRY, 0, 1, ticket, 0, payload, strlen(payload)), 0);
+	assert_int_equal(rp_flush(&x->pri, 1000), 0);
+	ssize_t n = recv(x->w[1], out, cap, 0);
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+static void wire_give(struct wire *x, const uint8_t *b, size_t n)
+{
+	assert_int_equal(send(x->s[0], b, n, 0), (ssize_t)n);
+}
+
+static void test_records_carry_frames_and_hide_payloads(void **st)
+{
+	(void)st;
+	for (int enc = 0; enc < 2; enc++) {
+		struct wire x;
+		wire_open(&x, enc);
+		uint8_t r1[512], r2[512];
+		size_t n1 = wire_take(&x, 5, "secret-order-payload", r1, sizeof(r1));
+		size_t n2 = wire_take(&x, 6, "second", r2, sizeof(r2));
+		assert_int_equal(n1, 4 + RP_HDR + 20 + 16);
+		bool visible = memmem(r1, n1, "secret-order-payload", 20) != NULL;
+		assert_int_equal(visible, !enc); /* encrypted records do not show the payload */
+		wire_give(&x, r1, n1);
+		wire_give(&x, r2, n2);
+		struct rp_frame f;
+		const char *why = "";
+		assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), 1);
+		assert_int_equal(f.ticket, 5);
+		assert_memory_equal(f.payload, "secret-order-payload", 20);
+		assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), 1);
+		assert_int_equal(f.ticket, 6);
+		assert_false(rp_has_buffered(&x.sb));
+		assert_int_equal(rp_recv(&x.sb, &f, 0, &why), 0);
+		/* and the other way, under the other direction's key */
+		assert_int_equal(rp_send(&x.sb, RP_ACK, 0, 1, 7, 0, NULL, 0), 0);
+		assert_int_equal(rp_flush(&x.sb, 1000), 0);
+		uint8_t back[256];
+		ssize_t bn = recv(x.s[0], back, sizeof(back), 0);
+		assert_true(bn > 0);
+		assert_int_equal(send(x.w[1], back, (size_t)bn, 0), bn);
+		assert_int_equal(rp_recv(&x.pri, &f, 1000, &why), 1);
+		assert_int_equal(f.type, RP_ACK);
+		assert_int_equal(f.ticket, 7);
+		wire_close(&x);
+	}
+}
+
+static void test_altered_record_is_refused(void **st)
+{
+	(void)st;
+	for (int enc = 0; enc < 2; enc++) {
+		/* every byte of a record matters: length, frame header, payload, tag */
+		size_t probe[] = { 1, 4 + 24, 4 + RP_HDR + 2, 4 + RP_HDR + 20 + 3 };
+		for (size_t k = 0; k < sizeof(probe) / sizeof(probe[0]); k++) {
+			struct wire x;
+			wire_open(&x, enc);
+			uint8_t r[512];
+			size_t n = wire_take(&x, 5, "secret-order-payload", r, sizeof(r));
+			r[probe[k]] ^= 0x01;
+			wire_give(&x, r, n);
+			shutdown(x.s[0], SHUT_WR);
+			struct rp_frame f;
+			const char *why = "";
+			int got = rp_recv(&x.sb, &f, 1000, &why);
+			assert_true(got < 0); /* never a frame */
+			if (probe[k] >= 4)
+				assert_non_null(strstr(why, "authentication failed"));
+			wire_close(&x);
+		}
+		/* a frame whose CRC32C was fixed up after the change still fails the record's tag */
+		struct wire x;
+		wire_open(&x, enc);
+		uint8_t r[512];
+		size_t n = wire_take(&x, 5, "amount=100", r, sizeof(r));
+		if (!enc) {
+			uint8_t *fr = r + 4;
+			fr[RP_HDR + 7] = '9'; /* amount=900 */
+			uint8_t fixed[RP_HDR + 64];
+			struct rp_frame g = { 0 };
+			size_t m = rp_encode(fixed, sizeof(fixed), RP_ENTRY, 0, 1, 5, 0, fr + RP_HDR, 10);
+			memcpy(fr, fixed, m);
+			assert_true(rp_parse(fr, m, &g, NULL) > 0); /* a valid frame as far as CRC32C goes */
+		}
+		wire_give(&x, r, n);
+		struct rp_frame f;
+		const char *why = "";
+		if (!enc) {
+			assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), -EBADMSG);
+			assert_non_null(strstr(why, "authentication failed"));
+		} else {
+			assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), 1); /* untouched: it opens */
+		}
+		wire_close(&x);
+	}
+}
+
+static void test_replayed_reordered_injected_records_are_refused(void **st)
+{
+	(void)st;
+	struct rp_frame f;
+	const char *why = "";
+	uint8_t r1[512], r2[512];
+	/* replay: the same record twice */
+	struct wire x;
+	wire_open(&x, true);
+	size_t n1 = wire_take(&x, 5, "once", r1, sizeof(r1));
+	wire_give(&x, r1, n1);
+	wire_give(&x, r1, n1);
+	assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), 1);
+	assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), -EBADMSG);
+	wire_close(&x);
+	/* reorder: the second before the first */
+	wire_open(&x, true);
+	n1 = wire_take(&x, 5, "first", r1, sizeof(r1));
+	size_t n2 = wire_take(&x, 6, "second", r2, sizeof(r2));
+	wire_give(&x, r2, n2);
+	wire_give(&x, r1, n1);
+	assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), -EBADMSG);
+	wire_close(&x);
+	/* drop: a record lost on the way makes the next one fail too */
+	wire_open(&x, false);
+	wire_take(&x, 5, "first", r1, sizeof(r1));
+	n2 = wire_take(&x, 6, "second", r2, sizeof(r2));
+	wire_give(&x, r2, n2);
+	assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), -EBADMSG);
+	wire_close(&x);
+	/* injection: a frame in the clear (protocol 1 style) where a record is due */
+	wire_open(&x, false);
+	size_t m = rp_encode(r1, sizeof(r1), RP_ENTRY, 0, 1, 5, 0, "forged", 6);
+	wire_give(&x, r1, m);
+	assert_true(rp_recv(&x.sb, &f, 1000, &why) < 0);
+	wire_close(&x);
+	/* a record from another session (other nonces) does not open in this one */
+	wire_open(&x, true);
+	struct rp_conn other;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(rp_conn_init(&other, sv[0], 0, 0), 0);
+	uint8_t ns2[RP_NONCE] = { 4, 5, 6 };
+	assert_int_equal(rp_conn_secure(&other, rec_key, sizeof(rec_key) - 1, ns2, rec_np, true, true), 0);
+	assert_int_equal(rp_send(&other, RP_PING, 0, 1, 0, 0, NULL, 0), 0);
+	assert_int_equal(rp_flush(&other, 1000), 0);
+	ssize_t on = recv(sv[1], r1, sizeof(r1), 0);
+	assert_true(on > 0);
+	wire_give(&x, r1, (size_t)on);
+	assert_int_equal(rp_recv(&x.sb, &f, 1000, &why), -EBADMSG);
+	rp_conn_free(&other);
+	close(sv[1]);
+	wire_close(&x);
+}
+
+static void test_recv_timeout_is_per_call(void **st)
+{
+	(void)st;
+	/* a peer trickling a frame's bytes does not extend the caller's timeout */
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct rp_conn c;
+	assert_int_equal(rp_conn_init_small(&c, sv[1], 512), 0);
+	uint8_t fr[RP_HDR + 8];
+	size_t n = rp_encode(fr, sizeof(fr), RP_PING, 0, 1, 0, 0, "12345678", 8);
+	pid_t kid = fork();
+	if (kid == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (send(sv[0], fr + i, 1, MSG_NOSIGNAL) != 1)
+				_exit(0);
+			usleep(40000);
+		}
+		_exit(0);
+	}
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	struct rp_frame f;
+	int r = rp_recv(&c, &f, 300, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	assert_int_equal(r, 0);   /* 48 bytes at one per 40 ms take 1.9 s: not within 300 ms */
+	assert_true(ms < 1000);   /* the old per-poll timeout waited for the whole frame */
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	rp_conn_free(&c);
+	close(sv[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +581,10 @@ int main(void)
 		cmocka_unit_test(test_reuse_waits_for_confirmation_and_degrade_fails_fast),
 		cmocka_unit_test(test_side_decode_checks_bounds),
 		cmocka_unit_test(test_side_read_apply_free_promote),
+		cmocka_unit_test(test_records_carry_frames_and_hide_payloads),
+		cmocka_unit_test(test_altered_record_is_refused),
+		cmocka_unit_test(test_replayed_reordered_injected_records_are_refused),
+		cmocka_unit_test(test_recv_timeout_is_per_call),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
