@@ -158,6 +158,15 @@ void attach_drop_token(int fd); /* close a descriptor from attach_take_token */
 void attach_unregister_handle(struct pmq *q);
 uint64_t attach_read_start_time(pid_t pid);
 
+/* slot.c: one slot's operations that ring.c, side.c and recover.c share (below all three) */
+/* copy a slot's header (all but ctl and src) once; returns its length bounded by max_payload */
+uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy);
+/* does the payload match the CRC of a header copy (true when it carries none)? */
+bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len);
+int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
+void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
+		   uint32_t idx);
+
 /* side.c: the side area */
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl);
 int side_unreserve(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
@@ -180,10 +189,6 @@ int side_move(struct pmq *q, const struct move_req *m);
 int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed_ctl, uint32_t add_deliveries,
 			  uint32_t force_reason);
 int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters);
-/* copy a slot's header (all but ctl and src) once; returns its length bounded by max_payload */
-uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy);
-/* does the payload match the CRC of a header copy (true when it carries none)? */
-bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len);
 /* a message we claimed and keep (no room to settle it): counted as held, so quota, close
  * and recovery know of it */
 void held_uncounted(struct pmq *q);
@@ -201,11 +206,8 @@ static inline void side_seq_bump(struct pmq *q)
 }
 
 /* ring.c */
-int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
 bool ring_peek_data(struct pmq *q);  /* seq_cst: something for recv to do? */
 bool ring_peek_space(struct pmq *q); /* seq_cst: something for send to do? */
-void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
-		   uint32_t idx);
 
 /* repl_source.c */
 int repl_wait_confirmed(struct pmq *q, uint64_t ticket);

@@ -233,21 +233,6 @@ PMQ_EXPORT int pmq_commit(pmq_t *q, void *buf, size_t len)
 	return 0;
 }
 
-/* WRITING(L,p) -> FREE(L+1, aborted): consumers skip the ticket. */
-int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
-{
-	uint64_t freed = ctl_make(ctl_lap(wr_ctl) + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);
-	/* A2: seq_cst: frees the slot for producers (release) and pairs with W2 for both waiters */
-	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &wr_ctl, freed, memory_order_seq_cst,
-						     memory_order_relaxed))
-		return -ESTALE;
-	durable_persist(q, &s->ctl, sizeof(s->ctl));
-	atomic_fetch_add_explicit(&q->hdr->aborted, 1, memory_order_relaxed); /* statistics only */
-	wait_wake_data(q);
-	wait_wake_space(q);
-	return 0;
-}
-
 PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
 {
 	int rc = check_handle(q);
@@ -321,27 +306,6 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 }
 
 /* ---- consumer side -------------------------------------------------------- */
-
-void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side, uint32_t idx)
-{
-	uint32_t len = READ_ONCE(s->len); /* once: the bound below must hold for what we return */
-	msg->data = slot_payload(s);
-	msg->len = len > q->max_payload ? q->max_payload : len; /* clamp: never read past the slot */
-	msg->delivery_count = READ_ONCE(s->deliveries) + 1;
-	msg->ticket = READ_ONCE(s->origin);
-	msg->epoch = READ_ONCE(s->epoch);
-	msg->timestamp_ns = READ_ONCE(s->ts_ns);
-	msg->cookie[0] = ((uint64_t)side << 63) | idx;
-	msg->cookie[1] = claimed;
-	/* relaxed: heartbeat and in_flight are written only by their owner */
-	struct pmq_attach *me = q->me;
-	atomic_store_explicit(&me->heartbeat, atomic_load_explicit(&me->heartbeat, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&me->in_flight, atomic_load_explicit(&me->in_flight, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&me->received, atomic_load_explicit(&me->received, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
 
 /* A corrupt message found on the data path (power mode CRC): dead-letter it. */
 static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t claimed)
