@@ -79,7 +79,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			if (flags & PMQ_NONBLOCK)
 				return -EAGAIN;
 			if (!waiting) {
-				wait_begin(q, &w, 0, true);
+				wait_begin(q, &w, 0, true, ring_peek_space, recover_dead_owners);
 				waiting = true;
 			}
 			wait_for_space(q, &w, seq);
@@ -124,7 +124,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		if (unlikely(atomic_load_explicit(&h->fenced, memory_order_relaxed)))
 			return pmq_fail(-ESHUTDOWN, "queue \"%s\" is fenced (a newer primary exists)", q->name);
 		if (!waiting) {
-			wait_begin(q, &w, 0, true);
+			wait_begin(q, &w, 0, true, ring_peek_space, recover_dead_owners);
 			waiting = true;
 		}
 		wait_for_space(q, &w, seq);
@@ -242,7 +242,7 @@ PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
 		return pmq_fail(-EINVAL, "pmq_abort: buffer does not belong to this handle's open reservation");
 	struct pmq_slot *s = q->resv;
 	q->resv = NULL;
-	return ring_abort_writing(q, s, q->resv_ctl);
+	return slot_abort_writing(q, s, q->resv_ctl);
 }
 
 PMQ_EXPORT int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags)
@@ -363,7 +363,7 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 						continue;
 					}
 				}
-				ring_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
+				slot_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
 				return 0;
 			}
 			if (st == ST_FREE)
@@ -484,7 +484,7 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 			return -EAGAIN;
 		PMQ_FAULT("recv.before_wait");
 		if (!waiting) {
-			wait_begin(q, &w, timeout_ns, forever);
+			wait_begin(q, &w, timeout_ns, forever, ring_peek_data, recover_dead_owners);
 			waiting = true;
 		}
 		if (writer)

@@ -404,7 +404,7 @@ static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters
 		q->side_scan = idx + 1; /* rotate: no entry starves */
 		q->side_skip_until = 0;
 		q->side_seq_stale = 0;
-		ring_fill_msg(q, msg, e, claimed, 1, idx);
+		slot_fill_msg(q, msg, e, claimed, 1, idx);
 		return 0;
 	}
 	return -EAGAIN;

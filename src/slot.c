@@ -26,7 +26,7 @@ bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t
 }
 
 /* WRITING(L,p) -> FREE(L+1, aborted): consumers skip the ticket. */
-int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
+int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
 {
 	uint64_t freed = ctl_make(ctl_lap(wr_ctl) + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);
 	/* A2: seq_cst: frees the slot for producers (release) and pairs with W2 for both waiters */
@@ -40,7 +40,7 @@ int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
 	return 0;
 }
 
-void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side, uint32_t idx)
+void slot_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side, uint32_t idx)
 {
 	uint32_t len = READ_ONCE(s->len); /* once: the bound below must hold for what we return */
 	msg->data = slot_payload(s);
