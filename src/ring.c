@@ -24,6 +24,24 @@
 
 static inline uint32_t lap_of(const struct pmq *q, uint64_t ticket) { return (uint32_t)(ticket >> q->slot_shift); }
 
+/*
+ * Bounded walks. A help step moves a cursor hint over a ticket that is taken or done.
+ * In a healthy queue a freshly loaded cursor names a slot at most one lap behind the
+ * slot's word (every claim happens at the cursor's value and the cursor only moves on
+ * by one), so a step that finds the word two or more laps ahead ("far") needs a whole
+ * lap of traffic between two adjacent loads. A cursor a hostile or damaged mapping set
+ * laps away makes every step far: after slot_count far steps in one call the call gives
+ * up with -EPROTO instead of walking up to 2^31 laps. The count lives in a register on
+ * the help path only; a claim reads nothing extra.
+ */
+static inline bool far_step(int32_t d) { return d > 1; }
+
+static int cursor_damaged(const struct pmq *q, const char *cursor)
+{
+	return pmq_fail(-EPROTO, "queue \"%s\": its %s cursor is laps away from the slots it names (a damaged or hostile "
+				 "mapping); close every handle and reopen the queue to rebuild it", q->name, cursor);
+}
+
 static inline bool can_produce(const struct pmq *q) { return (q->role & PMQ_PRODUCER) != 0; }
 static inline bool can_consume(const struct pmq *q) { return (q->role & (PMQ_CONSUMER | AT_ROLE_DLQ)) != 0; }
 
@@ -61,6 +79,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 	struct pmq_header *h = q->hdr;
 	struct wait_state w;
 	bool waiting = false;
+	uint32_t far = 0; /* far help steps in this call (bounded walks, above) */
 
 	for (;;) {
 		/* acquire: pairs with the waker's bump; taken before we look (wait.c) */
@@ -114,6 +133,8 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		}
 		if (d > 0 || (d == 0 && ctl_state(c) != ST_FREE)) {
 			/* ticket t is taken (or done): help the cursor along; relaxed, it is a hint */
+			if (unlikely(far_step(d)) && ++far > q->slot_count)
+				return cursor_damaged(q, "tail");
 			atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_relaxed,
 								memory_order_relaxed);
 			continue;
@@ -320,11 +341,13 @@ static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t clai
 
 /*
  * Try to take the message at head. 0 on success, -EAGAIN if nothing is
- * ready; *writer is set to the WRITING word when a producer is mid-send.
+ * ready, -EPROTO if head is laps away from its slots (bounded walks, above);
+ * *writer is set to the WRITING word when a producer is mid-send.
  */
 static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
 {
 	struct pmq_header *h = q->hdr;
+	uint32_t far = 0; /* far help steps in this call */
 	for (;;) {
 		/* relaxed: head is a hint; the slot word decides */
 		uint64_t hd = atomic_load_explicit(&h->head, memory_order_relaxed);
@@ -379,6 +402,8 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 		}
 		if (d > 0) {
 			/* consumed or aborted and already reused: help the cursor */
+			if (unlikely(far_step(d)) && ++far > q->slot_count)
+				return cursor_damaged(q, "head");
 			atomic_compare_exchange_strong_explicit(&h->head, &hd, hd + 1, memory_order_relaxed,
 								memory_order_relaxed);
 			continue;
@@ -477,8 +502,9 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 			if (unlikely(atomic_load_explicit(&h->side_hint, memory_order_relaxed) != 0) &&
 			    side_try_claim(q, msg, false) == 0)
 				return 0;
-			if (ring_try_consume(q, msg, &writer) == 0)
-				return 0;
+			rc = ring_try_consume(q, msg, &writer);
+			if (rc != -EAGAIN)
+				return rc; /* 0: a message; -EPROTO: a damaged head */
 		}
 		if (flags & PMQ_NONBLOCK)
 			return -EAGAIN;
