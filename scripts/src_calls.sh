@@ -15,9 +15,8 @@ for o in "$objdir"/*.c.o; do
 	f=$(basename "$o" .o)
 	for s in $(nm --defined-only "$o" | awk '$2 == "T" {print $3}'); do def[$s]=$f; done
 done
-bad=0
 printf '%-16s %-16s %s\n' caller callee function
-for o in "$objdir"/*.c.o; do
+table=$(for o in "$objdir"/*.c.o; do
 	f=$(basename "$o" .o)
 	for s in $(nm -u "$o" | awk '{print $2}'); do
 		d=${def[$s]:-}
@@ -25,9 +24,12 @@ for o in "$objdir"/*.c.o; do
 		mark=
 		if [ -z "${rank[$f]:-}" ] || [ -z "${rank[$d]:-}" ] || [ "${rank[$f]}" -le "${rank[$d]}" ]; then
 			mark="   <-- not a lower layer"
-			bad=1
 		fi
 		printf '%-16s %-16s %s%s\n' "$f" "$d" "$s" "$mark"
 	done
-done | sort
-exit $bad
+done | sort)
+echo "$table"
+if grep -q 'not a lower layer' <<<"$table"; then
+	echo "src_calls: a call goes up or sideways (docs/architecture.md, Inside src/)" >&2
+	exit 1
+fi
