@@ -139,7 +139,8 @@ int pmq_unlink(const char *name, const char *dir);
 /*
  * Copy `len` bytes in as one message. Blocks while the ring is full unless
  * PMQ_NONBLOCK (-EAGAIN). -EMSGSIZE if len > max_payload, -EPERM if the
- * handle is not a producer, -ESHUTDOWN if the queue is fenced.
+ * handle is not a producer, -ESHUTDOWN if the queue is fenced, -EPROTO if
+ * the queue's tail cursor is damaged (close every handle and reopen).
  */
 int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags);
 
@@ -173,7 +174,8 @@ struct pmq_msg {
 /*
  * Take the next message (redeliveries first). Blocks until one arrives
  * unless PMQ_NONBLOCK (-EAGAIN). -EBUSY when this consumer already holds
- * its quota; -EPERM if not a consumer.
+ * its quota; -EPERM if not a consumer; -EPROTO if the queue's head cursor is
+ * damaged (close every handle and reopen).
  */
 int pmq_recv(pmq_t *q, struct pmq_msg *msg, unsigned flags);
 /* As pmq_recv, waiting at most timeout_ns (-ETIMEDOUT). */

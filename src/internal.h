@@ -119,10 +119,15 @@ void format_write_boot_record(struct pmq_header *h, const char *id);
 void durable_persist(const struct pmq *q, const void *addr, size_t len);
 void durable_persist_all(const struct pmq *q);
 
-/* wait.c */
+/* wait.c: the lowest layer with ring.c as its only user; it calls nothing above it.
+ * What it needs from above comes in the wait_state: the re-check (W1) and the heal. */
 void wait_wake_data(struct pmq *q);
 void wait_wake_space(struct pmq *q);
+typedef bool (*wait_peek_fn)(struct pmq *q); /* seq_cst loads: anything to do now? (W1's re-check) */
+typedef int (*wait_heal_fn)(struct pmq *q);  /* an idle or stalled waiter recovers dead owners */
 struct wait_state {
+	wait_peek_fn peek;     /* ring_peek_data or ring_peek_space */
+	wait_heal_fn heal;     /* recover_dead_owners (NULL: never heal) */
 	uint64_t start_ns;
 	uint64_t deadline_ns;  /* 0 = forever */
 	uint32_t spins;
@@ -133,8 +138,8 @@ struct wait_state {
 	uint64_t spin_heal_at; /* PMQ_WAIT_SPIN: when the cursors were last sampled (0: not yet) */
 	uint64_t spin_head, spin_tail; /* the sample: unchanged for a whole period = no progress */
 };
-void wait_heal_idle(struct pmq *q, struct wait_state *w);
-void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever);
+void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever, wait_peek_fn peek,
+		wait_heal_fn heal);
 /* returns 0 to retry, -ETIMEDOUT when the deadline passed */
 int wait_for_data(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot, bool have_writer);
 int wait_for_space(struct pmq *q, struct wait_state *w, uint32_t seq_snapshot);
@@ -158,6 +163,17 @@ void attach_drop_token(int fd); /* close a descriptor from attach_take_token */
 void attach_unregister_handle(struct pmq *q);
 uint64_t attach_read_start_time(pid_t pid);
 
+/* slot.c: one slot's operations that ring.c, side.c and recover.c share (below all three) */
+/* copy a slot's header (all but ctl and src) once; returns its length bounded by max_payload */
+uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy);
+/* does the payload match the CRC of a header copy (true when it carries none)? */
+bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len);
+/* WRITING(L,p) -> FREE(L+1, aborted) of a main slot; -ESTALE if the word is no longer wr_ctl */
+int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
+/* a slot we claimed (main or side) becomes the caller's message; counts it as held */
+void slot_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
+		   uint32_t idx);
+
 /* side.c: the side area */
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl);
 int side_unreserve(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
@@ -180,10 +196,6 @@ int side_move(struct pmq *q, const struct move_req *m);
 int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed_ctl, uint32_t add_deliveries,
 			  uint32_t force_reason);
 int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters);
-/* copy a slot's header (all but ctl and src) once; returns its length bounded by max_payload */
-uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy);
-/* does the payload match the CRC of a header copy (true when it carries none)? */
-bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len);
 /* a message we claimed and keep (no room to settle it): counted as held, so quota, close
  * and recovery know of it */
 void held_uncounted(struct pmq *q);
@@ -201,11 +213,8 @@ static inline void side_seq_bump(struct pmq *q)
 }
 
 /* ring.c */
-int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
 bool ring_peek_data(struct pmq *q);  /* seq_cst: something for recv to do? */
 bool ring_peek_space(struct pmq *q); /* seq_cst: something for send to do? */
-void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
-		   uint32_t idx);
 
 /* repl_source.c */
 int repl_wait_confirmed(struct pmq *q, uint64_t ticket);

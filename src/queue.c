@@ -486,7 +486,7 @@ PMQ_EXPORT int pmq_close(pmq_t *q)
 	int rc = 0;
 	if (!q->forked) {
 		if (q->resv) {
-			ring_abort_writing(q, q->resv, q->resv_ctl);
+			slot_abort_writing(q, q->resv, q->resv_ctl);
 			q->resv = NULL;
 		}
 		/* settle what we hold (as a nack would), then free our entry */

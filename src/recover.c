@@ -64,7 +64,7 @@ static int settle_pass(struct pmq *q, unsigned owner)
 			continue;
 		switch (ctl_state(c)) {
 		case ST_WRITING:
-			ring_abort_writing(q, s, c);
+			slot_abort_writing(q, s, c);
 			break;
 		case ST_CLAIMED: {
 			struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,

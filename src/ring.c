@@ -24,6 +24,24 @@
 
 static inline uint32_t lap_of(const struct pmq *q, uint64_t ticket) { return (uint32_t)(ticket >> q->slot_shift); }
 
+/*
+ * Bounded walks. A help step moves a cursor hint over a ticket that is taken or done.
+ * In a healthy queue a freshly loaded cursor names a slot at most one lap behind the
+ * slot's word (every claim happens at the cursor's value and the cursor only moves on
+ * by one), so a step that finds the word two or more laps ahead ("far") needs a whole
+ * lap of traffic between two adjacent loads. A cursor a hostile or damaged mapping set
+ * laps away makes every step far: after slot_count far steps in one call the call gives
+ * up with -EPROTO instead of walking up to 2^31 laps. The count lives in a register on
+ * the help path only; a claim reads nothing extra.
+ */
+static inline bool far_step(int32_t d) { return d > 1; }
+
+static int cursor_damaged(const struct pmq *q, const char *cursor)
+{
+	return pmq_fail(-EPROTO, "queue \"%s\": its %s cursor is laps away from the slots it names (a damaged or hostile "
+				 "mapping); close every handle and reopen the queue to rebuild it", q->name, cursor);
+}
+
 static inline bool can_produce(const struct pmq *q) { return (q->role & PMQ_PRODUCER) != 0; }
 static inline bool can_consume(const struct pmq *q) { return (q->role & (PMQ_CONSUMER | AT_ROLE_DLQ)) != 0; }
 
@@ -61,6 +79,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 	struct pmq_header *h = q->hdr;
 	struct wait_state w;
 	bool waiting = false;
+	uint32_t far = 0; /* far help steps in this call (bounded walks, above) */
 
 	for (;;) {
 		/* acquire: pairs with the waker's bump; taken before we look (wait.c) */
@@ -79,7 +98,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			if (flags & PMQ_NONBLOCK)
 				return -EAGAIN;
 			if (!waiting) {
-				wait_begin(q, &w, 0, true);
+				wait_begin(q, &w, 0, true, ring_peek_space, recover_dead_owners);
 				waiting = true;
 			}
 			wait_for_space(q, &w, seq);
@@ -114,6 +133,8 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		}
 		if (d > 0 || (d == 0 && ctl_state(c) != ST_FREE)) {
 			/* ticket t is taken (or done): help the cursor along; relaxed, it is a hint */
+			if (unlikely(far_step(d)) && ++far > q->slot_count)
+				return cursor_damaged(q, "tail");
 			atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_relaxed,
 								memory_order_relaxed);
 			continue;
@@ -124,7 +145,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		if (unlikely(atomic_load_explicit(&h->fenced, memory_order_relaxed)))
 			return pmq_fail(-ESHUTDOWN, "queue \"%s\" is fenced (a newer primary exists)", q->name);
 		if (!waiting) {
-			wait_begin(q, &w, 0, true);
+			wait_begin(q, &w, 0, true, ring_peek_space, recover_dead_owners);
 			waiting = true;
 		}
 		wait_for_space(q, &w, seq);
@@ -233,21 +254,6 @@ PMQ_EXPORT int pmq_commit(pmq_t *q, void *buf, size_t len)
 	return 0;
 }
 
-/* WRITING(L,p) -> FREE(L+1, aborted): consumers skip the ticket. */
-int ring_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
-{
-	uint64_t freed = ctl_make(ctl_lap(wr_ctl) + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);
-	/* A2: seq_cst: frees the slot for producers (release) and pairs with W2 for both waiters */
-	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &wr_ctl, freed, memory_order_seq_cst,
-						     memory_order_relaxed))
-		return -ESTALE;
-	durable_persist(q, &s->ctl, sizeof(s->ctl));
-	atomic_fetch_add_explicit(&q->hdr->aborted, 1, memory_order_relaxed); /* statistics only */
-	wait_wake_data(q);
-	wait_wake_space(q);
-	return 0;
-}
-
 PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
 {
 	int rc = check_handle(q);
@@ -257,7 +263,7 @@ PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
 		return pmq_fail(-EINVAL, "pmq_abort: buffer does not belong to this handle's open reservation");
 	struct pmq_slot *s = q->resv;
 	q->resv = NULL;
-	return ring_abort_writing(q, s, q->resv_ctl);
+	return slot_abort_writing(q, s, q->resv_ctl);
 }
 
 PMQ_EXPORT int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags)
@@ -322,27 +328,6 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 
 /* ---- consumer side -------------------------------------------------------- */
 
-void ring_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side, uint32_t idx)
-{
-	uint32_t len = READ_ONCE(s->len); /* once: the bound below must hold for what we return */
-	msg->data = slot_payload(s);
-	msg->len = len > q->max_payload ? q->max_payload : len; /* clamp: never read past the slot */
-	msg->delivery_count = READ_ONCE(s->deliveries) + 1;
-	msg->ticket = READ_ONCE(s->origin);
-	msg->epoch = READ_ONCE(s->epoch);
-	msg->timestamp_ns = READ_ONCE(s->ts_ns);
-	msg->cookie[0] = ((uint64_t)side << 63) | idx;
-	msg->cookie[1] = claimed;
-	/* relaxed: heartbeat and in_flight are written only by their owner */
-	struct pmq_attach *me = q->me;
-	atomic_store_explicit(&me->heartbeat, atomic_load_explicit(&me->heartbeat, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&me->in_flight, atomic_load_explicit(&me->in_flight, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&me->received, atomic_load_explicit(&me->received, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
 /* A corrupt message found on the data path (power mode CRC): dead-letter it. */
 static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t claimed)
 {
@@ -356,11 +341,13 @@ static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t clai
 
 /*
  * Try to take the message at head. 0 on success, -EAGAIN if nothing is
- * ready; *writer is set to the WRITING word when a producer is mid-send.
+ * ready, -EPROTO if head is laps away from its slots (bounded walks, above);
+ * *writer is set to the WRITING word when a producer is mid-send.
  */
 static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
 {
 	struct pmq_header *h = q->hdr;
+	uint32_t far = 0; /* far help steps in this call */
 	for (;;) {
 		/* relaxed: head is a hint; the slot word decides */
 		uint64_t hd = atomic_load_explicit(&h->head, memory_order_relaxed);
@@ -399,7 +386,7 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 						continue;
 					}
 				}
-				ring_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
+				slot_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
 				return 0;
 			}
 			if (st == ST_FREE)
@@ -415,6 +402,8 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 		}
 		if (d > 0) {
 			/* consumed or aborted and already reused: help the cursor */
+			if (unlikely(far_step(d)) && ++far > q->slot_count)
+				return cursor_damaged(q, "head");
 			atomic_compare_exchange_strong_explicit(&h->head, &hd, hd + 1, memory_order_relaxed,
 								memory_order_relaxed);
 			continue;
@@ -513,14 +502,15 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 			if (unlikely(atomic_load_explicit(&h->side_hint, memory_order_relaxed) != 0) &&
 			    side_try_claim(q, msg, false) == 0)
 				return 0;
-			if (ring_try_consume(q, msg, &writer) == 0)
-				return 0;
+			rc = ring_try_consume(q, msg, &writer);
+			if (rc != -EAGAIN)
+				return rc; /* 0: a message; -EPROTO: a damaged head */
 		}
 		if (flags & PMQ_NONBLOCK)
 			return -EAGAIN;
 		PMQ_FAULT("recv.before_wait");
 		if (!waiting) {
-			wait_begin(q, &w, timeout_ns, forever);
+			wait_begin(q, &w, timeout_ns, forever, ring_peek_data, recover_dead_owners);
 			waiting = true;
 		}
 		if (writer)

@@ -18,21 +18,6 @@
 
 #include "internal.h"
 
-uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy)
-{
-	/* plain fields only: ctl and src are atomics others change, and no CRC covers them */
-	memcpy(&copy->ticket, &s->ticket, offsetof(struct pmq_slot, src) - offsetof(struct pmq_slot, ticket));
-	memcpy(&copy->len, &s->len, sizeof(*s) - offsetof(struct pmq_slot, len));
-	return copy->len > q->max_payload ? q->max_payload : copy->len;
-}
-
-bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len)
-{
-	if (!(copy->hflags & SLOT_HF_CRC))
-		return true;
-	return copy->len <= q->max_payload && slot_crc(copy, payload, len) == copy->crc;
-}
-
 /* The CRC a header gets when its bytes were verified (or carry no CRC to verify),
  * and one that can never match when they failed: a corrupt message stays known
  * corrupt through every later move, requeue and rebuild. */
@@ -419,7 +404,7 @@ static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters
 		q->side_scan = idx + 1; /* rotate: no entry starves */
 		q->side_skip_until = 0;
 		q->side_seq_stale = 0;
-		ring_fill_msg(q, msg, e, claimed, 1, idx);
+		slot_fill_msg(q, msg, e, claimed, 1, idx);
 		return 0;
 	}
 	return -EAGAIN;

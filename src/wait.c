@@ -8,6 +8,9 @@
  * operations one of the two sees the other, so no wake-up is lost (W1/W2 in
  * docs/memory-ordering.md). A waker with no registered waiter makes no
  * system call: a spinning pair never enters the kernel.
+ *
+ * The bottom of the data path: the caller (ring.c) hands in the re-check and
+ * the heal (struct wait_state), so this file calls nothing above it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -67,13 +70,14 @@ void wait_wake_space(struct pmq *q) { wake_if_waiters(q, &q->hdr->space_seq, q->
  * attachments (one lock probe each), so a dead consumer's messages come back
  * and a ring pinned by them frees up even where no pmqd runs.
  */
-void wait_heal_idle(struct pmq *q, struct wait_state *w)
+static void wait_heal_idle(struct pmq *q, struct wait_state *w)
 {
 	uint64_t now = now_mono_ns();
 	if (now - w->heal_at < 100000000ull)
 		return;
 	w->heal_at = now;
-	recover_dead_owners(q);
+	if (w->heal)
+		w->heal(q);
 }
 
 /*
@@ -95,12 +99,15 @@ static void wait_spin_heal(struct pmq *q, struct wait_state *w, uint64_t now)
 	w->spin_heal_at = now;
 	w->spin_head = head;
 	w->spin_tail = tail;
-	if (stalled)
-		recover_dead_owners(q);
+	if (stalled && w->heal)
+		w->heal(q);
 }
 
-void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever)
+void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, bool forever, wait_peek_fn peek,
+		wait_heal_fn heal)
 {
+	w->peek = peek;
+	w->heal = heal;
 	/* a spin-forever wait needs no clock: skip the read (tens of ns on some VMs) */
 	w->start_ns = (forever && q->wait == PMQ_WAIT_SPIN) ? 0 : now_mono_ns();
 	w->deadline_ns = forever ? 0 : w->start_ns + timeout_ns;
@@ -122,7 +129,7 @@ void wait_begin(const struct pmq *q, struct wait_state *w, uint64_t timeout_ns, 
  * FUTEX_WAIT return at once.
  */
 static int wait_step(struct pmq *q, struct wait_state *w, _Atomic uint32_t *seq, _Atomic uint64_t *waiters,
-		     uint32_t snapshot, uint64_t cap_ns, bool (*peek)(struct pmq *))
+		     uint32_t snapshot, uint64_t cap_ns)
 {
 	uint64_t now = 0;
 	if ((++w->spins & 63) == 0 || q->wait == PMQ_WAIT_FUTEX) {
@@ -147,12 +154,13 @@ static int wait_step(struct pmq *q, struct wait_state *w, _Atomic uint32_t *seq,
 			sleep = left;
 	}
 	/* W1: seq_cst RMW registers us, then peek() re-checks the queue with seq_cst
-	 * loads: a waker whose change we miss must see our registration (W2). */
+	 * loads (the caller's w->peek): a waker whose change we miss must see our
+	 * registration (W2). */
 	_Atomic uint64_t *word = &waiters[q->index / 64];
 	uint64_t bit = 1ull << (q->index % 64);
 	atomic_fetch_or_explicit(word, bit, memory_order_seq_cst);
 	int slept = 0;
-	if (!peek(q) && atomic_load_explicit(seq, memory_order_seq_cst) == snapshot) {
+	if (!w->peek(q) && atomic_load_explicit(seq, memory_order_seq_cst) == snapshot) {
 		futex_sleep(seq, snapshot, sleep);
 		slept = 1;
 	}
@@ -167,12 +175,11 @@ static int wait_step(struct pmq *q, struct wait_state *w, _Atomic uint32_t *seq,
 int wait_for_data(struct pmq *q, struct wait_state *w, uint32_t snapshot, bool have_writer)
 {
 	return wait_step(q, w, &q->hdr->data_seq, q->hdr->data_waiters, snapshot,
-			 have_writer ? 1000000ull : 100000000ull, ring_peek_data);
+			 have_writer ? 1000000ull : 100000000ull);
 }
 
 int wait_for_space(struct pmq *q, struct wait_state *w, uint32_t snapshot)
 {
 	/* a full ring may be pinned by a dead consumer: wake every 10 ms to let recovery run */
-	return wait_step(q, w, &q->hdr->space_seq, q->hdr->space_waiters, snapshot, 10000000ull,
-			 ring_peek_space);
+	return wait_step(q, w, &q->hdr->space_seq, q->hdr->space_waiters, snapshot, 10000000ull);
 }

@@ -488,7 +488,7 @@ proctype consumer(byte me; bit crashable)
 	 * a READY side entry (either: the scan's start rotates) when the hint is non-zero,
 	 * else the READY slot at head, or helps head past a taken slot (a lost CAS in the C
 	 * loops only makes them look again, which this step then does). The
-	 * claim CAS and ring_fill_msg's reads are in that step; the head advance and the
+	 * claim CAS and slot_fill_msg's reads are in that step; the head advance and the
 	 * hint decrement are steps of their own. Nothing to take: the consumer waits (the
 	 * step is not enabled) or stops. */
 	:: atomic { rounds < RCV && (CAN_SIDE(0) || CAN_SIDE(1) || CAN_RING || CAN_HELP) ->
@@ -712,7 +712,7 @@ proctype recoverer(byte me; bit crashable)
 		:: kk < NS ->
 			atomic { rcC = mctl[kk] }                                    /* :59 R1 */
 			if
-			:: OWN(rcC) == tgt && ST(rcC) == WRITING ->                 /* :63 ring_abort_writing */
+			:: OWN(rcC) == tgt && ST(rcC) == WRITING ->                 /* :63 slot_abort_writing */
 				atomic { CP; if :: mctl[kk] == rcC -> mctl[kk] = MK(LAP(rcC) + 1, FREE, NOWN, 0); REACHED(7) :: else fi }
 			:: OWN(rcC) == tgt && ST(rcC) == CLAIMED ->                 /* :66 */
 				side_move(me, 0, kk, rcC, 1, 1, 0);

@@ -1,0 +1,62 @@
+/*
+ * slot.c - operations on one slot that the ring, the side area and recovery share:
+ * reading a header once (snapshot, seal check), aborting a WRITING main slot, and
+ * handing a claimed slot to the caller as a message. The lowest file of the data
+ * path: it calls only wait.c (wakes), durable.c and crc32c.c, never ring.c, side.c
+ * or recover.c. Memory-order labels are listed in docs/memory-ordering.md.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq_slot *copy)
+{
+	/* plain fields only: ctl and src are atomics others change, and no CRC covers them */
+	memcpy(&copy->ticket, &s->ticket, offsetof(struct pmq_slot, src) - offsetof(struct pmq_slot, ticket));
+	memcpy(&copy->len, &s->len, sizeof(*s) - offsetof(struct pmq_slot, len));
+	return copy->len > q->max_payload ? q->max_payload : copy->len;
+}
+
+bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len)
+{
+	if (!(copy->hflags & SLOT_HF_CRC))
+		return true;
+	return copy->len <= q->max_payload && slot_crc(copy, payload, len) == copy->crc;
+}
+
+/* WRITING(L,p) -> FREE(L+1, aborted): consumers skip the ticket. */
+int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
+{
+	uint64_t freed = ctl_make(ctl_lap(wr_ctl) + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);
+	/* A2: seq_cst: frees the slot for producers (release) and pairs with W2 for both waiters */
+	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &wr_ctl, freed, memory_order_seq_cst,
+						     memory_order_relaxed))
+		return -ESTALE;
+	durable_persist(q, &s->ctl, sizeof(s->ctl));
+	atomic_fetch_add_explicit(&q->hdr->aborted, 1, memory_order_relaxed); /* statistics only */
+	wait_wake_data(q);
+	wait_wake_space(q);
+	return 0;
+}
+
+void slot_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side, uint32_t idx)
+{
+	uint32_t len = READ_ONCE(s->len); /* once: the bound below must hold for what we return */
+	msg->data = slot_payload(s);
+	msg->len = len > q->max_payload ? q->max_payload : len; /* clamp: never read past the slot */
+	msg->delivery_count = READ_ONCE(s->deliveries) + 1;
+	msg->ticket = READ_ONCE(s->origin);
+	msg->epoch = READ_ONCE(s->epoch);
+	msg->timestamp_ns = READ_ONCE(s->ts_ns);
+	msg->cookie[0] = ((uint64_t)side << 63) | idx;
+	msg->cookie[1] = claimed;
+	/* relaxed: heartbeat and in_flight are written only by their owner */
+	struct pmq_attach *me = q->me;
+	atomic_store_explicit(&me->heartbeat, atomic_load_explicit(&me->heartbeat, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&me->in_flight, atomic_load_explicit(&me->in_flight, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&me->received, atomic_load_explicit(&me->received, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
