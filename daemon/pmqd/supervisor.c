@@ -189,7 +189,13 @@ static void lease_expire(struct reg_queue *rq, struct reg_attach *a, const struc
 		return;
 	}
 	if (rq->lease_action == 1) {
-		if (a->mode == WATCH_PIDFD && syscall(SYS_pidfd_send_signal, a->pidfd, SIGKILL, NULL, 0) == 0) {
+		/* Signal only a process that said hello (its pidfd came from the kernel, not from
+		 * the table) and whose every uid is the queue owner's: a queue owner can write any
+		 * pid into its table and hold that entry's token, and must not aim root's SIGKILL. */
+		char why[160] = "it never said hello (known only from the shared table)";
+		int ok = a->mode == WATCH_PIDFD ? watch_may_signal(a->local_pid, a->pidfd, rq->owner, why, sizeof(why))
+						: -EPERM;
+		if (ok == 0 && syscall(SYS_pidfd_send_signal, a->pidfd, SIGKILL, NULL, 0) == 0) {
 			rq->lease_kills++;
 			log_msg(LOG_WARNING,
 				"consumer pid %d on \"%s\" made no progress for %.1f s (lease %.1f s) holding %u "
@@ -197,8 +203,8 @@ static void lease_expire(struct reg_queue *rq, struct reg_attach *a, const struc
 				e->pid, rq->name, idle, lease, e->in_flight);
 			return;
 		}
-		log_msg(LOG_WARNING, "consumer pid %d on \"%s\" cannot be killed (not in pmqd's PID namespace) "
-			"--> requeueing instead", e->pid, rq->name);
+		log_msg(LOG_WARNING, "consumer pid %d on \"%s\" is not killed: %s --> requeueing instead", e->pid,
+			rq->name, why);
 	}
 	pthread_mutex_lock(&rq->mu);
 	int r = pmq_requeue_holder(rq->q, e->index, e->incarnation);
