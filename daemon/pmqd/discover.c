@@ -51,8 +51,7 @@ int discover_init(const struct pmqd_config *c)
 	cfg = c;
 	my_pid = getpid();
 	my_start = proc_start_time(my_pid);
-	if (mkdir(c->dir, 0755) == 0)
-		log_msg(LOG_NOTICE, "created queue directory %s", c->dir);
+	/* main made and checked the directory (dir_prepare) */
 	ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ino_fd < 0)
 		return -errno;

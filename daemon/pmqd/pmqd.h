@@ -58,6 +58,13 @@ void config_finish(struct pmqd_config *c);
 
 #include "log.h"
 
+/* --- dir_trust.c: the queue directory's owner and mode ------------------------ */
+struct stat;
+/* Make `dir` (root-owned 01777 if new) and check it: owned by root or our euid,
+ * not group/world-writable without the sticky bit. 0, or -errno with *err. */
+int dir_prepare(const char *dir, char *err, size_t cap);
+int dir_trust_check(const struct stat *st, char *err, size_t cap);
+
 /* --- registry.c: the RCU hash tables ---------------------------------------- */
 enum watch_mode {
 	WATCH_NONE = 0,   /* not yet set up */
