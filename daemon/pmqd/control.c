@@ -34,6 +34,12 @@
 #include "pmqd.h"
 
 #define MAX_CLIENTS 256
+/* Fairness (issue 9 item 7): one uid other than root holds at most PER_UID_MAX
+ * connections, and all of them together leave ROOT_RESERVE for root, so no
+ * local user can keep root's pmqctl (or other users) out. */
+#define PER_UID_MAX 32
+#define ROOT_RESERVE 32
+#define UID_SLOTS 64 /* distinct non-root uids connected at once; more are refused */
 #define TAG_LISTEN 1ull
 #define TAG_INOTIFY 2ull
 #define TAG_SIGNAL 3ull
@@ -43,7 +49,51 @@
 
 static int listen_fd = -1, ep = -1;
 static char sock_path[4096];
-static unsigned n_clients;
+static unsigned n_clients, n_nonroot;
+static struct {
+	uid_t uid;
+	unsigned n;
+} uid_count[UID_SLOTS]; /* n == 0: free */
+
+static unsigned *uid_counter(uid_t uid, bool add)
+{
+	int free_slot = -1;
+	for (int i = 0; i < UID_SLOTS; i++) {
+		if (uid_count[i].n && uid_count[i].uid == uid)
+			return &uid_count[i].n;
+		if (!uid_count[i].n && free_slot < 0)
+			free_slot = i;
+	}
+	if (!add || free_slot < 0)
+		return NULL;
+	uid_count[free_slot].uid = uid;
+	return &uid_count[free_slot].n;
+}
+
+/* May one more connection of `uid` be served? Root: while there is any room. */
+static bool uid_admit(uid_t uid)
+{
+	if (uid == 0)
+		return true;
+	if (n_nonroot >= MAX_CLIENTS - ROOT_RESERVE)
+		return false;
+	unsigned *c = uid_counter(uid, true);
+	if (!c || *c >= PER_UID_MAX)
+		return false;
+	++*c;
+	n_nonroot++;
+	return true;
+}
+
+static void uid_release(uid_t uid)
+{
+	if (uid == 0)
+		return;
+	unsigned *c = uid_counter(uid, false);
+	if (c && *c)
+		--*c;
+	n_nonroot--;
+}
 static bool accept_paused; /* at MAX_CLIENTS: new connections wait in the backlog */
 static struct {
 	uid_t uid;
@@ -103,6 +153,7 @@ static void client_close(int fd)
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
 	clients_cred[fd].open = false;
+	uid_release(clients_cred[fd].uid);
 	n_clients--;
 	if (accept_paused && n_clients < MAX_CLIENTS)
 		set_accepting(true);
@@ -163,11 +214,21 @@ static void on_accept(void)
 			close(fd);
 			continue;
 		}
+		if (!uid_admit(cr.uid)) {
+			char busy[160];
+			int n = snprintf(busy, sizeof(busy),
+					 "err EBUSY uid %u has %d control connections open (or all users %d) --> close some "
+					 "and retry\n", (unsigned)cr.uid, PER_UID_MAX, MAX_CLIENTS - ROOT_RESERVE);
+			send(fd, busy, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
 		clients_cred[fd].uid = cr.uid;
 		clients_cred[fd].pid = cr.pid;
 		clients_cred[fd].last_ns = mono_ns();
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = TAG_CLIENT | (unsigned)fd };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			uid_release(cr.uid);
 			close(fd);
 			continue;
 		}
