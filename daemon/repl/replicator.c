@@ -476,7 +476,7 @@ void replicator_stop(void)
 	n_links = 0;
 }
 
-void replicator_status(struct jbuf *j, const char *only)
+void replicator_status(struct jbuf *j, const char *only, uid_t uid)
 {
 	jb_raw(j, "[");
 	uint64_t now = repl_now_ns();
@@ -492,8 +492,8 @@ void replicator_status(struct jbuf *j, const char *only)
 		int k = 0;
 		for (int q = 0; q < l->n; q++) {
 			struct rqueue *r = &l->rq[q];
-			if (only && strcmp(only, r->name))
-				continue;
+			if ((only && strcmp(only, r->name)) || !repl_may_see(uid, r->name))
+				continue; /* like `list`: only queues the peer may control */
 			jb_printf(j, "%s{\"name\":", k++ ? "," : "");
 			jb_str(j, r->name);
 			jb_printf(j, ",\"confirmed\":%llu,\"sent\":%llu,\"lag_entries\":%llu,\"lag_us\":%llu,"

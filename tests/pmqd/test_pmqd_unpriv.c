@@ -306,6 +306,73 @@ static void item7_flood(void)
 	h_stop_pmqd();
 }
 
+/* repl-stat as uid 65534 (pmqd's socket 0666): nothing of root's replicated queue */
+static void item9_repl_stat(void)
+{
+	char key[300], sdir[300], listen[64], to[64];
+	snprintf(key, sizeof(key), "%s.key", h_dir);
+	snprintf(sdir, sizeof(sdir), "%s/standby", h_dir);
+	FILE *f = fopen(key, "w");
+	H_CHECK(f && fprintf(f, "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n") > 0, "key");
+	fclose(f);
+	chmod(key, 0600);
+	int port = 20000 + (int)(getpid() % 30000);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(to, sizeof(to), "127.0.0.1:%d", port);
+	pid_t sb = fork();
+	if (sb == 0) {
+		int fd = open(h_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 2);
+		char ssock[400];
+		snprintf(ssock, sizeof(ssock), "%s/.pmqd.sock", sdir);
+		execl(PMQD_BIN, PMQD_BIN, "--dir", sdir, "--standby", "--listen", listen, "--repl-key-file", key,
+		      (char *)NULL);
+		_exit(127);
+	}
+	H_CHECK(h_create("rootq", NULL) == 0, "create rootq");
+	const char *const args[] = { "--socket-mode", "0666", "--replicate-to", to, "--repl-key-file", key, NULL };
+	h_start_pmqd_args(args);
+	char reply[16384];
+	int seen = 0;
+	for (int i = 0; i < 500 && !seen; i++) {
+		seen = h_request("repl-stat", reply, sizeof(reply)) == 0 && strstr(reply, "\"rootq\"");
+		if (!seen)
+			h_sleep_ms(10);
+	}
+	if (!seen) {
+		kill(sb, SIGTERM);
+		waitpid(sb, NULL, 0);
+		printf("item 9: the replication link did not come up (%s): part skipped\n", reply);
+		h_stop_pmqd();
+		return;
+	}
+	int pp[2];
+	H_CHECK(pipe(pp) == 0, "pipe");
+	pid_t c = fork();
+	if (c == 0) {
+		close(pp[0]);
+		if (h_become_nobody() < 0)
+			_exit(3);
+		int r = h_request("repl-stat", reply, sizeof(reply));
+		if (r)
+			snprintf(reply, sizeof(reply), "unreachable: %s", strerror(-r));
+		if (write(pp[1], reply, strlen(reply) + 1) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	close(pp[1]);
+	ssize_t n = read(pp[0], reply, sizeof(reply) - 1);
+	reply[n > 0 ? n : 0] = '\0';
+	close(pp[0]);
+	waitpid(c, NULL, 0);
+	kill(sb, SIGTERM);
+	waitpid(sb, NULL, 0);
+	h_stop_pmqd();
+	unlink(key);
+	printf("item 9: uid 65534's repl-stat: %.200s\n", reply);
+	H_CHECK(!strncmp(reply, "ok ", 3) && !strstr(reply, "rootq"), "uid 65534 must not see root's queue: %s", reply);
+}
+
 int main(void)
 {
 	h_setup("unpriv");
@@ -317,8 +384,10 @@ int main(void)
 		       "are skipped; item 1's attack runs as root on a queue owned by 65534\n", h_dir);
 	item1_fake_attachment();
 	item4_directory();
-	if (nobody_ok)
+	if (nobody_ok) {
 		item7_flood();
+		item9_repl_stat();
+	}
 	printf("PASS test_pmqd_unpriv\n");
 	h_done();
 	return 0;
