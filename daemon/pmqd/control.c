@@ -1,7 +1,8 @@
 /*
  * control.c - the control thread: its event loop and the control socket.
  *
- * Socket: Unix SOCK_SEQPACKET at <dir>/.pmqd.sock, mode 0660. One request is
+ * Socket: Unix SOCK_SEQPACKET at <dir>/.pmqd.sock, mode 0660 (elsewhere with
+ * --socket, and then <dir>/.pmqd.sock is a link to it: leave_socket_record). One request is
  * one datagram of text, at most PMQD_REQ_MAX bytes, "verb args...\n"; one
  * reply per request: "ok <json>\n" or "err <ERRNO-NAME> <message>\n". The
  * peer's uid comes from SO_PEERCRED, never from the request: a queue may be
@@ -49,6 +50,47 @@
 
 static int listen_fd = -1, ep = -1;
 static char sock_path[4096];
+static char record_path[4200]; /* DIR/.pmqd.sock as a link to sock_path, "" if none */
+static char record_target[4200];
+
+/*
+ * --socket outside DIR (issue 9 item 20): libpmq says hello to DIR/.pmqd.sock
+ * only, so pmqd leaves a record there: a symbolic link, made by pmqd (root) in
+ * its checked directory, naming the real socket. connect() follows it, and so
+ * do pmqctl's defaults. A hello carries nothing secret and pmqd verifies its
+ * sender by the kernel's credentials, so a reader needs no more check than the
+ * directory's own (dir_trust.c).
+ */
+static void leave_socket_record(const struct pmqd_config *c)
+{
+	char def[4200];
+	snprintf(def, sizeof(def), "%s/%s", c->dir, PMQD_SOCK_NAME);
+	if (!strcmp(def, c->socket_path))
+		return;
+	char cwd[4096] = "";
+	if (c->socket_path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	snprintf(record_target, sizeof(record_target), "%s%s%s", cwd, cwd[0] ? "/" : "", c->socket_path);
+	unlink(def); /* a stale one, or anyone's: the sticky bit lets root (the directory's owner) remove it */
+	if (symlink(record_target, def) < 0) {
+		log_msg(LOG_WARNING, "cannot leave %s -> %s: %s --> libpmq's hellos will not reach pmqd; deaths are "
+			"then found by the token probe", def, record_target, strerror(errno));
+		return;
+	}
+	snprintf(record_path, sizeof(record_path), "%s", def);
+	log_msg(LOG_INFO, "control socket %s; %s points to it for libpmq's hellos", c->socket_path, def);
+}
+
+static void remove_socket_record(void)
+{
+	char now[4200];
+	ssize_t n = record_path[0] ? readlink(record_path, now, sizeof(now) - 1) : -1;
+	if (n < 0)
+		return;
+	now[n] = '\0';
+	if (!strcmp(now, record_target)) /* still ours */
+		unlink(record_path);
+}
 static unsigned n_clients, n_nonroot;
 static struct {
 	uid_t uid;
@@ -128,6 +170,7 @@ int control_open(const struct pmqd_config *c)
 	chmod(sa.sun_path, c->socket_mode);
 	if (c->socket_gid >= 0 && chown(sa.sun_path, (uid_t)-1, (gid_t)c->socket_gid) < 0)
 		log_msg(LOG_WARNING, "cannot give %s to group %ld: %s", sa.sun_path, c->socket_gid, strerror(errno));
+	leave_socket_record(c);
 	return listen_fd;
 }
 
@@ -136,6 +179,7 @@ void control_close(void)
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(sock_path);
+		remove_socket_record();
 	}
 }
 
