@@ -24,6 +24,24 @@
 #include "layout.h"
 
 static bool nobody_ok;
+static pid_t kids[8]; /* killed at exit, pass or fail (H_FAIL exits) */
+static int n_kids;
+
+static void kill_kids(void)
+{
+	for (int i = 0; i < n_kids; i++)
+		if (kids[i] > 0 && waitpid(kids[i], NULL, WNOHANG) == 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+		}
+}
+
+static pid_t kid(pid_t p)
+{
+	if (n_kids < 8)
+		kids[n_kids++] = p;
+	return p;
+}
 
 static uint64_t start_time_of(pid_t pid)
 {
@@ -134,9 +152,9 @@ static void item1_fake_attachment(void)
 	H_CHECK(chown(path, 65534, 65534) == 0, "chown fake.pmq to 65534");
 	h_start_pmqd();
 
-	pid_t victim = spawn_sleeper(); /* a root process */
+	pid_t victim = kid(spawn_sleeper()); /* a root process */
 	int idx;
-	pid_t attacker = spawn_fake_attacher("fake", victim, &idx);
+	pid_t attacker = kid(spawn_fake_attacher("fake", victim, &idx));
 	printf("item 1: fake entry %d names root pid %d (attacker %d, as %s)\n", idx, (int)victim, (int)attacker,
 	       nobody_ok ? "uid 65534" : "root on a 65534-owned queue");
 	wait_verdict("fake", victim);
@@ -153,7 +171,7 @@ static void item1_fake_attachment(void)
 	pmq_t *p = h_open("fake", PMQ_PRODUCER);
 	H_CHECK(pmq_send(p, "x", 1, 0) == 0, "send");
 	unsigned got = 0;
-	pid_t holder = h_spawn_holder("fake", 1, &got);
+	pid_t holder = kid(h_spawn_holder("fake", 1, &got));
 	H_CHECK(got == 1, "root holder got its message");
 	for (int i = 0; i < 500 && !h_log_has("are not all the queue owner's") && alive(holder); i++)
 		h_sleep_ms(10);
@@ -376,6 +394,7 @@ static void item9_repl_stat(void)
 int main(void)
 {
 	h_setup("unpriv");
+	atexit(kill_kids);
 	if (geteuid() != 0)
 		h_skip("needs root: the suite runs a root pmqd and drops to uid 65534 in children");
 	nobody_ok = h_nobody_reaches(h_dir);
