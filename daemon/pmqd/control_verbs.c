@@ -267,6 +267,10 @@ static void cmd_hello(int fd, uid_t uid, pid_t peer_pid, char **arg, int nargs)
 	if (!a || a->incarnation != inc || (a->mode == WATCH_PROBE && (pfd < 0 || a->start_time != st))) {
 		if (pfd >= 0)
 			close(pfd);
+		if (a && pfd == -ESRCH) { /* the sender died already: recover now, not at the next probe */
+			rq->need_recover = 1;
+			registry_wake(REG_WAKE_SUPERVISOR);
+		}
 		reply_err(fd, ESRCH, "no attachment %u.%u of pid %u on \"%s\" matches the sender", idx, inc, pid, base);
 		return;
 	}
