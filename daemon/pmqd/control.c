@@ -51,7 +51,7 @@
 static int listen_fd = -1, ep = -1;
 static char sock_path[4096];
 static char record_path[4200]; /* DIR/.pmqd.sock as a link to sock_path, "" if none */
-static char record_target[4200];
+static char record_target[8200];
 
 /*
  * --socket outside DIR (issue 9 item 20): libpmq says hello to DIR/.pmqd.sock
@@ -70,7 +70,16 @@ static void leave_socket_record(const struct pmqd_config *c)
 	char cwd[4096] = "";
 	if (c->socket_path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
 		cwd[0] = '\0';
-	snprintf(record_target, sizeof(record_target), "%s%s%s", cwd, cwd[0] ? "/" : "", c->socket_path);
+	size_t lc = strlen(cwd), ls = strlen(c->socket_path);
+	if (lc + 1 + ls >= sizeof(record_target)) {
+		log_msg(LOG_WARNING, "socket path %s is too long to link from %s --> use an absolute --socket", c->socket_path,
+			def);
+		return;
+	}
+	memcpy(record_target, cwd, lc);
+	if (lc)
+		record_target[lc++] = '/';
+	memcpy(record_target + lc, c->socket_path, ls + 1); /* length checked above */
 	unlink(def); /* a stale one, or anyone's: the sticky bit lets root (the directory's owner) remove it */
 	if (symlink(record_target, def) < 0) {
 		log_msg(LOG_WARNING, "cannot leave %s -> %s: %s --> libpmq's hellos will not reach pmqd; deaths are "
