@@ -223,7 +223,7 @@ static void expect_refused_dir(const char *d, const char *what)
 
 static void item4_directory(void)
 {
-	char d[200];
+	char d[sizeof(h_dir) + 16];
 	if (strlen(h_dir) > 150)
 		H_FAIL("directory name too long for this test: %s", h_dir);
 	/* made by nobody, mode 0755 */
@@ -236,15 +236,15 @@ static void item4_directory(void)
 	expect_refused_dir(d, "mode 0777");
 	/* what pmqd makes itself: root-owned 01777, accepted on the next start */
 	snprintf(d, sizeof(d), "%s/fresh", h_dir);
-	char saved[256];
-	snprintf(saved, sizeof(saved), "%s", h_dir);
-	snprintf(h_dir, sizeof(h_dir), "%s", d);
+	char saved[sizeof(h_dir)];
+	memcpy(saved, h_dir, sizeof(saved));
+	memcpy(h_dir, d, strlen(d) + 1); /* h_dir is at most 150 bytes (checked above) + "/fresh" */
 	h_start_pmqd();
 	h_stop_pmqd();
 	struct stat st;
 	H_CHECK(stat(d, &st) == 0 && st.st_uid == 0 && (st.st_mode & 07777) == 01777,
 		"pmqd makes its directory root-owned 01777 (got %o uid %u)", st.st_mode & 07777, st.st_uid);
-	snprintf(h_dir, sizeof(h_dir), "%s", saved);
+	memcpy(h_dir, saved, sizeof(h_dir));
 }
 
 static void item7_flood(void)
