@@ -11,7 +11,9 @@
  *          is world-writable without the sticky bit.
  *  item 7  nobody opens 300 control connections and keeps pinging: root's
  *          ping is still answered, and nobody gets at most its share.
- *  item 9  nobody's repl-stat does not show root's replicated queue.
+ *  item 9  nobody's repl-stat does not show root's replicated queue; a
+ *          .pmqd.repl.tmp.<pid> planted by nobody in the sticky standby
+ *          directory does not become the promoted node's state file.
  * A part that needs uid 65534 to reach the directory is skipped, saying so,
  * when it cannot (a chroot whose root is 0700); item 1's attack then runs as
  * root against a queue owned by 65534, which is what pmqd sees either way.
@@ -337,6 +339,10 @@ static void item9_repl_stat(void)
 	int port = 20000 + (int)(getpid() % 30000);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(to, sizeof(to), "127.0.0.1:%d", port);
+	/* a sticky, world-writable standby directory, as pmqd makes it: nobody may create names */
+	mode_t um = umask(0);
+	H_CHECK(mkdir(sdir, 01777) == 0, "mkdir %s", sdir);
+	umask(um);
 	pid_t sb = fork();
 	if (sb == 0) {
 		int fd = open(h_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -347,6 +353,7 @@ static void item9_repl_stat(void)
 		      (char *)NULL);
 		_exit(127);
 	}
+	kid(sb); /* killed at exit if a check fails */
 	H_CHECK(h_create("rootq", NULL) == 0, "create rootq");
 	const char *const args[] = { "--socket-mode", "0666", "--replicate-to", to, "--repl-key-file", key, NULL };
 	h_start_pmqd_args(args);
@@ -383,6 +390,35 @@ static void item9_repl_stat(void)
 	reply[n > 0 ? n : 0] = '\0';
 	close(pp[0]);
 	waitpid(c, NULL, 0);
+
+	/* nobody plants the standby's temporary state name (its pid is the one we forked);
+	 * the promotion's save must not write into nobody's file and rename it into place */
+	char tmp[400], state[400], rep2[4096];
+	snprintf(tmp, sizeof(tmp), "%s/.pmqd.repl.tmp.%d", sdir, (int)sb);
+	snprintf(state, sizeof(state), "%s/.pmqd.repl", sdir);
+	pid_t planter = fork();
+	if (planter == 0) {
+		if (h_become_nobody() < 0)
+			_exit(3);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+		_exit(fd >= 0 ? 0 : 4);
+	}
+	int pst;
+	waitpid(planter, &pst, 0);
+	H_CHECK(WIFEXITED(pst) && WEXITSTATUS(pst) == 0, "uid 65534 planted %s", tmp);
+	char saved_sock[sizeof(h_sock)];
+	memcpy(saved_sock, h_sock, sizeof(saved_sock));
+	size_t sl = strlen(sdir);
+	H_CHECK(sl + sizeof("/.pmqd.sock") <= sizeof(h_sock), "standby directory name too long");
+	memcpy(h_sock, sdir, sl);
+	memcpy(h_sock + sl, "/.pmqd.sock", sizeof("/.pmqd.sock"));
+	int pr = h_request("promote", rep2, sizeof(rep2));
+	memcpy(h_sock, saved_sock, sizeof(h_sock));
+	struct stat sst;
+	H_CHECK(pr == 0 && !strncmp(rep2, "ok ", 3), "promote the standby: %s", pr ? strerror(-pr) : rep2);
+	H_CHECK(lstat(state, &sst) == 0 && sst.st_uid == 0,
+		"the promoted standby's %s must be root's, not the planted file of uid %u", state, (unsigned)sst.st_uid);
+	printf("item 9: promotion with a planted %s: state file owned by uid %u\n", tmp, (unsigned)sst.st_uid);
 	kill(sb, SIGTERM);
 	waitpid(sb, NULL, 0);
 	h_stop_pmqd();
