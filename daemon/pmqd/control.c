@@ -1,7 +1,8 @@
 /*
  * control.c - the control thread: its event loop and the control socket.
  *
- * Socket: Unix SOCK_SEQPACKET at <dir>/.pmqd.sock, mode 0660. One request is
+ * Socket: Unix SOCK_SEQPACKET at <dir>/.pmqd.sock, mode 0660 (elsewhere with
+ * --socket, and then <dir>/.pmqd.sock is a link to it: leave_socket_record). One request is
  * one datagram of text, at most PMQD_REQ_MAX bytes, "verb args...\n"; one
  * reply per request: "ok <json>\n" or "err <ERRNO-NAME> <message>\n". The
  * peer's uid comes from SO_PEERCRED, never from the request: a queue may be
@@ -34,6 +35,12 @@
 #include "pmqd.h"
 
 #define MAX_CLIENTS 256
+/* Fairness (issue 9 item 7): one uid other than root holds at most PER_UID_MAX
+ * connections, and all of them together leave ROOT_RESERVE for root, so no
+ * local user can keep root's pmqctl (or other users) out. */
+#define PER_UID_MAX 32
+#define ROOT_RESERVE 32
+#define UID_SLOTS 64 /* distinct non-root uids connected at once; more are refused */
 #define TAG_LISTEN 1ull
 #define TAG_INOTIFY 2ull
 #define TAG_SIGNAL 3ull
@@ -43,7 +50,101 @@
 
 static int listen_fd = -1, ep = -1;
 static char sock_path[4096];
-static unsigned n_clients;
+static char record_path[4200]; /* DIR/.pmqd.sock as a link to sock_path, "" if none */
+static char record_target[8200];
+
+/*
+ * --socket outside DIR (issue 9 item 20): libpmq says hello to DIR/.pmqd.sock
+ * only, so pmqd leaves a record there: a symbolic link, made by pmqd (root) in
+ * its checked directory, naming the real socket. connect() follows it, and so
+ * do pmqctl's defaults. A hello carries nothing secret and pmqd verifies its
+ * sender by the kernel's credentials, so a reader needs no more check than the
+ * directory's own (dir_trust.c).
+ */
+static void leave_socket_record(const struct pmqd_config *c)
+{
+	char def[4200];
+	snprintf(def, sizeof(def), "%s/%s", c->dir, PMQD_SOCK_NAME);
+	if (!strcmp(def, c->socket_path))
+		return;
+	char cwd[4096] = "";
+	if (c->socket_path[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	size_t lc = strlen(cwd), ls = strlen(c->socket_path);
+	if (lc + 1 + ls >= sizeof(record_target)) {
+		log_msg(LOG_WARNING, "socket path %s is too long to link from %s --> use an absolute --socket", c->socket_path,
+			def);
+		return;
+	}
+	memcpy(record_target, cwd, lc);
+	if (lc)
+		record_target[lc++] = '/';
+	memcpy(record_target + lc, c->socket_path, ls + 1); /* length checked above */
+	unlink(def); /* a stale one, or anyone's: the sticky bit lets root (the directory's owner) remove it */
+	if (symlink(record_target, def) < 0) {
+		log_msg(LOG_WARNING, "cannot leave %s -> %s: %s --> libpmq's hellos will not reach pmqd; deaths are "
+			"then found by the token probe", def, record_target, strerror(errno));
+		return;
+	}
+	snprintf(record_path, sizeof(record_path), "%s", def);
+	log_msg(LOG_INFO, "control socket %s; %s points to it for libpmq's hellos", c->socket_path, def);
+}
+
+static void remove_socket_record(void)
+{
+	char now[4200];
+	ssize_t n = record_path[0] ? readlink(record_path, now, sizeof(now) - 1) : -1;
+	if (n < 0)
+		return;
+	now[n] = '\0';
+	if (!strcmp(now, record_target)) /* still ours */
+		unlink(record_path);
+}
+static unsigned n_clients, n_nonroot;
+static struct {
+	uid_t uid;
+	unsigned n;
+} uid_count[UID_SLOTS]; /* n == 0: free */
+
+static unsigned *uid_counter(uid_t uid, bool add)
+{
+	int free_slot = -1;
+	for (int i = 0; i < UID_SLOTS; i++) {
+		if (uid_count[i].n && uid_count[i].uid == uid)
+			return &uid_count[i].n;
+		if (!uid_count[i].n && free_slot < 0)
+			free_slot = i;
+	}
+	if (!add || free_slot < 0)
+		return NULL;
+	uid_count[free_slot].uid = uid;
+	return &uid_count[free_slot].n;
+}
+
+/* May one more connection of `uid` be served? Root: while there is any room. */
+static bool uid_admit(uid_t uid)
+{
+	if (uid == 0)
+		return true;
+	if (n_nonroot >= MAX_CLIENTS - ROOT_RESERVE)
+		return false;
+	unsigned *c = uid_counter(uid, true);
+	if (!c || *c >= PER_UID_MAX)
+		return false;
+	++*c;
+	n_nonroot++;
+	return true;
+}
+
+static void uid_release(uid_t uid)
+{
+	if (uid == 0)
+		return;
+	unsigned *c = uid_counter(uid, false);
+	if (c && *c)
+		--*c;
+	n_nonroot--;
+}
 static bool accept_paused; /* at MAX_CLIENTS: new connections wait in the backlog */
 static struct {
 	uid_t uid;
@@ -78,6 +179,7 @@ int control_open(const struct pmqd_config *c)
 	chmod(sa.sun_path, c->socket_mode);
 	if (c->socket_gid >= 0 && chown(sa.sun_path, (uid_t)-1, (gid_t)c->socket_gid) < 0)
 		log_msg(LOG_WARNING, "cannot give %s to group %ld: %s", sa.sun_path, c->socket_gid, strerror(errno));
+	leave_socket_record(c);
 	return listen_fd;
 }
 
@@ -86,6 +188,7 @@ void control_close(void)
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(sock_path);
+		remove_socket_record();
 	}
 }
 
@@ -103,6 +206,7 @@ static void client_close(int fd)
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
 	clients_cred[fd].open = false;
+	uid_release(clients_cred[fd].uid);
 	n_clients--;
 	if (accept_paused && n_clients < MAX_CLIENTS)
 		set_accepting(true);
@@ -163,11 +267,21 @@ static void on_accept(void)
 			close(fd);
 			continue;
 		}
+		if (!uid_admit(cr.uid)) {
+			char busy[160];
+			int n = snprintf(busy, sizeof(busy),
+					 "err EBUSY uid %u has %d control connections open (or all users %d) --> close some "
+					 "and retry\n", (unsigned)cr.uid, PER_UID_MAX, MAX_CLIENTS - ROOT_RESERVE);
+			send(fd, busy, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
 		clients_cred[fd].uid = cr.uid;
 		clients_cred[fd].pid = cr.pid;
 		clients_cred[fd].last_ns = mono_ns();
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = TAG_CLIENT | (unsigned)fd };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			uid_release(cr.uid);
 			close(fd);
 			continue;
 		}

@@ -228,10 +228,12 @@ static int parse_u32(const char *s, uint32_t *out)
 
 /*
  * hello <queue> <index> <incarnation> <pid>: an attacher announces itself.
- * The pid in the message is in the sender's namespace; SO_PEERCRED gives it
- * in ours. We watch the peer by pidfd only if its start time equals the
- * one recorded in that very table entry, so a hello can never make us watch
- * (or act on) the wrong process.
+ * This is the only way a process gets a pidfd (and so can ever be signalled
+ * by a lease): the sender is named by the kernel (SO_PEERPIDFD, SO_PEERCRED),
+ * never by the request or the shared table. The pid in the message is in the
+ * sender's namespace and is only logged. The entry must be attached at that
+ * incarnation with the sender's own start time, so a hello binds an entry to
+ * the process that wrote it, or to nothing.
  */
 static void cmd_hello(int fd, uid_t uid, pid_t peer_pid, char **arg, int nargs)
 {
@@ -256,43 +258,49 @@ static void cmd_hello(int fd, uid_t uid, pid_t peer_pid, char **arg, int nargs)
 		reply_err(fd, ENOENT, "queue \"%s\" is not known to pmqd", base);
 		return;
 	}
-	discover_queue_attachments(rq); /* picks the entry up (pidfd on its recorded pid if it is ours) */
 	struct reg_attach *a = rq->slot[idx];
-	uint64_t st = proc_start_time(peer_pid);
-	if (!a || a->incarnation != inc || a->start_time != st || !st) {
+	if (!a || a->incarnation != inc)
+		discover_queue_attachments(rq); /* a new entry: read the table once */
+	a = rq->slot[idx];
+	uint64_t st = 0;
+	int pfd = (a && a->incarnation == inc && a->mode == WATCH_PROBE) ? watch_peer_pidfd(fd, peer_pid, &st) : -1;
+	if (!a || a->incarnation != inc || (a->mode == WATCH_PROBE && (pfd < 0 || a->start_time != st))) {
+		if (pfd >= 0)
+			close(pfd);
+		if (a && pfd == -ESRCH) { /* the sender died already: recover now, not at the next probe */
+			rq->need_recover = 1;
+			registry_wake(REG_WAKE_SUPERVISOR);
+		}
 		reply_err(fd, ESRCH, "no attachment %u.%u of pid %u on \"%s\" matches the sender", idx, inc, pid, base);
 		return;
 	}
 	if (a->mode == WATCH_PROBE) {
-		/* other PID namespace: the sender is visible to us as peer_pid */
-		int pfd = watch_open_pidfd(peer_pid, a->start_time);
-		if (pfd >= 0) {
-			struct reg_attach *b = calloc(1, sizeof(*b));
-			if (b) {
-				*b = (struct reg_attach){ .index = a->index, .incarnation = a->incarnation, .role = a->role,
-							  .pid = a->pid, .local_pid = peer_pid, .start_time = a->start_time,
-							  .pidfd = pfd, .mode = WATCH_PIDFD };
-				b->last_hb = a->last_hb;
-				b->last_progress_ns = a->last_progress_ns;
-				registry_attach_remove(rq, a);
-				if (registry_attach_add(rq, b) == 0 && supervisor_watch(b) == 0) {
-					log_msg(LOG_INFO, "pid %u (pid %d here) on \"%s\" said hello --> watched by pidfd",
-						pid, (int)peer_pid, base);
-				} else {
-					if (rq->slot[idx] == b)
-						registry_attach_remove(rq, b);
-					else {
-						close(pfd);
-						free(b);
-					}
-					rq->need_scan = 1;
-				}
-			} else {
+		struct reg_attach *b = calloc(1, sizeof(*b));
+		if (!b) {
+			close(pfd);
+			reply_err(fd, ENOMEM, "out of memory");
+			return;
+		}
+		*b = (struct reg_attach){ .index = a->index, .incarnation = a->incarnation, .role = a->role,
+					  .pid = a->pid, .local_pid = peer_pid, .start_time = a->start_time,
+					  .pidfd = pfd, .mode = WATCH_PIDFD };
+		b->last_hb = a->last_hb;
+		b->last_progress_ns = a->last_progress_ns;
+		b->in_flight = a->in_flight;
+		registry_attach_remove(rq, a);
+		if (registry_attach_add(rq, b) == 0 && supervisor_watch(b) == 0) {
+			log_msg(LOG_DEBUG, "pid %u (pid %d uid %u here) on \"%s\" said hello --> watched by pidfd", pid,
+				(int)peer_pid, (unsigned)uid, base);
+		} else {
+			if (rq->slot[idx] == b)
+				registry_attach_remove(rq, b);
+			else {
 				close(pfd);
+				free(b);
 			}
+			rq->need_scan = 1;
 		}
 	}
-	(void)uid;
 	struct jbuf j;
 	jb_start(&j);
 	jb_raw(&j, "{}");

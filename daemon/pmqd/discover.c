@@ -7,7 +7,8 @@
  * before we started, anything inotify missed, and attachments of processes
  * that did not say hello), and the hello on the control socket (control.c).
  * A queue is registered by opening an observer handle (flags 0) on it; every
- * new attachment gets a verified pidfd or, failing that, token probing.
+ * attachment found in a table is watched by token probe, and gets a pidfd only
+ * when its process says hello (control_verbs.c: the kernel names the sender).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -50,8 +51,7 @@ int discover_init(const struct pmqd_config *c)
 	cfg = c;
 	my_pid = getpid();
 	my_start = proc_start_time(my_pid);
-	if (mkdir(c->dir, 0755) == 0)
-		log_msg(LOG_NOTICE, "created queue directory %s", c->dir);
+	/* main made and checked the directory (dir_prepare) */
 	ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ino_fd < 0)
 		return -errno;
@@ -88,21 +88,12 @@ static struct reg_attach *attach_new(struct reg_queue *rq, const struct pmq_atta
 		a->mode = WATCH_SELF;
 		return a;
 	}
-	int fd = e->alive ? watch_open_pidfd(e->pid, e->start_time) : -ESRCH;
-	if (fd >= 0) {
-		a->pidfd = fd;
-		a->local_pid = e->pid;
-		a->mode = WATCH_PIDFD;
-	} else {
-		/* Dead, reused pid, or another PID namespace: only the token can tell. */
-		a->mode = WATCH_PROBE;
+	/* The table's pid and start time are written by whoever can write the file: they
+	 * never name a process pmqd acts on. Until the process itself says hello (control
+	 * socket, kernel-given peer), only its token tells whether it lives. */
+	a->mode = WATCH_PROBE;
+	if (!e->alive)
 		rq->need_recover = 1;
-		if (e->alive)
-			log_msg(LOG_INFO,
-				"%s pid %d on \"%s\" is not visible as itself here (other PID namespace or pid reused) "
-				"--> probing its token",
-				(e->role & PMQ_CONSUMER) ? "consumer" : "producer", e->pid, rq->name);
-	}
 	return a;
 }
 

@@ -82,7 +82,14 @@ static int take_instance_lock(const char *dir)
 {
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", dir, PMQD_LOCK_NAME);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+		/* someone else's file in a sticky directory: never lock (or write) theirs; replace it */
+		close(fd);
+		unlink(path);
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	}
 	if (fd < 0) {
 		fprintf(stderr, "pmqd: cannot open %s: %s --> check the directory's permissions\n", path,
 			strerror(errno));
@@ -114,8 +121,9 @@ int main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	log_init(cfg.log_level);
 
-	if (mkdir(cfg.dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "pmqd: cannot create %s: %s\n", cfg.dir, strerror(errno));
+	char why[512];
+	if (dir_prepare(cfg.dir, why, sizeof(why)) < 0) {
+		fprintf(stderr, "pmqd: queue directory %s %s\n", cfg.dir, why);
 		return 1;
 	}
 	int lock_fd = take_instance_lock(cfg.dir);

@@ -60,11 +60,18 @@ void config_finish(struct pmqd_config *c);
 
 #include "log.h"
 
+/* --- dir_trust.c: the queue directory's owner and mode ------------------------ */
+struct stat;
+/* Make `dir` (root-owned 01777 if new) and check it: owned by root or our euid,
+ * not group/world-writable without the sticky bit. 0, or -errno with *err. */
+int dir_prepare(const char *dir, char *err, size_t cap);
+int dir_trust_check(const struct stat *st, char *err, size_t cap);
+
 /* --- registry.c: the RCU hash tables ---------------------------------------- */
 enum watch_mode {
 	WATCH_NONE = 0,   /* not yet set up */
-	WATCH_PIDFD = 1,  /* pidfd in the supervisor's epoll, start time verified */
-	WATCH_PROBE = 2,  /* pid not ours (other PID namespace) or reused: probe the token */
+	WATCH_PIDFD = 1,  /* pidfd of the process that said hello (kernel-named peer), in the epoll set */
+	WATCH_PROBE = 2,  /* known from the shared table only (no hello yet): token probe, never signalled */
 	WATCH_SELF = 3,   /* pmqd's own observer handle */
 };
 
@@ -77,7 +84,7 @@ struct reg_attach {
 	struct reg_queue *queue;       /* valid inside the read section that found us */
 	uint32_t index, incarnation, role;
 	int32_t pid;                   /* as recorded by the attacher */
-	int32_t local_pid;             /* pid in pmqd's namespace (pidfd target), 0 if none */
+	int32_t local_pid;             /* pid in pmqd's namespace of the hello's sender (kernel-given), 0 if none */
 	uint64_t start_time;
 	int pidfd;                     /* -1 when WATCH_PROBE */
 	_Atomic int mode;              /* enum watch_mode */
@@ -150,6 +157,14 @@ uint64_t proc_start_time(pid_t pid);               /* 0 if unreadable */
  * `start_time`. Returns the pidfd, -ESRCH (gone or another process now:
  * treat as dead or foreign, i.e. probe) or another -errno. */
 int watch_open_pidfd(pid_t pid, uint64_t start_time);
+/* A pidfd on the process at the other end of control connection `sock`
+ * (SO_PEERCRED said `peer_pid`), and its start time. -ESRCH if it is gone. */
+int watch_peer_pidfd(int sock, pid_t peer_pid, uint64_t *start_time);
+/* May pmqd signal the process of `pidfd` (pid `pid` here) for a queue owned by
+ * `owner`? Only if its real, effective, saved and fs uids all equal `owner`
+ * (so never root's for a queue not root's), read from /proc and then
+ * confirmed by the pidfd still being alive. 0, or -EPERM / -ESRCH with *why. */
+int watch_may_signal(pid_t pid, int pidfd, uid_t owner, char *why, size_t cap);
 
 /* --- supervisor.c ------------------------------------------------------------ */
 int supervisor_start(const struct pmqd_config *c);

@@ -103,11 +103,12 @@ int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_a
 	struct pmq_stats b, e;
 	pthread_mutex_lock(&rq->mu);
 	int have = pmq_stats(rq->q, &b) == 0;
+	uint64_t tr = mono_ns(); /* pmqd's own part ends here; pmq_recover is the library's */
 	int n = pmq_recover(rq->q);
 	uint64_t t1 = mono_ns();
 	have = have && pmq_stats(rq->q, &e) == 0;
 	pthread_mutex_unlock(&rq->mu);
-	double ms = (double)(t1 - t0) / 1e6;
+	double ms = (double)(t1 - t0) / 1e6, lib_ms = (double)(t1 - tr) / 1e6;
 
 	if (n < 0) {
 		log_msg(LOG_WARNING, "recovery of \"%s\" failed: %s (%s) --> retrying", rq->name, pmq_strerror(n),
@@ -153,9 +154,9 @@ int supervisor_recover(struct reg_queue *rq, const char *why, const struct reg_a
 	if (a)
 		log_msg(LOG_NOTICE,
 			"%s pid %d on \"%s\" %s --> recovered %d attachment(s): %llu requeued, %llu dead-lettered, "
-			"%llu sends aborted (%.3f ms)",
+			"%llu sends aborted (pmq_recover %.3f ms of %.3f ms)",
 			role_name(a->role), a->pid, rq->name, why, n, (unsigned long long)rq_n,
-			(unsigned long long)dl_n, (unsigned long long)ab_n, ms);
+			(unsigned long long)dl_n, (unsigned long long)ab_n, lib_ms, ms);
 	else
 		log_msg(LOG_NOTICE,
 			"\"%s\": %d dead attachment(s) found by %s --> %llu requeued, %llu dead-lettered, "
@@ -190,7 +191,13 @@ static void lease_expire(struct reg_queue *rq, struct reg_attach *a, const struc
 		return;
 	}
 	if (rq->lease_action == 1) {
-		if (a->mode == WATCH_PIDFD && syscall(SYS_pidfd_send_signal, a->pidfd, SIGKILL, NULL, 0) == 0) {
+		/* Signal only a process that said hello (its pidfd came from the kernel, not from
+		 * the table) and whose every uid is the queue owner's: a queue owner can write any
+		 * pid into its table and hold that entry's token, and must not aim root's SIGKILL. */
+		char why[160] = "it never said hello (known only from the shared table)";
+		int ok = a->mode == WATCH_PIDFD ? watch_may_signal(a->local_pid, a->pidfd, rq->owner, why, sizeof(why))
+						: -EPERM;
+		if (ok == 0 && syscall(SYS_pidfd_send_signal, a->pidfd, SIGKILL, NULL, 0) == 0) {
 			rq->lease_kills++;
 			log_msg(LOG_WARNING,
 				"consumer pid %d on \"%s\" made no progress for %.1f s (lease %.1f s) holding %u "
@@ -198,8 +205,8 @@ static void lease_expire(struct reg_queue *rq, struct reg_attach *a, const struc
 				e->pid, rq->name, idle, lease, e->in_flight);
 			return;
 		}
-		log_msg(LOG_WARNING, "consumer pid %d on \"%s\" cannot be killed (not in pmqd's PID namespace) "
-			"--> requeueing instead", e->pid, rq->name);
+		log_msg(LOG_WARNING, "consumer pid %d on \"%s\" is not killed: %s --> requeueing instead", e->pid,
+			rq->name, why);
 	}
 	pthread_mutex_lock(&rq->mu);
 	int r = pmq_requeue_holder(rq->q, e->index, e->incarnation);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +139,16 @@ int repl_state_load(const char *dir, uint64_t *epoch, int *role)
 	return 0;
 }
 
+bool repl_may_see(uid_t uid, const char *name)
+{
+	if (uid == 0)
+		return true;
+	char path[4400];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s.pmq", g_repl.dir, name);
+	return lstat(path, &st) == 0 && st.st_uid == uid;
+}
+
 /* Write DIR/.pmqd.repl atomically and durably (rename after fsync). */
 int repl_state_save(void)
 {
@@ -146,7 +157,10 @@ int repl_state_save(void)
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 	int n = snprintf(body, sizeof(body), "epoch %llu\nrole %s\n",
 			 (unsigned long long)atomic_load(&g_node_epoch), repl_role_name(atomic_load(&g_node_role)));
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* O_EXCL: in a sticky directory the name may be someone else's file (or a link
+	 * to one); never truncate or write through it: remove ours or theirs, make a new one */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return -errno;
 	if (write(fd, body, (size_t)n) != n || fsync(fd)) {
@@ -250,9 +264,9 @@ int repl_control(uid_t uid, char **arg, int nargs, struct jbuf *j, char *err, si
 	if (!strcmp(verb, "repl-stat") && nargs <= 2) {
 		jb_printf(j, "{\"role\":\"%s\",\"epoch\":%llu,\"standby_links\":", repl_role_name(atomic_load(&g_node_role)),
 			  (unsigned long long)atomic_load(&g_node_epoch));
-		replicator_status(j, nargs == 2 ? arg[1] : NULL);
+		replicator_status(j, nargs == 2 ? arg[1] : NULL, uid);
 		jb_raw(j, ",\"receiver\":");
-		standby_status(j);
+		standby_status(j, uid);
 		jb_raw(j, "}");
 		return 0;
 	}

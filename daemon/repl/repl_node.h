@@ -68,11 +68,13 @@ int standby_start(void);
 void standby_stop(void);
 /* Promote every mirror queue to `epoch` (control thread); fills j. 0 or errno. */
 int standby_promote(uint64_t epoch, struct jbuf *j, char *err, size_t errlen);
-void standby_status(struct jbuf *j);
+void standby_status(struct jbuf *j, uid_t uid);
 
 /* replicator.c */
 int replicator_start(void);
 void replicator_stop(void);
-void replicator_status(struct jbuf *j, const char *only_queue);
+void replicator_status(struct jbuf *j, const char *only_queue, uid_t uid);
+/* repl-stat shows a queue to root and to the owner of DIR/<name>.pmq only (as pmqd's `list`). */
+bool repl_may_see(uid_t uid, const char *name);
 
 #endif

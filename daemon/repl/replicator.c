@@ -526,7 +526,7 @@ static bool repl_in_sync(const struct link *l, const struct rqueue *r, uint64_t 
 	return r->caught_up || now < r->progress_ns || now - r->progress_ns < g_repl.timeout_ms * 1000000ull;
 }
 
-void replicator_status(struct jbuf *j, const char *only)
+void replicator_status(struct jbuf *j, const char *only, uid_t uid)
 {
 	jb_raw(j, "[");
 	uint64_t now = repl_now_ns();
@@ -542,8 +542,8 @@ void replicator_status(struct jbuf *j, const char *only)
 		int k = 0;
 		for (int q = 0; q < l->n; q++) {
 			struct rqueue *r = &l->rq[q];
-			if (only && strcmp(only, r->name))
-				continue;
+			if ((only && strcmp(only, r->name)) || !repl_may_see(uid, r->name))
+				continue; /* like `list`: only queues the peer may control */
 			jb_printf(j, "%s{\"name\":", k++ ? "," : "");
 			jb_str(j, r->name);
 			jb_printf(j, ",\"confirmed\":%llu,\"sent\":%llu,\"lag_entries\":%llu,\"lag_us\":%llu,"

@@ -556,7 +556,7 @@ int standby_promote(uint64_t epoch, struct jbuf *j, char *err, size_t errlen)
 	return 0;
 }
 
-void standby_status(struct jbuf *j)
+void standby_status(struct jbuf *j, uid_t uid)
 {
 	if (!sb_running) {
 		jb_raw(j, "null");
@@ -569,8 +569,10 @@ void standby_status(struct jbuf *j)
 	jb_str(j, sb_peer);
 	jb_printf(j, ",\"session_epoch\":%llu,\"frames\":%llu,\"refused\":%llu,\"mirrors\":[",
 		  (unsigned long long)sb_session_epoch, (unsigned long long)sb_frames, (unsigned long long)atomic_load(&sb_refused));
-	for (int i = 0; i < n_mirrors; i++) {
-		jb_printf(j, "%s{\"name\":", i ? "," : "");
+	for (int i = 0, k = 0; i < n_mirrors; i++) {
+		if (!repl_may_see(uid, mirrors[i].name))
+			continue; /* like `list`: only queues the peer may control */
+		jb_printf(j, "%s{\"name\":", k++ ? "," : "");
 		jb_str(j, mirrors[i].name);
 		jb_printf(j, ",\"next\":%llu,\"acked\":%llu}", (unsigned long long)mirrors[i].expected,
 			  (unsigned long long)mirrors[i].acked);

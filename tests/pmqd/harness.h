@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <grp.h>
 
 #include "pmq.h"
 
@@ -324,6 +327,25 @@ static __attribute__((unused)) int h_log_has(const char *s)
 	if (f)
 		fclose(f);
 	return found;
+}
+
+/* Drop to uid/gid 65534 (nobody) for good; in a forked child only. */
+static __attribute__((unused)) int h_become_nobody(void)
+{
+	return setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ? -1 : 0;
+}
+
+/* Can uid 65534 search `path` at all? (not in a chroot whose root is 0700, say) */
+static __attribute__((unused)) bool h_nobody_reaches(const char *path)
+{
+	if (geteuid() != 0)
+		return false;
+	pid_t c = fork();
+	if (c == 0)
+		_exit(h_become_nobody() == 0 && access(path, X_OK) == 0 ? 0 : 1);
+	int st;
+	waitpid(c, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 #endif

@@ -4,7 +4,8 @@
  * nothing to pmqd. Two ways must both work:
  *  A. its hello reaches pmqd, which sees it through SO_PEERCRED as a pid of
  *     its own namespace, checks the start time, and watches it by pidfd;
- *  B. no hello (pmqd's socket elsewhere): pmqd probes the token.
+ *  B. no hello (pmqd's socket elsewhere and its record in the directory
+ *     removed, so the library finds no pmqd): pmqd probes the token.
  */
 #include "harness.h"
 
@@ -90,6 +91,9 @@ int main(void)
 	snprintf(h_sock, sizeof(h_sock), "%s.sock", h_dir); /* the library's hello finds no pmqd */
 	static const char *const args[] = { "--probe-ms", "100", "--socket", h_sock, NULL };
 	h_start_pmqd_args(args);
+	char rec[400];
+	snprintf(rec, sizeof(rec), "%s/.pmqd.sock", h_dir);
+	H_CHECK(unlink(rec) == 0, "remove pmqd's socket record %s (item 20)", rec);
 	run("b", "\"watch\":\"probe\"");
 	printf("PASS test_pmqd_pidns\n");
 	h_done();
