@@ -136,6 +136,7 @@ static __attribute__((unused)) pmq_t *h_open(const char *name, unsigned flags)
 	pmq_t *q = NULL;
 	pmq_open_opts_init(&o);
 	o.dir = h_dir;
+	o.owner_uid = PMQ_OWNER_ANY; /* the tests make queues as other users on purpose (uid 65534) */
 	int r = pmq_open_ex(name, flags, &o, &q);
 	if (r < 0)
 		H_FAIL("open %s: %s (%s)", name, pmq_strerror(r), pmq_errmsg());
@@ -265,6 +266,7 @@ static __attribute__((unused)) pid_t h_spawn_holder(const char *name, unsigned n
 		pmq_t *q;
 		pmq_open_opts_init(&o);
 		o.dir = h_dir;
+		o.owner_uid = PMQ_OWNER_ANY; /* as h_open */
 		unsigned k = 0;
 		if (pmq_open_ex(name, PMQ_CONSUMER, &o, &q) == 0) {
 			struct pmq_msg m;
