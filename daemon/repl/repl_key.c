@@ -30,7 +30,7 @@ int rp_load_key(const char *path, uint8_t *key, size_t *keylen, const char **why
 		return -EINVAL;
 	}
 	if (n < RP_KEY_MIN) {
-		*why = "key shorter than 16 bytes (use: head -c 32 /dev/urandom | base64 > KEYFILE)";
+		*why = "key shorter than 16 bytes (use: head -c 32 /dev/urandom | base64 > KEYFILE; chmod 600 KEYFILE)";
 		return -EINVAL;
 	}
 	memcpy(key, buf, n);
