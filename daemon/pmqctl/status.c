@@ -195,7 +195,12 @@ int cmd_stat(int argc, char **argv)
 	static char reply[PMQD_REPLY_MAX];
 	char req[300];
 	snprintf(req, sizeof(req), "stat %s", name);
-	int have_pmqd = pmqd_request(req, reply, sizeof(reply)) == 0;
+	int pr = pmqd_request(req, reply, sizeof(reply));
+	bool have_pmqd = pr == 0;
+	/* what the PMQD column says when pmqd has no view to give */
+	const char *no_view = pr == 1 ? "(pmqd refused: not root or owner)"
+			      : pr == -EACCES || pr == -EPERM ? "(pmqd's socket refused this user)"
+							      : "(pmqd not running)";
 	pid_t me = getpid();
 	const struct pmq_stats *s = &b.st;
 
@@ -244,7 +249,7 @@ int cmd_stat(int argc, char **argv)
 			continue;
 		printf("  %5u %4u %8d %-10s %-6s %8u %12" PRIu64 " %s\n", at[i].index, at[i].incarnation, at[i].pid,
 		       role_str(at[i].role), at[i].alive ? "yes" : "DEAD", at[i].in_flight, at[i].heartbeat,
-		       have_pmqd ? pmqd_watch_of(reply, at[i].index, at[i].incarnation, wb) : "(pmqd not running)");
+		       have_pmqd ? pmqd_watch_of(reply, at[i].index, at[i].incarnation, wb) : no_view);
 	}
 	if (have_pmqd)
 		pmqctl_repl_print(name); /* per standby: connected, lag, confirmed ticket, epoch (if replicated) */
