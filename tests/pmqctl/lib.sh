@@ -24,11 +24,15 @@ ctl() { "$PMQCTL" --dir "$D" "$@"; }
 ok() { echo "ok   - $*"; }
 bad() { echo "FAIL - $*"; FAILS=$((FAILS + 1)); }
 
-# expect_rc WANT DESCRIPTION -- COMMAND...: runs it, keeps stdout in $OUT and stderr in $ERR
+# expect_rc WANT DESCRIPTION -- COMMAND...: runs it (ctl as pmqctl --dir $D) under a
+# timeout, keeps stdout in $OUT and stderr in $ERR
 expect_rc() {
 	local want=$1 what=$2
 	shift 3
-	OUT=$("$@" 2>"$T/stderr")
+	if [ "$1" = ctl ]; then shift; set -- "$PMQCTL" --dir "$D" "$@"; fi
+	local wrap=(timeout -s KILL 20) # a hang fails the check (137) instead of the whole test
+	declare -F "$1" >/dev/null && wrap=()
+	OUT=$("${wrap[@]}" "$@" 2>"$T/stderr")
 	local rc=$?
 	ERR=$(cat "$T/stderr")
 	if [ "$rc" = "$want" ]; then ok "$what (exit $rc)"; else bad "$what: exit $rc, want $want; stderr: $ERR"; fi

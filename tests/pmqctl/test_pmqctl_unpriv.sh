@@ -7,7 +7,7 @@
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (to run pmqctl as uid 65534 against root's pmqd)"; exit 77; }
 command -v setpriv >/dev/null || { echo "SKIP: needs setpriv (util-linux)"; exit 77; }
 chmod 755 "$D"
-nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$PMQCTL" --dir "$D" "$@"; }
+nobody() { timeout -s KILL 20 setpriv --reuid 65534 --regid 65534 --clear-groups "$PMQCTL" --dir "$D" "$@"; }
 
 start_pmqd # creates its socket 0660 root:root
 ctl create secret --slots 4 >/dev/null
