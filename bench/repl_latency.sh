@@ -12,6 +12,7 @@ B=${1:?build dir}; N=${2:-20000}
 PMQD=$B/daemon/pmqd PMQCTL=$B/daemon/pmqctl TOOL=$B/tests/repl/repl_tool
 T=$(mktemp -d /tmp/pmq-repl-bench.XXXXXX); mkdir -p "$T/p" "$T/s" "$T/l"
 head -c 32 /dev/urandom | base64 >"$T/key"
+chmod 600 "$T/key" # pmqd refuses a key file others may read
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
 PORT=$((20000 + RANDOM % 30000))

@@ -46,7 +46,7 @@ int pmq_requeue_holder(pmq_t *q, uint32_t index, uint32_t incarnation);
 
 /* --- replication ------------------------------------------------------------
  * What pmqd's replicator (on the primary) and standby receiver use; see
- * DESIGN.md section 6 and docs/failover.md. Applications need none of it:
+ * docs/failover.md and docs/failover.md. Applications need none of it:
  * they only pass PMQ_REPLICATED to pmq_send. Open the queue with flags 0
  * (an observer handle) for these calls. */
 

@@ -1,5 +1,5 @@
 /*
- * attach.c - the attachment table and the liveness locks (DESIGN §2).
+ * attach.c - the attachment table and the liveness locks (docs/format.md).
  *
  * Each handle owns one open file description (q->fd). Through it, it holds
  * a shared OFD lock on the presence byte (whole-file recovery needs the

@@ -2,7 +2,7 @@
  * format.c - the queue file's geometry, header initialisation and
  * validation. Nothing read from a file is trusted: every field is checked
  * against its range and against the file size before anything is mapped
- * or indexed (DESIGN §2).
+ * or indexed (docs/format.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +59,7 @@ int format_validate_config(const struct pmq_config *c)
 	return 0;
 }
 
-/* Side-area capacity (DESIGN §3): 2 x (sum of consumer quotas) + attachments + dead letters. */
+/* Side-area capacity (docs/format.md): 2 x (sum of consumer quotas) + attachments + dead letters. */
 static uint64_t side_formula(const struct pmq_config *c)
 {
 	return 2ull * c->max_attach * c->consumer_quota + c->max_attach + c->dlq_capacity;

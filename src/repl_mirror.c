@@ -1,5 +1,5 @@
 /*
- * repl_mirror.c - the library's side of replication, standby half (DESIGN §6,
+ * repl_mirror.c - the library's side of replication, standby half (docs/failover.md,
  * docs/failover.md): pmqd's standby thread writes shipped entries into the
  * mirror's slots (apply, skip), applies the primary's ack floor, and turns a
  * mirror into a primary (promote) or a node into a fenced one; persistence of

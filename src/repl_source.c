@@ -1,5 +1,5 @@
 /*
- * repl_source.c - the library's side of replication, primary half (DESIGN §6):
+ * repl_source.c - the library's side of replication, primary half (docs/failover.md):
  * what producers wait for, and (for pmqd's replicator) reading committed
  * entries in ticket order, confirming them, the ack floor, the replication
  * flags. The standby's half is repl_mirror.c, the side area's repl_side.c.

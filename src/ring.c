@@ -2,7 +2,7 @@
 /*
  * ring.c - the main ring's data path: claim, commit, consume, ack, nack.
  *
- * This file is the slot state machine of DESIGN §3 for main-ring slots:
+ * This file is the slot state machine of docs/format.md for main-ring slots:
  *
  *   FREE(L) --producer claim--> WRITING(L,p) --commit--> READY(L)
  *   READY(L) --consumer claim--> CLAIMED(L,c) --ack--> FREE(L+1)
@@ -58,7 +58,7 @@ static int check_handle(const struct pmq *q)
 /* ---- producer side -------------------------------------------------------- */
 
 /* With a standby in sync, ticket t may reuse its slot only once ticket t - slot_count
- * is confirmed (DESIGN §6). repl_flags sits on the tail line: no extra line per send. */
+ * is confirmed (docs/failover.md). repl_flags sits on the tail line: no extra line per send. */
 static inline bool repl_may_reuse(const struct pmq *q, uint64_t t)
 {
 	/* relaxed: a flag flip is picked up at the next send; `replicated` is acquired below */

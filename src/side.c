@@ -1,5 +1,5 @@
 /*
- * side.c - the side area: redeliveries and dead letters (DESIGN §3).
+ * side.c - the side area: redeliveries and dead letters (docs/format.md).
  *
  *   FREE(g) --reserve--> WRITING(g,a) --publish--> READY(g) | DEAD(g)
  *   READY(g) --claim--> CLAIMED(g,c) --ack--> FREE(g+1)

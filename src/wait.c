@@ -1,5 +1,5 @@
 /*
- * wait.c - waiting and waking (DESIGN §3 "Waking").
+ * wait.c - waiting and waking (docs/format.md "Waking").
  *
  * A Dekker pattern: the waiter publishes "I may sleep" (waiter count and
  * its own flag) with a seq_cst RMW and then re-checks the queue with seq_cst

@@ -9,7 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PMQD_VERSION "1.0.0"
+#include "pmq.h"
+
+/* pmqd's and pmqctl's version is the project's (pmq.h's PMQ_VERSION_*). */
+#define PMQD_STR_(x) #x
+#define PMQD_STR(x) PMQD_STR_(x)
+#define PMQD_VERSION PMQD_STR(PMQ_VERSION_MAJOR) "." PMQD_STR(PMQ_VERSION_MINOR) "." PMQD_STR(PMQ_VERSION_PATCH)
 #define PMQD_REQ_MAX 4096          /* largest control request, bytes */
 #define PMQD_REPLY_MAX 65536       /* largest control reply, bytes */
 #define PMQD_SOCK_NAME ".pmqd.sock" /* in the queue directory */
@@ -25,7 +30,10 @@ struct jbuf {
 void jb_init(struct jbuf *b, char *buf, size_t cap);
 void jb_raw(struct jbuf *b, const char *s);
 void jb_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void jb_str(struct jbuf *b, const char *s);        /* quoted, escaped */
+void jb_str(struct jbuf *b, const char *s);        /* quoted, escaped; invalid UTF-8 becomes U+FFFD */
+void jb_strn(struct jbuf *b, const char *s, size_t n); /* the same for n bytes (a NUL as \u0000) */
+void jb_b64(struct jbuf *b, const void *buf, size_t n); /* quoted standard base64 (RFC 4648, padded) */
+bool utf8_valid(const void *buf, size_t n);
 
 uint64_t mono_ns(void);
 #endif

@@ -4,15 +4,12 @@
  * nack or dead-letter). The read-only views (peek, tail) are in peek.c.
  */
 #define _GNU_SOURCE
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,32 +17,81 @@
 #include "pmq_admin.h"
 #include "pmqctl.h"
 
-/* ---- send / recv ------------------------------------------------------------------- */
+/* ---- send ---------------------------------------------------------------------------- */
+
+struct send_mode {
+	bool nonblock;       /* --nonblock: a full queue is an error at once */
+	uint64_t timeout_ms; /* --timeout: give up after this long (0: wait for ever) */
+	bool told;           /* "waiting" said once */
+};
+
+/* One message. A full queue waits (saying so once on stderr) until there is
+ * room or the timeout; libpmq has no timed send, so the timed wait is a
+ * bounded retry with back-off (this is the CLI, not the data path). */
+static int send_one(pmq_t *q, const char *name, struct send_mode *sm, const void *p, size_t n)
+{
+	int r = pmq_send(q, p, n, PMQ_NONBLOCK);
+	if (r != -EAGAIN || sm->nonblock)
+		return r;
+	if (!sm->told) {
+		sm->told = true;
+		if (sm->timeout_ms)
+			fprintf(stderr, "pmqctl: send \"%s\": the queue is full, waiting up to %" PRIu64
+				" ms for room\n", name, sm->timeout_ms);
+		else
+			fprintf(stderr, "pmqctl: send \"%s\": the queue is full, waiting for room (a consumer must "
+				"take messages; --timeout MS or --nonblock to give up)\n", name);
+	}
+	if (!sm->timeout_ms)
+		return pmq_send(q, p, n, 0); /* the library's own wait (futex) */
+	uint64_t deadline = mono_ns() + sm->timeout_ms * 1000000ull, nap_us = 100;
+	while ((r = pmq_send(q, p, n, PMQ_NONBLOCK)) == -EAGAIN) {
+		if (mono_ns() >= deadline)
+			return -ETIMEDOUT;
+		usleep((useconds_t)nap_us);
+		nap_us = nap_us < 20000 ? nap_us * 2 : 20000;
+	}
+	return r;
+}
 
 int cmd_send(int argc, char **argv)
 {
-	static const struct option o[] = { { "count", 1, 0, 'c' }, { "nonblock", 0, 0, 'n' }, { 0, 0, 0, 0 } };
-	unsigned long count = 1;
-	unsigned flags = 0;
+	static const struct option o[] = { { "count", 1, 0, 'c' }, { "nonblock", 0, 0, 'n' },
+					   { "timeout", 1, 0, 't' }, { 0, 0, 0, 0 } };
+	uint64_t count = 1;
+	struct send_mode sm = { 0 };
 	int ch;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "c:n", o, NULL)) != -1) {
-		if (ch == 'c') count = strtoul(optarg, NULL, 10);
-		else if (ch == 'n') flags |= PMQ_NONBLOCK;
-		else return EX_USAGE;
+	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		if (ch == 'c') {
+			if (!arg_u64("--count", optarg, 1, UINT64_MAX, &count))
+				return EX_USAGE;
+		} else if (ch == 'n') {
+			sm.nonblock = true;
+		} else if (ch == 't') {
+			if (!arg_u64("--timeout", optarg, 1, UINT64_MAX / 1000000ull, &sm.timeout_ms))
+				return EX_USAGE;
+		} else {
+			return usage_err("send: unknown option (a message starting with '-' goes after --)");
+		}
 	}
 	if (optind >= argc)
 		return usage_err("send needs a queue name (then messages, or lines on stdin)");
 	const char *name = argv[optind++];
+	int first_msg = optind; /* getopt moved the options (anywhere before a "--") ahead */
+	if (sm.nonblock && sm.timeout_ms)
+		return usage_err("send: --nonblock and --timeout exclude each other");
 	pmq_t *q;
 	int r = open_queue(name, PMQ_PRODUCER, &q);
 	if (r < 0)
 		return fail("send", name, r);
-	unsigned long sent = 0;
-	if (optind < argc) {
-		for (unsigned long k = 0; k < count && r >= 0; k++)
-			for (int i = optind; i < argc && r >= 0; i++, sent++)
-				r = pmq_send(q, argv[i], strlen(argv[i]), flags);
+	uint64_t sent = 0;
+	if (first_msg < argc) {
+		for (uint64_t k = 0; k < count && r >= 0; k++)
+			for (int i = first_msg; i < argc && r >= 0; i++) {
+				r = send_one(q, name, &sm, argv[i], strlen(argv[i]));
+				sent += r >= 0;
+			}
 	} else {
 		char *line = NULL;
 		size_t cap = 0;
@@ -53,97 +99,111 @@ int cmd_send(int argc, char **argv)
 		while (r >= 0 && (n = getline(&line, &cap, stdin)) > 0) {
 			if (line[n - 1] == '\n')
 				n--;
-			r = pmq_send(q, line, (size_t)n, flags);
+			r = send_one(q, name, &sm, line, (size_t)n);
 			sent += r >= 0;
 		}
 		free(line);
 	}
-	if (r < 0) {
-		int ex = fail("send", name, r);
-		pmq_close(q);
-		return ex;
-	}
 	pmq_close(q);
-	if (!opt_json)
-		fprintf(stderr, "sent %lu message(s) to \"%s\"\n", sent, name);
+	if (r == -EAGAIN || r == -ETIMEDOUT) {
+		fprintf(stderr, "pmqctl: send \"%s\": the queue is full%s; %" PRIu64 " message(s) sent before "
+			"--> a consumer must take messages (pmqctl stat %s), or wait longer (--timeout MS)\n", name,
+			r == -ETIMEDOUT ? " and stayed full for the --timeout" : " (--nonblock)", sent, name);
+		return EX_FULL;
+	}
+	if (r < 0)
+		return fail("send", name, r);
+	if (opt_json) {
+		char b[1024];
+		struct jbuf j;
+		jb_init(&j, b, sizeof(b));
+		jb_raw(&j, "{\"queue\":");
+		jb_str(&j, name);
+		jb_printf(&j, ",\"sent\":%" PRIu64 "}", sent);
+		return json_print(&j);
+	}
+	fprintf(stderr, "sent %" PRIu64 " message(s) to \"%s\"\n", sent, name);
 	return EX_OK;
 }
 
-static void print_msg(const struct pmq_msg *m, bool json)
-{
-	const unsigned char *p = m->data;
-	if (json) {
-		struct jbuf j;
-		static char b[1 << 20];
-		char *txt = strndup((const char *)p, m->len); /* NULs end the text; --json is for text payloads */
-		jb_init(&j, b, sizeof(b));
-		jb_str(&j, txt ? txt : "");
-		free(txt);
-		printf("{\"ticket\":%" PRIu64 ",\"epoch\":%" PRIu64 ",\"delivery_count\":%u,\"len\":%u,\"timestamp_ns\":%" PRIu64
-		       ",\"data\":%s}\n",
-		       m->ticket, m->epoch, m->delivery_count, m->len, m->timestamp_ns, b);
-		return;
-	}
-	for (uint32_t i = 0; i < m->len; i++) {
-		if (isprint(p[i]) || p[i] == '\t')
-			putchar(p[i]);
-		else
-			printf("\\x%02x", p[i]);
-	}
-	putchar('\n');
-}
+/* ---- recv ---------------------------------------------------------------------------- */
 
 int recv_loop(const char *verb, const char *name, unsigned flags, int argc, char **argv)
 {
 	static const struct option o[] = { { "count", 1, 0, 'n' }, { "timeout", 1, 0, 't' }, { "nack", 0, 0, 'N' },
-					   { "deadletter", 0, 0, 'D' }, { "follow", 0, 0, 'f' }, { "json", 0, 0, 'j' },
-					   { 0, 0, 0, 0 } };
-	unsigned long count = 1;
-	long timeout_ms = 0;
+					   { "deadletter", 0, 0, 'D' }, { "follow", 0, 0, 'f' }, { 0, 0, 0, 0 } };
+	uint64_t count = 1, timeout_ms = 0;
 	int settle = 0; /* 0 ack, 1 nack, 2 dead-letter */
 	bool follow = false;
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "n:t:f", o, NULL)) != -1) {
 		switch (ch) {
-		case 'n': count = strtoul(optarg, NULL, 10); break;
-		case 't': timeout_ms = strtol(optarg, NULL, 10); break;
+		case 'n':
+			if (!arg_u64("--count", optarg, 1, UINT64_MAX, &count))
+				return EX_USAGE;
+			break;
+		case 't':
+			if (!arg_u64("--timeout", optarg, 0, UINT64_MAX / 1000000ull, &timeout_ms))
+				return EX_USAGE;
+			break;
 		case 'N': settle = 1; break;
 		case 'D': settle = 2; break;
 		case 'f': follow = true; break;
-		case 'j': opt_json = true; break;
-		default: return EX_USAGE;
+		default: return usage_err("%s: unknown option", verb);
 		}
 	}
+	if (optind != argc)
+		return usage_err("%s: unexpected argument \"%s\"", verb, argv[optind]);
+	if (follow && opt_json)
+		return usage_err("%s --follow never ends, so it cannot be one JSON document: use --jsonl", verb);
 	pmq_t *q;
 	int r = open_queue(name, flags, &q);
 	if (r < 0)
 		return fail(verb, name, r);
-	unsigned long got = 0;
+	if (opt_json) {
+		printf("{\"queue\":");
+		struct jbuf j;
+		char b[PMQ_NAME_MAX * 6 + 16];
+		jb_init(&j, b, sizeof(b));
+		jb_str(&j, name);
+		printf("%s,\"messages\":[", b);
+	}
+	uint64_t got = 0;
+	int ex = EX_OK;
 	while (follow || got < count) {
 		struct pmq_msg m;
 		if (follow)
 			r = pmq_recv(q, &m, 0);
 		else if (timeout_ms > 0)
-			r = pmq_recv_timeout(q, &m, (uint64_t)timeout_ms * 1000000ull);
+			r = pmq_recv_timeout(q, &m, timeout_ms * 1000000ull);
 		else
 			r = pmq_recv(q, &m, PMQ_NONBLOCK);
 		if (r < 0)
 			break;
-		print_msg(&m, opt_json);
+		if (opt_json || opt_jsonl) {
+			msg_json_print(name, NULL, &m, m.data, m.len, m.len, opt_jsonl || got == 0);
+			if (opt_jsonl)
+				putchar('\n');
+		} else {
+			msg_print_text(NULL, &m, m.data, m.len, m.len);
+		}
 		fflush(stdout);
 		r = settle == 0 ? pmq_ack(q, &m) : pmq_nack(q, &m, settle == 2 ? PMQ_NACK_DEADLETTER : PMQ_NACK_REQUEUE);
 		if (r < 0) {
-			fail(settle ? "nack" : "ack", name, r);
+			ex = fail(settle ? "nack" : "ack", name, r);
 			break;
 		}
 		got++;
 	}
 	pmq_close(q);
+	if (opt_json)
+		printf("]}\n");
+	if (ex != EX_OK)
+		return ex;
 	if (got == 0 && (r == -EAGAIN || r == -ETIMEDOUT)) {
-		if (!opt_json)
-			fprintf(stderr, "pmqctl: %s \"%s\": nothing to receive%s\n", verb, name,
-				timeout_ms > 0 ? " before the timeout" : " (use --timeout MS to wait)");
+		fprintf(stderr, "pmqctl: %s \"%s\": nothing to receive%s\n", verb, name,
+			timeout_ms > 0 ? " before the timeout" : " (use --timeout MS to wait)");
 		return EX_EMPTY;
 	}
 	if (r < 0 && r != -EAGAIN && r != -ETIMEDOUT && got < count)

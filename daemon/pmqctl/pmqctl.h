@@ -1,35 +1,67 @@
 /*
  * pmqctl.h - what pmqctl's command files share: exit codes, the global
- * options, error reporting and the request to pmqd (all in main.c), and one
- * entry point per command (int cmd_X(argc, argv), argv[0] is the command).
+ * options, error reporting, strict numbers and the request to pmqd (main.c),
+ * the help texts (help.c), message output (msg_out.c), and one entry point
+ * per command (int cmd_X(argc, argv), argv[0] is the command).
  */
 #ifndef PMQCTL_H
 #define PMQCTL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "pmq_admin.h"
 
+/* The exit-code table (help.c prints it; docs/pmqd.md and pmqctl(1) carry the same). */
 enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_NOQUEUE = 3, EX_PERM = 4, EX_NODAEMON = 5, EX_EMPTY = 6,
-       EX_EXISTS = 7 };
+       EX_EXISTS = 7, EX_FULL = 8 };
+
+struct jbuf;
 
 /* main.c: options and helpers */
 extern const char *opt_dir;  /* --dir; NULL: the library's default */
-extern bool opt_json;        /* --json */
+extern bool opt_json;        /* --json: one JSON document on stdout */
+extern bool opt_jsonl;       /* --jsonl: JSON Lines, for the streaming forms (--follow, top) */
+extern const char *cur_cmd;  /* the command being run, for messages */
 const char *qdir(void);      /* the queue directory in effect */
+const char *socket_path(void); /* the control socket in effect (--socket or DIR/.pmqd.sock) */
 int exit_for(int err);       /* -errno -> exit code */
 /* "pmqctl: <verb> "<queue>": <cause> (<detail>) --> <hint>"; returns the exit code */
 int fail(const char *verb, const char *name, int err);
 int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Strict numbers (daemon/common/parse_num.c): false after printing
+ * "pmqctl: <cmd> --opt: "12abc" is not a number ..." (exit EX_USAGE). */
+bool arg_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
+bool arg_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 int open_queue(const char *name, unsigned flags, pmq_t **q);
 double now_s(void);
 /* One request to pmqd; reply (without "ok ") in out. 0, -errno (unreachable),
  * or 1 when pmqd answered "err ..." (out holds it). */
 int pmqd_request(const char *req, char *out, size_t cap);
+/* pmqd could not be reached (err from pmqd_request): says why, names the
+ * socket, returns EX_PERM for a refused socket, else EX_NODAEMON. */
+int pmqd_unreachable(const char *verb, int err);
 int pmqctl_request(const char *req, char *out, size_t cap);
 const char *pmqctl_qdir(void);
 bool pmqctl_json(void);
+/* Print the finished document (and a newline); a document that did not fit is an error. */
+int json_print(struct jbuf *j);
+
+/* help.c */
+void usage(FILE *f);
+bool print_cmd_help(const char *cmd, FILE *f); /* false: no such command */
+void print_exit_codes(FILE *f);
+
+/* msg_out.c: one message, as text or as the JSON message object (docs/pmqd.md) */
+void msg_print_text(const char *state, const struct pmq_msg *m, const uint8_t *buf, size_t shown, size_t full);
+/* Appends {"queue":..,"ticket":..,...,"data_b64":..,["text":..,]"truncated":..} */
+void msg_json(struct jbuf *j, const char *queue, const char *state, const struct pmq_msg *m, const uint8_t *buf,
+	      size_t shown, size_t full);
+/* Print one message object to stdout (with a leading comma unless first). */
+void msg_json_print(const char *queue, const char *state, const struct pmq_msg *m, const uint8_t *buf, size_t shown,
+		    size_t full, bool first);
 
 /* queue_admin.c */
 int cmd_create(int argc, char **argv);
@@ -50,11 +82,16 @@ int recv_loop(const char *verb, const char *name, unsigned flags, int argc, char
 int cmd_dlq(int argc, char **argv);
 /* peek.c: peek, tail and the dead-letter listing (non-destructive, pmq_peek) */
 int cmd_peek(int argc, char **argv);
-int pmqctl_dlq_print(pmq_t *q, const char *name, unsigned max);
+/* Prints the dead letters (at most max): as text lines, or with json as
+ * message objects separated by commas (the caller opens and closes the array).
+ * Returns how many. */
+int pmqctl_dlq_print(pmq_t *q, const char *name, unsigned max, bool json);
 /* repl.c: replication (docs/failover.md) */
 int cmd_promote(int argc, char **argv);
 int cmd_rejoin(int argc, char **argv);
 int cmd_repl(int argc, char **argv);
+/* The replication lines of `queue` for stat (nothing when the queue is not
+ * replicated); 0, or an exit code. */
 int pmqctl_repl_print(const char *queue);
 
 #endif

@@ -18,9 +18,48 @@
 
 #include "common.h"
 #include "pmq_admin.h"
+#include "parse_num.h"
 #include "pmqctl.h"
 
 /* ---- create / delete ------------------------------------------------------------- */
+
+/* Creating or removing a file needs write access to the directory, not to the
+ * queue: when that is what is missing, say so (and who owns it). */
+static bool dir_closed(const char *verb, const char *name)
+{
+	const char *dir = qdir();
+	if (access(dir, W_OK | X_OK) == 0)
+		return false;
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return false;
+	fprintf(stderr,
+		"pmqctl: %s \"%s\": permission denied: this user (uid %u) may not create or remove files in %s "
+		"(owner uid %u, group %u, mode %04o) --> run as root or the directory's owner, or use a directory "
+		"you can write (--dir DIR or $PMQ_DIR)\n",
+		verb, name, (unsigned)geteuid(), dir, (unsigned)st.st_uid, (unsigned)st.st_gid,
+		(unsigned)(st.st_mode & 07777));
+	return true;
+}
+
+/* "created"/"deleted": a line of text, or {"queue","dir",WHAT:true} */
+static int done_json(const char *name, const char *what)
+{
+	if (!opt_json) {
+		if (!strcmp(what, "created"))
+			printf("created \"%s\" in %s\n", name, qdir());
+		return EX_OK;
+	}
+	char b[8400];
+	struct jbuf j;
+	jb_init(&j, b, sizeof(b));
+	jb_raw(&j, "{\"queue\":");
+	jb_str(&j, name);
+	jb_raw(&j, ",\"dir\":");
+	jb_str(&j, qdir());
+	jb_printf(&j, ",\"%s\":true}", what);
+	return json_print(&j);
+}
 
 int cmd_create(int argc, char **argv)
 {
@@ -37,17 +76,26 @@ int cmd_create(int argc, char **argv)
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
-		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
+		uint64_t ms;
+		bool ok = true;
 		switch (ch) {
-		case 's': c.slot_count = (uint32_t)v; break;
-		case 'p': c.max_payload = (uint32_t)v; break;
-		case 'a': c.max_attach = (uint32_t)v; break;
-		case 'q': c.consumer_quota = (uint32_t)v; break;
-		case 'm': c.max_deliveries = (uint32_t)v; break;
-		case 'd': c.dlq_capacity = (uint32_t)v; break;
-		case 'S': c.side_slots = (uint32_t)v; break;
-		case 'l': c.lease_ns = (uint64_t)v * 1000000ull; break;
-		case 'M': c.mode = (uint32_t)strtoul(optarg, NULL, 8); break;
+		case 's': ok = arg_u32("--slots", optarg, 1, UINT32_MAX, &c.slot_count); break;
+		case 'p': ok = arg_u32("--payload", optarg, 1, UINT32_MAX, &c.max_payload); break;
+		case 'a': ok = arg_u32("--max-attach", optarg, 1, UINT32_MAX, &c.max_attach); break;
+		case 'q': ok = arg_u32("--quota", optarg, 1, UINT32_MAX, &c.consumer_quota); break;
+		case 'm': ok = arg_u32("--max-deliveries", optarg, 1, UINT32_MAX, &c.max_deliveries); break;
+		case 'd': ok = arg_u32("--dlq", optarg, 0, UINT32_MAX, &c.dlq_capacity); break;
+		case 'S': ok = arg_u32("--side-slots", optarg, 1, UINT32_MAX, &c.side_slots); break;
+		case 'l':
+			ok = arg_u64("--lease-ms", optarg, 0, UINT64_MAX / 1000000ull, &ms);
+			c.lease_ns = ms * 1000000ull; /* bounded above, so no overflow */
+			break;
+		case 'M': {
+			char why[256];
+			if (parse_u32(optarg, 8, 0, 07777, &c.mode, why, sizeof(why)))
+				return usage_err("create --mode: %s", why);
+			break;
+		}
 		case 'P': c.flags |= PMQ_F_SP; break;
 		case 'C': c.flags |= PMQ_F_SC; break;
 		case 'N': c.flags |= PMQ_F_CRASH_NOT_DELIVERY; break;
@@ -62,47 +110,62 @@ int cmd_create(int argc, char **argv)
 			else if (!strcmp(optarg, "power")) c.durability = PMQ_DURABLE_POWER;
 			else return usage_err("--durability is process or power, not \"%s\"", optarg);
 			break;
-		default: return EX_USAGE;
+		default: return usage_err("create: unknown option");
 		}
+		if (!ok)
+			return EX_USAGE;
 	}
 	if (optind != argc - 1)
 		return usage_err("create needs exactly one queue name");
 	pmq_t *q;
 	int r = pmq_create(argv[optind], &c, &q);
 	if (r < 0)
-		return fail("create", argv[optind], r);
+		return (r == -EACCES || r == -EPERM) && dir_closed("create", argv[optind]) ? EX_PERM
+										      : fail("create", argv[optind], r);
 	pmq_close(q);
-	if (!opt_json)
-		printf("created \"%s\" in %s\n", argv[optind], qdir());
-	return EX_OK;
+	return done_json(argv[optind], "created");
 }
 
 int cmd_delete(int argc, char **argv)
 {
-	if (argc != 2)
+	if (argc != 2 || argv[1][0] == '-')
 		return usage_err("delete needs exactly one queue name");
 	int r = pmq_unlink(argv[1], opt_dir);
 	if (r < 0)
-		return fail("delete", argv[1], r);
-	return EX_OK;
+		return (r == -EACCES || r == -EPERM) && dir_closed("delete", argv[1]) ? EX_PERM : fail("delete", argv[1], r);
+	return done_json(argv[1], "deleted");
 }
 
 
 /* ---- recovery and the daemon ------------------------------------------------------------- */
 
+static int recovered_json(const char *name, int n, const char *by)
+{
+	char b[1024];
+	struct jbuf j;
+	jb_init(&j, b, sizeof(b));
+	jb_raw(&j, "{\"queue\":");
+	jb_str(&j, name);
+	jb_printf(&j, ",\"recovered\":%d,\"by\":\"%s\"}", n, by);
+	return json_print(&j);
+}
+
 int cmd_recover(int argc, char **argv)
 {
-	if (argc != 2)
+	if (argc != 2 || argv[1][0] == '-')
 		return usage_err("recover needs exactly one queue name");
 	const char *name = argv[1];
 	char req[300], reply[4096];
 	snprintf(req, sizeof(req), "recover %s", name);
 	int r = pmqd_request(req, reply, sizeof(reply));
 	if (r == 0) { /* pmqd did it (and logged it) */
+		int n = 0;
+		const char *p = strstr(reply, "\"recovered\":");
+		if (p)
+			n = atoi(p + strlen("\"recovered\":"));
 		if (opt_json)
-			printf("%s\n", reply);
-		else
-			printf("recovery of \"%s\" by pmqd: %s\n", name, reply);
+			return recovered_json(name, n, "pmqd");
+		printf("recovery of \"%s\" by pmqd: %d dead attachment(s)\n", name, n);
 		return EX_OK;
 	}
 	if (r == 1 && strncmp(reply, "err ENOENT", 10)) {
@@ -118,8 +181,7 @@ int cmd_recover(int argc, char **argv)
 	if (r < 0)
 		return fail("recover", name, r);
 	if (opt_json)
-		printf("{\"queue\":\"%s\",\"recovered\":%d,\"by\":\"pmqctl\"}\n", name, r);
-	else
-		printf("recovered %d dead attachment(s) of \"%s\"\n", r, name);
+		return recovered_json(name, r, "pmqctl");
+	printf("recovered %d dead attachment(s) of \"%s\"\n", r, name);
 	return EX_OK;
 }

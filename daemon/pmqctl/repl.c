@@ -52,18 +52,16 @@ static bool jget(const char *s, const char *key, char *out, size_t cap)
 
 int cmd_promote(int argc, char **argv)
 {
-	(void)argc;
 	(void)argv;
 	static char reply[PMQD_REPLY_MAX];
+	if (argc > 1)
+		return usage_err("promote takes no arguments");
 	int r = pmqctl_request("promote", reply, sizeof(reply));
-	if (r < 0) {
-		fprintf(stderr, "pmqctl: promote: pmqd is not reachable: %s --> start pmqd --standby on this host\n",
-			strerror(-r));
-		return 5;
-	}
+	if (r < 0)
+		return pmqd_unreachable("promote", r);
 	if (r > 0) {
 		fprintf(stderr, "pmqctl: promote: pmqd refused: %s\n", reply);
-		return 1;
+		return strstr(reply, "EPERM") ? EX_PERM : EX_FAIL;
 	}
 	if (pmqctl_json()) {
 		printf("%s\n", reply);
@@ -85,7 +83,11 @@ int cmd_promote(int argc, char **argv)
 
 int cmd_rejoin(int argc, char **argv)
 {
-	bool yes = argc > 1 && !strcmp(argv[1], "--yes");
+	bool yes = argc == 2 && !strcmp(argv[1], "--yes");
+	if (argc > 2 || (argc == 2 && !yes))
+		return usage_err("rejoin takes only --yes");
+	if (pmqctl_json())
+		return usage_err("rejoin reports in text only (it moves files; read its lines), drop --json");
 	const char *dir = pmqctl_qdir();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", dir, PMQD_LOCK_NAME);
@@ -174,16 +176,35 @@ int cmd_rejoin(int argc, char **argv)
 	return 0;
 }
 
-int pmqctl_repl_print(const char *queue)
+/* Does the repl-stat reply mention `queue` (a link ships it or a mirror holds it)? */
+static bool mentions(const char *reply, const char *queue)
+{
+	char k[PMQ_NAME_MAX + 16];
+	snprintf(k, sizeof(k), "{\"name\":\"%s\"", queue);
+	return strstr(reply, k) != NULL;
+}
+
+/* queue NULL: the whole node; quiet: print nothing for a queue that is not replicated */
+static int repl_show(const char *queue, bool quiet)
 {
 	static char reply[PMQD_REPLY_MAX];
 	char req[300];
 	snprintf(req, sizeof(req), queue ? "repl-stat %s" : "repl-stat", queue ? queue : "");
 	int r = pmqctl_request(req, reply, sizeof(reply));
-	if (r)
-		return r < 0 ? 5 : 1;
-	if (pmqctl_json() && !queue) {
-		printf("%s\n", reply);
+	if (r < 0)
+		return quiet ? EX_NODAEMON : pmqd_unreachable("repl", r);
+	if (r) {
+		if (!quiet)
+			fprintf(stderr, "pmqctl: repl: pmqd answered: %s\n", reply);
+		return EX_FAIL;
+	}
+	if (pmqctl_json() && !quiet) {
+		printf("%s\n", reply); /* pmqd's repl-stat object (docs/failover.md) */
+		return 0;
+	}
+	if (queue && !mentions(reply, queue)) {
+		if (!quiet)
+			printf("queue \"%s\" is not replicated (no standby link ships it, no mirror holds it)\n", queue);
 		return 0;
 	}
 	char role[32] = "", epoch[32] = "";
@@ -231,14 +252,14 @@ int pmqctl_repl_print(const char *queue)
 	return 0;
 }
 
+int pmqctl_repl_print(const char *queue)
+{
+	return repl_show(queue, true);
+}
+
 int cmd_repl(int argc, char **argv)
 {
-	const char *q = NULL;
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--json"))
-			q = argv[i];
-	int r = pmqctl_repl_print(q);
-	if (r == 5)
-		fprintf(stderr, "pmqctl: repl: pmqd is not reachable --> start pmqd\n");
-	return r;
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-'))
+		return usage_err("repl takes at most one queue name");
+	return repl_show(argc == 2 ? argv[1] : NULL, false);
 }

@@ -61,20 +61,34 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void print_jstr(const char *v)
+{
+	struct jbuf j;
+	char b[4096 * 6 + 8];
+	jb_init(&j, b, sizeof(b));
+	jb_str(&j, v);
+	fputs(b, stdout);
+}
+
 int cmd_list(int argc, char **argv)
 {
+	if (argc > 1)
+		return usage_err("list takes no arguments, not \"%s\"", argv[1]);
 	char **names;
 	int n = list_names(&names);
 	if (n < 0) {
 		fprintf(stderr, "pmqctl: list %s: %s --> is this the queue directory? (--dir or $PMQ_DIR)\n", qdir(),
 			strerror(-n));
-		return EX_FAIL;
+		return n == -ENOENT ? EX_NOQUEUE : n == -EACCES ? EX_PERM : EX_FAIL;
 	}
 	qsort(names, (size_t)n, sizeof(char *), cmp_str);
-	if (opt_json)
-		printf("{\"dir\":\"%s\",\"queues\":[", qdir());
-	else
+	if (opt_json) {
+		printf("{\"dir\":");
+		print_jstr(qdir());
+		printf(",\"queues\":[");
+	} else {
 		printf("%-24s %10s %9s %8s %8s %8s\n", "QUEUE", "DEPTH", "INFLIGHT", "REDELIV", "DLQ", "ATTACH");
+	}
 	for (int i = 0; i < n; i++) {
 		pmq_t *q;
 		struct pmq_stats st;
@@ -84,17 +98,18 @@ int cmd_list(int argc, char **argv)
 			pmq_close(q);
 		}
 		if (opt_json) {
-			struct jbuf j;
-			char b[1024];
-			jb_init(&j, b, sizeof(b));
-			jb_str(&j, names[i]);
-			if (r < 0)
-				printf("%s{\"name\":%s,\"error\":\"%s\"}", i ? "," : "", b, pmq_strerror(r));
-			else
-				printf("%s{\"name\":%s,\"depth\":%" PRIu64 ",\"in_flight\":%" PRIu64
-				       ",\"redelivered\":%" PRIu64 ",\"dead_letters\":%" PRIu64 ",\"attachments\":%u}",
-				       i ? "," : "", b, st.depth, st.in_flight, st.redelivered, st.dead_letters,
+			printf("%s{\"queue\":", i ? "," : "");
+			print_jstr(names[i]);
+			if (r < 0) {
+				printf(",\"error\":");
+				print_jstr(pmq_strerror(r));
+				printf("}");
+			} else {
+				printf(",\"depth\":%" PRIu64 ",\"in_flight\":%" PRIu64 ",\"redelivered\":%" PRIu64
+				       ",\"dead_letters\":%" PRIu64 ",\"attachments\":%u}",
+				       st.depth, st.in_flight, st.redelivered, st.dead_letters,
 				       st.attachments > 0 ? st.attachments - 1 : 0);
+			}
 		} else if (r < 0) {
 			printf("%-24s %s\n", names[i], pmq_strerror(r));
 		} else {
@@ -106,8 +121,6 @@ int cmd_list(int argc, char **argv)
 	if (opt_json)
 		printf("]}\n");
 	free(names);
-	(void)argc;
-	(void)argv;
 	return EX_OK;
 }
 
@@ -129,6 +142,11 @@ static const char *pmqd_watch_of(const char *reply, uint32_t idx, uint32_t inc, 
 	return buf;
 }
 
+static const char *lease_action_str(uint32_t a)
+{
+	return a == 1 ? "kill" : a == 2 ? "alarm" : "requeue";
+}
+
 static const char *role_str(uint32_t r)
 {
 	return (r & 3) == 3 ? "prod+cons" : (r & 1) ? "producer" : (r & 2) ? "consumer" : "observer";
@@ -136,14 +154,15 @@ static const char *role_str(uint32_t r)
 
 int cmd_stat(int argc, char **argv)
 {
-	static const struct option o[] = { { "json", 0, 0, 'j' }, { "interval", 1, 0, 'i' }, { 0, 0, 0, 0 } };
-	unsigned interval_ms = 200;
+	static const struct option o[] = { { "interval", 1, 0, 'i' }, { 0, 0, 0, 0 } };
+	uint32_t interval_ms = 200;
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
-		if (ch == 'j') opt_json = true;
-		else if (ch == 'i') interval_ms = (unsigned)strtoul(optarg, NULL, 10);
-		else return EX_USAGE;
+		if (ch != 'i')
+			return usage_err("stat: unknown option");
+		if (!arg_u32("--interval", optarg, 0, 3600000, &interval_ms))
+			return EX_USAGE;
 	}
 	if (optind != argc - 1)
 		return usage_err("stat needs exactly one queue name");
@@ -176,23 +195,28 @@ int cmd_stat(int argc, char **argv)
 	static char reply[PMQD_REPLY_MAX];
 	char req[300];
 	snprintf(req, sizeof(req), "stat %s", name);
-	int have_pmqd = pmqd_request(req, reply, sizeof(reply)) == 0;
+	int pr = pmqd_request(req, reply, sizeof(reply));
+	bool have_pmqd = pr == 0;
+	/* what the PMQD column says when pmqd has no view to give */
+	const char *no_view = pr == 1 ? "(pmqd refused: not root or owner)"
+			      : pr == -EACCES || pr == -EPERM ? "(pmqd's socket refused this user)"
+							      : "(pmqd not running)";
 	pid_t me = getpid();
 	const struct pmq_stats *s = &b.st;
 
 	if (opt_json) {
 		struct jbuf j;
-		char nb[512];
+		char nb[PMQ_NAME_MAX * 6 + 16];
 		jb_init(&j, nb, sizeof(nb));
 		jb_str(&j, name);
-		printf("{\"name\":%s,\"depth\":%" PRIu64 ",\"in_flight\":%" PRIu64 ",\"side_ready\":%" PRIu64
+		printf("{\"queue\":%s,\"depth\":%" PRIu64 ",\"in_flight\":%" PRIu64 ",\"side_ready\":%" PRIu64
 		       ",\"dead_letters\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"received\":%" PRIu64
 		       ",\"redelivered\":%" PRIu64 ",\"dead_lettered\":%" PRIu64 ",\"aborted\":%" PRIu64
 		       ",\"send_rate\":%.1f,\"recv_rate\":%.1f,\"slot_count\":%u,\"max_payload\":%u,\"side_slots\":%u"
-		       ",\"durability\":\"%s\",\"max_deliveries\":%u,\"lease_ns\":%" PRIu64 ",\"lease_action\":%u",
+		       ",\"durability\":\"%s\",\"max_deliveries\":%u,\"lease_ns\":%" PRIu64 ",\"lease_action\":\"%s\"",
 		       nb, s->depth, s->in_flight, s->side_ready, s->dead_letters, s->sent, s->received, s->redelivered,
 		       s->dead_lettered, s->aborted, send_rate, recv_rate, s->slot_count, s->max_payload, s->side_slots,
-		       s->durability ? "power" : "process", c.max_deliveries, c.lease_ns, c.lease_action);
+		       s->durability ? "power" : "process", c.max_deliveries, c.lease_ns, lease_action_str(c.lease_action));
 		printf(",\"attachments\":[");
 		int k = 0;
 		for (int i = 0; i < na; i++) {
@@ -216,7 +240,7 @@ int cmd_stat(int argc, char **argv)
 	       s->dead_lettered, s->aborted);
 	printf("  slots %u x %u B, side %u, %s, max deliveries %u, lease %.3f s (%s)\n", s->slot_count, s->max_payload,
 	       s->side_slots, s->durability ? "power" : "process", c.max_deliveries, (double)c.lease_ns / 1e9,
-	       c.lease_action == 1 ? "kill" : c.lease_action == 2 ? "alarm" : "requeue");
+	       lease_action_str(c.lease_action));
 	printf("  attachments:\n  %5s %4s %8s %-10s %-6s %8s %12s %s\n", "INDEX", "INC", "PID", "ROLE", "ALIVE", "INFLIGHT",
 	       "HEARTBEAT", "PMQD");
 	for (int i = 0; i < na; i++) {
@@ -225,44 +249,66 @@ int cmd_stat(int argc, char **argv)
 			continue;
 		printf("  %5u %4u %8d %-10s %-6s %8u %12" PRIu64 " %s\n", at[i].index, at[i].incarnation, at[i].pid,
 		       role_str(at[i].role), at[i].alive ? "yes" : "DEAD", at[i].in_flight, at[i].heartbeat,
-		       have_pmqd ? pmqd_watch_of(reply, at[i].index, at[i].incarnation, wb) : "(pmqd not running)");
+		       have_pmqd ? pmqd_watch_of(reply, at[i].index, at[i].incarnation, wb) : no_view);
 	}
 	if (have_pmqd)
-		pmqctl_repl_print(name); /* per standby: connected, lag, confirmed ticket, epoch */
+		pmqctl_repl_print(name); /* per standby: connected, lag, confirmed ticket, epoch (if replicated) */
 	return EX_OK;
 }
 
 int cmd_top(int argc, char **argv)
 {
-	static const struct option o[] = { { "interval", 1, 0, 'i' }, { "iterations", 1, 0, 'n' }, { "json", 0, 0, 'j' },
-					   { 0, 0, 0, 0 } };
-	unsigned interval_ms = 1000, iters = 0;
+	static const struct option o[] = { { "interval", 1, 0, 'i' }, { "iterations", 1, 0, 'n' }, { 0, 0, 0, 0 } };
+	uint32_t interval_ms = 1000, iters = 0;
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "n:", o, NULL)) != -1) {
-		if (ch == 'i') interval_ms = (unsigned)strtoul(optarg, NULL, 10);
-		else if (ch == 'n') iters = (unsigned)strtoul(optarg, NULL, 10);
-		else if (ch == 'j') opt_json = true;
-		else return EX_USAGE;
+		if (ch == 'i') {
+			if (!arg_u32("--interval", optarg, 1, 3600000, &interval_ms))
+				return EX_USAGE;
+		} else if (ch == 'n') {
+			if (!arg_u32("--iterations", optarg, 1, UINT32_MAX, &iters))
+				return EX_USAGE;
+		} else {
+			return usage_err("top: unknown option");
+		}
 	}
+	if (optind != argc)
+		return usage_err("top takes no arguments, not \"%s\"", argv[optind]);
+	if (opt_json && !iters)
+		iters = 1; /* one document needs an end */
+	/* clearing the screen is for a terminal; a pipe or file gets plain tables */
+	bool tty = isatty(STDOUT_FILENO);
 	enum { MAXQ = 1024 };
 	static char *nm[MAXQ];
 	static struct qsample prev[MAXQ];
 	static bool have_prev[MAXQ];
 	int nprev = 0;
+	if (opt_json) {
+		printf("{\"dir\":");
+		print_jstr(qdir());
+		printf(",\"interval_ms\":%u,\"samples\":[", interval_ms);
+	}
 	for (unsigned it = 0; !iters || it < iters; it++) {
 		char **names;
 		int n = list_names(&names);
-		if (n < 0)
-			return fail("top", qdir(), n);
+		if (n < 0) {
+			if (opt_json)
+				printf("]}\n");
+			fprintf(stderr, "pmqctl: top %s: %s --> is this the queue directory? (--dir or $PMQ_DIR)\n",
+				qdir(), strerror(-n));
+			return n == -ENOENT ? EX_NOQUEUE : n == -EACCES ? EX_PERM : EX_FAIL;
+		}
 		qsort(names, (size_t)n, sizeof(char *), cmp_str);
-		if (!opt_json)
-			printf("\033[H\033[2Jpmq top  %s  every %u ms\n%-24s %10s %9s %10s %10s %8s %6s %6s\n", qdir(),
-			       interval_ms, "QUEUE", "DEPTH", "INFLIGHT", "SEND/s", "RECV/s", "REDELIV", "DLQ", "ATTACH");
+		if (opt_json || opt_jsonl)
+			printf("%s{\"t\":%.3f,\"queues\":[", opt_json && it ? "," : "", now_s());
 		else
-			printf("{\"t\":%.3f,\"queues\":[", now_s());
+			printf("%spmq top  %s  every %u ms\n%-24s %10s %9s %10s %10s %8s %6s %6s\n",
+			       tty ? "\033[H\033[2J" : it ? "\n" : "", qdir(), interval_ms, "QUEUE", "DEPTH", "INFLIGHT",
+			       "SEND/s", "RECV/s", "REDELIV", "DLQ", "ATTACH");
 		static struct qsample cur[MAXQ];
 		static bool have_cur[MAXQ];
+		int shown = 0;
 		for (int i = 0; i < n && i < MAXQ; i++) {
 			pmq_t *q;
 			have_cur[i] = open_queue(names[i], 0, &q) == 0;
@@ -282,18 +328,24 @@ int cmd_top(int argc, char **argv)
 			const struct pmq_stats *s = &cur[i].st;
 			if (!have_cur[i])
 				continue;
-			if (opt_json)
-				printf("%s{\"name\":\"%s\",\"depth\":%" PRIu64 ",\"in_flight\":%" PRIu64
+			if (opt_json || opt_jsonl) {
+				printf("%s{\"queue\":", shown ? "," : "");
+				print_jstr(names[i]);
+				printf(",\"depth\":%" PRIu64 ",\"in_flight\":%" PRIu64
 				       ",\"send_rate\":%.1f,\"recv_rate\":%.1f,\"redelivered\":%" PRIu64
 				       ",\"dead_letters\":%" PRIu64 ",\"attachments\":%u}",
-				       i ? "," : "", names[i], s->depth, s->in_flight, sr, rr, s->redelivered, s->dead_letters,
+				       s->depth, s->in_flight, sr, rr, s->redelivered, s->dead_letters,
 				       s->attachments ? s->attachments - 1 : 0);
-			else
+			} else {
 				printf("%-24s %10" PRIu64 " %9" PRIu64 " %10.0f %10.0f %8" PRIu64 " %6" PRIu64 " %6u\n",
 				       names[i], s->depth, s->in_flight, sr, rr, s->redelivered, s->dead_letters,
 				       s->attachments ? s->attachments - 1 : 0);
+			}
+			shown++;
 		}
 		if (opt_json)
+			printf("]}");
+		else if (opt_jsonl)
 			printf("]}\n");
 		fflush(stdout);
 		for (int k = 0; k < nprev; k++)
@@ -312,6 +364,8 @@ int cmd_top(int argc, char **argv)
 			nanosleep(&ts, NULL);
 		}
 	}
+	if (opt_json)
+		printf("]}\n");
 	return EX_OK;
 }
 
@@ -319,18 +373,17 @@ int cmd_top(int argc, char **argv)
 int cmd_status(int argc, char **argv)
 {
 	static char reply[PMQD_REPLY_MAX];
-	const char *req = argc > 1 && !strcmp(argv[1], "--queues") ? "list" : "ping";
-	int r = pmqd_request(req, reply, sizeof(reply));
-	if (r < 0) {
-		fprintf(stderr, "pmqctl: status: pmqd is not reachable on %s/%s: %s --> start pmqd (systemctl start pmqd)\n",
-			qdir(), PMQD_SOCK_NAME, strerror(-r));
-		return EX_NODAEMON;
-	}
+	bool queues = argc == 2 && !strcmp(argv[1], "--queues");
+	if (argc > 2 || (argc == 2 && !queues))
+		return usage_err("status takes only --queues");
+	int r = pmqd_request(queues ? "list" : "ping", reply, sizeof(reply));
+	if (r < 0)
+		return pmqd_unreachable("status", r);
 	if (r == 1) {
-		fprintf(stderr, "pmqctl: status: pmqd answered: %s\n", reply);
-		return EX_FAIL;
+		fprintf(stderr, "pmqctl: status: pmqd on %s answered: %s\n", socket_path(), reply);
+		return strstr(reply, "EPERM") ? EX_PERM : EX_FAIL;
 	}
-	printf("%s\n", reply);
+	printf("%s\n", reply); /* pmqd's reply is one JSON object */
 	return EX_OK;
 }
 
@@ -341,10 +394,14 @@ int cmd_request(int argc, char **argv)
 	if (argc != 2)
 		return usage_err("request needs one quoted request line");
 	int r = pmqd_request(argv[1], reply, sizeof(reply));
-	if (r < 0) {
-		fprintf(stderr, "pmqctl: request: pmqd is not reachable: %s\n", strerror(-r));
-		return EX_NODAEMON;
+	if (r < 0)
+		return pmqd_unreachable("request", r);
+	if (r == 1 && opt_json) {
+		printf("{\"error\":");
+		print_jstr(reply);
+		printf("}\n");
+	} else {
+		printf("%s\n", reply);
 	}
-	printf("%s\n", reply);
-	return r == 0 ? EX_OK : (strstr(reply, "EPERM") ? EX_PERM : EX_FAIL);
+	return r == 0 ? EX_OK : (strstr(reply, "EPERM") ? EX_PERM : strstr(reply, "ENOENT") ? EX_NOQUEUE : EX_FAIL);
 }

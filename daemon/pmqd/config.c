@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse_num.h"
 #include "pmqd.h"
 #include "metrics.h"
+#include "safe_file.h"
 #include "repl.h"
 
 void config_defaults(struct pmqd_config *c)
@@ -44,15 +46,16 @@ static int parse_level(const char *v)
 	return -1;
 }
 
+/* Why the last value was refused (parse_num's sentence), for the error message. */
+static char value_why[256];
+
 static int parse_uint(const char *v, unsigned base, unsigned lo, unsigned hi, unsigned *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long x = strtoul(v, &end, (int)base);
-	if (errno || end == v || *end || x < lo || x > hi)
-		return -EINVAL;
-	*out = (unsigned)x;
-	return 0;
+	uint32_t x;
+	int r = parse_u32(v, base, lo, hi, &x, value_why, sizeof(value_why));
+	if (r == 0)
+		*out = x;
+	return r ? -EINVAL : 0;
 }
 
 /* One setting by name; shared by the file and the flags. */
@@ -60,6 +63,7 @@ static int config_set(struct pmqd_config *c, const char *key, const char *v)
 {
 	char k[64];
 	size_t i;
+	value_why[0] = '\0';
 	for (i = 0; key[i] && i < sizeof(k) - 1; i++)
 		k[i] = key[i] == '_' ? '-' : key[i];
 	k[i] = '\0';
@@ -81,8 +85,10 @@ static int config_set(struct pmqd_config *c, const char *key, const char *v)
 			c->socket_gid = g->gr_gid;
 		else if (parse_uint(v, 10, 0, 0x7fffffff, &gid) == 0)
 			c->socket_gid = gid;
-		else
+		else {
+			snprintf(value_why, sizeof(value_why), "no group named \"%.64s\" (and not a gid)", v);
 			return -ENOENT;
+		}
 	} else if (!strcmp(k, "scan-ms")) {
 		return parse_uint(v, 10, 10, 3600000, &c->scan_ms);
 	} else if (!strcmp(k, "probe-ms")) {
@@ -104,7 +110,8 @@ static int config_set(struct pmqd_config *c, const char *key, const char *v)
 			return -EINVAL;
 		c->log_level = l;
 	} else {
-		return repl_config_set(k, v); /* replication settings (repl.c), -ENOENT if unknown */
+		/* replication settings (repl.c), -ENOENT if unknown */
+		return repl_config_set(k, v, value_why, sizeof(value_why));
 	}
 	return 0;
 }
@@ -119,19 +126,28 @@ static char *trim(char *s)
 	return s;
 }
 
+/* The config file is small text: a FIFO, a device (/dev/zero), a symlink, a
+ * file over this size or one with NUL bytes is refused before any parsing. */
+#define CONFIG_FILE_MAX (1u << 20)
+
 int config_load_file(struct pmqd_config *c, char *err, size_t errlen)
 {
 	if (!c->config_file[0])
 		return 0;
-	FILE *f = fopen(c->config_file, "re");
-	if (!f) {
-		int e = errno;
-		snprintf(err, errlen, "cannot read config %s: %s", c->config_file, strerror(e));
-		return -e;
+	static char text[CONFIG_FILE_MAX + 1];
+	char why[512];
+	size_t len;
+	int rc = safe_file_read(c->config_file, SAFE_FILE_TEXT, text, sizeof(text), &len, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "config %s %s", c->config_file, why);
+		return rc;
 	}
-	char line[4352];
-	int lineno = 0, rc = 0;
-	while (fgets(line, sizeof(line), f)) {
+	int lineno = 0;
+	char *save = NULL;
+	for (char *line = text; line && rc == 0; line = save) {
+		save = strchr(line, '\n');
+		if (save)
+			*save++ = '\0';
 		lineno++;
 		char *h = strchr(line, '#');
 		if (h)
@@ -149,13 +165,14 @@ int config_load_file(struct pmqd_config *c, char *err, size_t errlen)
 		char *k = trim(s), *v = trim(eq + 1);
 		int r = config_set(c, k, v);
 		if (r) {
-			snprintf(err, errlen, "%s:%d: %s \"%s\" for %s", c->config_file, lineno,
-				 r == -ENOENT ? "unknown key or group" : "bad value", v, k);
+			if (value_why[0])
+				snprintf(err, errlen, "%s:%d: %s: %s", c->config_file, lineno, k, value_why);
+			else
+				snprintf(err, errlen, "%s:%d: %s \"%s\" for %s", c->config_file, lineno,
+					 r == -ENOENT ? "unknown key or group" : "bad value", v, k);
 			rc = r;
-			break;
 		}
 	}
-	fclose(f);
 	return rc;
 }
 
@@ -223,7 +240,10 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		default: usage(stderr); return -1;
 		}
 		if (config_set(c, key, optarg ? optarg : "1")) {
-			fprintf(stderr, "pmqd: bad value \"%s\" for --%s --> see pmqd --help\n", optarg, key);
+			if (value_why[0])
+				fprintf(stderr, "pmqd: --%s: %s --> see pmqd --help\n", key, value_why);
+			else
+				fprintf(stderr, "pmqd: bad value \"%s\" for --%s --> see pmqd --help\n", optarg, key);
 			return -1;
 		}
 	}

@@ -4,7 +4,8 @@
  * pmqd never forks into the background: in a terminal it is a foreground
  * process, under systemd it is Type=notify (READY=1 once the first scan is
  * done and the socket listens). Exit codes: 0 clean stop, 1 fatal error at
- * start, 2 usage, 3 another pmqd already supervises the directory.
+ * start (a config file that cannot be read or has a bad line included), 2 usage
+ * (a bad flag), 3 another pmqd already supervises the directory.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +28,8 @@ static struct pmqd_config cfg;
 static int saved_argc;
 static char **saved_argv;
 
+/* 0, 1 (--help/--version: exit 0), -1 (a bad flag: exit 2), -2 (the config
+ * file cannot be used: exit 1, a fatal error at start). */
 static int build_config(struct pmqd_config *c, bool quiet)
 {
 	char err[512] = "";
@@ -44,7 +47,7 @@ static int build_config(struct pmqd_config *c, bool quiet)
 				fprintf(stderr, "pmqd: %s --> fix the file or drop --config\n", err);
 			else
 				log_msg(LOG_ERR, "%s --> keeping the old settings", err);
-			return -1;
+			return -2;
 		}
 		r = config_parse_args(c, saved_argc, saved_argv);
 		if (r)
@@ -118,7 +121,7 @@ int main(int argc, char **argv)
 	saved_argv = argv;
 	int r = build_config(&cfg, false);
 	if (r)
-		return r > 0 ? 0 : 2;
+		return r > 0 ? 0 : r == -2 ? 1 : 2;
 	log_init(cfg.log_level);
 
 	char why[512];

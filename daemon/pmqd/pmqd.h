@@ -1,7 +1,7 @@
 /*
  * pmqd.h - what the files of the supervisor daemon share.
  *
- * Threads (DESIGN.md section 5):
+ * Threads (docs/architecture.md, docs/pmqd.md):
  *   control thread     (control.c, control_verbs.c, discover.c): the control socket, the directory
  *                      watch and the periodic scan. It is the only WRITER of the
  *                      registry.

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "parse_num.h"
 #include "repl_node.h"
 
 struct repl_config g_repl = { .timeout_ms = 5000, .policy = REPL_DEGRADE, .encrypt = true };
@@ -47,7 +48,7 @@ static int parse_policy(const char *v)
 	return -1;
 }
 
-int repl_config_set(const char *k, const char *v)
+int repl_config_set(const char *k, const char *v, char *why, size_t whylen)
 {
 	if (started)
 		return 0; /* a reload does not change replication: restart pmqd for that */
@@ -75,11 +76,10 @@ int repl_config_set(const char *k, const char *v)
 			return -EINVAL;
 		snprintf(g_repl.key_file, sizeof(g_repl.key_file), "%s", v);
 	} else if (!strcmp(k, "repl-timeout-ms")) {
-		char *end;
-		unsigned long x = strtoul(v, &end, 10);
-		if (end == v || *end || x < 10 || x > 3600000)
+		uint32_t x;
+		if (parse_u32(v, 10, 10, 3600000, &x, why, whylen))
 			return -EINVAL;
-		g_repl.timeout_ms = (unsigned)x;
+		g_repl.timeout_ms = x;
 	} else if (!strcmp(k, "repl-policy")) {
 		/* "degrade" | "block", then optional ",QUEUE=POLICY" overrides */
 		char buf[1024];
@@ -212,8 +212,7 @@ int repl_start(const char *dir)
 	}
 	int r = rp_load_key(g_repl.key_file, g_repl.key, &g_repl.keylen, &why);
 	if (r) {
-		log_msg(LOG_ERR, "replication: key file %s: %s (%s) --> fix the file", g_repl.key_file, why,
-			strerror(-r));
+		log_msg(LOG_ERR, "replication: key file %s %s", g_repl.key_file, why);
 		return -1;
 	}
 	uint64_t epoch = 1;

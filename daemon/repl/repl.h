@@ -1,6 +1,6 @@
 /*
  * repl.h - what pmqd's supervisor side (daemon/pmqd) may call of replication
- * (daemon/repl, DESIGN.md section 6): its settings, start/stop, and the
+ * (daemon/repl, docs/failover.md): its settings, start/stop, and the
  * control requests it answers. Everything else of the room is in
  * repl_node.h, private to daemon/repl.
  */
@@ -13,8 +13,8 @@
 struct jbuf;
 
 /* A replication setting from the command line or the config file (config.c):
- * 0, -ENOENT (not ours), -EINVAL. */
-int repl_config_set(const char *key, const char *val);
+ * 0, -ENOENT (not ours), -EINVAL (then why[] may say what is wrong with a number). */
+int repl_config_set(const char *key, const char *val, char *why, size_t whylen);
 int repl_start(const char *dir);  /* after the supervisor; 0 or -1 (logged) */
 void repl_stop(void);
 /* A control request for us (repl-*, promote)? Returns -1 if not (the caller

@@ -273,35 +273,6 @@ int rp_mac(const uint8_t *key, size_t keylen, const char *label, const uint8_t a
 
 bool rp_mac_equal(const uint8_t a[RP_MAC], const uint8_t b[RP_MAC]) { return CRYPTO_memcmp(a, b, RP_MAC) == 0; }
 
-int rp_load_key(const char *path, uint8_t *key, size_t *keylen, const char **why)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		*why = "cannot open the key file";
-		return -errno;
-	}
-	uint8_t buf[RP_KEY_MAX + 2];
-	ssize_t n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0) {
-		*why = "cannot read the key file";
-		return -EIO;
-	}
-	if ((size_t)n > RP_KEY_MAX) {
-		*why = "key file longer than 1024 bytes";
-		return -EINVAL;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	if ((size_t)n < RP_KEY_MIN) {
-		*why = "key shorter than 16 bytes (use: head -c 32 /dev/urandom | base64 > KEYFILE)";
-		return -EINVAL;
-	}
-	memcpy(key, buf, (size_t)n);
-	*keylen = (size_t)n;
-	return 0;
-}
-
 int rp_random(uint8_t *out, size_t n)
 {
 	while (n) {

@@ -2,7 +2,7 @@
  * ledger.h - what crash tests know about every message: sent (its send
  * returned 0), seen as a first delivery, seen as a redelivery, acked, and
  * the ticket it carried. Kept in MAP_SHARED memory so that children that
- * die by SIGKILL leave their record behind. The invariants of DESIGN §9:
+ * die by SIGKILL leave their record behind. The invariants the torture tests check:
  * nothing lost, nothing that was never sent, duplicates only as
  * redeliveries (delivery count > 1), one ticket per message.
  */

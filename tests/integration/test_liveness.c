@@ -1,5 +1,5 @@
 /*
- * test_liveness.c - who counts as alive (DESIGN §2): the kernel's OFD
+ * test_liveness.c - who counts as alive (docs/format.md): the kernel's OFD
  * lock on an attachment's token, never a pid. A forked child must not keep
  * a dead parent "alive"; a handle inherited across fork is unusable
  * (-EBADFD); a live holder's token is never taken, even while it is

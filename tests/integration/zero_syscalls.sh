@@ -4,7 +4,7 @@
 # its two marker writes lies between "BEGIN" and "END". A first run with
 # --canary (a getppid() in the loop) proves the check can see a syscall.
 #
-# One exception, by design (DESIGN §3, ring.c ring_maybe_heal): a consumer
+# One exception, by design (docs/format.md, ring.c ring_maybe_heal): a consumer
 # that has waited behind the same WRITING slot for 1 ms (its producer was
 # preempted mid-send, which happens on a loaded 2-core machine) probes the
 # producer's liveness token with one fcntl(F_OFD_GETLK) (backing off 1, 2, 4 ...

@@ -1,6 +1,6 @@
 /*
  * pmq.pml - a Promela model of the pmq slot protocol AS IMPLEMENTED in
- * src/ring.c, src/side.c and src/recover.c (DESIGN section 3), checked with spin.
+ * src/ring.c, src/side.c and src/recover.c (docs/format.md), checked with spin.
  * See tests/model/README.md for what is modelled and what is abstracted.
  *
  * Every shared-memory access of the C code is one step of the model (a load, a

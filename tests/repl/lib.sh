@@ -6,6 +6,7 @@ T=$(mktemp -d /tmp/pmq-repl-test.XXXXXX)
 P=$T/primary S=$T/standby
 mkdir -p "$P" "$S"
 head -c 32 /dev/urandom | base64 > "$T/key"
+chmod 600 "$T/key" # pmqd refuses a key file that group or others may read
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done

@@ -7,6 +7,7 @@
 PORT=$(free_port)
 start_pmqd standby "$S" --standby --listen 127.0.0.1:$PORT
 head -c 32 /dev/urandom | base64 > "$T/otherkey"
+chmod 600 "$T/otherkey"
 check() { # KIND KEYFILE LOGPATTERN
 	local before after
 	before=$(grep -c "refused" "$T/standby.log")

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The side area is replicated (DESIGN.md section 6, docs/failover.md): messages
+# The side area is replicated (docs/failover.md, docs/failover.md): messages
 # dead-lettered, nacked, and requeued after a consumer's death on the primary are
 # on the standby; a side entry acked after it was shipped is freed there too.
 # Then the primary host dies (kill -9): the promoted standby delivers every

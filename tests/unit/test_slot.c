@@ -1,5 +1,5 @@
 /*
- * test_slot.c - every transition of the slot state machine (DESIGN §3),
+ * test_slot.c - every transition of the slot state machine (docs/format.md),
  * including each CAS losing its race to a competitor. Competitors are
  * simulated by writing the shared control words directly (as Aeron's tests
  * set edge states), so each race is deterministic.
