@@ -1,6 +1,6 @@
 /*
  * repl_proto.h - the replication wire protocol between a primary's
- * replicator and a standby (docs/failover.md, docs/failover.md).
+ * replicator and a standby (docs/failover.md).
  *
  * Every frame is a 40-byte header, little endian, then `len` payload bytes:
  *
