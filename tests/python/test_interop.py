@@ -55,6 +55,6 @@ def test_pmqctl_send_to_python_and_python_to_pmqctl_recv(qdir, name, pmqctl):
                            timeout=30)
         assert r.returncode == 0, r.stderr
         import json
-        got = json.loads(r.stdout.strip().splitlines()[0])
-        assert got["data"] == "from python" and got["delivery_count"] == 1
+        got = json.loads(r.stdout)["messages"][0]  # one document (docs/pmqd.md, JSON)
+        assert got["text"] == "from python" and got["delivery_count"] == 1
         assert q.stats().received == 3 and q.stats().in_flight == 0
