@@ -79,7 +79,8 @@ broker_halt() {
 		sleep 0.2
 	done
 	if kill -0 "$BROKER_PID" 2>/dev/null; then
-		pkill -KILL -P "$BROKER_PID" 2>/dev/null
+		local c
+		for c in $(pgrep -P "$BROKER_PID" 2>/dev/null); do kill -KILL "$c" 2>/dev/null; done
 		kill -KILL "$BROKER_PID" 2>/dev/null
 	fi
 	wait "$BROKER_PID" 2>/dev/null
@@ -90,9 +91,6 @@ broker_halt() {
 broker_stop() {
 	broker_halt
 	[[ -n ${BROKER_DIR:-} ]] || return 0
-	# the beam of this node only: it runs with our temporary mnesia dir
-	local p
-	for p in $(pgrep -f "$BROKER_DIR" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
 	(broker_env; epmd -port "$BROKER_EPMD_PORT" -kill >/dev/null 2>&1)
 	rm -rf "$BROKER_DIR"
 	BROKER_DIR=
