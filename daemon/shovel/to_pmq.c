@@ -120,12 +120,17 @@ static int consume(struct shovel *s)
 		status_error(s, "%s", t);
 		return -1;
 	}
-	amqp_basic_consume(s->conn, 1, amqp_cstring_bytes(s->cfg.amqp_queue), amqp_empty_bytes, 0, 0, 0,
-			   amqp_empty_table);
+	/* exclusive: one consumer at a time keeps the order. A restarted shovel whose
+	 * predecessor's connection the broker has not yet seen die is refused (403) and
+	 * backs off; it must not take the next messages before the predecessor's
+	 * unacked ones are returned to the head of the queue. */
+	amqp_basic_consume(s->conn, 1, amqp_cstring_bytes(s->cfg.amqp_queue), amqp_empty_bytes, 0, 0,
+			   s->cfg.exclusive, amqp_empty_table);
 	r = amqp_get_rpc_reply(s->conn);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		broker_reply_text(r, "basic.consume", t, sizeof(t));
-		status_error(s, "%s", t);
+		status_error(s, "%s%s", t, s->cfg.exclusive ? " (another consumer holds the queue, or a dead "
+							      "one the broker has not noticed yet: retrying)" : "");
 		return -1;
 	}
 	return 0;

@@ -149,6 +149,8 @@ static int check_report(struct check *c, const char *side)
 		       (double)c->lat[c->distinct * 99 / 100] / 1e3, (double)c->lat[c->distinct - 1] / 1e3);
 	printf("\n");
 	fflush(stdout);
+	free(c->seen);
+	free(c->lat);
 	return lost || c->unflagged || c->order_bad || c->bad_id ? 1 : 0;
 }
 
@@ -399,6 +401,19 @@ static int amqp_verify_cmd(char **a)
 		amqp_rpc_reply_t r = amqp_consume_message(c, &env, &tv, 0);
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
 			break;
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+			amqp_frame_t f; /* not a delivery: say which, stop on a close */
+			if (amqp_simple_wait_frame(c, &f) != AMQP_STATUS_OK)
+				die("consume", "connection lost");
+			if (f.frame_type == AMQP_FRAME_METHOD) {
+				fprintf(stderr, "shovel_testkit: broker sent %s while consuming\n",
+					amqp_method_name(f.payload.method.id));
+				if (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+				    f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)
+					exit(2);
+			}
+			continue;
+		}
 		ok_rpc(r, "consume_message");
 		const amqp_basic_properties_t *p = &env.message.properties;
 		uint64_t seq, t, epoch, ticket;
@@ -436,6 +451,7 @@ static int amqp_verify_cmd(char **a)
 	if (unacked)
 		amqp_basic_ack(c, 1, last_tag, 1);
 	amqp_down(c);
+	free(ticket_of);
 	return check_report(&ck, "amqp");
 }
 
