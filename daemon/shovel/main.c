@@ -42,7 +42,7 @@ static int open_queue(struct shovel *s)
 	unsigned flags = s->cfg.direction == DIR_PMQ_TO_AMQP ? PMQ_CONSUMER : PMQ_PRODUCER;
 	int r = pmq_open_ex(s->cfg.pmq_queue, flags, &o, &s->q);
 	if (r < 0) {
-		fprintf(stderr, "pmq-shovel: cannot open pmq queue %s as %s: %s %s%s\n", s->cfg.pmq_queue,
+		fprintf(stderr, "pmq-shovel: cannot open pmq queue %s as %s: %s: %s%s\n", s->cfg.pmq_queue,
 			flags == PMQ_CONSUMER ? "consumer" : "producer", pmq_strerror(r), pmq_errmsg(),
 			r == -ENOENT ? " (create it first, e.g. pmqctl create)" : "");
 		return -1;
