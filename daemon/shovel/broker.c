@@ -80,7 +80,7 @@ static int fail(struct shovel *s, amqp_rpc_reply_t r, const char *what)
 static int declare_queue(struct shovel *s)
 {
 	const struct shovel_cfg *c = &s->cfg;
-	amqp_table_entry_t e[3];
+	amqp_table_entry_t e[4];
 	int n = 0;
 	if (c->declare == DECLARE_NONE)
 		return 0;
@@ -88,6 +88,13 @@ static int declare_queue(struct shovel *s)
 		e[n].key = amqp_cstring_bytes("x-queue-type");
 		e[n].value.kind = AMQP_FIELD_KIND_UTF8;
 		e[n].value.value.bytes = amqp_cstring_bytes("quorum");
+		n++;
+	}
+	if (c->direction == DIR_AMQP_TO_PMQ && c->single_active) {
+		/* one consumer delivers at a time: the order survives a shovel restart */
+		e[n].key = amqp_cstring_bytes("x-single-active-consumer");
+		e[n].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+		e[n].value.value.boolean = 1;
 		n++;
 	}
 	if (c->declare != DECLARE_PASSIVE && c->dlx[0]) {

@@ -33,8 +33,8 @@ void cfg_usage(FILE *f)
 		"  --dead-letter-exchange X [--dead-letter-routing-key K]  added to the declare\n"
 		"  --replicated     pmq_send with PMQ_REPLICATED (amqp-to-pmq)\n"
 		"  --envelope yes|no   amqp-to-pmq: prefix the identity envelope (default yes)\n"
-		"  --exclusive yes|no  amqp-to-pmq: be the queue's only consumer, which keeps the\n"
-		"                      order across restarts (default yes)\n"
+		"  --single-active-consumer yes|no  amqp-to-pmq: declare the queue with\n"
+		"                   x-single-active-consumer, which keeps the order across restarts (yes)\n"
 		"  --tls-ca F --tls-cert F --tls-key F --tls-verify yes|no   for amqps://\n"
 		"  --heartbeat S    AMQP heartbeat seconds (default 30, 0 = off)\n"
 		"  --backoff-min-ms N --backoff-max-ms N    reconnect backoff (default 100, 10000)\n"
@@ -143,8 +143,8 @@ static int cfg_set(struct shovel_cfg *c, const char *key, const char *v)
 		return set_bool(&c->replicated, k, v);
 	if (!strcmp(k, "envelope"))
 		return set_bool(&c->envelope, k, v);
-	if (!strcmp(k, "exclusive"))
-		return set_bool(&c->exclusive, k, v);
+	if (!strcmp(k, "single-active-consumer"))
+		return set_bool(&c->single_active, k, v);
 	if (!strcmp(k, "status-file"))
 		return set_str(c->status_file, sizeof(c->status_file), k, v);
 	if (!strcmp(k, "heartbeat"))
@@ -321,7 +321,7 @@ int cfg_parse(struct shovel_cfg *c, int argc, char **argv)
 		{"dead-letter-routing-key", required_argument, 0, 0},
 		{"replicated", no_argument, 0, 'R'},
 		{"envelope", required_argument, 0, 0},
-		{"exclusive", required_argument, 0, 0},
+		{"single-active-consumer", required_argument, 0, 0},
 		{"status-file", required_argument, 0, 0},
 		{"heartbeat", required_argument, 0, 0},
 		{"backoff-min-ms", required_argument, 0, 0},
@@ -337,7 +337,7 @@ int cfg_parse(struct shovel_cfg *c, int argc, char **argv)
 	c->batch = 64;
 	c->tls_verify = true;
 	c->envelope = true;
-	c->exclusive = true;
+	c->single_active = true;
 	c->heartbeat_s = 30;
 	c->backoff_min_ms = 100;
 	c->backoff_max_ms = 10000;

@@ -47,7 +47,7 @@ struct shovel_cfg {
 	char dlx[256], dlx_key[256];      /* dead-letter exchange / routing key for the declare */
 	bool replicated;                  /* pmq_send with PMQ_REPLICATED */
 	bool envelope;                    /* amqp-to-pmq: prefix the identity envelope */
-	bool exclusive;                   /* amqp-to-pmq: exclusive basic.consume (order) */
+	bool single_active;               /* amqp-to-pmq: declare x-single-active-consumer (order) */
 	char status_file[SHOVEL_STR_MAX];
 	unsigned heartbeat_s;
 	unsigned backoff_min_ms, backoff_max_ms;

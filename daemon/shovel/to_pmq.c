@@ -120,17 +120,17 @@ static int consume(struct shovel *s)
 		status_error(s, "%s", t);
 		return -1;
 	}
-	/* exclusive: one consumer at a time keeps the order. A restarted shovel whose
-	 * predecessor's connection the broker has not yet seen die is refused (403) and
-	 * backs off; it must not take the next messages before the predecessor's
-	 * unacked ones are returned to the head of the queue. */
-	amqp_basic_consume(s->conn, 1, amqp_cstring_bytes(s->cfg.amqp_queue), amqp_empty_bytes, 0, 0,
-			   s->cfg.exclusive, amqp_empty_table);
+	/* The order across a restart comes from the queue's single active consumer
+	 * (declared by broker.c): a restarted shovel whose predecessor the broker has
+	 * not yet seen die waits inactive instead of taking later messages before the
+	 * predecessor's unacked ones come back. (An exclusive basic.consume would be
+	 * the classic-queue way, but quorum queues accept a second one.) */
+	amqp_basic_consume(s->conn, 1, amqp_cstring_bytes(s->cfg.amqp_queue), amqp_empty_bytes, 0, 0, 0,
+			   amqp_empty_table);
 	r = amqp_get_rpc_reply(s->conn);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		broker_reply_text(r, "basic.consume", t, sizeof(t));
-		status_error(s, "%s%s", t, s->cfg.exclusive ? " (another consumer holds the queue, or a dead "
-							      "one the broker has not noticed yet: retrying)" : "");
+		status_error(s, "%s", t);
 		return -1;
 	}
 	return 0;
@@ -141,6 +141,9 @@ int run_amqp_to_pmq(struct shovel *s)
 	struct in in = {.s = s};
 	if (consume(s))
 		return -1;
+	if (s->cfg.declare == DECLARE_PASSIVE || s->cfg.declare == DECLARE_NONE)
+		log_msg(LOG_INFO, "queue \"%s\" is declared by someone else: it keeps the order across shovel "
+				  "restarts only with x-single-active-consumer = true", s->cfg.amqp_queue);
 	log_msg(LOG_INFO, "RabbitMQ queue \"%s\" -> pmq queue %s: prefetch %u, ack every %u%s%s", s->cfg.amqp_queue,
 		s->cfg.pmq_queue, s->cfg.prefetch, s->cfg.batch, s->cfg.replicated ? ", replicated" : "",
 		s->cfg.envelope ? "" : ", no envelope");

@@ -17,7 +17,7 @@
  *   pmq-create DIR NAME MAX_PAYLOAD QUOTA SLOTS
  *   pmq-produce DIR NAME FROM COUNT SIZE [RATE]
  *   pmq-verify DIR NAME COUNT IDLE_S         (expects the shovel's envelope)
- *   amqp-declare QUEUE                      (quorum, dead letters to QUEUE.dlq)
+ *   amqp-declare QUEUE                      (quorum, single active consumer, dead letters to QUEUE.dlq)
  *   amqp-publish QUEUE FROM COUNT SIZE [RATE]
  *   amqp-verify QUEUE COUNT IDLE_S          (expects the x-pmq-* identity)
  *   amqp-count QUEUE                        (prints the ready count)
@@ -307,14 +307,16 @@ static int amqp_declare_cmd(char **a)
 	amqp_connection_state_t c = amqp_up();
 	char dlq[300];
 	snprintf(dlq, sizeof(dlq), "%s.dlq", a[0]);
-	amqp_table_entry_t e[3] = {
+	amqp_table_entry_t e[4] = {
 		{.key = amqp_cstring_bytes("x-queue-type"), .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("quorum")}},
 		{.key = amqp_cstring_bytes("x-dead-letter-exchange"), .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("")}},
 		{.key = amqp_cstring_bytes("x-dead-letter-routing-key"), .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(dlq)}},
+		/* as docs/bridge.md asks of a queue the shovel does not declare itself */
+		{.key = amqp_cstring_bytes("x-single-active-consumer"), .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
 	};
 	amqp_queue_declare(c, 1, amqp_cstring_bytes(dlq), 0, 1, 0, 0, (amqp_table_t){1, e});
 	ok_rpc(amqp_get_rpc_reply(c), "declare dlq");
-	amqp_queue_declare(c, 1, amqp_cstring_bytes(a[0]), 0, 1, 0, 0, (amqp_table_t){3, e});
+	amqp_queue_declare(c, 1, amqp_cstring_bytes(a[0]), 0, 1, 0, 0, (amqp_table_t){4, e});
 	ok_rpc(amqp_get_rpc_reply(c), "declare");
 	amqp_down(c);
 	return 0;

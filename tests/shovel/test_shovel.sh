@@ -150,6 +150,31 @@ case_kill9() {
 		{ fail "no kill hit an unconfirmed publish in $ROUNDS rounds: the case proved nothing"; return 1; }
 }
 
+# a second amqp-to-pmq shovel on the same queue (a restart while the broker has not
+# yet seen the old one die) must wait (the queue's single active consumer): taking later messages first would break the
+# order. The first one is stuck on a full pmq ring with prefetched deliveries.
+case_takeover() {
+	local M=4000
+	"$KIT" amqp-declare t || return 1
+	"$KIT" pmq-create "$PMQ" t 1024 64 256 || return 1
+	"$KIT" amqp-publish t 0 "$M" 100 || return 1
+	start_shovel ta amqp-to-pmq t t --declare passive --prefetch 128 --batch 16
+	local a=$SPID
+	sleep 1
+	start_shovel tb amqp-to-pmq t t --declare passive --prefetch 128 --batch 16
+	local b=$SPID
+	sleep 2
+	local got
+	got=$(json_field "$WORK/tb.status" received)
+	[[ $got == 0 ]] || fail "the second shovel received $got messages while the first lived"
+	kill -KILL "$a"
+	wait "$a" 2>/dev/null
+	"$KIT" pmq-verify "$PMQ" t "$M" 15 | tee "$WORK/t.out"
+	local v=${PIPESTATUS[0]}
+	stop_shovel "$b"
+	((v == 0)) || { tail -5 "$WORK/tb.log"; fail "order or loss after the takeover"; return 1; }
+}
+
 case_broker_restart() {
 	local M=$((N / 4))
 	"$KIT" amqp-declare r2 || return 1
@@ -234,7 +259,7 @@ case_bad_input() {
 	return $ok
 }
 
-for c in ${SHOVEL_CASES:-pmq_to_amqp amqp_to_pmq kill9 broker_restart bad_input}; do
+for c in ${SHOVEL_CASES:-pmq_to_amqp amqp_to_pmq kill9 takeover broker_restart bad_input}; do
 	say "--- case $c"
 	if "case_$c"; then
 		say "ok: $c"
