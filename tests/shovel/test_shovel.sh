@@ -249,8 +249,12 @@ case_bad_input() {
 	start_shovel bad amqp-to-pmq bad bad --declare passive
 	local sh=$SPID
 	"$KIT" pmq-verify "$PMQ" bad 10 10 || { fail "the messages around the oversized one"; ok=1; }
-	local got
-	got=$("$KIT" amqp-get bad.dlq)
+	local got t
+	for ((t = 0; t < 100; t++)); do # dead-lettering is asynchronous in the broker
+		got=$("$KIT" amqp-get bad.dlq)
+		[[ $got == empty ]] || break
+		sleep 0.1
+	done
 	[[ $got == "id=t:1000000 size=4000" ]] || { fail "dead-letter queue holds \"$got\""; ok=1; }
 	stop_shovel "$sh"
 	grep -q 'message "t:1000000".*max_payload is 256: rejected to RabbitMQ without requeue' "$WORK/bad.log" ||
