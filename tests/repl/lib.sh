@@ -24,13 +24,20 @@ free_port() { # a port nobody listens on (127.0.0.0/8 only)
 }
 # start_pmqd NAME DIR ARGS...: background pmqd, log in $T/NAME.log, pid in var NAME_PID
 start_pmqd() {
-	local name=$1 dir=$2
+	local name=$1 dir=$2 before
 	shift 2
+	before=$(grep -c "starting (libpmq" "$T/$name.log" 2>/dev/null)
 	$PMQD --dir "$dir" --repl-key-file "$T/key" --scan-ms 100 "$@" >>"$T/$name.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
 	eval "${name}_PID=$pid"
-	for _ in $(seq 100); do [ -S "$dir/.pmqd.sock" ] && break; sleep 0.05; done
+	# ready once it logged "starting": after its control socket AND its replication
+	# listener are up (the socket alone comes first: a standby's port may not listen yet)
+	for _ in $(seq 400); do
+		[ "$(grep -c "starting (libpmq" "$T/$name.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
+		kill -0 "$pid" 2>/dev/null || return 0 # exited: the caller's checks report it
+		sleep 0.05
+	done
 }
 ctl() { local dir=$1; shift; PMQ_DIR=$dir "$PMQCTL" "$@"; }
 # wait_until SECONDS CMD...: poll until CMD succeeds
