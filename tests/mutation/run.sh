@@ -46,7 +46,8 @@ build() { # dir cmake-args...: configure once, build incrementally
 	local dir=$1; shift
 	[ -f "$dir/CMakeCache.txt" ] || cmake -S "$tree" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPMQ_BUILD_BENCH=OFF \
 		"$@" >/dev/null || return 1
-	cmake --build "$dir" -j"$jobs" >/dev/null 2>&1
+	cmake --build "$dir" -j"$jobs" 2>&1 | grep -E "error|Error" | head -20
+	return "${PIPESTATUS[0]}"
 }
 suite() { # dir ctest-args...: 0 if every test passed
 	local dir=$1; shift
