@@ -35,12 +35,14 @@ tsan=(-L tsan -LE 'stress|fuzz|model|install|cxx')
 
 tree=$work/tree
 mkdir -p "$work/logs"
-# 1. scratch copy of the working tree as it is (tracked and untracked, not ignored files)
+# 1. scratch copy of the working tree as it is (tracked and untracked, not ignored files);
+# extracted with fresh mtimes (-m) so a build left by an interrupted run (a mutant's
+# object newer than its restored source) is rebuilt, never reused
 echo "mutation: copying $repo to $tree"
 rm -rf "$tree"
 mkdir -p "$tree"
 (cd "$repo" && git ls-files -z -co --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' |
-	tar -cf - -T -) | tar -xf - -C "$tree" || { echo "mutation: cannot copy the tree" >&2; exit 2; }
+	tar -cf - -T -) | tar -xmf - -C "$tree" || { echo "mutation: cannot copy the tree" >&2; exit 2; }
 
 build() { # dir cmake-args...: configure once, build incrementally
 	local dir=$1; shift
