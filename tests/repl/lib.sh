@@ -14,10 +14,12 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -25 "$f"; done; exit 1; }
-free_port() { # a port nobody listens on (127.0.0.0/8 only)
+free_port() { # a port nobody listens on (127.0.0.0/8 only), below the ephemeral range
+	# (32768+): a port some outgoing connection holds as its local end cannot be seen by
+	# connecting to it, and the standby's bind would then fail
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi
 	done
 	echo 23999
@@ -35,7 +37,7 @@ start_pmqd() {
 	# listener are up (the socket alone comes first: a standby's port may not listen yet)
 	for _ in $(seq 400); do
 		[ "$(grep -c "starting (libpmq" "$T/$name.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
-		kill -0 "$pid" 2>/dev/null || return 0 # exited: the caller's checks report it
+		kill -0 "$pid" 2>/dev/null || fail "pmqd $name exited at start"
 		sleep 0.05
 	done
 }
