@@ -225,6 +225,24 @@ static void test_recv_clamps_a_corrupted_length(void **state)
 	assert_int_equal(pmq_close(q), 0);
 }
 
+/* pmq_peek clamps a corrupted length too: never more than max_payload copied or reported. */
+static void test_peek_clamps_a_corrupted_length(void **state)
+{
+	(void)state;
+	pmq_t *q = create_q(16, NULL);
+	char big[128];
+	memset(big, 'p', sizeof(big));
+	assert_int_equal(pmq_send(q, big, sizeof(big), 0), 0);
+	main_slot(q, 0)->len = 0x7fffffffu;
+	char out[256];
+	struct pmq_msg info;
+	uint64_t pos = 0;
+	assert_int_equal(pmq_peek(q, &pos, out, sizeof(out), &info, 0), 128);
+	assert_int_equal(info.len, 128);
+	assert_int_equal(pos, 1);
+	assert_int_equal(pmq_close(q), 0);
+}
+
 /* Index slot_count (side_count) is one past the array: refused like 2^30 is. */
 static void test_ack_refuses_index_equal_to_slot_count(void **state)
 {
@@ -473,6 +491,7 @@ int main(void)
 		T(test_publish_wakes_a_sleeping_consumer),
 		T(test_ack_wakes_a_sleeping_producer),
 		T(test_recv_clamps_a_corrupted_length),
+		T(test_peek_clamps_a_corrupted_length),
 		T(test_ack_refuses_index_equal_to_slot_count),
 		T(test_ack_batch_refuses_another_handles_message),
 		T(test_dlq_replay_resets_the_budget),
