@@ -408,6 +408,67 @@ static void test_close_aborts_the_open_reservation(void **state)
 	assert_int_equal(pmq_close(c), 0);
 }
 
+/* One reservation at a time per handle: a second one, or a send meanwhile, is -EBUSY
+ * and leaves the first intact. */
+static void test_second_reservation_is_refused(void **state)
+{
+	(void)state;
+	pmq_t *q = create_q(16, NULL);
+	void *a, *b = NULL;
+	assert_int_equal(pmq_reserve(q, 8, &a, 0), 0);
+	assert_int_equal(pmq_reserve(q, 8, &b, 0), -EBUSY);
+	assert_null(b);
+	assert_int_equal(pmq_send(q, "x", 1, 0), -EBUSY);
+	memcpy(a, "first", 5);
+	assert_int_equal(pmq_commit(q, a, 5), 0);
+	struct pmq_stats st = stats_of(q);
+	assert_int_equal(st.sent, 1);
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv(q, &m, PMQ_NONBLOCK), 0);
+	assert_memory_equal(m.data, "first", 5);
+	assert_int_equal(pmq_ack(q, &m), 0);
+	assert_int_equal(pmq_close(q), 0);
+}
+
+static void reserve_and_die(void *arg)
+{
+	_Atomic uint32_t *flag = arg;
+	pmq_t *p;
+	CHILD_CHECK(pmq_open(QNAME, PMQ_PRODUCER, &p) == 0);
+	void *b;
+	CHILD_CHECK(pmq_reserve(p, 8, &b, 0) == 0);
+	atomic_store(flag, 1);
+	for (;;)
+		pause();
+}
+
+/* A consumer that busy-spins (PMQ_WAIT_SPIN: it never sleeps, so the 100 ms idle
+ * recovery never runs) behind a dead producer's WRITING slot heals it itself and gets
+ * the message sent after it. */
+static void test_spinning_consumer_heals_a_dead_producers_slot(void **state)
+{
+	(void)state;
+	pmq_t *p = create_q(16, NULL);
+	pmq_t *c = open_opts(PMQ_CONSUMER, PMQ_WAIT_SPIN); /* before the death: open recovers too */
+	_Atomic uint32_t *flag = itest_shared(sizeof(*flag));
+	pid_t pid = itest_fork(NULL, reserve_and_die, (void *)flag);
+	if (!itest_await(flag, 1, 10000)) {
+		kill(pid, SIGKILL);
+		fail_msg("the producer did not reserve");
+	}
+	assert_int_equal(pmq_send(p, "behind", 6, 0), 0);
+	kill(pid, SIGKILL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv_timeout(c, &m, 2000000000ull), 0);
+	assert_memory_equal(m.data, "behind", 6);
+	assert_int_equal(pmq_ack(c, &m), 0);
+	assert_int_equal(stats_of(c).aborted, 1);
+	munmap(flag, sizeof(*flag));
+	assert_int_equal(pmq_close(c), 0);
+	assert_int_equal(pmq_close(p), 0);
+}
+
 /* ---- peek under concurrent overwrites ---------------------------------------------- */
 
 #define PEEK_LEN 1000u
@@ -498,6 +559,8 @@ int main(void)
 		T(test_dead_dlq_readers_letter_stays_dead),
 		T(test_incarnation_bumped_on_reuse),
 		T(test_close_aborts_the_open_reservation),
+		T(test_second_reservation_is_refused),
+		T(test_spinning_consumer_heals_a_dead_producers_slot),
 		T(test_peek_is_self_consistent_under_overwrites),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
