@@ -312,6 +312,33 @@ static void test_dlq_replay_resets_the_budget(void **state)
 	assert_int_equal(pmq_close(q), 0);
 }
 
+static void two_letters(struct pmq_config *c) { c->dlq_capacity = 2; }
+
+static void dead_letter_one(pmq_t *q, const char *text)
+{
+	struct pmq_msg m;
+	assert_int_equal(pmq_send(q, text, strlen(text), 0), 0);
+	assert_int_equal(pmq_recv(q, &m, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_nack(q, &m, PMQ_NACK_DEADLETTER), 0);
+}
+
+/* A purge gives the dead-letter credits back: the count drops and the area takes
+ * as many new letters as its capacity again. */
+static void test_dlq_purge_gives_the_credits_back(void **state)
+{
+	(void)state;
+	pmq_t *q = create_q(16, two_letters);
+	dead_letter_one(q, "one");
+	dead_letter_one(q, "two");
+	assert_int_equal(stats_of(q).dead_letters, 2);
+	assert_int_equal(pmq_dlq_purge(q, 10), 2);
+	assert_int_equal(stats_of(q).dead_letters, 0);
+	dead_letter_one(q, "three");
+	dead_letter_one(q, "four");
+	assert_int_equal(stats_of(q).dead_letters, 2);
+	assert_int_equal(pmq_close(q), 0);
+}
+
 static void dlq_reader_dies_holding(void *arg)
 {
 	_Atomic uint32_t *flag = arg;
@@ -556,6 +583,7 @@ int main(void)
 		T(test_ack_refuses_index_equal_to_slot_count),
 		T(test_ack_batch_refuses_another_handles_message),
 		T(test_dlq_replay_resets_the_budget),
+		T(test_dlq_purge_gives_the_credits_back),
 		T(test_dead_dlq_readers_letter_stays_dead),
 		T(test_incarnation_bumped_on_reuse),
 		T(test_close_aborts_the_open_reservation),
