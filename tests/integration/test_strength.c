@@ -339,6 +339,37 @@ static void test_dlq_purge_gives_the_credits_back(void **state)
 	assert_int_equal(pmq_close(q), 0);
 }
 
+static void nack_to_dead_letters(void *arg)
+{
+	(void)arg;
+	pmq_t *c;
+	CHILD_CHECK(pmq_open(QNAME, PMQ_CONSUMER, &c) == 0);
+	struct pmq_msg m;
+	CHILD_CHECK(pmq_recv(c, &m, PMQ_NONBLOCK) == 0);
+	pmq_nack(c, &m, PMQ_NACK_DEADLETTER); /* killed at move.after_copy: credit taken, no mark */
+	_exit(4);
+}
+
+/* A consumer killed in the middle of dead-lettering (after the copy, before the mark):
+ * the move never happened, so recovery gives its dead-letter credit back and the
+ * message is simply redelivered. */
+static void test_aborted_dead_letter_move_gives_the_credit_back(void **state)
+{
+	(void)state;
+	pmq_t *q = create_q(16, NULL);
+	assert_int_equal(pmq_send(q, "half", 4, 0), 0);
+	pid_t pid = itest_fork("move.after_copy", nack_to_dead_letters, NULL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	assert_int_equal(pmq_recover(q), 1);
+	assert_int_equal(stats_of(q).dead_letters, 0);
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv(q, &m, PMQ_NONBLOCK), 0);
+	assert_memory_equal(m.data, "half", 4);
+	assert_int_equal(m.delivery_count, 2);
+	assert_int_equal(pmq_ack(q, &m), 0);
+	assert_int_equal(pmq_close(q), 0);
+}
+
 static void dlq_reader_dies_holding(void *arg)
 {
 	_Atomic uint32_t *flag = arg;
@@ -584,6 +615,7 @@ int main(void)
 		T(test_ack_batch_refuses_another_handles_message),
 		T(test_dlq_replay_resets_the_budget),
 		T(test_dlq_purge_gives_the_credits_back),
+		T(test_aborted_dead_letter_move_gives_the_credit_back),
 		T(test_dead_dlq_readers_letter_stays_dead),
 		T(test_incarnation_bumped_on_reuse),
 		T(test_close_aborts_the_open_reservation),
