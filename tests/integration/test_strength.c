@@ -527,6 +527,43 @@ static void test_spinning_consumer_heals_a_dead_producers_slot(void **state)
 	assert_int_equal(pmq_close(p), 0);
 }
 
+static void two_entries(struct pmq_config *c) { c->max_attach = 2; }
+
+static void hold_one_and_die(void *arg)
+{
+	_Atomic uint32_t *flag = arg;
+	pmq_t *c;
+	CHILD_CHECK(pmq_open(QNAME, PMQ_CONSUMER, &c) == 0);
+	struct pmq_msg m;
+	CHILD_CHECK(pmq_recv(c, &m, PMQ_NONBLOCK) == 0);
+	atomic_store(flag, 1);
+	for (;;)
+		pause();
+}
+
+/* The dead attachment sits in the last entry of the table: pmq_recover finds it. */
+static void test_recover_reaches_the_last_entry(void **state)
+{
+	(void)state;
+	pmq_t *q = create_q(16, two_entries);
+	assert_int_equal(pmq_send(q, "last", 4, 0), 0);
+	_Atomic uint32_t *flag = itest_shared(sizeof(*flag));
+	pid_t pid = itest_fork(NULL, hold_one_and_die, (void *)flag);
+	if (!itest_await(flag, 1, 10000)) {
+		kill(pid, SIGKILL);
+		fail_msg("the consumer did not take the message");
+	}
+	kill(pid, SIGKILL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	assert_int_equal(pmq_recover(q), 1);
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv(q, &m, PMQ_NONBLOCK), 0);
+	assert_int_equal(m.delivery_count, 2);
+	assert_int_equal(pmq_ack(q, &m), 0);
+	munmap(flag, sizeof(*flag));
+	assert_int_equal(pmq_close(q), 0);
+}
+
 /* ---- peek under concurrent overwrites ---------------------------------------------- */
 
 #define PEEK_LEN 1000u
@@ -620,6 +657,7 @@ int main(void)
 		T(test_incarnation_bumped_on_reuse),
 		T(test_close_aborts_the_open_reservation),
 		T(test_second_reservation_is_refused),
+		T(test_recover_reaches_the_last_entry),
 		T(test_spinning_consumer_heals_a_dead_producers_slot),
 		T(test_peek_is_self_consistent_under_overwrites),
 	};
