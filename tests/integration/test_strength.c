@@ -564,6 +564,40 @@ static void test_recover_reaches_the_last_entry(void **state)
 	assert_int_equal(pmq_close(q), 0);
 }
 
+/* A quota of 0 would leave every consumer at -EBUSY forever: refused, naming the field. */
+static void test_zero_consumer_quota_is_refused(void **state)
+{
+	(void)state;
+	struct pmq_config c;
+	itest_config(&c, 16);
+	c.consumer_quota = 0;
+	pmq_t *q = NULL;
+	assert_int_equal(pmq_create(QNAME, &c, &q), -EINVAL);
+	assert_non_null(strstr(pmq_errmsg(), "consumer_quota"));
+	assert_null(q);
+}
+
+/* The standby side refuses an entry longer than max_payload (it would overrun the
+ * mirror slot) and takes one of exactly max_payload. */
+static void test_repl_apply_refuses_an_oversized_entry(void **state)
+{
+	(void)state;
+	pmq_t *q = create_q(16, NULL);
+	assert_int_equal(pmq_repl_make_standby(q, 1), 0);
+	static uint8_t payload[256];
+	memset(payload, 'r', sizeof(payload));
+	struct pmq_repl_entry e = {.ticket = 0, .origin = 0, .len = 129, .epoch = 1};
+	assert_int_equal(pmq_repl_apply(q, &e, payload), -EINVAL);
+	struct pmq_repl_info in;
+	assert_int_equal(pmq_repl_info(q, &in), 0);
+	assert_int_equal(in.tail, 0);
+	e.len = 128;
+	assert_int_equal(pmq_repl_apply(q, &e, payload), 0);
+	assert_int_equal(pmq_repl_info(q, &in), 0);
+	assert_int_equal(in.tail, 1);
+	assert_int_equal(pmq_close(q), 0);
+}
+
 /* ---- peek under concurrent overwrites ---------------------------------------------- */
 
 #define PEEK_LEN 1000u
@@ -658,6 +692,8 @@ int main(void)
 		T(test_close_aborts_the_open_reservation),
 		T(test_second_reservation_is_refused),
 		T(test_recover_reaches_the_last_entry),
+		T(test_repl_apply_refuses_an_oversized_entry),
+		T(test_zero_consumer_quota_is_refused),
 		T(test_spinning_consumer_heals_a_dead_producers_slot),
 		T(test_peek_is_self_consistent_under_overwrites),
 	};
