@@ -48,7 +48,7 @@ build() { # dir cmake-args...: configure once, build incrementally
 	local dir=$1; shift
 	[ -f "$dir/CMakeCache.txt" ] || cmake -S "$tree" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPMQ_BUILD_BENCH=OFF \
 		"$@" >/dev/null || return 1
-	cmake --build "$dir" -j"$jobs" 2>&1 | grep -E "error|Error" | head -20
+	cmake --build "$dir" -j"$jobs" 2>&1 | grep -E ": error|Error [0-9]" | head -20
 	return "${PIPESTATUS[0]}"
 }
 suite() { # dir ctest-args...: 0 if every test passed
