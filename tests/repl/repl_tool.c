@@ -8,6 +8,7 @@
  *   inject HOST:PORT KEYFILE KIND   speak to a standby: KIND = wrongkey | garbage | badcrc |
  *                       oldepoch | truncated | good (a valid session with one queue and one entry)
  *                       | gap | dup (an entry one past the expected ticket, or the expected one twice)
+ *                       | skipgap (a skip frame starting one past the expected ticket)
  *   proxy LISTEN TARGET    TCP relay, one connection at a time (kill it to cut the link)
  *   tput DIR QUEUE N       replication throughput (async sends until all are confirmed)
  *   lat DIR QUEUE N MODE   latency of N sends (MODE none|sync|async): p50 p99 p99.9 in us
@@ -200,6 +201,15 @@ static int cmd_inject(int argc, char **argv)
 		printf("good: %s ticket %" PRIu64 "\n", r == 1 ? rp_type_name(f.type) : "no answer", f.ticket);
 		rp_conn_free(&c);
 		return r == 1 && f.type == RP_ACK ? 0 : 1;
+	}
+	if (!strcmp(kind, "skipgap")) {
+		/* a skip of one ticket that starts one past the expected ticket */
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		rp_recv(&c, &f, 3000, &why); /* qstate */
+		rp_send(&c, RP_SKIP, 0, epoch, f.ticket + 1, 1, NULL, 0);
+		rp_flush(&c, 1000);
+		goto wait_close;
 	}
 	if (!strcmp(kind, "gap") || !strcmp(kind, "dup")) {
 		/* a well-formed entry out of ticket order: one past the expected ticket, or the
