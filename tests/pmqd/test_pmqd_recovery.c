@@ -14,6 +14,34 @@ static void small(struct pmq_config *c)
 	c->max_deliveries = 5;
 }
 
+/* Does pmqd's stat of `queue` list pid (watched by `watch`, NULL = any; absent = 0)? */
+static int pmqd_lists(const char *queue, pid_t pid, const char *watch)
+{
+	char req[64], reply[8192], key[48];
+	snprintf(req, sizeof(req), "stat %s", queue);
+	if (h_request(req, reply, sizeof(reply)) != 0)
+		return -1;
+	snprintf(key, sizeof(key), "\"pid\":%d,", (int)pid);
+	char *a = strstr(reply, key);
+	if (!a)
+		return 0;
+	if (!watch)
+		return 1;
+	char *end = strchr(a, '}'), *w = strstr(a, watch);
+	return w && (!end || w < end);
+}
+
+/* Wait (bounded) until pmqd's view of pid is `want` (1 listed with watch, 0 gone). */
+static void await_pmqd_view(const char *queue, pid_t pid, const char *watch, int want)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (pmqd_lists(queue, pid, watch) == want)
+			return;
+		h_sleep_ms(10);
+	}
+	H_FAIL("pmqd never %s pid %d on \"%s\"", want ? "watched" : "forgot", (int)pid, queue);
+}
+
 static void test_consumer_death_requeues(void)
 {
 	pmq_t *p = h_open("orders", PMQ_PRODUCER);
@@ -27,6 +55,10 @@ static void test_consumer_death_requeues(void)
 	H_CHECK(got == 4, "holder received %u of 4", got);
 	/* open before the kill: pmq_open itself recovers dead owners, and we want pmqd to */
 	pmq_t *q = h_open("orders", PMQ_CONSUMER);
+	/* the holder's hello reaches pmqd asynchronously: kill it only once pmqd watches it by
+	 * pidfd, else (a busy machine) pmqd first sees it at a scan, already dead, and logs
+	 * that instead of its death */
+	await_pmqd_view("orders", c, "\"watch\":\"pidfd\"", 1);
 	uint64_t t0 = h_now_ns();
 	h_kill(c);
 
@@ -102,6 +134,9 @@ static void test_producer_death_aborts(void)
 	struct pmq_stats st;
 	pmq_stats(q, &st);
 	H_CHECK(st.aborted >= 1, "aborted counter %llu", (unsigned long long)st.aborted);
+	/* the next test counts pmqd's recoveries: let pmqd finish with this death first (its
+	 * recovery, or the rescan that finds the entry already healed by our recv) */
+	await_pmqd_view("orders", c, NULL, 0);
 	pmq_close(q);
 	pmq_close(p);
 	close(pp[0]);

@@ -15,10 +15,12 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$T"/*.log; do echo "--- $f"; tail -25 "$f"; done; exit 1; }
-free_port() { # a port nobody listens on (127.0.0.0/8 only)
+free_port() { # a port nobody listens on (127.0.0.0/8 only), below the ephemeral range
+	# (32768+): a port some outgoing connection holds as its local end cannot be seen by
+	# connecting to it, and the standby's bind would then fail
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi
 	done
 	echo 23999
@@ -28,20 +30,18 @@ free_port() { # a port nobody listens on (127.0.0.0/8 only)
 # replication listener is open (pmqd creates the socket before repl_start opens
 # the listener, so the socket alone is not enough; the log line is written after listen()).
 start_pmqd() {
-	local name=$1 dir=$2 standby=0 a before
+	local name=$1 dir=$2 before
 	shift 2
-	for a in "$@"; do [ "$a" = --standby ] && standby=1; done
-	before=$(grep -c "standby: listening on" "$T/$name.log" 2>/dev/null || true)
+	before=$(grep -c "starting (libpmq" "$T/$name.log" 2>/dev/null || true)
 	$PMQD --dir "$dir" --repl-key-file "$T/key" --scan-ms 100 "$@" >>"$T/$name.log" 2>&1 &
 	local pid=$!
 	PIDS+=("$pid")
 	eval "${name}_PID=$pid"
-	for _ in $(seq 200); do
-		if [ -S "$dir/.pmqd.sock" ] &&
-		   { [ $standby = 0 ] || [ "$(grep -c "standby: listening on" "$T/$name.log")" -gt "${before:-0}" ]; }; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || return 0 # it died: the caller's next step says why
+	# ready once it logged "starting": after its control socket AND its replication
+	# listener are up (the socket alone comes first: a standby's port may not listen yet)
+	for _ in $(seq 400); do
+		[ "$(grep -c "starting (libpmq" "$T/$name.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
+		kill -0 "$pid" 2>/dev/null || fail "pmqd $name exited at start"
 		sleep 0.05
 	done
 }

@@ -8,6 +8,8 @@
  *   inject HOST:PORT KEYFILE KIND   speak to a standby: KIND = wrongkey | garbage | badcrc |
  *                       oldepoch | truncated | tampered (a record bit flipped) | replayed (a record
  *                       sent twice) | v1 (a protocol-1 primary) | good (one queue and one entry)
+ *                       | gap | dup (an entry one past the expected ticket, or the expected one twice)
+ *                       | skipgap (a skip frame starting one past the expected ticket)
  *   stall HOST:PORT slowauth|silent SECONDS  an unauthenticated peer holding a standby's
  *                       attention (a 1 MiB AUTH frame trickled a byte per 2 s, or nothing)
  *   oldstandby LISTEN SECONDS  a standby of protocol 1 (for the primary's version error)
@@ -226,6 +228,30 @@ static int cmd_inject(int argc, char **argv)
 		printf("good: %s ticket %" PRIu64 "\n", r == 1 ? rp_type_name(f.type) : "no answer", f.ticket);
 		rp_conn_free(&c);
 		return r == 1 && f.type == RP_ACK ? 0 : 1;
+	}
+	if (!strcmp(kind, "skipgap")) {
+		/* a skip of one ticket that starts one past the expected ticket */
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		rp_recv(&c, &f, 3000, &why); /* qstate */
+		rp_send(&c, RP_SKIP, 0, epoch, f.ticket + 1, 1, NULL, 0);
+		rp_flush(&c, 1000);
+		goto wait_close;
+	}
+	if (!strcmp(kind, "gap") || !strcmp(kind, "dup")) {
+		/* a well-formed entry out of ticket order: one past the expected ticket, or the
+		 * expected one twice */
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		rp_recv(&c, &f, 3000, &why); /* qstate: f.ticket is the next ticket expected */
+		uint64_t t = f.ticket;
+		if (!strcmp(kind, "dup"))
+			rp_send2(&c, RP_ENTRY, 0, epoch, t, 0, eh, sizeof(eh), msg, 5);
+		else
+			t++;
+		rp_send2(&c, RP_ENTRY, 0, epoch, t, 0, eh, sizeof(eh), msg, 5);
+		rp_flush(&c, 1000);
+		goto wait_close;
 	}
 	if (!strcmp(kind, "oldepoch")) {
 		/* authenticated at epoch E+1, then a frame stamped E */

@@ -40,7 +40,16 @@ wait_until 10 connected || fail "never connected across the veth"
 "$REPL_TOOL" send "$P" orders 10000000 sync "$T/ok" >"$T/send.out" 2>&1 &
 SEND=$!; PIDS+=($SEND)
 for i in 1 2 3; do
-	sleep 0.5; ip -n $A link set va$$ down; sleep 0.7; ip -n $A link set va$$ up
+	sleep 0.5; ip -n $A link set va$$ down
+	# with the link down no confirmation can arrive: once those already received are
+	# processed (1 s: generous, a loaded CI runner may deschedule the primary), no send
+	# may be acknowledged until the link is back (a primary that acknowledges before the
+	# standby confirms fails here, every run, not only when the kill -9 below happens to
+	# catch an unconfirmed entry)
+	sleep 1; cut_at=$(wc -l <"$T/ok"); sleep 0.5; cut_end=$(wc -l <"$T/ok")
+	ip -n $A link set va$$ up
+	[ "$cut_end" = "$cut_at" ] ||
+		fail "$((cut_end - cut_at)) send(s) acknowledged while the standby was unreachable (cut $i)"
 	# resumes when TCP retransmits (its backoff after a 0.7 s outage can exceed a second)
 	# or, at the latest, when the primary's 3 s silence limit makes it reconnect
 	before=$(wc -l <"$T/ok")

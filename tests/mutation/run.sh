@@ -1,0 +1,120 @@
+#!/bin/bash
+# tests/mutation/run.sh - the project's mutation check (tests/mutation/README.md).
+# Applies each curated mutant (mutants.txt) to a scratch copy of the tree, rebuilds
+# incrementally, runs the fast suite, restores the file; prints the score and the
+# survivors. The working tree is never modified.
+#
+#   tests/mutation/run.sh [-l LIST] [-m ID_REGEX] [-w WORKDIR] [-k]
+#     -l LIST      mutant list (default tests/mutation/mutants.txt)
+#     -m REGEX     only the mutants whose id matches
+#     -w WORKDIR   scratch directory (default ${TMPDIR:-/tmp}/pmq-mutation-$UID); reused: builds are incremental
+#     -k           keep going after a failing baseline (default: stop, the suite must pass unmutated)
+# Exit: 0 if the score is >= MUTATION_MIN (default 90) and nothing is STALE, else 1.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+list=$here/mutants.txt
+filter=
+work=${TMPDIR:-/tmp}/pmq-mutation-$UID
+keep_going=0
+while getopts "l:m:w:k" o; do
+	case $o in
+	l) list=$OPTARG ;;
+	m) filter=$OPTARG ;;
+	w) work=$OPTARG ;;
+	k) keep_going=1 ;;
+	*) sed -n '2,12p' "$0"; exit 2 ;;
+	esac
+done
+min=${MUTATION_MIN:-90}
+jobs=${MUTATION_JOBS:-2}
+per_test_timeout=${MUTATION_TEST_TIMEOUT:-60}
+# the fast suite: unit, integration, daemon, repl; not stress, fuzz, model, install, cxx
+fast=(-L 'unit|integration|daemon|repl' -LE 'stress|fuzz|model|install|cxx')
+tsan=(-L tsan -LE 'stress|fuzz|model|install|cxx')
+
+tree=$work/tree
+mkdir -p "$work/logs"
+# 1. scratch copy of the working tree as it is (tracked and untracked, not ignored files);
+# extracted with fresh mtimes (-m) so a build left by an interrupted run (a mutant's
+# object newer than its restored source) is rebuilt, never reused
+echo "mutation: copying $repo to $tree"
+rm -rf "$tree"
+mkdir -p "$tree"
+(cd "$repo" && git ls-files -z -co --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' |
+	tar -cf - -T -) | tar -xmf - -C "$tree" || { echo "mutation: cannot copy the tree" >&2; exit 2; }
+
+build() { # dir cmake-args...: configure once, build incrementally
+	local dir=$1; shift
+	[ -f "$dir/CMakeCache.txt" ] || cmake -S "$tree" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPMQ_BUILD_BENCH=OFF \
+		"$@" >/dev/null || return 1
+	cmake --build "$dir" -j"$jobs" 2>&1 | grep -E ": error|Error [0-9]" | head -20
+	return "${PIPESTATUS[0]}"
+}
+suite() { # dir ctest-args...: 0 if every test passed
+	local dir=$1; shift
+	(cd "$dir" && timeout 600 ctest -j"$jobs" --timeout "$per_test_timeout" --stop-on-failure "$@") 2>&1
+}
+ids=$("$here/mutate.py" "$list" ids "$filter") || exit 2
+need_tsan=0
+grep -q $'\ttsan\t' <<<"$ids" && need_tsan=1
+
+# 2. the baseline must pass, else every mutant would look killed
+echo "mutation: baseline build and suite"
+build "$work/build" || { echo "mutation: the unmutated tree does not build" >&2; exit 2; }
+if ! suite "$work/build" "${fast[@]}" >"$work/logs/baseline.log"; then
+	echo "mutation: the fast suite fails on the unmutated tree ($work/logs/baseline.log):" >&2
+	grep -E '\(Failed|\(Timeout|\*\*\*' "$work/logs/baseline.log" >&2
+	((keep_going)) || exit 2
+fi
+if ((need_tsan)); then
+	build "$work/build-tsan" -DPMQ_SANITIZE=thread -DPMQ_BUILD_DAEMON=OFF ||
+		{ echo "mutation: the TSan build fails" >&2; exit 2; }
+	TSAN_OPTIONS=halt_on_error=1 suite "$work/build-tsan" "${tsan[@]}" >"$work/logs/baseline-tsan.log" ||
+		{ echo "mutation: the TSan suite fails unmutated ($work/logs/baseline-tsan.log)" >&2; ((keep_going)) || exit 2; }
+fi
+
+# 3. one mutant at a time
+killed=0 survived=0 stale=0 broken=0
+survivors= stales= brokens=
+while IFS=$'\t' read -r id kind file desc; do
+	[ -n "$id" ] || continue
+	log=$work/logs/$id.log
+	start=$(date +%s)
+	backup=
+	[ -f "$tree/$file" ] && { backup=$work/orig.$id; cp -p "$tree/$file" "$backup"; }
+	out=$("$here/mutate.py" "$list" apply "$id" "$tree")
+	if [ $? -ne 0 ]; then
+		printf '%-6s STALE      %s: %s\n' "$id" "$file" "$out"
+		stale=$((stale + 1)); stales+="  $id $file: $desc ($out)"$'\n'
+		[ -n "$backup" ] && rm -f "$backup"
+		continue
+	fi
+	dir=$work/build args=("${fast[@]}") env=()
+	[ "$kind" = tsan ] && { dir=$work/build-tsan args=("${tsan[@]}") env=(TSAN_OPTIONS=halt_on_error=1); }
+	if ! build "$dir" >"$log" 2>&1; then
+		verdict=BUILD-FAIL; broken=$((broken + 1)); brokens+="  $id $file: $desc"$'\n'
+	elif (for e in "${env[@]}"; do export "${e?}"; done; suite "$dir" "${args[@]}") >>"$log"; then
+		verdict=SURVIVED; survived=$((survived + 1)); survivors+="  $id $file: $desc"$'\n'
+	else
+		verdict=killed; killed=$((killed + 1))
+	fi
+	by=$(grep -oE '[0-9]+ - [A-Za-z0-9_]+ \((Failed|Timeout|SEGFAULT|Subprocess aborted|Child aborted)' "$log" | head -3 |
+		sed -E 's/^[0-9]+ - //; s/ \(.*//' | paste -sd, -)
+	cp -p "$backup" "$tree/$file" && touch "$tree/$file" # restored; touched so the next build recompiles it
+	rm -f "$backup"
+	printf '%-6s %-10s %-26s %3ss  %s%s\n' "$id" "$verdict" "$file" "$(($(date +%s) - start))" "$desc" \
+		"${by:+   [by $by]}"
+done <<<"$ids"
+build "$work/build" >/dev/null 2>&1 # leave the scratch build matching the unmutated tree
+
+total=$((killed + survived))
+score=0
+((total)) && score=$((killed * 1000 / total))
+echo
+echo "mutation score: $killed of $total killed ($((score / 10)).$((score % 10)) %)," \
+	"$stale stale, $broken did not build (not counted)"
+[ -n "$survivors" ] && printf 'survivors:\n%s' "$survivors"
+[ -n "$stales" ] && printf 'stale (update mutants.txt):\n%s' "$stales"
+[ -n "$brokens" ] && printf 'did not build (fix the replacement):\n%s' "$brokens"
+((score >= min * 10 && stale == 0))
