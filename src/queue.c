@@ -1,3 +1,4 @@
+/* Longer than 600 lines on purpose: create and open are one sequence (directory and owner checks, header copy, mapping, attach) read together. */
 /*
  * queue.c - lifecycle: create, open, close, unlink; stats and the
  * supervision calls. Everything here may make system calls and allocate:

@@ -1,3 +1,4 @@
+/* Longer than 600 lines on purpose: every frame's encoder sits beside its never-trusting parser. */
 /*
  * repl_proto.c - frames of the replication protocol: encode, parse (never
  * trusting a byte), HMAC-SHA256 challenge-response helpers, and rp_conn, a

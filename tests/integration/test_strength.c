@@ -1,3 +1,4 @@
+/* Longer than 600 lines on purpose: one test per mutant the outside review found surviving (issue 17), each short. */
 /*
  * test_strength.c - assertions an outside mutation review found missing
  * (issue 17): each test here failed on one named broken variant of the

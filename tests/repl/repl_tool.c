@@ -1,3 +1,4 @@
+/* Longer than 600 lines on purpose: one test tool, one small verb per function, shared by every replication test. */
 /*
  * repl_tool - helper for the replication tests and bench (not installed).
  *   send DIR QUEUE N [sync|async|none] [LOGFILE]   send N messages "seq=<i>"; with sync each is

@@ -1,3 +1,4 @@
+/* Longer than 600 lines on purpose: one case per slot transition and lost race, staged on control words. */
 /*
  * test_slot.c - every transition of the slot state machine (docs/format.md),
  * including each CAS losing its race to a competitor. Competitors are
