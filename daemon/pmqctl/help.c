@@ -89,6 +89,11 @@ static const struct {
 	{ "rejoin", "usage: pmqctl rejoin [--yes] [--json]\n"
 		    "Turn a fenced old primary into an empty standby (pmqd must be stopped): its queue\n"
 		    "files are moved aside, never deleted; --yes when the node is not fenced.\n" },
+	{ "shovel", "usage: pmqctl shovel [NAME] [--json]\n"
+		    "Status of the pmq-shovel bridges (docs/bridge.md) from their status files in the\n"
+		    "queue directory (DIR/.pmq-shovel.NAME.json): direction, state, in flight, confirmed,\n"
+		    "sent to pmq, last error. --json: {\"dir\",\"shovels\":[...]}. A NAME with no status\n"
+		    "file exits 1.\n" },
 	{ "repl", "usage: pmqctl repl [QUEUE] [--json]\n"
 		  "Replication status from pmqd: per standby link connected, lag in entries and\n"
 		  "microseconds, last confirmed ticket, epochs. --json prints pmqd's repl-stat object.\n" },
@@ -124,6 +129,7 @@ void usage(FILE *f)
 	      "  promote                  make this standby the primary (docs/failover.md)\n"
 	      "  rejoin [--yes]           turn a fenced old primary into an empty standby\n"
 	      "  repl [QUEUE]             replication: standby links, lag, confirmed ticket, epoch\n"
+	      "  shovel [NAME]            pmq-shovel bridges to RabbitMQ: state, in flight, confirmed\n"
 	      "--json prints one JSON document; --jsonl one object per line (recv/tail --follow, top).\n"
 	      "The queue directory is --dir, else $PMQ_DIR, else /dev/shm/pmq; pmqd's socket is\n"
 	      "--socket, else DIR/.pmqd.sock.\n",

@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 		{ "top", cmd_top },       { "send", cmd_send },     { "recv", cmd_recv },       { "dlq", cmd_dlq },
 		{ "recover", cmd_recover }, { "status", cmd_status }, { "request", cmd_request }, { "peek", cmd_peek },
 		{ "tail", cmd_peek },     { "promote", cmd_promote }, { "rejoin", cmd_rejoin }, { "repl", cmd_repl },
+		{ "shovel", cmd_shovel },
 	};
 	const char *cmd = argv[optind];
 	if (!strcmp(cmd, "help")) {

@@ -90,6 +90,7 @@ int pmqctl_dlq_print(pmq_t *q, const char *name, unsigned max, bool json);
 int cmd_promote(int argc, char **argv);
 int cmd_rejoin(int argc, char **argv);
 int cmd_repl(int argc, char **argv);
+int cmd_shovel(int argc, char **argv); /* shovel.c */
 /* The replication lines of `queue` for stat (nothing when the queue is not
  * replicated); 0, or an exit code. */
 int pmqctl_repl_print(const char *queue);

@@ -73,4 +73,16 @@ objs = [json.loads(l) for l in lines]
 assert [o["text"] for o in objs] == ["l2", "l3"], objs
 ' "$T/jl"; then ok "tail --follow --jsonl: one object per line"; else bad "tail --follow --jsonl: $(cat "$T/jl")"; fi
 expect_rc 2 "tail --follow --json is refused (it never ends: --jsonl)" -- timeout 5 "$PMQCTL" --dir "$D" tail orders --follow --json
+
+# pmqctl shovel: the bridges' status files (written by pmq-shovel, possibly another user's):
+# known fields re-encoded, so a garbage file still gives one valid document
+json_doc "shovel --json with no shovel" 'd["shovels"]==[]' -- ctl shovel --json
+printf '{"name":"out","pid":7,"direction":"pmq-to-amqp","state":"connected","connected":true,"in_flight":3,"confirmed":99,"last_error":"a\\"b"}\n' >"$D/.pmq-shovel.out.json"
+printf 'junk{"name":"\xff\x01' >"$D/.pmq-shovel.bad.json"
+printf '{"name":"half"' >"$D/.pmq-shovel.tmp.json.tmp.9"
+json_doc "shovel --json: fields of a good file, nothing of a garbage one, no temporaries" \
+	'[s.get("name") for s in d["shovels"]]==[None,"out"] and d["shovels"][1]["connected"] is True and d["shovels"][1]["in_flight"]==3 and d["shovels"][1]["last_error"]==chr(97)+chr(34)+chr(98)' \
+	-- ctl shovel --json
+json_doc "shovel NAME --json" 'len(d["shovels"])==1 and d["shovels"][0]["confirmed"]==99' -- ctl shovel out --json
+expect_rc 1 "shovel NAME without a status file" -- ctl shovel nosuch
 finish
