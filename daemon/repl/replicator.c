@@ -65,7 +65,7 @@ static void set_flags(struct rqueue *r, bool degraded, struct link *l, const cha
 }
 
 /* Fence every queue of the directory (this node met a newer primary). */
-static void fence_all(void)
+void fence_all(void)
 {
 	static char names[REPL_MAX_QUEUES][PMQ_NAME_MAX + 1];
 	int n = repl_list_queues(g_repl.dir, names, REPL_MAX_QUEUES);

@@ -49,6 +49,7 @@ static int qmap[REPL_MAX_QUEUES];              /* session qid -> mirrors[] index
 static bool sb_connected;
 static char sb_peer[64];
 static uint64_t sb_session_epoch, sb_frames, sb_refused;
+static uint64_t sb_left_ns; /* when the last session ended (0: none yet) */
 
 static struct mirror *mirror_find(const char *name)
 {
@@ -411,6 +412,7 @@ static void session(int fd, const char *peer)
 	}
 	pthread_mutex_lock(&sb_mu);
 	sb_connected = false;
+	sb_left_ns = repl_now_ns();
 	pthread_mutex_unlock(&sb_mu);
 	rp_conn_free(&c);
 }
@@ -573,5 +575,17 @@ void standby_status(struct jbuf *j)
 			  (unsigned long long)mirrors[i].acked);
 	}
 	jb_raw(j, "]}");
+	pthread_mutex_unlock(&sb_mu);
+}
+
+void standby_contact(long long *age_ms)
+{
+	pthread_mutex_lock(&sb_mu);
+	if (sb_connected)
+		*age_ms = 0;
+	else if (!sb_left_ns)
+		*age_ms = -1;
+	else
+		*age_ms = (long long)((repl_now_ns() - sb_left_ns) / 1000000) + 1;
 	pthread_mutex_unlock(&sb_mu);
 }
