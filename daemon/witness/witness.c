@@ -3,7 +3,8 @@
  *
  * One thread. On the primary it holds the leader key (--witness-key) under
  * an etcd lease of --witness-ttl-ms, created with a "create if absent" txn,
- * and renews the lease every TTL/3. It fences this node (repl_fence_node:
+ * and renews the lease every TTL/3 (more often when the margin leaves less:
+ * three renewals fit before the fence deadline). It fences this node (repl_fence_node:
  * producers get ESHUTDOWN) as soon as it cannot prove it still holds the
  * lease: at last successful renewal + TTL - margin, margin = max(TTL/3,
  * 500 ms) (capped at TTL/2), so the fence comes before etcd can expire the lease and
@@ -11,7 +12,7 @@
  * later than etcd's clock). Also fenced: the lease is gone at etcd, or the key
  * is no longer ours (deleted or overwritten by something else).
  *
- * On a standby it polls the key every min(TTL/3, 200 ms). When the key is
+ * On a standby it polls the key every min(TTL/3, 100 ms). When the key is
  * gone and this standby is in sync (repl_view), it campaigns with the same
  * txn and, when it wins, promotes itself (repl_promote_at) at the key's
  * create_revision: etcd's revision only grows, so every promotion has a
@@ -239,7 +240,10 @@ static void publish_hold(const struct hold *h, int64_t epoch)
 /* Hold the key until we cannot prove it, then fence. Returns when fenced or stopping. */
 static void hold_loop(struct hold *h)
 {
-	unsigned period = h->ttl_eff / 3;
+	/* every TTL/3, and often enough that three renewals fit before the fence deadline */
+	unsigned period = h->ttl_eff / 3, fit = (h->ttl_eff - margin_ms(h->ttl_eff)) / 3;
+	if (fit < period)
+		period = fit;
 	uint64_t deadline = h->proven_ns + (uint64_t)(h->ttl_eff - margin_ms(h->ttl_eff)) * 1000000ull;
 	while (!atomic_load(&stop_flag)) {
 		uint64_t now = now_ns();
@@ -300,7 +304,7 @@ static void *witness_main(void *arg)
 {
 	(void)arg;
 	uint64_t start = now_ns();
-	unsigned poll = cfg.ttl_ms / 3 < 200 ? cfg.ttl_ms / 3 : 200;
+	unsigned poll = cfg.ttl_ms / 3 < 100 ? cfg.ttl_ms / 3 : 100; /* etcd revokes expired leases every 500 ms: poll well below */
 	unsigned timeout = cfg.ttl_ms / 3;
 	while (!atomic_load(&stop_flag)) {
 		struct repl_view v;
