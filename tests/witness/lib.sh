@@ -42,7 +42,7 @@ receiving() { ctl "$1" repl --json 2>/dev/null | grep -q '"receiver":{[^}]*"conn
 check_round() {
 	local ok=$1 after=$2 base=$3 max missing phantom dups
 	max=$(cut -d' ' -f1 "$ok" | sort -n | tail -1)
-	missing=$(cut -d' ' -f1 "$ok" | sort -n | comm -23 - <(cut -d' ' -f1 "$after" | sort -n -u))
+	missing=$(grep -v local "$ok" | cut -d' ' -f1 | sort -n | comm -23 - <(cut -d' ' -f1 "$after" | sort -n -u))
 	[ -z "$missing" ] || fail "$(echo "$missing" | wc -l) replicated-acked send(s) lost, first seq $(echo "$missing" | head -1)"
 	phantom=$(awk -v lo="$base" -v hi="$((max + 1))" '$1 < lo || $1 > hi' "$after" | head -1)
 	[ -z "$phantom" ] || fail "phantom message after promotion: [$phantom] (this round sent $base..$((max + 1)))"

@@ -13,7 +13,7 @@ A=$P B=$S
 PORT_A=$(free_port) PORT_B=$(free_port)
 start_pmqd nodeB "$B" --standby --listen 127.0.0.1:$PORT_B --replicate-to 127.0.0.1:$PORT_A "${W[@]}"
 ctl "$A" create orders --slots 1024 --payload 64 >/dev/null || fail "create"
-start_pmqd nodeA "$A" --listen 127.0.0.1:$PORT_A --replicate-to 127.0.0.1:$PORT_B "${W[@]}"
+start_pmqd nodeA "$A" --replicate-to 127.0.0.1:$PORT_B "${W[@]}"
 prim=$A stby=$B prim_pid=$nodeA_PID stby_pid=$nodeB_PID prim_port=$PORT_A stby_port=$PORT_B
 worst=0 total=0 acked=0
 for r in $(seq 1 "$ROUNDS"); do

@@ -6,8 +6,8 @@
  *       send that returned 0 is one line "SEQ REALTIME_NS" in LOG, written
  *       after pmq_send returned. -ENOENT/-ESHUTDOWN: with "wait", keep
  *       retrying every millisecond (a producer on the standby host waiting for
- *       promotion), else stop and print the errno. Other failures (ENOLINK
- *       while degraded) are counted, not logged.
+ *       promotion), else stop and print the errno. ENOLINK/ENOTSUP (committed
+ *       here, not replicated) are logged as "SEQ NS local": accepted, not acked.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,6 +71,15 @@ int main(int argc, char **argv)
 		if (r == 0) {
 			char line[64];
 			int ll = snprintf(line, sizeof(line), "%ld %" PRIu64 "\n", base + i, real_ns());
+			if (write(log, line, (size_t)ll) != ll)
+				return 1;
+			i++;
+			continue;
+		}
+		if (r == -ENOLINK || r == -ENOTSUP) {
+			/* committed here but not (yet) on a standby: accepted, though not replicated-acked */
+			char line[80];
+			int ll = snprintf(line, sizeof(line), "%ld %" PRIu64 " local\n", base + i, real_ns());
 			if (write(log, line, (size_t)ll) != ll)
 				return 1;
 			i++;
