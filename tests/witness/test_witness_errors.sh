@@ -73,6 +73,7 @@ for c in 3 4; do
 		"$REPL_TOOL" drain "$S" orders "$T/after.4" 200 >/dev/null || fail "4: drain"
 		check_round "$T/ok.4" "$T/after.4" 0
 	fi
-	kill "$(eval echo \$pr${c}_PID)" "$(eval echo \$sb${c}_PID)" 2>/dev/null; wait 2>/dev/null
+	pa=$(eval echo \$pr${c}_PID) pb=$(eval echo \$sb${c}_PID)
+	kill "$pa" "$pb" 2>/dev/null; wait "$pa" "$pb" 2>/dev/null
 done
 echo "PASS: etcd unreachable, a foreign key at start, a key overwritten, a lease revoked: clear errors, no wrong promotion, nothing lost; promote refused under a witness"
