@@ -84,7 +84,8 @@ static const struct {
 	{ "request", "usage: pmqctl request 'LINE' [--json]\n"
 		     "Send one raw control request to pmqd (docs/pmqd.md, \"Control protocol\") and print\n"
 		     "its reply. --json prints {\"error\":\"...\"} for an \"err\" reply.\n" },
-	{ "promote", "usage: pmqctl promote [--json]\n"
+	{ "promote", "usage: pmqctl promote [--force] [--json]\n"
+		     "With an etcd witness configured (pmqd --witness) pmqd refuses unless --force.\n"
 		     "Make this standby the primary (epoch + 1); docs/failover.md.\n" },
 	{ "rejoin", "usage: pmqctl rejoin [--yes] [--json]\n"
 		    "Turn a fenced old primary into an empty standby (pmqd must be stopped): its queue\n"

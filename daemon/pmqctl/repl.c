@@ -52,15 +52,18 @@ static bool jget(const char *s, const char *key, char *out, size_t cap)
 
 int cmd_promote(int argc, char **argv)
 {
-	(void)argv;
 	static char reply[PMQD_REPLY_MAX];
-	if (argc > 1)
-		return usage_err("promote takes no arguments");
-	int r = pmqctl_request("promote", reply, sizeof(reply));
+	bool force = argc == 2 && !strcmp(argv[1], "--force");
+	if (argc > 1 && !force)
+		return usage_err("promote takes only --force (pmqctl promote --help)");
+	/* with an etcd witness configured pmqd refuses a manual promote unless forced */
+	int r = pmqctl_request(force ? "promote --force" : "promote", reply, sizeof(reply));
 	if (r < 0)
 		return pmqd_unreachable("promote", r);
 	if (r > 0) {
-		fprintf(stderr, "pmqctl: promote: pmqd refused: %s\n", reply);
+		fprintf(stderr, "pmqctl: promote: pmqd refused: %s%s\n", reply,
+			strstr(reply, "EBUSY") ? " --> a witness decides promotion here; --force overrides it (risk: two "
+						 "primaries if the old one still holds the lease, docs/failover.md)" : "");
 		return strstr(reply, "EPERM") ? EX_PERM : EX_FAIL;
 	}
 	if (pmqctl_json()) {

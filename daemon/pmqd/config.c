@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "safe_file.h"
 #include "repl.h"
+#include "witness.h"
 
 void config_defaults(struct pmqd_config *c)
 {
@@ -110,6 +111,9 @@ static int config_set(struct pmqd_config *c, const char *key, const char *v)
 			return -EINVAL;
 		c->log_level = l;
 	} else {
+		int w = witness_config_set(k, v); /* the etcd witness (daemon/witness), -ENOENT if not its key */
+		if (w != -ENOENT)
+			return w;
 		/* replication settings (repl.c), -ENOENT if unknown */
 		return repl_config_set(k, v, value_why, sizeof(value_why));
 	}
@@ -199,7 +203,15 @@ static void usage(FILE *f)
 		"      --replicate-to H:P  ship committed entries to this standby (repeatable)\n"
 		"      --repl-key-file F   pre-shared key (same file on both hosts, >= 16 bytes)\n"
 		"      --repl-timeout-ms N standby gone this long = out of sync (default 5000)\n"
-		"      --repl-policy P     degrade|block, then ,QUEUE=P overrides (default degrade)\n");
+		"      --repl-policy P     degrade|block, then ,QUEUE=P overrides (default degrade)\n"
+		"automatic failover with etcd as the witness (docs/failover.md):\n"
+		"      --witness etcd://H:P[,H:P]  hold / campaign for the leader key in this etcd\n"
+		"      --witness-ttl-ms N  lease TTL, whole seconds (default 3000)\n"
+		"      --witness-key K     leader key (default /pmq/default/leader)\n"
+		"      --witness-name S    this node's value in the key (default HOST:DIR)\n"
+		"      --witness-promote-unsynced  a standby not in sync may promote (may lose messages)\n"
+		"      --witness-cacert F, --witness-cert F, --witness-key-file F  TLS to etcd (https)\n"
+		"      --witness-user U, --witness-password-file F (mode 0600)  etcd authentication\n");
 }
 
 int config_parse_args(struct pmqd_config *c, int argc, char **argv)
@@ -215,6 +227,11 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		{ "standby", no_argument, 0, 'X' },          { "listen", required_argument, 0, 'X' },
 		{ "replicate-to", required_argument, 0, 'X' }, { "repl-key-file", required_argument, 0, 'X' },
 		{ "repl-timeout-ms", required_argument, 0, 'X' }, { "repl-policy", required_argument, 0, 'X' },
+		{ "witness", required_argument, 0, 'X' }, { "witness-ttl-ms", required_argument, 0, 'X' },
+		{ "witness-key", required_argument, 0, 'X' }, { "witness-name", required_argument, 0, 'X' },
+		{ "witness-promote-unsynced", no_argument, 0, 'X' }, { "witness-cacert", required_argument, 0, 'X' },
+		{ "witness-cert", required_argument, 0, 'X' }, { "witness-key-file", required_argument, 0, 'X' },
+		{ "witness-user", required_argument, 0, 'X' }, { "witness-password-file", required_argument, 0, 'X' },
 		{ 0, 0, 0, 0 },
 	};
 	int o, li = 0;

@@ -22,6 +22,7 @@
 #include "pmqd.h"
 #include "metrics.h"
 #include "repl.h"
+#include "witness.h"
 
 /* pmqd's settings: owned here, handed to the threads (control via struct pmqd_ctx). */
 static struct pmqd_config cfg;
@@ -154,7 +155,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot start the supervisor thread: %s", strerror(-r));
 		return 1;
 	}
-	if (repl_start(cfg.dir) < 0)
+	if (repl_start(cfg.dir) < 0 || witness_start(cfg.dir) < 0)
 		return 1;
 	if (metrics_start(cfg.metrics_listen) < 0)
 		return 1;
@@ -164,6 +165,7 @@ int main(int argc, char **argv)
 	r = control_run(&ctx);
 	control_close(); /* no new hellos while we detach */
 	metrics_stop(); /* before the registry goes: a scrape reads it */
+	witness_stop();
 	repl_stop();
 	supervisor_stop();
 	registry_fini();

@@ -266,10 +266,19 @@ int repl_control(uid_t uid, char **arg, int nargs, struct jbuf *j, char *err, si
 		replicator_status(j, nargs == 2 ? arg[1] : NULL, uid);
 		jb_raw(j, ",\"receiver\":");
 		standby_status(j, uid);
+		if (g_witness_status) {
+			jb_raw(j, ",\"witness\":");
+			g_witness_status(j);
+		}
 		jb_raw(j, "}");
 		return 0;
 	}
-	if (!strcmp(verb, "promote") && nargs == 1) {
+	if (!strcmp(verb, "promote") && (nargs == 1 || (nargs == 2 && !strcmp(arg[1], "--force")))) {
+		if (g_witness_status && nargs == 1) {
+			snprintf(err, errlen, "a witness (etcd) decides promotion on this node --> let it, or force it "
+				 "with `promote --force` (pmqctl promote --force) after making sure the primary is down");
+			return EBUSY;
+		}
 		if (uid != 0 && uid != getuid()) {
 			snprintf(err, errlen, "uid %u may not promote --> run as root or as pmqd's user", (unsigned)uid);
 			return EPERM;

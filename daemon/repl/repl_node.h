@@ -69,6 +69,8 @@ void standby_stop(void);
 /* Promote every mirror queue to `epoch` (control thread); fills j. 0 or errno. */
 int standby_promote(uint64_t epoch, struct jbuf *j, char *err, size_t errlen);
 void standby_status(struct jbuf *j, uid_t uid);
+/* Is a primary's session live (*age_ms 0), or since when not (-1: never one)? */
+void standby_contact(long long *age_ms);
 
 /* replicator.c */
 int replicator_start(void);
@@ -76,5 +78,9 @@ void replicator_stop(void);
 void replicator_status(struct jbuf *j, const char *only_queue, uid_t uid);
 /* repl-stat shows a queue to root and to the owner of DIR/<name>.pmq only (as pmqd's `list`). */
 bool repl_may_see(uid_t uid, const char *name);
+void fence_all(void); /* every queue of the directory refuses producers */
+
+/* repl_api.c */
+extern void (*g_witness_status)(struct jbuf *j); /* set once before the control thread answers */
 
 #endif

@@ -70,7 +70,7 @@ static void set_flags(struct rqueue *r, bool degraded, struct link *l, const cha
 }
 
 /* Fence every queue of the directory (this node met a newer primary). */
-static void fence_all(void)
+void fence_all(void)
 {
 	static char names[REPL_MAX_QUEUES][PMQ_NAME_MAX + 1];
 	int n = repl_list_queues(g_repl.dir, names, REPL_MAX_QUEUES);
@@ -239,6 +239,14 @@ static int handshake(struct link *l, struct rp_conn *c)
 		return -1;
 	}
 	l->peer_epoch = f.epoch;
+	if (f.aux != RP_NODE_STANDBY && f.epoch < epoch) {
+		/* an old primary (fenced, or not yet told) listening where our standby was: it is
+		 * the one that must step down, not us (it fences itself when it meets us) */
+		log_msg(LOG_WARNING, "replicator: %s is a primary at epoch %llu, older than this node's %llu --> "
+			"not replicating to it; run pmqctl rejoin there to make it a standby", l->addr,
+			(unsigned long long)f.epoch, (unsigned long long)epoch);
+		return -1;
+	}
 	if (f.aux != RP_NODE_STANDBY || f.epoch > epoch) {
 		log_msg(LOG_ERR, "replicator: %s is a %s at epoch %llu, this node is at epoch %llu: a newer primary "
 			"exists --> fencing this node (producers get ESHUTDOWN); run pmqctl rejoin here to make it "

@@ -55,6 +55,7 @@ static bool sb_connected;
 static char sb_peer[64];
 static uint64_t sb_session_epoch, sb_frames;
 static _Atomic uint64_t sb_refused; /* standby_refuse() runs with and without sb_mu held */
+static uint64_t sb_left_ns; /* when the last session ended (0: none yet) */
 
 static struct mirror *mirror_find(const char *name)
 {
@@ -320,6 +321,7 @@ static void session_end(const char *why)
 		log_msg(LOG_NOTICE, "standby: %s", why);
 	pthread_mutex_lock(&sb_mu);
 	sb_connected = false;
+	sb_left_ns = repl_now_ns(); /* the witness's "in sync": how long ago a primary was here */
 	pthread_mutex_unlock(&sb_mu);
 	rp_conn_free(&sess.c);
 	sess.on = false;
@@ -578,5 +580,17 @@ void standby_status(struct jbuf *j, uid_t uid)
 			  (unsigned long long)mirrors[i].acked);
 	}
 	jb_raw(j, "]}");
+	pthread_mutex_unlock(&sb_mu);
+}
+
+void standby_contact(long long *age_ms)
+{
+	pthread_mutex_lock(&sb_mu);
+	if (sb_connected)
+		*age_ms = 0;
+	else if (!sb_left_ns)
+		*age_ms = -1;
+	else
+		*age_ms = (long long)((repl_now_ns() - sb_left_ns) / 1000000) + 1;
 	pthread_mutex_unlock(&sb_mu);
 }
