@@ -22,7 +22,8 @@ demo=(gcc libc6-dev make cmake pkg-config libpmem-dev liburcu-dev libsystemd-dev
 # Debian build of tests/build/build_matrix.sh)
 full=("${demo[@]}" build-essential git libcmocka-dev strace util-linux iproute2 procps
       clang libclang-rt-14-dev spin man-db groff-base systemd
-      python3-cffi python3-pytest python3-venv) # the Python binding's tests (tests/python)
+      python3-cffi python3-pytest python3-venv # the Python binding's tests (tests/python)
+      librabbitmq-dev rabbitmq-server) # pmq-shovel (daemon/shovel) and its broker tests (tests/shovel)
 
 case $profile in
 demo) want=("${demo[@]}") ;;

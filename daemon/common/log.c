@@ -19,6 +19,12 @@
 
 static int log_level = LOG_INFO;
 static int log_journal;
+static const char *log_name = "pmqd";
+
+void log_set_name(const char *name)
+{
+	log_name = name;
+}
 
 void log_init(int level)
 {
@@ -53,8 +59,8 @@ void log_msg(int prio, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ld pmqd[%d]: ", ts.tv_nsec / 1000000,
-			      (int)getpid());
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ld %s[%d]: ", ts.tv_nsec / 1000000,
+			      log_name, (int)getpid());
 	}
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

@@ -9,6 +9,7 @@
 
 void log_init(int level);
 void log_set_level(int level);
+void log_set_name(const char *name); /* the program named in terminal lines (default "pmqd") */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
