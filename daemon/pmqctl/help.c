@@ -31,7 +31,7 @@ static const struct {
 		    "--json prints {\"queue\",\"dir\",\"created\":true}.\n" },
 	{ "delete", "usage: pmqctl delete QUEUE\n"
 		    "Remove the queue's file; attached handles keep working until closed.\n"
-		    "--json prints {\"queue\",\"deleted\":true}.\n" },
+		    "--json prints {\"queue\",\"dir\",\"deleted\":true}.\n" },
 	{ "list", "usage: pmqctl list [--json]\n"
 		  "Every queue of DIR with depth, in flight, redelivered, dead letters, attachments.\n"
 		  "--json prints {\"dir\",\"queues\":[{\"queue\",\"depth\",\"in_flight\",\"redelivered\",\n"
@@ -87,9 +87,10 @@ static const struct {
 	{ "promote", "usage: pmqctl promote [--force] [--json]\n"
 		     "With an etcd witness configured (pmqd --witness) pmqd refuses unless --force.\n"
 		     "Make this standby the primary (epoch + 1); docs/failover.md.\n" },
-	{ "rejoin", "usage: pmqctl rejoin [--yes] [--json]\n"
+	{ "rejoin", "usage: pmqctl rejoin [--yes]\n"
 		    "Turn a fenced old primary into an empty standby (pmqd must be stopped): its queue\n"
-		    "files are moved aside, never deleted; --yes when the node is not fenced.\n" },
+		    "files are moved aside, never deleted; --yes when the node is not fenced.\n"
+		    "It reports in text only and refuses --json.\n" },
 	{ "shovel", "usage: pmqctl shovel [NAME] [--json]\n"
 		    "Status of the pmq-shovel bridges (docs/bridge.md) from their status files in the\n"
 		    "queue directory (DIR/.pmq-shovel.NAME.json): direction, state, in flight, confirmed,\n"
