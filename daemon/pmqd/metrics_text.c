@@ -20,6 +20,7 @@
 #include "latency_hist.h"
 #include "metrics.h"
 #include "pmqd.h"
+#include "witness.h"
 
 struct qsnap {
 	char name[PMQ_NAME_MAX + 1];
@@ -294,6 +295,26 @@ static void daemon_families(struct mtext *t, size_t n)
 	mt_printf(t, "pmqd_watched_attachments %u\n", registry_attach_count());
 }
 
+/* The etcd witness (docs/failover.md), only when one is configured. */
+static void witness_families(struct mtext *t)
+{
+	struct witness_view w;
+	if (witness_view(&w))
+		return;
+	family(t, "pmq_witness_state", "gauge", "The etcd witness's state (docs/failover.md): 1 for the current one.");
+	for (const char *const *s = witness_states; *s; s++)
+		mt_printf(t, "pmq_witness_state{state=\"%s\"} %d\n", *s, !strcmp(*s, w.state));
+	if (w.lease_left_ms >= 0) {
+		family(t, "pmq_witness_lease_remaining_seconds", "gauge",
+		       "Time left on the leader lease this node holds, from its last renewal.");
+		mt_printf(t, "pmq_witness_lease_remaining_seconds %.3f\n", (double)w.lease_left_ms / 1e3);
+	}
+	if (w.renewal_age_ms >= 0) {
+		family(t, "pmq_witness_last_renewal_age_seconds", "gauge", "Time since the last successful lease renewal.");
+		mt_printf(t, "pmq_witness_last_renewal_age_seconds %.3f\n", (double)w.renewal_age_ms / 1e3);
+	}
+}
+
 void metrics_render(struct mtext *t)
 {
 	struct qsnap *v = NULL;
@@ -308,6 +329,7 @@ void metrics_render(struct mtext *t)
 		qsort(v, n, sizeof(*v), by_name);
 
 	daemon_families(t, n);
+	witness_families(t);
 	STAT("pmq_queue_depth", "gauge", "Committed messages not yet taken by a consumer (main ring).", depth);
 	STAT("pmq_queue_in_flight", "gauge", "Messages taken by consumers and not yet acked or nacked.", in_flight);
 	STAT("pmq_queue_redeliveries_waiting", "gauge", "Requeued messages waiting to be delivered again.", side_ready);

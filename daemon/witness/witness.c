@@ -52,6 +52,7 @@ static struct {
 
 enum wstate { W_START, W_HOLDING, W_FOLLOWING, W_CAMPAIGN_BLOCKED, W_FENCED, W_ERROR };
 static const char *const state_name[] = { "starting", "holding", "following", "not-in-sync", "fenced", "error" };
+const char *const witness_states[] = { "starting", "holding", "following", "not-in-sync", "fenced", "error", NULL };
 
 /* Status for repl-stat, written by the witness thread, read by the control thread under mu. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -62,6 +63,7 @@ static struct {
 	int64_t lease, epoch;
 	uint64_t last_renew_ns;  /* when the last successful renewal was sent */
 	unsigned ttl_eff_ms;
+	bool started;            /* the thread runs: witness_view answers */
 	char err[2048];
 } st;
 
@@ -141,6 +143,20 @@ static void set_holder(const struct etcd_kv *kv)
 	st.holder_known = kv->found;
 	snprintf(st.holder, sizeof(st.holder), "%s", kv->found ? kv->value : "");
 	pthread_mutex_unlock(&mu);
+}
+
+int witness_view(struct witness_view *v)
+{
+	pthread_mutex_lock(&mu);
+	int rc = st.started ? 0 : -ENOENT;
+	if (!rc) {
+		long long ago = st.last_renew_ns ? (long long)((now_ns() - st.last_renew_ns) / 1000000) : -1;
+		v->state = state_name[st.state];
+		v->renewal_age_ms = ago;
+		v->lease_left_ms = st.state == W_HOLDING && ago >= 0 ? (long long)st.ttl_eff_ms - ago : -1;
+	}
+	pthread_mutex_unlock(&mu);
+	return rc;
 }
 
 static void status(struct jbuf *j)
@@ -485,6 +501,9 @@ int witness_start(const char *dir)
 		return -1;
 	}
 	running = true;
+	pthread_mutex_lock(&mu);
+	st.started = true;
+	pthread_mutex_unlock(&mu);
 	log_msg(LOG_NOTICE, "witness: etcd %s, key %s as \"%s\", TTL %u ms, fence margin %u ms", cfg.spec, cfg.key,
 		cfg.name, cfg.ttl_ms, margin_ms(cfg.ttl_ms));
 	return 0;

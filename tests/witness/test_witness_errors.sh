@@ -44,8 +44,23 @@ for c in 3 4; do
 	K=/pmq/e$c/leader
 	W=(--witness "etcd://127.0.0.1:$ETCD_PORT" --witness-ttl-ms "$TTL_MS" --witness-key $K)
 	start_pmqd sb$c "$S" --standby --listen 127.0.0.1:$PORT_B "${W[@]}"
-	start_pmqd pr$c "$P" --replicate-to 127.0.0.1:$PORT_B "${W[@]}"
+	M=() # case 4 also reads the witness's series on /metrics (pmqd built with libmicrohttpd)
+	if [ $c = 4 ] && [ "${PMQD_HAS_METRICS:-OFF}" = ON ] && command -v curl >/dev/null; then
+		MPORT=$(free_port); M=(--metrics-listen 127.0.0.1:$MPORT)
+	elif [ $c = 4 ]; then
+		echo "note: /metrics part skipped (pmqd built without libmicrohttpd, or no curl)"
+	fi
+	start_pmqd pr$c "$P" --replicate-to 127.0.0.1:$PORT_B "${W[@]}" "${M[@]}"
 	wait_until 10 holding "$P" || fail "$c: the primary does not hold the key"
+	scrape() { curl -fsS "http://127.0.0.1:$MPORT/metrics" >"$T/metrics.4"; }
+	if [ ${#M[@]} -gt 0 ]; then
+		scrape || fail "4: GET /metrics"
+		grep -qx 'pmq_witness_state{state="holding"} 1' "$T/metrics.4" &&
+			grep -qx 'pmq_witness_state{state="fenced"} 0' "$T/metrics.4" &&
+			grep -q '^pmq_witness_lease_remaining_seconds [0-9]' "$T/metrics.4" &&
+			grep -q '^pmq_witness_last_renewal_age_seconds [0-9]' "$T/metrics.4" ||
+			fail "4: /metrics does not show the witness holding the key: $(grep witness "$T/metrics.4")"
+	fi
 	wait_until 10 receiving "$S" || fail "$c: no session"
 	: >"$T/ok.$c"
 	"$WITNESS_TOOL" send "$P" orders 0 "$T/ok.$c" >"$T/send.$c.out" 2>&1 &
@@ -67,6 +82,11 @@ for c in 3 4; do
 		[ -n "$lease" ] || fail "4: no lease id in repl --json"
 		curl -sf -X POST "$ETCD_URL/v3/lease/revoke" -d "{\"ID\":\"$((16#$lease))\"}" >/dev/null || fail "4: revoke"
 		wait_until 5 is_role "$P" fenced || fail "4: the primary did not fence when its lease was revoked"
+		if [ ${#M[@]} -gt 0 ]; then
+			fenced_metric() { scrape && grep -qx 'pmq_witness_state{state="fenced"} 1' "$T/metrics.4"; }
+			wait_until 5 fenced_metric || fail "4: /metrics does not show the witness fenced"
+			! grep -q '^pmq_witness_lease_remaining_seconds' "$T/metrics.4" || fail "4: a fenced node shows lease time left"
+		fi
 		grep -q "etcd no longer knows lease $lease\|leader key $K was deleted" "$T/pr4.log" || fail "4: no clear error"
 		wait "$PROD" 2>/dev/null
 		wait_until 5 is_role "$S" primary || fail "4: the in-sync standby did not take over a free key"
