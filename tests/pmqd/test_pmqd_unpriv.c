@@ -412,7 +412,13 @@ static void item9_repl_stat(void)
 	H_CHECK(sl + sizeof("/.pmqd.sock") <= sizeof(h_sock), "standby directory name too long");
 	memcpy(h_sock, sdir, sl);
 	memcpy(h_sock + sl, "/.pmqd.sock", sizeof("/.pmqd.sock"));
-	int pr = h_request("promote", rep2, sizeof(rep2));
+	/* the standby may still be starting (its socket not made yet): retry only while unreachable */
+	int pr = -ENOENT;
+	for (int i = 0; i < 1000 && (pr == -ENOENT || pr == -ECONNREFUSED); i++) {
+		pr = h_request("promote", rep2, sizeof(rep2));
+		if (pr == -ENOENT || pr == -ECONNREFUSED)
+			h_sleep_ms(10);
+	}
 	memcpy(h_sock, saved_sock, sizeof(h_sock));
 	struct stat sst;
 	H_CHECK(pr == 0 && !strncmp(rep2, "ok ", 3), "promote the standby: %s", pr ? strerror(-pr) : rep2);
