@@ -174,5 +174,7 @@ if command -v gnuplot >/dev/null 2>&1 && [ -f "$out/latency-blocks.csv" ]; then
 	} >"$out/blocks-rt-64.gp"
 	gnuplot "$out/blocks-rt-64.gp" 2>>"$log" || echo "run.sh: gnuplot failed on blocks-rt-64.gp" | tee -a "$log"
 fi
+# the per-block rows run to megabytes: kept gzipped (zcat to read), so a committed run stays small
+[ -f "$out/latency-blocks.csv" ] && gzip -9f "$out/latency-blocks.csv"
 echo "run.sh: $((end - start)) s of measuring; load average after: $(cut -d' ' -f1-3 /proc/loadavg); results in $out" | tee -a "$log"
 exit $status

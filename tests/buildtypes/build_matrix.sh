@@ -2,7 +2,7 @@
 # Builds pmq the ways users, packagers and CI build it, each with warnings as
 # errors (-DPMQ_WERROR=ON), and fails if any of them does not build.
 #
-#   tests/build/build_matrix.sh [--quick] [--jobs N] [--keep]
+#   tests/buildtypes/build_matrix.sh [--quick] [--jobs N] [--keep]
 #
 # --quick (a step of scripts/test.sh): gcc Release and Debug, the library, the
 #   daemon and the tests (no bench), built but not run.
