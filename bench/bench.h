@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #define BENCH_MIN_SIZE 8u
@@ -82,6 +83,31 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
+}
+
+/* A message's first 8 bytes (the echo's sequence word), unaligned-safe. */
+static inline uint64_t msg_word0(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void msg_set_word0(void *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* Read every cache line of a message, as a consumer that uses it would. */
+static inline uint64_t msg_touch(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	uint64_t sum = 0, v;
+	for (size_t off = 0; off + sizeof(v) <= len; off += 64) {
+		memcpy(&v, b + off, sizeof(v));
+		sum += v;
+	}
+	return sum;
 }
 
 /* Pin the calling process to one CPU; 0 or -errno. */

@@ -88,29 +88,6 @@ static int il_barrier(struct il_shared *s, int which)
 	return 0;
 }
 
-static inline uint64_t w0(const void *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline void set_w0(void *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline uint64_t touch_all(const void *p, size_t len)
-{
-	const unsigned char *b = p;
-	uint64_t sum = 0, v;
-	for (size_t off = 0; off + sizeof(v) <= len; off += 64) {
-		memcpy(&v, b + off, sizeof(v));
-		sum += v;
-	}
-	return sum;
-}
-
 static volatile uint64_t il_sink;
 
 static inline uint32_t clamp32(uint64_t v)
@@ -145,13 +122,13 @@ static int il_pinger(struct il_shared *s, const struct transport *const *k, void
 		for (unsigned i = 0; i < s->block_len; i++) {
 			uint64_t t0 = tsc_begin();
 			uint64_t word = s->mode == MODE_RT ? seq : t0;
-			set_w0(buf, word);
+			msg_set_word0(buf, word);
 			if ((err = t->send(tx[kind], buf, size)) < 0 || (err = t->recv(rx[kind], &m)) < 0) {
 				ilfail(s, 0, err, "%s: block %u round trip %u: %s", t->name, b, i, strerror(-err));
 				break;
 			}
-			uint64_t echo = w0(m.data);
-			il_sink += touch_all(m.data, m.len);
+			uint64_t echo = msg_word0(m.data);
+			il_sink += msg_touch(m.data, m.len);
 			t->release(rx[kind]);
 			uint64_t t1 = tsc_end();
 			if (echo != word) {
@@ -170,14 +147,14 @@ static int il_pinger(struct il_shared *s, const struct transport *const *k, void
 		if (err)
 			break;
 		uint64_t ctl = b + 1 < s->nsched ? CTL_TAG | (b + 1) : CTL_STOP;
-		set_w0(buf, ctl);
+		msg_set_word0(buf, ctl);
 		if ((err = t->send(tx[kind], buf, size)) < 0 || (err = t->recv(rx[kind], &m)) < 0) {
 			ilfail(s, 0, err, "%s: block %u switch: %s", t->name, b, strerror(-err));
 			break;
 		}
-		if (w0(m.data) != ctl)
+		if (msg_word0(m.data) != ctl)
 			err = ilfail(s, 0, -EPROTO, "%s: block %u: switch echoed as %llx", t->name, b,
-				     (unsigned long long)w0(m.data));
+				     (unsigned long long)msg_word0(m.data));
 		t->release(rx[kind]);
 	}
 	free(buf);
@@ -198,7 +175,7 @@ static int il_echoer(struct il_shared *s, const struct transport *const *k, void
 			if ((err = t->recv(rx[kind], &m)) < 0)
 				return ilfail(s, 1, err, "%s: block %u receive: %s", t->name, b, strerror(-err));
 			uint64_t t1 = tsc_end();
-			uint64_t w = w0(m.data);
+			uint64_t w = msg_word0(m.data);
 			if ((w & CTL_MASK) == CTL_TAG) {
 				err = t->send(tx[kind], m.data, size);
 				t->release(rx[kind]);
@@ -218,7 +195,7 @@ static int il_echoer(struct il_shared *s, const struct transport *const *k, void
 			}
 			if (s->mode == MODE_ONEWAY && rec && n < s->block_len)
 				out[n++] = clamp32(t1 > w ? t1 - w : 0);
-			il_sink += touch_all(m.data, m.len);
+			il_sink += msg_touch(m.data, m.len);
 			err = t->send(tx[kind], m.data, size);
 			t->release(rx[kind]);
 			if (err < 0)

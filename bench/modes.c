@@ -53,30 +53,6 @@ static int barrier(struct run_ctl *ctl, int which, unsigned n)
 	return 0;
 }
 
-static inline uint64_t word0(const void *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline void set_word0(void *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-/* Read every cache line of a message, as a consumer that uses it would. */
-static inline uint64_t touch(const void *p, size_t len)
-{
-	const unsigned char *b = p;
-	uint64_t sum = 0, v;
-	for (size_t off = 0; off + sizeof(v) <= len; off += 64) {
-		memcpy(&v, b + off, sizeof(v));
-		sum += v;
-	}
-	return sum;
-}
-
 static volatile uint64_t sink;
 
 static int open_end(const struct transport *t, struct run_ctl *ctl, unsigned idx, int chan, int role,
@@ -114,7 +90,7 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 		if (i == ctl->warmup)
 			deadline = now_ns() + ctl->duration_ns;
 		uint64_t t0 = now_ns();
-		set_word0(buf, mode == MODE_RT ? i + 1 : t0);   /* never 0: floor-8 sees a change */
+		msg_set_word0(buf, mode == MODE_RT ? i + 1 : t0);   /* never 0: floor-8 sees a change */
 		if ((err = t->send(tx, buf, size)) < 0) {
 			failf(ctl, 0, err, "%s: send #%llu: %s", t->name, (unsigned long long)i, strerror(-err));
 			break;
@@ -124,8 +100,8 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 			      strerror(-err));
 			break;
 		}
-		uint64_t echo = word0(m.data);
-		sink += touch(m.data, m.len);   /* read the whole message, as a user would (floor-8: its one word) */
+		uint64_t echo = msg_word0(m.data);
+		sink += msg_touch(m.data, m.len);   /* read the whole message, as a user would (floor-8: its one word) */
 		t->release(rx);
 		uint64_t t1 = now_ns();
 		if (mode == MODE_RT) {
@@ -140,7 +116,7 @@ static int pinger(const struct transport *t, int mode, struct run_ctl *ctl, void
 		if (t1 > deadline)
 			break;
 	}
-	set_word0(buf, MSG_STOP);
+	msg_set_word0(buf, MSG_STOP);
 	if (err == 0 && (err = t->send(tx, buf, size)) < 0)
 		failf(ctl, 0, err, "%s: send stop: %s", t->name, strerror(-err));
 	free(buf);
@@ -160,14 +136,14 @@ static int echoer(const struct transport *t, int mode, struct run_ctl *ctl, void
 			return failf(ctl, 1, err, "%s: receive #%llu: %s", t->name, (unsigned long long)i,
 				     strerror(-err));
 		uint64_t t1 = now_ns();
-		uint64_t w = word0(m.data);
+		uint64_t w = msg_word0(m.data);
 		if (w == MSG_STOP) {
 			t->release(rx);
 			return 0;
 		}
 		if (mode == MODE_ONEWAY && i >= ctl->warmup)
 			hist_record(&ctl->hist, t1 - w);
-		sink += touch(m.data, m.len);
+		sink += msg_touch(m.data, m.len);
 		err = t->send(tx, m.data, size);
 		t->release(rx);
 		if (err < 0)
@@ -196,13 +172,13 @@ static int rate_sender(const struct transport *t, struct run_ctl *ctl, void *tx)
 		uint64_t intended = begin + (uint64_t)((double)i * period);
 		while (now_ns() < intended)
 			cpu_relax();    /* behind schedule: send at once, the stamp keeps the debt */
-		set_word0(buf, intended);
+		msg_set_word0(buf, intended);
 		if ((err = t->send(tx, buf, size)) < 0) {
 			failf(ctl, 0, err, "%s: send #%llu: %s", t->name, (unsigned long long)i, strerror(-err));
 			break;
 		}
 	}
-	set_word0(buf, MSG_STOP);
+	msg_set_word0(buf, MSG_STOP);
 	if (err == 0 && (err = t->send(tx, buf, size)) < 0)
 		failf(ctl, 0, err, "%s: send stop: %s", t->name, strerror(-err));
 	free(buf);
@@ -218,8 +194,8 @@ static int rate_receiver(const struct transport *t, struct run_ctl *ctl, void *r
 			return failf(ctl, 1, err, "%s: receive #%llu: %s", t->name, (unsigned long long)i,
 				     strerror(-err));
 		uint64_t t1 = now_ns();
-		uint64_t w = word0(m.data);
-		sink += touch(m.data, m.len);
+		uint64_t w = msg_word0(m.data);
+		sink += msg_touch(m.data, m.len);
 		t->release(rx);
 		if (w == MSG_STOP)
 			return 0;
@@ -270,7 +246,7 @@ static int producer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 	for (uint64_t done = 0; done < warm;) {
 		unsigned n = warm - done < batch ? (unsigned)(warm - done) : batch;
 		for (unsigned i = 0; i < n; i++)
-			set_word0(iov[i].iov_base, MSG_WARM | seq++);
+			msg_set_word0(iov[i].iov_base, MSG_WARM | seq++);
 		if ((err = send_many(t, tx, iov, n, batch)) < 0)
 			goto fail;
 		done += n;
@@ -290,7 +266,7 @@ static int producer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 	for (uint64_t chunk = 0; sent < count; chunk++) {
 		unsigned n = count - sent < batch ? (unsigned)(count - sent) : batch;
 		for (unsigned i = 0; i < n; i++)
-			set_word0(iov[i].iov_base, seq++ & ~MSG_WARM);
+			msg_set_word0(iov[i].iov_base, seq++ & ~MSG_WARM);
 		if ((err = send_many(t, tx, iov, n, batch)) < 0)
 			goto fail;
 		sent += n;
@@ -303,7 +279,7 @@ static int producer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 	 * while every stop sent is taken and some consumer still runs */
 	if (atomic_fetch_add(&ctl->prod_done, 1) + 1 == P) {
 		uint32_t stops = 0;
-		set_word0(buf, MSG_STOP);
+		msg_set_word0(buf, MSG_STOP);
 		while (atomic_load(&ctl->cons_done) < ctl->consumers) {
 			if (stops < ctl->consumers || atomic_load(&ctl->stops_seen) >= stops) {
 				if ((err = t->send(tx, buf, size)) < 0)
@@ -347,7 +323,7 @@ static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 			k = 1;
 		unsigned warm = 0;
 		for (int i = 0; i < k; i++) {
-			uint64_t w = word0(m[i].data);
+			uint64_t w = msg_word0(m[i].data);
 			if (w == MSG_STOP) {
 				stop++;     /* FIFO: every data message is already in front of us */
 				continue;
@@ -356,7 +332,7 @@ static int consumer(const struct transport *t, struct run_ctl *ctl, unsigned idx
 				warm++;
 			else
 				got++;
-			sum += touch(m[i].data, m[i].len);
+			sum += msg_touch(m[i].data, m[i].len);
 		}
 		t->release(rx);
 		if (warm)
