@@ -39,6 +39,16 @@ static int check_stat(const struct stat *st, unsigned flags, size_t cap, char *w
 			 (long long)st->st_size, cap - 1);
 		return -EFBIG;
 	}
+	if ((flags & (SAFE_FILE_SECRET | SAFE_FILE_OWNED)) && st->st_uid != geteuid()) {
+		snprintf(why, whylen, "is owned by uid %u, not by this process's uid %u --> chown %u it (or remove it "
+			 "if you did not put it there)", (unsigned)st->st_uid, (unsigned)geteuid(), (unsigned)geteuid());
+		return -EPERM;
+	}
+	if ((flags & SAFE_FILE_OWNED) && (st->st_mode & 022)) {
+		snprintf(why, whylen, "has mode %04o: group or others may write it --> chmod go-w it",
+			 (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
 	if (flags & SAFE_FILE_SECRET) {
 		if (st->st_uid != geteuid()) {
 			snprintf(why, whylen, "is owned by uid %u, not by this process's uid %u --> chown %u it",

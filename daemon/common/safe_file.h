@@ -11,6 +11,7 @@
 
 #define SAFE_FILE_SECRET 0x1u   /* owned by the effective uid, no group/other permission bits */
 #define SAFE_FILE_TEXT 0x2u     /* no NUL bytes */
+#define SAFE_FILE_OWNED 0x4u    /* owned by the effective uid, no group/other write bit (state it acts on) */
 
 /*
  * Read `path` (a regular file, not a symlink, opened O_NONBLOCK so a FIFO

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "safe_file.h"
 #include "parse_num.h"
 #include "repl_node.h"
 
@@ -117,23 +118,27 @@ int repl_policy_of(const char *queue)
 	return g_repl.policy;
 }
 
-int repl_state_load(const char *dir, uint64_t *epoch, int *role)
+int repl_state_load(const char *dir, uint64_t *epoch, int *role, char *why, size_t whylen)
 {
-	char path[4200], line[128];
+	char path[4200], body[256];
+	size_t len;
 	snprintf(path, sizeof(path), "%s/%s", dir, REPL_STATE_FILE);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
+	/* pmqd acts on what it says (become primary, stay fenced): only a regular file of
+	 * pmqd's own uid, which nobody else may write, is believed */
+	int rc = safe_file_read(path, SAFE_FILE_OWNED | SAFE_FILE_TEXT, body, sizeof(body), &len, why, whylen);
+	if (rc)
+		return rc;
 	unsigned long long e = 0;
 	char r[32] = "";
-	while (fgets(line, sizeof(line), f)) {
+	for (char *save = NULL, *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (sscanf(line, "epoch %llu", &e) == 1)
 			continue;
 		sscanf(line, "role %31s", r);
 	}
-	fclose(f);
-	if (!e || (strcmp(r, "primary") && strcmp(r, "standby") && strcmp(r, "fenced")))
+	if (!e || (strcmp(r, "primary") && strcmp(r, "standby") && strcmp(r, "fenced"))) {
+		snprintf(why, whylen, "does not say \"epoch N\" and \"role primary|standby|fenced\"");
 		return -EPROTO;
+	}
 	*epoch = e;
 	*role = !strcmp(r, "primary") ? NODE_PRIMARY : !strcmp(r, "standby") ? NODE_STANDBY : NODE_FENCED;
 	return 0;
@@ -217,7 +222,8 @@ int repl_start(const char *dir)
 	}
 	uint64_t epoch = 1;
 	int role = g_repl.standby ? NODE_STANDBY : NODE_PRIMARY;
-	int lr = repl_state_load(dir, &epoch, &role);
+	char lwhy[300] = "";
+	int lr = repl_state_load(dir, &epoch, &role, lwhy, sizeof(lwhy));
 	if (lr == 0) {
 		if (g_repl.standby && role == NODE_PRIMARY) {
 			log_msg(LOG_ERR, "replication: this node was promoted (epoch %llu, %s/%s) and is a primary now "
@@ -231,8 +237,8 @@ int repl_start(const char *dir)
 			return -1;
 		}
 	} else if (lr != -ENOENT) {
-		log_msg(LOG_ERR, "replication: %s/%s is unreadable (%s) --> fix or remove it", dir, REPL_STATE_FILE,
-			strerror(-lr));
+		log_msg(LOG_ERR, "replication: %s/%s %s%s", dir, REPL_STATE_FILE, lwhy,
+			strstr(lwhy, "-->") ? "" : " --> fix or remove it");
 		return -1;
 	}
 	atomic_store(&g_node_epoch, epoch);

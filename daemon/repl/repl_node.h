@@ -57,7 +57,7 @@ extern _Atomic int g_node_role;
 /* repl.c */
 int repl_policy_of(const char *queue);
 int repl_state_save(void);
-int repl_state_load(const char *dir, uint64_t *epoch, int *role);
+int repl_state_load(const char *dir, uint64_t *epoch, int *role, char *why, size_t whylen);
 const char *repl_role_name(int role);
 /* Open every *.pmq in dir (names only, .dlq excluded); returns how many, up to max. */
 int repl_list_queues(const char *dir, char (*names)[PMQ_NAME_MAX + 1], int max);
