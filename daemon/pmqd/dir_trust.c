@@ -14,6 +14,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +40,62 @@ int dir_trust_check(const struct stat *st, char *err, size_t cap)
 			 "anyone could rename another user's queue away --> chmod +t (01777) or go-w it",
 			 (unsigned)(st->st_mode & 07777));
 		return -EPERM;
+	}
+	return 0;
+}
+
+/* One ancestor of the directory: whoever may rename entries in it could swap the
+ * directory (or a path component) for one of theirs between two of pmqd's path
+ * lookups. Root's or pmqd's own, and sticky if group- or world-writable (/tmp). */
+static int ancestor_trust_check(const char *path, char *err, size_t cap)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		snprintf(err, cap, "has an ancestor %s that cannot be examined: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, cap, "lies under %s, owned by uid %u (neither root nor pmqd's user %u): refused, since "
+			 "that user could move the directory away and put one of theirs in its place --> use a "
+			 "directory whose every parent is root's (e.g. /dev/shm/pmq or /var/lib/pmq)",
+			 path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, cap, "lies under %s, group- or world-writable (mode %04o) without the sticky bit: "
+			 "refused, since anyone could move the directory away --> chmod +t or go-w %s",
+			 path, (unsigned)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Every proper ancestor of `path` (absolute), as written and as resolved. */
+static int ancestors_trust_check(const char *path, char *err, size_t cap)
+{
+	char buf[PATH_MAX];
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0) {
+			if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+				return snprintf(err, cap, "is a path too long"), -ENAMETOOLONG;
+		} else if (!realpath(path, buf)) {
+			snprintf(err, cap, "cannot be resolved: %s", strerror(errno));
+			return -errno;
+		}
+		/* cut at each '/' after the first: "/a/b/c" checks "/", "/a", "/a/b" */
+		size_t n = strlen(buf);
+		while (n > 1 && buf[n - 1] == '/')
+			buf[--n] = '\0';
+		int r = ancestor_trust_check("/", err, cap);
+		for (size_t i = 1; r == 0 && i < n; i++) {
+			if (buf[i] != '/')
+				continue;
+			buf[i] = '\0';
+			r = ancestor_trust_check(buf, err, cap);
+			buf[i] = '/';
+		}
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -67,5 +125,18 @@ int dir_prepare(const char *dir, char *err, size_t cap)
 		snprintf(err, cap, "cannot stat it: %s", strerror(-r));
 		return r;
 	}
-	return dir_trust_check(&st, err, cap);
+	r = dir_trust_check(&st, err, cap);
+	if (r)
+		return r;
+	char abs[PATH_MAX];
+	if (dir[0] == '/') {
+		snprintf(abs, sizeof(abs), "%s", dir);
+	} else {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)) || snprintf(abs, sizeof(abs), "%s/%s", cwd, dir) >= (int)sizeof(abs)) {
+			snprintf(err, cap, "cannot be made absolute (working directory unknown or path too long)");
+			return -ENAMETOOLONG;
+		}
+	}
+	return ancestors_trust_check(abs, err, cap);
 }

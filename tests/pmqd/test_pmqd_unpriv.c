@@ -236,6 +236,14 @@ static void item4_directory(void)
 	snprintf(d, sizeof(d), "%s/open", h_dir);
 	H_CHECK(mkdir(d, 0755) == 0 && chmod(d, 0777) == 0, "mkdir %s", d);
 	expect_refused_dir(d, "mode 0777");
+	/* a good directory (root's, 0700) under a parent nobody owns: nobody could move it
+	 * away and put theirs in its place */
+	snprintf(d, sizeof(d), "%s/nobodys", h_dir);
+	H_CHECK(mkdir(d, 0755) == 0, "mkdir %s", d);
+	char inner[sizeof(d) + 8];
+	snprintf(inner, sizeof(inner), "%s/q", d);
+	H_CHECK(mkdir(inner, 0700) == 0 && chown(d, 65534, 65534) == 0, "mkdir %s", inner);
+	expect_refused_dir(inner, "owned by uid 65534");
 	/* what pmqd makes itself: root-owned 01777, accepted on the next start */
 	snprintf(d, sizeof(d), "%s/fresh", h_dir);
 	char saved[sizeof(h_dir)];
