@@ -22,7 +22,17 @@ int repl_wait_confirmed(struct pmq *q, uint64_t ticket)
 {
 	struct pmq_header *h = q->hdr;
 	uint64_t start = 0;
+	PMQ_FAULT("repl.wait");
 	for (;;) {
+		/* acquire: taken before the checks, so a confirmation or a flag change after
+		 * them changes the word the sleep below waits on */
+		uint32_t seq = atomic_load_explicit(&h->repl_seq, memory_order_acquire);
+		/* A confirmed message is replicated whatever happened since: the node fenced
+		 * (a clean stop's handover fences, then waits for exactly this confirmation)
+		 * or the link degraded. Looked at first, so the sender is told the truth.
+		 * acquire: pairs with the replicator's release store of `replicated` */
+		if (atomic_load_explicit(&h->replicated, memory_order_acquire) > ticket)
+			return 0;
 		/* acquire: pairs with the replicator's release when it changes the flags */
 		uint32_t f = atomic_load_explicit(&h->repl_flags, memory_order_acquire);
 		if (!(f & HDR_REPL_ON))
@@ -35,11 +45,6 @@ int repl_wait_confirmed(struct pmq *q, uint64_t ticket)
 					q->name, (unsigned long long)ticket);
 		if (atomic_load_explicit(&h->fenced, memory_order_relaxed))
 			return pmq_fail(-ESHUTDOWN, "queue \"%s\" is fenced (a newer primary exists)", q->name);
-		/* acquire: taken before the check, so a confirmation after it changes the word */
-		uint32_t seq = atomic_load_explicit(&h->repl_seq, memory_order_acquire);
-		/* acquire: pairs with the replicator's release store of `replicated` */
-		if (atomic_load_explicit(&h->replicated, memory_order_acquire) > ticket)
-			return 0;
 		uint64_t now = now_mono_ns();
 		if (!start)
 			start = now;

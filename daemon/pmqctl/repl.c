@@ -50,6 +50,66 @@ static bool jget(const char *s, const char *key, char *out, size_t cap)
 	return true;
 }
 
+/* The JSON string after "key": in s, unescaped into out (\uXXXX becomes '?');
+ * false when the key is absent or its value is not a string (null). */
+static bool jget_str(const char *s, const char *key, char *out, size_t cap)
+{
+	char k[64];
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	const char *p = strstr(s, k);
+	if (!p || p[strlen(k)] != '"')
+		return false;
+	p += strlen(k) + 1;
+	size_t n = 0;
+	while (*p && *p != '"') {
+		char c = *p++;
+		if (c == '\\' && *p) {
+			c = *p++;
+			if (c == 'u') {
+				for (int i = 0; i < 4 && *p; i++)
+					p++;
+				c = '?';
+			} else if (c == 'n' || c == 't' || c == 'r') {
+				c = ' ';
+			}
+		}
+		if (n + 1 < cap)
+			out[n++] = c;
+	}
+	out[n] = '\0';
+	return true;
+}
+
+/* The witness object of repl-stat in text: who holds the key, the lease, the last error. */
+static void witness_show(const char *w)
+{
+	char key[600] = "?", state[32] = "?", holder[600], us[8] = "", ttl[32] = "?", left[32] = "-1", ago[32] = "-1",
+	     epoch[32] = "0", lease[32] = "0", err[2100] = "";
+	jget_str(w, "key", key, sizeof(key));
+	jget_str(w, "state", state, sizeof(state));
+	bool held = jget_str(w, "holder", holder, sizeof(holder));
+	jget(w, "holder_is_us", us, sizeof(us));
+	jget(w, "ttl_ms", ttl, sizeof(ttl));
+	jget(w, "lease_left_ms", left, sizeof(left));
+	jget(w, "last_renewal_ms_ago", ago, sizeof(ago));
+	jget(w, "epoch", epoch, sizeof(epoch));
+	jget_str(w, "lease_id", lease, sizeof(lease));
+	jget_str(w, "error", err, sizeof(err));
+	printf("  witness: etcd key %s, state %s, TTL %s ms\n", key, state, ttl);
+	if (held)
+		printf("    held by \"%s\"%s\n", holder, !strcmp(us, "true") ? " (this node)" : "");
+	else
+		printf("    held by nobody (the key is free)\n");
+	if (strcmp(left, "-1"))
+		printf("    lease %s: %s ms left, last renewal %s ms ago, epoch %s\n", lease, left, ago, epoch);
+	else if (strcmp(ago, "-1"))
+		printf("    no lease held now; last renewal %s ms ago, epoch %s\n", ago, epoch);
+	else
+		printf("    no lease held by this node\n");
+	if (err[0])
+		printf("    last error: %s\n", err);
+}
+
 int cmd_promote(int argc, char **argv)
 {
 	static char reply[PMQD_REPLY_MAX];
@@ -214,6 +274,9 @@ static int repl_show(const char *queue, bool quiet)
 	jget(reply, "role", role, sizeof(role));
 	jget(reply, "epoch", epoch, sizeof(epoch));
 	printf("  replication: node %s at epoch %s\n", role, epoch);
+	const char *w = strstr(reply, "\"witness\":{");
+	if (w)
+		witness_show(w + strlen("\"witness\":"));
 	for (const char *p = strstr(reply, "{\"standby\":"); p; p = strstr(p + 1, "{\"standby\":")) {
 		char addr[256], conn[8], se[32], ms[32];
 		jget(p, "standby", addr, sizeof(addr));

@@ -210,6 +210,8 @@ static void usage(FILE *f)
 		"      --witness-key K     leader key (default /pmq/default/leader)\n"
 		"      --witness-name S    this node's value in the key (default HOST:DIR)\n"
 		"      --witness-promote-unsynced  a standby not in sync may promote (may lose messages)\n"
+		"      --witness-handover-on-stop yes|no  a clean stop of the primary fences it and frees\n"
+		"                          the key for the standby at once (default yes)\n"
 		"      --witness-cacert F, --witness-cert F, --witness-key-file F  TLS to etcd (https)\n"
 		"      --witness-user U, --witness-password-file F (mode 0600)  etcd authentication\n");
 }
@@ -231,6 +233,7 @@ int config_parse_args(struct pmqd_config *c, int argc, char **argv)
 		{ "witness-key", required_argument, 0, 'X' }, { "witness-name", required_argument, 0, 'X' },
 		{ "witness-promote-unsynced", no_argument, 0, 'X' }, { "witness-cacert", required_argument, 0, 'X' },
 		{ "witness-cert", required_argument, 0, 'X' }, { "witness-key-file", required_argument, 0, 'X' },
+		{ "witness-handover-on-stop", required_argument, 0, 'X' },
 		{ "witness-user", required_argument, 0, 'X' }, { "witness-password-file", required_argument, 0, 'X' },
 		{ 0, 0, 0, 0 },
 	};

@@ -35,6 +35,12 @@ void repl_view(struct repl_view *v);
 int repl_promote_at(unsigned long long epoch, unsigned long long *used, char *err, size_t errlen);
 /* Fence this node now (role fenced, every queue refuses producers), logging why. */
 void repl_fence_node(const char *why);
+/* A clean stop of a primary (witness_stop): only when every link is connected and
+ * streaming, fence every queue (producers get ESHUTDOWN), wait at most timeout_ms for
+ * the standby to confirm every committed ticket, then role fenced. 0: all confirmed;
+ * -ETIMEDOUT: fenced but some are not (why says how many); -ENOLINK/-EALREADY: nothing
+ * done (no standby to hand over to, not a primary). */
+int repl_handover(unsigned timeout_ms, char *why, size_t whylen);
 /* A witness is configured: repl-stat shows its status through this call, and
  * `promote` answers an error unless the request says `promote --force`. */
 void repl_set_witness(void (*status)(struct jbuf *j));

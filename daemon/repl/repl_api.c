@@ -2,12 +2,14 @@
  * repl_api.c - what the witness (daemon/witness) may ask of replication
  * through repl.h: the node's role, epoch and whether the standby is in sync;
  * promote at an epoch it got from etcd; fence; and the hook that puts the
- * witness's status into `repl-stat` and makes `promote` need --force.
+ * witness's status into `repl-stat` and makes `promote` need --force; the
+ * handover of a clean stop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "repl_node.h"
@@ -60,4 +62,35 @@ void repl_fence_node(const char *why)
 		repl_state_save();
 	}
 	fence_all();
+}
+
+int repl_handover(unsigned timeout_ms, char *why, size_t whylen)
+{
+	if (atomic_load(&g_node_role) != NODE_PRIMARY) {
+		snprintf(why, whylen, "this node is %s, not a primary", repl_role_name(atomic_load(&g_node_role)));
+		return -EALREADY;
+	}
+	if (!replicator_handover_ready()) {
+		snprintf(why, whylen, "no standby is connected and streaming every queue");
+		return -ENOLINK;
+	}
+	/* The queues refuse producers first (the role stays primary so that the replicator
+	 * keeps shipping), then every committed ticket must be confirmed: a clean cut. */
+	log_msg(LOG_NOTICE, "handover: fencing the queues and waiting up to %u ms for the standby to confirm "
+		"every committed message", timeout_ms);
+	fence_all();
+	uint64_t t0 = repl_now_ns(), left = 0;
+	bool done;
+	while (!(done = replicator_all_confirmed(&left)) && repl_now_ns() - t0 < (uint64_t)timeout_ms * 1000000ull) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&g_node_role, NODE_FENCED);
+	repl_state_save();
+	if (!done) {
+		snprintf(why, whylen, "%llu committed message(s) not confirmed by the standby within %u ms",
+			 (unsigned long long)left, timeout_ms);
+		return -ETIMEDOUT;
+	}
+	return 0;
 }

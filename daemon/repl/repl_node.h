@@ -79,6 +79,11 @@ void replicator_status(struct jbuf *j, const char *only_queue, uid_t uid);
 /* repl-stat shows a queue to root and to the owner of DIR/<name>.pmq only (as pmqd's `list`). */
 bool repl_may_see(uid_t uid, const char *name);
 void fence_all(void); /* every queue of the directory refuses producers */
+/* A clean stop's handover (repl_handover): every link connected with every queue
+ * streaming (the standby can take over without a gap)? */
+bool replicator_handover_ready(void);
+/* Every link has confirmed every committed ticket of every queue? *left: how many are not. */
+bool replicator_all_confirmed(uint64_t *left);
 
 /* repl_api.c */
 extern void (*g_witness_status)(struct jbuf *j); /* set once before the control thread answers */

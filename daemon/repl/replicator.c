@@ -525,6 +525,42 @@ void replicator_stop(void)
 	n_links = 0;
 }
 
+bool replicator_handover_ready(void)
+{
+	bool ok = n_links > 0;
+	for (unsigned i = 0; ok && i < n_links; i++) {
+		struct link *l = links[i];
+		pthread_mutex_lock(&l->mu);
+		ok = l->connected && l->n > 0;
+		for (int q = 0; ok && q < l->n; q++)
+			ok = l->rq[q].known && !l->rq[q].broken && !l->rq[q].degraded;
+		pthread_mutex_unlock(&l->mu);
+	}
+	return ok;
+}
+
+bool replicator_all_confirmed(uint64_t *left)
+{
+	*left = 0;
+	bool ok = n_links > 0;
+	for (unsigned i = 0; i < n_links; i++) {
+		struct link *l = links[i];
+		pthread_mutex_lock(&l->mu);
+		ok = ok && l->connected;
+		for (int q = 0; q < l->n; q++) {
+			struct pmq_repl_info in;
+			pmq_repl_info(l->rq[q].q, &in);
+			/* `replicated` is what the standby persisted (pmq_repl_confirm after its ACK) */
+			if (in.replicated < in.tail) {
+				*left += in.tail - in.replicated;
+				ok = false;
+			}
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	return ok;
+}
+
 /* "in sync" for humans: never while a committed ticket waits unconfirmed for longer than
  * the timeout, nor while the link is down or the queue is not streaming (l->mu held). */
 static bool repl_in_sync(const struct link *l, const struct rqueue *r, uint64_t now)

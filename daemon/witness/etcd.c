@@ -139,7 +139,7 @@ static int post_one(struct etcd *e, const char *url, const char *path, const cha
 		    long *http, unsigned timeout_ms)
 {
 	CURL *c = e->curl;
-	char full[400], auth[600];
+	char full[400], auth[600], detail[CURL_ERROR_SIZE] = "";
 	struct body b = { 0 };
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
 	if (e->token[0]) {
@@ -158,6 +158,7 @@ static int post_one(struct etcd *e, const char *url, const char *path, const cha
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail); /* e.g. which certificate check failed */
 	if (e->cacert[0])
 		curl_easy_setopt(c, CURLOPT_CAINFO, e->cacert);
 	if (e->cert[0])
@@ -170,7 +171,17 @@ static int post_one(struct etcd *e, const char *url, const char *path, const cha
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, http);
 	if (r != CURLE_OK) {
 		free(b.p);
-		snprintf(e->err, sizeof(e->err), "%s: %s", full, b.over ? "reply too large" : curl_easy_strerror(r));
+		bool tls = r == CURLE_PEER_FAILED_VERIFICATION || r == CURLE_SSL_CACERT_BADFILE || r == CURLE_SSL_CONNECT_ERROR ||
+			   r == CURLE_SSL_CERTPROBLEM || r == CURLE_SSL_CIPHER ||
+			   /* etcd refusing our certificate (or its absence) shows as a send or receive error */
+			   (!strncmp(url, "https:", 6) && (r == CURLE_SEND_ERROR || r == CURLE_RECV_ERROR));
+		snprintf(e->err, sizeof(e->err), "%s: %s%s%s%s", full, b.over ? "reply too large" : curl_easy_strerror(r),
+			 detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
+		if (tls) {
+			size_t l = strlen(e->err);
+			snprintf(e->err + l, sizeof(e->err) - l, " --> TLS to etcd failed: check --witness-cacert (the CA "
+				 "that signed etcd's certificate) and, if etcd checks clients, --witness-cert/--witness-key-file");
+		}
 		return r == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : b.over ? -EPROTO : -ECONNREFUSED;
 	}
 	json_error_t je;
@@ -412,5 +423,22 @@ int etcd_create(struct etcd *e, const char *key, const char *value, int64_t leas
 			snprintf(e->err, sizeof(e->err), "etcd txn reply: the failure branch has no range response");
 	}
 	json_decref(j);
+	return r;
+}
+
+int etcd_authenticate(struct etcd *e, unsigned timeout_ms)
+{
+	if (!e->user[0] || e->token[0])
+		return 0;
+	int r = -ECONNREFUSED;
+	for (int t = 0; t < e->n; t++) {
+		int i = (e->cur + t) % e->n;
+		if ((r = authenticate(e, e->url[i], timeout_ms)) == 0) {
+			e->cur = i;
+			return 0;
+		}
+		if (r == -EACCES)
+			break; /* etcd answered: another endpoint would say the same */
+	}
 	return r;
 }

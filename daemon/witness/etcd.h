@@ -19,7 +19,7 @@ struct etcd {
 	char cacert[4096], cert[4096], keyfile[4096];
 	char user[128], password[256], token[512];
 	void *curl;
-	char err[512];                      /* the last failure, for logs and status */
+	char err[1024];                     /* the last failure, for logs and status */
 };
 
 struct etcd_kv {
@@ -32,6 +32,10 @@ struct etcd_kv {
 /* "etcd://H:P[,H:P...]" (https when tls); 0 or -EINVAL with e->err set. */
 int etcd_init(struct etcd *e, const char *spec, bool tls);
 void etcd_fini(struct etcd *e);
+/* With a user and no token yet: get one (the calls below do it too, within their own
+ * timeout, but etcd's bcrypt check of the password can take longer than a renewal
+ * may wait). 0, or -errno (-EACCES refused) with e->err set. */
+int etcd_authenticate(struct etcd *e, unsigned timeout_ms);
 /* Each call: 0, or -errno (-ETIMEDOUT/-ECONNREFUSED... unreachable, -EPROTO a reply
  * we cannot read, -EACCES auth) with e->err saying what; timeout_ms bounds it. */
 int etcd_lease_grant(struct etcd *e, int64_t ttl_s, int64_t *id, int64_t *granted_s, unsigned timeout_ms);

@@ -20,6 +20,9 @@
  *
  * etcd down while both hosts are healthy: the primary fences after the
  * margin (availability lost, never two primaries); see docs/failover.md.
+ *
+ * A clean stop of the holder hands over (release_on_stop): fence, let the
+ * standby confirm everything, revoke the lease.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,8 +50,9 @@ static struct {
 	char key[512];                  /* --witness-key */
 	char name[256];                 /* --witness-name: this node's value in the key */
 	bool allow_unsynced;            /* --witness-promote-unsynced */
+	bool handover;                  /* --witness-handover-on-stop (default yes) */
 	char cacert[4096], cert[4096], keyfile[4096], user[128], password_file[4096];
-} cfg = { .ttl_ms = 3000 };
+} cfg = { .ttl_ms = 3000, .handover = true };
 
 enum wstate { W_START, W_HOLDING, W_FOLLOWING, W_CAMPAIGN_BLOCKED, W_FENCED, W_ERROR };
 static const char *const state_name[] = { "starting", "holding", "following", "not-in-sync", "fenced", "error" };
@@ -69,7 +73,6 @@ static struct {
 
 static pthread_t th;
 static bool running;
-static _Atomic int stop_flag;
 static struct etcd E;
 
 int witness_config_set(const char *k, const char *v)
@@ -94,6 +97,11 @@ int witness_config_set(const char *k, const char *v)
 		memcpy(cfg.name, v, l + 1);
 	} else if (!strcmp(k, "witness-promote-unsynced")) {
 		cfg.allow_unsynced = !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true");
+	} else if (!strcmp(k, "witness-handover-on-stop")) {
+		bool yes = !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true");
+		if (!yes && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "false"))
+			return -EINVAL;
+		cfg.handover = yes;
 	} else if (!strcmp(k, "witness-cacert") || !strcmp(k, "witness-cert") || !strcmp(k, "witness-key-file") ||
 		   !strcmp(k, "witness-password-file")) {
 		char *dst = !strcmp(k, "witness-cacert") ? cfg.cacert : !strcmp(k, "witness-cert") ? cfg.cert :
@@ -116,10 +124,18 @@ static uint64_t now_ns(void)
 	return mono_ns();
 }
 
+static _Atomic int stop_flag;
+
+/* A sleep that ends early on witness_stop: a clean stop hands over at once, not after
+ * the rest of a renewal period. */
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
+	while (ms && !atomic_load(&stop_flag)) {
+		unsigned step = ms < 20 ? ms : 20;
+		struct timespec ts = { 0, (long)step * 1000000L };
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
 }
 
 static unsigned margin_ms(unsigned ttl)
@@ -218,8 +234,12 @@ static void fence(const char *why)
 static int campaign(struct hold *h, int64_t *rev, struct etcd_kv *kv, unsigned timeout)
 {
 	int64_t id, granted;
+	/* not holding yet: the password check may take its time (bcrypt on a busy etcd) */
+	int r = etcd_authenticate(&E, cfg.ttl_ms > 2000 ? cfg.ttl_ms : 2000);
+	if (r < 0)
+		return r;
 	uint64_t t0 = now_ns();
-	int r = etcd_lease_grant(&E, cfg.ttl_ms / 1000, &id, &granted, timeout);
+	r = etcd_lease_grant(&E, cfg.ttl_ms / 1000, &id, &granted, timeout);
 	if (r < 0)
 		return r;
 	bool won = false;
@@ -322,6 +342,7 @@ static void *witness_main(void *arg)
 	uint64_t start = now_ns();
 	unsigned poll = cfg.ttl_ms / 3 < 100 ? cfg.ttl_ms / 3 : 100; /* etcd revokes expired leases every 500 ms: poll well below */
 	unsigned timeout = cfg.ttl_ms / 3;
+	bool seen_held = false; /* a standby saw the key held under a lease since it started */
 	while (!atomic_load(&stop_flag)) {
 		struct repl_view v;
 		repl_view(&v);
@@ -377,7 +398,9 @@ static void *witness_main(void *arg)
 			continue;
 		}
 		/* a standby: follow the key, campaign when it is gone */
-		int r = etcd_get(&E, cfg.key, &kv, timeout);
+		int r = etcd_authenticate(&E, cfg.ttl_ms > 2000 ? cfg.ttl_ms : 2000);
+		if (r == 0)
+			r = etcd_get(&E, cfg.key, &kv, timeout);
 		if (r < 0) {
 			snprintf(msg, sizeof(msg), "cannot reach etcd: %s --> no promotion while etcd is unreachable", E.err);
 			set_state(W_ERROR, msg);
@@ -386,6 +409,19 @@ static void *witness_main(void *arg)
 			continue;
 		}
 		set_holder(&kv);
+		if (kv.found && kv.lease)
+			seen_held = true;
+		if (!kv.found && !seen_held && v.contact_age_ms == 0) {
+			/* at start-up the primary's replicator can connect before its witness takes
+			 * the key: a free key that nobody held yet, while a primary streams to us, is
+			 * no reason to take over from it (its session ends when it fences itself) */
+			snprintf(msg, sizeof(msg), "%s is free but the primary is connected and has not taken it yet --> "
+				 "waiting", cfg.key);
+			set_state(W_FOLLOWING, "");
+			note(LOG_INFO, msg);
+			sleep_ms(poll);
+			continue;
+		}
 		if (kv.found) {
 			if (!kv.lease) {
 				snprintf(msg, sizeof(msg), "%s holds \"%s\" without a lease: something else wrote it --> no "
@@ -509,6 +545,45 @@ int witness_start(const char *dir)
 	return 0;
 }
 
+/* A clean stop (SIGTERM) of the primary that holds the key: hand over, as Patroni
+ * does on a clean shutdown of its leader. The queues are fenced and the standby
+ * confirms every committed message (repl_handover), then the lease is revoked, which
+ * deletes the key: the standby wins it at its next poll instead of after the TTL.
+ * Without a connected standby nothing is done: the key stays until the TTL, and a
+ * pmqd restarted within it keeps it (docs/failover.md "Clean stop"). */
+static void release_on_stop(void)
+{
+	pthread_mutex_lock(&mu);
+	bool holding = st.state == W_HOLDING;
+	int64_t lease = st.lease;
+	pthread_mutex_unlock(&mu);
+	if (!holding || !lease)
+		return;
+	if (!cfg.handover) {
+		log_msg(LOG_NOTICE, "witness: stopping; keeping %s (--witness-handover-on-stop no): it expires after the "
+			"TTL unless pmqd restarts within it", cfg.key);
+		return;
+	}
+	char why[512];
+	int r = repl_handover(cfg.ttl_ms, why, sizeof(why));
+	if (r == -ENOLINK || r == -EALREADY) {
+		log_msg(LOG_NOTICE, "witness: stopping without a handover (%s) --> keeping %s: it expires after the TTL "
+			"unless pmqd restarts within it", why, cfg.key);
+		return;
+	}
+	if (r)
+		log_msg(LOG_WARNING, "witness: handover: %s --> handing over anyway (the queues are fenced; pmqctl "
+			"rejoin reports those messages as divergent)", why);
+	r = etcd_lease_revoke(&E, lease, cfg.ttl_ms / 2);
+	if (r)
+		log_msg(LOG_WARNING, "witness: cannot revoke lease %llx: %s --> the standby takes over when it expires "
+			"(TTL %u ms)", (unsigned long long)lease, E.err, cfg.ttl_ms);
+	else
+		log_msg(LOG_NOTICE, "witness: handed over: lease %llx revoked, %s is free for the standby; this node is "
+			"fenced --> pmqctl rejoin --yes to bring it back as a standby", (unsigned long long)lease,
+			cfg.key);
+}
+
 void witness_stop(void)
 {
 	if (!running)
@@ -516,5 +591,6 @@ void witness_stop(void)
 	atomic_store(&stop_flag, 1);
 	pthread_join(th, NULL);
 	running = false;
+	release_on_stop();
 	etcd_fini(&E);
 }

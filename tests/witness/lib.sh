@@ -5,7 +5,11 @@
 : "${WITNESS_TOOL:?}"
 TTL_MS=${TTL_MS:-1000}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# start_etcd: ETCD_PORT, ETCD_URL; exit 77 (skip) with the reason if etcd cannot run
+# start_etcd [ETCD ARGS...]: ETCD_PORT, ETCD_URL; exit 77 (skip) with the reason if etcd
+# cannot run. ETCD_SCHEME=https serves clients over TLS (give --cert-file/--key-file);
+# CURL_ETCD holds curl's options for it (e.g. --cacert), used by every etcd_* helper.
+ETCD_SCHEME=${ETCD_SCHEME:-http}
+CURL_ETCD=()
 start_etcd() {
 	command -v etcd >/dev/null || { echo "SKIP: etcd is not installed (apt-get install etcd-server)"; exit 77; }
 	command -v curl >/dev/null || { echo "SKIP: curl is not installed (apt-get install curl)"; exit 77; }
@@ -16,23 +20,28 @@ start_etcd() {
 	# on tmpfs when there is one: etcd's fsyncs on a busy disk would stall lease renewals
 	ETCD_DIR=$(mktemp -d /dev/shm/pmq-witness-etcd.XXXXXX 2>/dev/null || mktemp -d "$T/etcd.XXXXXX")
 	trap 'cleanup; rm -rf "$ETCD_DIR"' EXIT
-	etcd --name w --data-dir "$ETCD_DIR" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
-		--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$peer" \
+	etcd --name w --data-dir "$ETCD_DIR" --listen-client-urls "$ETCD_SCHEME://127.0.0.1:$ETCD_PORT" \
+		--advertise-client-urls "$ETCD_SCHEME://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$peer" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "w=http://127.0.0.1:$peer" \
-		--heartbeat-interval 20 --election-timeout 200 >>"$T/etcd.log" 2>&1 &
+		--heartbeat-interval 20 --election-timeout 200 "$@" >>"$T/etcd.log" 2>&1 &
 	ETCD_PID=$!
 	PIDS+=("$ETCD_PID")
-	ETCD_URL=http://127.0.0.1:$ETCD_PORT
-	if ! wait_until 15 curl -sf "$ETCD_URL/health"; then
+	ETCD_URL=$ETCD_SCHEME://127.0.0.1:$ETCD_PORT
+	if ! wait_until 15 curl -sf "${CURL_ETCD[@]}" "$ETCD_URL/health"; then
 		echo "SKIP: etcd did not start on 127.0.0.1:$ETCD_PORT: $(tail -3 "$T/etcd.log")"
 		exit 77
 	fi
 }
 b64() { printf %s "$1" | base64 -w0; }
 # etcd_put KEY VALUE: a plain put without a lease (something else writing the key)
-etcd_put() { curl -sf -X POST "$ETCD_URL/v3/kv/put" -d "{\"key\":\"$(b64 "$1")\",\"value\":\"$(b64 "$2")\"}" >/dev/null; }
-etcd_del() { curl -sf -X POST "$ETCD_URL/v3/kv/deleterange" -d "{\"key\":\"$(b64 "$1")\"}" >/dev/null; }
-etcd_has() { curl -sf -X POST "$ETCD_URL/v3/kv/range" -d "{\"key\":\"$(b64 "$1")\"}" | grep -q '"kvs"'; }
+etcd_put() { curl -sf "${CURL_ETCD[@]}" -X POST "$ETCD_URL/v3/kv/put" -d "{\"key\":\"$(b64 "$1")\",\"value\":\"$(b64 "$2")\"}" >/dev/null; }
+etcd_del() { curl -sf "${CURL_ETCD[@]}" -X POST "$ETCD_URL/v3/kv/deleterange" -d "{\"key\":\"$(b64 "$1")\"}" >/dev/null; }
+etcd_has() { curl -sf "${CURL_ETCD[@]}" -X POST "$ETCD_URL/v3/kv/range" -d "{\"key\":\"$(b64 "$1")\"}" | grep -q '"kvs"'; }
+# etcd_holder KEY: the key's value, empty when the key is absent
+etcd_holder() {
+	curl -sf "${CURL_ETCD[@]}" -X POST "$ETCD_URL/v3/kv/range" -d "{\"key\":\"$(b64 "$1")\"}" |
+		sed -n 's/.*"value":"\([^"]*\)".*/\1/p' | base64 -d 2>/dev/null
+}
 role_of() { sed -n 's/^role //p' "$1/.pmqd.repl" 2>/dev/null; }
 is_role() { [ "$(role_of "$1")" = "$2" ]; }
 holding() { ctl "$1" repl --json 2>/dev/null | grep -q '"state":"holding"'; }
