@@ -8,6 +8,7 @@
 #define PMQD_REPLICATOR_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,14 +19,17 @@ struct rqueue {
 	pmq_t *q;
 	int policy;
 	bool described;      /* QUEUE sent this session */
-	bool known;          /* QSTATE received: next_send is the standby's */
-	bool broken;         /* diverged or refused: not streamed this session */
+	/* known, broken and degraded are written by the link's thread without l->mu and read
+	 * by repl-stat and the handover check under it: atomic (seq_cst by default; a flag
+	 * read a moment stale only delays a status line or a handover check's next pass) */
+	_Atomic bool known;  /* QSTATE received: next_send is the standby's */
+	_Atomic bool broken; /* diverged or refused: not streamed this session */
 	uint64_t next_send;
 	uint64_t acked;      /* standby's next expected (all below persisted) */
 	uint64_t floor_sent, head_sent;
 	uint64_t progress_ns; /* last time acked moved or the standby was caught up */
 	uint64_t lag_entries, lag_us;
-	bool degraded;
+	_Atomic bool degraded;
 	bool caught_up;       /* at the last check_policy: nothing committed is unconfirmed */
 	bool seen;
 	/* the side area (redeliveries, dead letters): see side_sync */
