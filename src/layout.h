@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define PMQ_MAGIC "PMQUEUE1"
-#define PMQ_FORMAT_VERSION 1u
+#define PMQ_FORMAT_VERSION 2u /* 2: the held area (per-attachment claim records) */
 #define PMQ_HDR_SIZE 4096u
 #define PMQ_CACHELINE 64u
 #define PMQ_SLOT_HDR_SIZE 64u
@@ -132,6 +132,24 @@ struct pmq_attach {
 	uint64_t reserved1;
 };
 _Static_assert(sizeof(struct pmq_attach) == 64, "attachment entry is one cache line");
+
+/* ---- held area: what each attachment may hold, for targeted recovery ---------
+ * One block per attachment, right after the attachment table (offset derived from
+ * the geometry, docs/format.md). Only its owner writes it: before any CAS that makes
+ * a control word name the owner it stores a record src_make(side, index, lap) in an
+ * entry whose earlier record no longer names it; when none is free it sets
+ * HELD_OVERFLOW and recovery falls back to the full walk. A recoverer reads each
+ * word once, bounds the index, and settles only words that still name the owner. */
+#define PMQ_HELD_SLACK 8u    /* reservations, DLQ claims and uncounted holds above the quota */
+#define PMQ_HELD_MAX 1024u   /* entries per block at most: a larger quota may overflow */
+#define HELD_OVERFLOW 0x1ull
+
+struct pmq_held {
+	_Atomic uint64_t flags;  /* HELD_OVERFLOW: records are incomplete, walk everything */
+	uint64_t reserved[7];
+	_Atomic uint64_t ent[];  /* held_cap records, 0 = empty */
+};
+_Static_assert(sizeof(struct pmq_held) == 64, "held block header is one cache line");
 
 /* ---- header ---------------------------------------------------------------- */
 

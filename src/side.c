@@ -46,6 +46,8 @@ int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out
 		if (ctl_state(c) != ST_FREE)
 			continue;
 		uint64_t wr = ctl_make(ctl_lap(c), ST_WRITING, actor, 0, 0);
+		if (actor == q->index)
+			held_record(q, 1, idx, ctl_lap(c)); /* before the reservation names us */
 		/* S1: the reservation names the actor, so recovery can settle it */
 		if (atomic_compare_exchange_strong_explicit(&e->ctl, &c, wr, memory_order_acquire,
 							    memory_order_relaxed)) {
@@ -385,6 +387,7 @@ static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters
 		if (ctl_state(c) != want)
 			continue;
 		uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, dead_letters ? CTL_F_DLQ : 0);
+		held_record(q, 1, idx, ctl_lap(c)); /* before the claim names us */
 		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, claimed, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
@@ -454,6 +457,7 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		/* own the entry first (as a .dlq consumer does), then write it: stores into an
 		 * entry nobody owns could land in a purged-and-reused copy (tests/model, bug C) */
 		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
+		held_record(q, 1, idx, ctl_lap(c)); /* before the claim names us */
 		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
@@ -503,6 +507,7 @@ PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 		 * after the give-back leaves the count one low (the next exclusive open
 		 * recounts), never a leak */
 		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
+		held_record(q, 1, idx, ctl_lap(c)); /* before the claim names us */
 		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
