@@ -203,6 +203,9 @@ struct pmq_header {
 	uint32_t reserved4;
 	_Alignas(64) _Atomic uint64_t head;       /* next ticket for consumers */
 	_Alignas(64) _Atomic uint64_t side_hint;  /* READY side entries, maybe too high */
+	_Atomic uint32_t side_last;               /* 1 + the entry last made READY (0: none): where a
+	                                           * claim looks first; a hint on the hint's line */
+	uint32_t reserved6;
 	_Alignas(64) _Atomic uint64_t replicated; /* replicated-up-to ticket: all tickets below are on the standby */
 	_Atomic uint32_t repl_seq;                /* futex: bumped by the replicator at each advance */
 	uint32_t reserved5;
