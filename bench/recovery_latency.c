@@ -1,7 +1,7 @@
 /*
  * recovery_latency - how long a crashed consumer's messages stay unavailable.
  *
- *   recovery_latency [-n KILLS] [--slots N] [--idle-seconds S] [--queues Q] [--procs P]
+ *   recovery_latency [-n KILLS] [--slots N] [--floor-mapped] [--idle-seconds S] [--queues Q] [--procs P]
  *
  * --slots: the latency queue's slot_count (default: the library's, 1024);
  * pmq_recover walks every slot of a dead owner's queue, so this shows that cost.
@@ -89,15 +89,39 @@ static void floor_start(void)
 	}
 }
 
+/* --floor-mapped: the floor's victim maps the queue file itself (read-only) and
+ * pre-faults every page, as the killed holder has (pmq_open pre-faults): its exit then
+ * tears down as many page-table entries as the holder's does, before the pidfd becomes
+ * readable. The file's pages outlive both (the file stays), so neither frees them. */
+static size_t fl_map_bytes;
+static char fl_map_path[4200];
+
 /* One floor round: kill -> the watcher awake, in ns (0 if it failed); *relay gets
  * kill -> the sink awake (woken by the watcher). */
 static uint64_t floor_round(uint64_t *relay)
 {
+	int up[2];
+	if (pipe(up) < 0)
+		H_FAIL("pipe");
 	pid_t v = fork();
 	if (v == 0) {
+		if (fl_map_bytes) {
+			int fd = open(fl_map_path, O_RDONLY | O_CLOEXEC);
+			void *m = fd < 0 ? MAP_FAILED : mmap(NULL, fl_map_bytes, PROT_READ, MAP_SHARED, fd, 0);
+			if (m == MAP_FAILED || madvise(m, fl_map_bytes, MADV_POPULATE_READ) != 0)
+				_exit(1);
+		}
+		char x = 1;
+		if (write(up[1], &x, 1) != 1) /* mapped and populated: ready to die */
+			_exit(1);
 		for (;;)
 			pause();
 	}
+	char x;
+	if (read(up[0], &x, 1) != 1)
+		H_FAIL("floor victim");
+	close(up[0]);
+	close(up[1]);
 	uint64_t t;
 	if (write(fl_cmd[1], &v, sizeof(v)) != sizeof(v) || read(fl_ans[0], &t, sizeof(t)) != sizeof(t))
 		H_FAIL("floor watcher");
@@ -139,6 +163,13 @@ static void latency(int kills)
 	H_CHECK(h_create("lat", lat_tune) == 0, "create");
 	h_start_pmqd();
 	pmq_t *p = h_open("lat", PMQ_PRODUCER), *c = h_open("lat", PMQ_CONSUMER);
+	if (fl_map_bytes) {
+		struct stat st;
+		snprintf(fl_map_path, sizeof(fl_map_path), "%s/lat.pmq", h_dir);
+		H_CHECK(stat(fl_map_path, &st) == 0, "stat %s", fl_map_path);
+		fl_map_bytes = (size_t)st.st_size;
+		printf("floors: the victim maps and pre-faults the queue file (%zu bytes)\n", fl_map_bytes);
+	}
 	uint64_t *us = calloc((size_t)kills, sizeof(*us)), *fl = calloc((size_t)kills, sizeof(*fl));
 	uint64_t *rl = calloc((size_t)kills, sizeof(*rl));
 	int n = 0, nf = 0, nr = 0, redeliv_bad = 0;
@@ -327,7 +358,7 @@ static void idle(int seconds, int queues, int procs)
 int main(int argc, char **argv)
 {
 	static const struct option o[] = { { "idle-seconds", 1, 0, 's' }, { "queues", 1, 0, 'q' },
-					   { "procs", 1, 0, 'p' }, { "slots", 1, 0, 'S' },
+					   { "procs", 1, 0, 'p' }, { "slots", 1, 0, 'S' }, { "floor-mapped", 0, 0, 'F' },
 					   { 0, 0, 0, 0 } };
 	int kills = 300, seconds = 30, queues = 100, procs = 10, ch;
 	while ((ch = getopt_long(argc, argv, "n:", o, NULL)) != -1) {
@@ -336,6 +367,7 @@ int main(int argc, char **argv)
 		else if (ch == 'q') queues = atoi(optarg);
 		else if (ch == 'p') procs = atoi(optarg);
 		else if (ch == 'S') lat_slots = (unsigned)atoi(optarg);
+		else if (ch == 'F') fl_map_bytes = 1; /* sized once the queue exists */
 		else return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
