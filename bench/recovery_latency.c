@@ -1,7 +1,7 @@
 /*
  * recovery_latency - how long a crashed consumer's messages stay unavailable.
  *
- *   recovery_latency [-n KILLS] [--slots N] [--idle-seconds S] [--queues Q] [--procs P]
+ *   recovery_latency [-n KILLS] [--slots N] [--floor-mapped] [--idle-seconds S] [--queues Q] [--procs P]
  *
  * --slots: the latency queue's slot_count (default: the library's, 1024);
  * pmq_recover walks every slot of a dead owner's queue, so this shows that cost.
@@ -10,17 +10,25 @@
  * and is SIGKILLed; we time from just before kill(2) to the moment our
  * consumer gets the message again (pmqd: pidfd wake-up, pmq_recover, the
  * requeue, the futex wake-up). Prints p50, p90, p99 and max.
- * Interleaved with those rounds, the kernel's floor in the same conditions:
+ * Interleaved with those rounds, the kernel's floors in the same conditions:
  * a sleeper is SIGKILLed while another process (like pmqd) waits in
- * epoll_wait on its pidfd; kill -> that process awake. pmq's share is the
- * recovery latency minus that floor, percentile by percentile (issue 9
- * item 21's target: <= 50 us p50, <= 200 us p99).
+ * epoll_wait on its pidfd. The direct floor is kill -> that watcher awake;
+ * the relay floor is kill -> a third process awake, woken by the watcher
+ * through a futex in shared memory (as pmqd wakes the waiting consumer
+ * through the queue's futex): the two wake-ups any supervisor design pays.
+ * pmq's share is the recovery latency minus the relay floor, percentile by
+ * percentile (issue 9 item 21's target: <= 50 us p50, <= 200 us p99; the
+ * issue measured its floor the same way, docs/pmqd.md); the share above
+ * the direct floor is printed too.
  * Part 2 (S seconds, default 30, 0 to skip): pmqd watching Q queues (100)
  * with P processes (10) attached to each of them (1,000 attachments) while
  * nothing dies: pmqd's RSS and CPU share. Results go in docs/pmqd.md.
  */
 #include <getopt.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -32,13 +40,30 @@
 
 /* The floor's watcher: another process that, like pmqd, sleeps in epoll_wait on a
  * pidfd. It reads a pid, opens the pidfd, says ready, and reports when it woke. */
-static int fl_cmd[2], fl_ans[2];
-static pid_t fl_watcher = -1;
+static int fl_cmd[2], fl_ans[2], fl_relay[2];
+static pid_t fl_watcher = -1, fl_sink = -1;
+static _Atomic uint32_t *fl_word; /* shared: the watcher bumps it and wakes the sink */
 
 static void floor_start(void)
 {
-	if (pipe(fl_cmd) < 0 || pipe(fl_ans) < 0)
+	if (pipe(fl_cmd) < 0 || pipe(fl_ans) < 0 || pipe(fl_relay) < 0)
 		H_FAIL("pipe");
+	fl_word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fl_word == MAP_FAILED)
+		H_FAIL("mmap");
+	/* the relay's third process: asleep on the futex, stamps the time it wakes */
+	fl_sink = fork();
+	if (fl_sink == 0) {
+		/* one bump per floor round: count them, so a bump made before we are back
+		 * asleep is not missed */
+		for (uint32_t seen = 0;; seen++) {
+			while (atomic_load(fl_word) == seen)
+				syscall(SYS_futex, fl_word, FUTEX_WAIT, seen, NULL, NULL, 0);
+			uint64_t t = h_now_ns();
+			if (write(fl_relay[1], &t, sizeof(t)) != sizeof(t))
+				_exit(1);
+		}
+	}
 	fl_watcher = fork();
 	if (fl_watcher == 0) {
 		int ep = epoll_create1(0);
@@ -52,6 +77,9 @@ static void floor_start(void)
 				_exit(1);
 			int n = epoll_wait(ep, &out, 1, 5000);
 			t = n == 1 ? h_now_ns() : 0;
+			/* relay: wake the sink as pmqd wakes a waiting consumer (a bump, then FUTEX_WAKE) */
+			atomic_fetch_add(fl_word, 1);
+			syscall(SYS_futex, fl_word, FUTEX_WAKE, 1, NULL, NULL, 0);
 			epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 			close(fd);
 			if (write(fl_ans[1], &t, sizeof(t)) != sizeof(t))
@@ -61,14 +89,39 @@ static void floor_start(void)
 	}
 }
 
-/* One floor round: kill -> the watcher awake, in ns (0 if it failed). */
-static uint64_t floor_round(void)
+/* --floor-mapped: the floor's victim maps the queue file itself (read-only) and
+ * pre-faults every page, as the killed holder has (pmq_open pre-faults): its exit then
+ * tears down as many page-table entries as the holder's does, before the pidfd becomes
+ * readable. The file's pages outlive both (the file stays), so neither frees them. */
+static size_t fl_map_bytes;
+static char fl_map_path[4200];
+
+/* One floor round: kill -> the watcher awake, in ns (0 if it failed); *relay gets
+ * kill -> the sink awake (woken by the watcher). */
+static uint64_t floor_round(uint64_t *relay)
 {
+	int up[2];
+	if (pipe(up) < 0)
+		H_FAIL("pipe");
 	pid_t v = fork();
 	if (v == 0) {
+		if (fl_map_bytes) {
+			int fd = open(fl_map_path, O_RDONLY | O_CLOEXEC);
+			void *m = fd < 0 ? MAP_FAILED : mmap(NULL, fl_map_bytes, PROT_READ, MAP_SHARED, fd, 0);
+			if (m == MAP_FAILED || madvise(m, fl_map_bytes, MADV_POPULATE_READ) != 0)
+				_exit(1);
+		}
+		char x = 1;
+		if (write(up[1], &x, 1) != 1) /* mapped and populated: ready to die */
+			_exit(1);
 		for (;;)
 			pause();
 	}
+	char x;
+	if (read(up[0], &x, 1) != 1)
+		H_FAIL("floor victim");
+	close(up[0]);
+	close(up[1]);
 	uint64_t t;
 	if (write(fl_cmd[1], &v, sizeof(v)) != sizeof(v) || read(fl_ans[0], &t, sizeof(t)) != sizeof(t))
 		H_FAIL("floor watcher");
@@ -77,6 +130,10 @@ static uint64_t floor_round(void)
 	kill(v, SIGKILL);
 	if (read(fl_ans[0], &t, sizeof(t)) != sizeof(t))
 		H_FAIL("floor watcher");
+	uint64_t tr;
+	if (read(fl_relay[0], &tr, sizeof(tr)) != sizeof(tr))
+		H_FAIL("floor sink");
+	*relay = t && tr > t0 ? tr - t0 : 0;
 	waitpid(v, NULL, 0);
 	return t > t0 ? t - t0 : 0;
 }
@@ -106,13 +163,23 @@ static void latency(int kills)
 	H_CHECK(h_create("lat", lat_tune) == 0, "create");
 	h_start_pmqd();
 	pmq_t *p = h_open("lat", PMQ_PRODUCER), *c = h_open("lat", PMQ_CONSUMER);
+	if (fl_map_bytes) {
+		struct stat st;
+		snprintf(fl_map_path, sizeof(fl_map_path), "%s/lat.pmq", h_dir);
+		H_CHECK(stat(fl_map_path, &st) == 0, "stat %s", fl_map_path);
+		fl_map_bytes = (size_t)st.st_size;
+		printf("floors: the victim maps and pre-faults the queue file (%zu bytes)\n", fl_map_bytes);
+	}
 	uint64_t *us = calloc((size_t)kills, sizeof(*us)), *fl = calloc((size_t)kills, sizeof(*fl));
-	int n = 0, nf = 0, redeliv_bad = 0;
+	uint64_t *rl = calloc((size_t)kills, sizeof(*rl));
+	int n = 0, nf = 0, nr = 0, redeliv_bad = 0;
 	floor_start();
 	for (int i = 0; i < kills; i++) {
-		uint64_t f = floor_round();
+		uint64_t rel = 0, f = floor_round(&rel);
 		if (f)
 			fl[nf++] = f;
+		if (rel)
+			rl[nr++] = rel;
 		H_CHECK(pmq_send(p, "held", 4, 0) == 0, "send");
 		unsigned got;
 		pid_t h = h_spawn_holder("lat", 1, &got);
@@ -140,11 +207,27 @@ static void latency(int kills)
 		       "pidfd):\n", nf);
 		printf("  p50 %.1f us   p90 %.1f us   p99 %.1f us   max %.1f us\n", pct(fl, nf, 0.50), pct(fl, nf, 0.90),
 		       pct(fl, nf, 0.99), (double)fl[nf - 1] / 1e3);
-		printf("pmq's share above the floor: p50 %.1f us   p90 %.1f us   p99 %.1f us   (target p50 <= 50, p99 <= 200)\n",
+		printf("pmq's share above the direct floor: p50 %.1f us   p90 %.1f us   p99 %.1f us\n",
 		       pct(us, n, 0.50) - pct(fl, nf, 0.50), pct(us, n, 0.90) - pct(fl, nf, 0.90),
 		       pct(us, n, 0.99) - pct(fl, nf, 0.99));
 	}
+	if (nr) {
+		qsort(rl, (size_t)nr, sizeof(*rl), cmp_u64);
+		printf("relay floor over %d kills in the same run (kill -> watcher awake on the pidfd -> it wakes a "
+		       "third process through a futex):\n", nr);
+		printf("  p50 %.1f us   p90 %.1f us   p99 %.1f us   max %.1f us\n", pct(rl, nr, 0.50), pct(rl, nr, 0.90),
+		       pct(rl, nr, 0.99), (double)rl[nr - 1] / 1e3);
+		printf("pmq's share above the relay floor: p50 %.1f us   p90 %.1f us   p99 %.1f us   (target p50 <= 50, "
+		       "p99 <= 200)\n",
+		       pct(us, n, 0.50) - pct(rl, nr, 0.50), pct(us, n, 0.90) - pct(rl, nr, 0.90),
+		       pct(us, n, 0.99) - pct(rl, nr, 0.99));
+	}
 	h_kill(fl_watcher); /* its pipes are inherited by every holder: no EOF to wait for */
+	h_kill(fl_sink);
+	close(fl_relay[0]);
+	close(fl_relay[1]);
+	munmap((void *)fl_word, 4096);
+	free(rl);
 	close(fl_cmd[1]);
 	close(fl_cmd[0]);
 	close(fl_ans[0]);
@@ -275,7 +358,7 @@ static void idle(int seconds, int queues, int procs)
 int main(int argc, char **argv)
 {
 	static const struct option o[] = { { "idle-seconds", 1, 0, 's' }, { "queues", 1, 0, 'q' },
-					   { "procs", 1, 0, 'p' }, { "slots", 1, 0, 'S' },
+					   { "procs", 1, 0, 'p' }, { "slots", 1, 0, 'S' }, { "floor-mapped", 0, 0, 'F' },
 					   { 0, 0, 0, 0 } };
 	int kills = 300, seconds = 30, queues = 100, procs = 10, ch;
 	while ((ch = getopt_long(argc, argv, "n:", o, NULL)) != -1) {
@@ -284,6 +367,7 @@ int main(int argc, char **argv)
 		else if (ch == 'q') queues = atoi(optarg);
 		else if (ch == 'p') procs = atoi(optarg);
 		else if (ch == 'S') lat_slots = (unsigned)atoi(optarg);
+		else if (ch == 'F') fl_map_bytes = 1; /* sized once the queue exists */
 		else return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -65,6 +65,17 @@ static uint64_t side_formula(const struct pmq_config *c)
 	return 2ull * c->max_attach * c->consumer_quota + c->max_attach + c->dlq_capacity;
 }
 
+/* The held area (layout.h): right after the attachment table, one block per attachment
+ * of a header line and quota + slack records (at most PMQ_HELD_MAX), padded to a line. */
+void format_held_geometry(uint64_t attach_off, uint32_t max_attach, uint32_t quota, uint64_t *off,
+			  uint32_t *stride, uint32_t *cap)
+{
+	uint64_t n = (uint64_t)quota + PMQ_HELD_SLACK;
+	*cap = (uint32_t)(n < PMQ_HELD_MAX ? n : PMQ_HELD_MAX);
+	*stride = (uint32_t)round_up(sizeof(struct pmq_held) + (uint64_t)*cap * sizeof(uint64_t), PMQ_CACHELINE);
+	*off = round_up(attach_off + (uint64_t)max_attach * sizeof(struct pmq_attach), PMQ_CACHELINE);
+}
+
 int format_geometry(const struct pmq_config *c, struct pmq_geometry *g)
 {
 	uint64_t side = c->side_slots ? c->side_slots : side_formula(c);
@@ -80,7 +91,9 @@ int format_geometry(const struct pmq_config *c, struct pmq_geometry *g)
 	g->slot_shift = (uint32_t)__builtin_ctz(c->slot_count);
 	g->side_count = (uint32_t)side;
 	g->attach_off = PMQ_HDR_SIZE;
-	g->ring_off = round_up(g->attach_off + (uint64_t)c->max_attach * sizeof(struct pmq_attach), 4096);
+	format_held_geometry(g->attach_off, c->max_attach, c->consumer_quota, &g->held_off, &g->held_stride,
+			     &g->held_cap);
+	g->ring_off = round_up(g->held_off + (uint64_t)c->max_attach * g->held_stride, 4096);
 	g->side_off = round_up(g->ring_off + (uint64_t)c->slot_count * g->slot_size, 4096);
 	g->file_size = round_up(g->side_off + side * g->slot_size, 4096);
 	if (g->file_size > (1ull << 40))
@@ -182,8 +195,10 @@ int format_validate_header(const struct pmq_header *h, uint64_t fsize, const cha
 	if (memcmp(h->magic, PMQ_MAGIC, 8) != 0)
 		return pmq_fail(-EPROTO, "queue \"%s\": not a pmq queue file (bad magic)", name);
 	if (h->version != PMQ_FORMAT_VERSION)
-		return pmq_fail(-EPROTO, "queue \"%s\": layout version %u, this libpmq reads %u", name, h->version,
-				PMQ_FORMAT_VERSION);
+		return pmq_fail(-EPROTO,
+				"queue \"%s\": layout version %u, this libpmq reads %u; drain it with the libpmq "
+				"that made it, then remove it (pmqctl unlink) and create it again",
+				name, h->version, PMQ_FORMAT_VERSION);
 	if (format_id_crc(h) != h->id_crc)
 		return pmq_fail(-EPROTO, "queue \"%s\": header checksum mismatch (corrupted header)", name);
 	if (h->hdr_size != PMQ_HDR_SIZE || h->features != 0)

@@ -59,7 +59,23 @@ struct pmq {
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
 	struct pmq *next_open;      /* list of open handles, for the fork handler */
+	/* the held area (held.c): our block, and a private copy of what we recorded in it
+	 * (the owner never reads its shared block back: a peer may have scribbled on it) */
+	uint8_t *held;              /* start of the held area */
+	uint32_t held_stride;
+	uint32_t held_cap;
+	uint32_t held_next;         /* where the next record search starts */
+	bool held_overflow;         /* we set HELD_OVERFLOW in our block */
+	uint64_t held_mine[PMQ_HELD_MAX];
 };
+
+/* held.c: claim records for targeted recovery (layout.h, docs/format.md) */
+static inline struct pmq_held *held_block(const struct pmq *q, uint32_t idx)
+{
+	return (struct pmq_held *)(q->held + (size_t)idx * q->held_stride);
+}
+void held_reset(struct pmq *q, uint32_t idx);                     /* at join, token held: an empty block */
+void held_record(struct pmq *q, int side, uint32_t idx, uint32_t lap); /* before the CAS naming us */
 
 /* slot addressing (indices are bounds-checked by the callers that read them from memory) */
 static inline struct pmq_slot *main_slot(const struct pmq *q, uint64_t idx)
@@ -97,9 +113,11 @@ uint32_t slot_crc(const struct pmq_slot *s, const uint8_t *payload, uint32_t len
 
 /* format.c */
 struct pmq_geometry {
-	uint64_t attach_off, ring_off, side_off, file_size;
-	uint32_t slot_size, slot_shift, side_count;
+	uint64_t attach_off, held_off, ring_off, side_off, file_size;
+	uint32_t slot_size, slot_shift, side_count, held_stride, held_cap;
 };
+void format_held_geometry(uint64_t attach_off, uint32_t max_attach, uint32_t quota, uint64_t *off,
+			  uint32_t *stride, uint32_t *cap);
 int format_geometry(const struct pmq_config *cfg, struct pmq_geometry *g);
 int format_validate_config(const struct pmq_config *cfg);
 void format_init_header(struct pmq_header *h, const struct pmq_config *cfg, const struct pmq_geometry *g);
@@ -229,6 +247,9 @@ int recover_whole_file(struct pmq *q, bool rebooted);
 void pmq_fault_point(const char *name);
 /* tests: fn runs at every fault point in the passing thread (NULL: none) */
 void pmq_fault_set_hook(void (*fn)(const char *name));
+/* recovery's audit found a word still naming a settled owner: report and abort */
+bool pmq_fault_audit_on(void);
+void pmq_fault_audit_failed(const char *where, uint32_t idx, uint64_t ctl, unsigned owner);
 #define PMQ_FAULT(name) pmq_fault_point(name)
 #else
 #define PMQ_FAULT(name) ((void)0)

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define PMQ_MAGIC "PMQUEUE1"
-#define PMQ_FORMAT_VERSION 1u
+#define PMQ_FORMAT_VERSION 2u /* 2: the held area (per-attachment claim records) */
 #define PMQ_HDR_SIZE 4096u
 #define PMQ_CACHELINE 64u
 #define PMQ_SLOT_HDR_SIZE 64u
@@ -133,6 +133,24 @@ struct pmq_attach {
 };
 _Static_assert(sizeof(struct pmq_attach) == 64, "attachment entry is one cache line");
 
+/* ---- held area: what each attachment may hold, for targeted recovery ---------
+ * One block per attachment, right after the attachment table (offset derived from
+ * the geometry, docs/format.md). Only its owner writes it: before any CAS that makes
+ * a control word name the owner it stores a record src_make(side, index, lap) in an
+ * entry whose earlier record no longer names it; when none is free it sets
+ * HELD_OVERFLOW and recovery falls back to the full walk. A recoverer reads each
+ * word once, bounds the index, and settles only words that still name the owner. */
+#define PMQ_HELD_SLACK 8u    /* reservations, DLQ claims and uncounted holds above the quota */
+#define PMQ_HELD_MAX 1024u   /* entries per block at most: a larger quota may overflow */
+#define HELD_OVERFLOW 0x1ull
+
+struct pmq_held {
+	_Atomic uint64_t flags;  /* HELD_OVERFLOW: records are incomplete, walk everything */
+	uint64_t reserved[7];
+	_Atomic uint64_t ent[];  /* held_cap records, 0 = empty */
+};
+_Static_assert(sizeof(struct pmq_held) == 64, "held block header is one cache line");
+
 /* ---- header ---------------------------------------------------------------- */
 
 /* repl_flags */
@@ -185,6 +203,9 @@ struct pmq_header {
 	uint32_t reserved4;
 	_Alignas(64) _Atomic uint64_t head;       /* next ticket for consumers */
 	_Alignas(64) _Atomic uint64_t side_hint;  /* READY side entries, maybe too high */
+	_Atomic uint32_t side_last;               /* 1 + the entry last made READY (0: none): where a
+	                                           * claim looks first; a hint on the hint's line */
+	uint32_t reserved6;
 	_Alignas(64) _Atomic uint64_t replicated; /* replicated-up-to ticket: all tickets below are on the standby */
 	_Atomic uint32_t repl_seq;                /* futex: bumped by the replicator at each advance */
 	uint32_t reserved5;

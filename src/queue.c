@@ -319,6 +319,9 @@ static void handle_geometry(struct pmq *q, const struct pmq_header *h)
 	q->attach = (struct pmq_attach *)((uint8_t *)q->hdr + h->attach_off);
 	q->ring = (uint8_t *)q->hdr + h->ring_off;
 	q->side = (uint8_t *)q->hdr + h->side_off;
+	uint64_t held_off;
+	format_held_geometry(h->attach_off, h->max_attach, h->consumer_quota, &held_off, &q->held_stride, &q->held_cap);
+	q->held = (uint8_t *)q->hdr + held_off; /* inside the validated geometry: ring_off derives from it */
 }
 
 static int map_queue(struct pmq *q, const char *path, uint64_t size, bool prefault)

@@ -51,90 +51,193 @@ static bool source_marked(struct pmq *q, uint32_t e, uint64_t src)
 	return ctl_state(c) == ST_MOVED && ctl_lap(c) == lap && ctl_side(c) == e;
 }
 
-/* One pass over every main slot and side entry that names `owner`. Returns how many
- * messages were requeued or dead-lettered, or -ENOSPC if some had to stay. */
+/* What settling one word did (the tally of a pass). */
+struct tally {
+	int moved, stuck;
+};
+
+/* Settle main slot j if its word names `owner`. Returns true to look at it again: the
+ * word changed under us (a lease move may have marked it and left it pinned for a holder
+ * that is dead): settle what is there now (tests/model, bug B); each retry follows a
+ * change, so it ends. */
+static bool settle_main(struct pmq *q, unsigned owner, uint32_t j, struct tally *t)
+{
+	struct pmq_slot *s = main_slot(q, j);
+	/* R1: acquire; pairs with the owner's last release on this word */
+	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+	if (!owned_by(c, owner))
+		return false;
+	switch (ctl_state(c)) {
+	case ST_WRITING:
+		slot_abort_writing(q, s, c);
+		break;
+	case ST_CLAIMED: {
+		struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
+				     .free_source = true, .add_deliveries = crash_add(q), .force_reason = 0};
+		PMQ_FAULT("recover.settle_move");
+		int rc = side_move(q, &m);
+		if (rc == 0)
+			t->moved++;
+		else if (rc == -ESTALE)
+			return true;
+		else
+			t->stuck++;
+		break;
+	}
+	case ST_MOVED:
+		slot_free_moved(q, s, 0, j, c);
+		break;
+	default:
+		break;
+	}
+	return false;
+}
+
+/* Settle side entry e if its word names `owner`; true to look again (as settle_main). */
+static bool settle_side(struct pmq *q, unsigned owner, uint32_t e, struct tally *t)
+{
+	struct pmq_slot *d = side_slot(q, e);
+	uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire); /* R1 */
+	if (!owned_by(c, owner))
+		return false;
+	switch (ctl_state(c)) {
+	case ST_WRITING:
+		/* a dead actor's copy: publish it iff the mark happened, else abort it */
+		if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed))) {
+			side_publish(q, e, c);
+		} else {
+			/* the move never happened: give back the dead-letter credit it recorded
+			 * (the reason is the dead actor's as long as the word is still c, which
+			 * the unreserve's CAS proves; a lost CAS takes the credit again). Back
+			 * before the unreserve: a crash between leaves the count one low, never
+			 * a leak; relaxed: a counter */
+			uint32_t reason = READ_ONCE(d->reason);
+			/* acquire fence, then the word again: a reason read while the word was
+			 * still c is the dead actor's (no one else writes a dead actor's entry;
+			 * as the src check of side_unreserve) */
+			atomic_thread_fence(memory_order_acquire);
+			bool gave = reason != DR_NONE && atomic_load_explicit(&d->ctl, memory_order_relaxed) == c &&
+				    dlq_credit_give(q);
+			if (side_unreserve(q, e, c) != 0 && gave)
+				atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
+		}
+		break;
+	case ST_CLAIMED: {
+		int rc = (c & CTL_F_DLQ) ? side_return_dead(q, e, c) : side_requeue_in_place(q, e, c, crash_add(q), DR_NONE);
+		if (rc == 0)
+			t->moved++;
+		else if (rc == -ESTALE)
+			return true; /* changed under us: settle what is there now (bug B, as above) */
+		else
+			t->stuck++;
+		break;
+	}
+	case ST_MOVED:
+		slot_free_moved(q, d, 1, e, c);
+		break;
+	default:
+		break;
+	}
+	return false;
+}
+
+/* Where a pass looks for `owner`'s words: everywhere, or only where its held block
+ * points (the main ring still in full for a producer: its WRITING claims are not
+ * recorded there). The block and the role are read once; a record is bounded before
+ * use and only decides where to look: the word itself decides what is settled. */
+struct plan {
+	bool full_main, full_side;
+	uint32_t n;                       /* records copied */
+	uint64_t rec[PMQ_HELD_MAX];
+};
+
+static void plan_pass(struct pmq *q, unsigned owner, struct plan *p)
+{
+	p->full_main = p->full_side = true;
+	p->n = 0;
+	if (owner >= q->max_attach)
+		return; /* ANY_OWNER: the whole-file pass */
+	struct pmq_held *b = held_block(q, owner);
+	/* acquire: our own block, or a dead owner's read under its token (H1) */
+	uint64_t w = atomic_load_explicit(&q->attach[owner].word, memory_order_acquire);
+	uint64_t fl = atomic_load_explicit(&b->flags, memory_order_relaxed); /* H1 */
+	if (fl & HELD_OVERFLOW)
+		return;
+	p->full_main = (at_role(w) & PMQ_PRODUCER) != 0 || at_role(w) == 0;
+	p->full_side = false;
+	for (uint32_t k = 0; k < q->held_cap; k++) {
+		uint64_t v = atomic_load_explicit(&b->ent[k], memory_order_relaxed); /* H1: once */
+		uint32_t idx = (uint32_t)(v >> 32) & 0x3fffffffu;
+		if (!(v & SRC_VALID) || idx >= ((v & SRC_SIDE) ? q->side_count : q->slot_count))
+			continue; /* empty, or out of bounds (shared memory) */
+		p->rec[p->n++] = v;
+	}
+}
+
+/* One pass over the main slots and side entries that may name `owner` (all of them, or
+ * the recorded ones). Returns how many messages were requeued or dead-lettered, or
+ * -ENOSPC if some had to stay. */
 static int settle_pass(struct pmq *q, unsigned owner)
 {
-	int moved = 0, stuck = 0;
+	static _Thread_local struct plan p; /* 8 KiB: off the stack */
+	struct tally t = {0, 0};
+	plan_pass(q, owner, &p);
+	if (p.full_main) {
+		for (uint32_t j = 0; j < q->slot_count; j++)
+			while (settle_main(q, owner, j, &t))
+				;
+	} else {
+		for (uint32_t k = 0; k < p.n; k++)
+			if (!(p.rec[k] & SRC_SIDE))
+				while (settle_main(q, owner, (uint32_t)(p.rec[k] >> 32) & 0x3fffffffu, &t))
+					;
+	}
+	if (p.full_side) {
+		for (uint32_t e = 0; e < q->side_count; e++)
+			while (settle_side(q, owner, e, &t))
+				;
+	} else {
+		for (uint32_t k = 0; k < p.n; k++)
+			if (p.rec[k] & SRC_SIDE)
+				while (settle_side(q, owner, (uint32_t)(p.rec[k] >> 32) & 0x3fffffffu, &t))
+					;
+	}
+	return t.stuck ? -ENOSPC : t.moved;
+}
+
+#ifdef PMQ_FAULT_INJECTION
+/* the states in which a word belongs to its owner (READY may carry a writer, FREE none) */
+static bool names_owner(uint64_t c, unsigned owner)
+{
+	unsigned st = ctl_state(c);
+	return ctl_owner(c) == owner && (st == ST_WRITING || st == ST_CLAIMED || st == ST_MOVED);
+}
+
+/* Test builds: after a settle that left nothing stuck, no word may still name `owner`:
+ * the targeted pass must have found everything the full one would (the backstop for
+ * every fault point and torture test). */
+static void audit_owner(struct pmq *q, unsigned owner)
+{
+	if (!pmq_fault_audit_on())
+		return;
 	for (uint32_t j = 0; j < q->slot_count; j++) {
-		struct pmq_slot *s = main_slot(q, j);
-		/* R1: acquire; pairs with the owner's last release on this word */
-		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
-		if (!owned_by(c, owner))
-			continue;
-		switch (ctl_state(c)) {
-		case ST_WRITING:
-			slot_abort_writing(q, s, c);
-			break;
-		case ST_CLAIMED: {
-			struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
-					     .free_source = true, .add_deliveries = crash_add(q), .force_reason = 0};
-			PMQ_FAULT("recover.settle_move");
-			int rc = side_move(q, &m);
-			if (rc == 0)
-				moved++;
-			else if (rc == -ESTALE)
-				j--; /* the word changed under us (a lease move may have marked it and left
-				      * it pinned for a holder that is dead): settle what is there now
-				      * (tests/model, bug B); each retry follows a change, so it ends */
-			else
-				stuck++;
-			break;
-		}
-		case ST_MOVED:
-			slot_free_moved(q, s, 0, j, c);
-			break;
-		default:
-			break;
-		}
+		uint64_t c = atomic_load_explicit(&main_slot(q, j)->ctl, memory_order_relaxed); /* test audit */
+		if (names_owner(c, owner))
+			pmq_fault_audit_failed("main slot", j, c, owner);
 	}
 	for (uint32_t e = 0; e < q->side_count; e++) {
-		struct pmq_slot *d = side_slot(q, e);
-		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire); /* R1 */
-		if (!owned_by(c, owner))
-			continue;
-		switch (ctl_state(c)) {
-		case ST_WRITING:
-			/* a dead actor's copy: publish it iff the mark happened, else abort it */
-			if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed))) {
-				side_publish(q, e, c);
-			} else {
-				/* the move never happened: give back the dead-letter credit it recorded
-				 * (the reason is the dead actor's as long as the word is still c, which
-				 * the unreserve's CAS proves; a lost CAS takes the credit again). Back
-				 * before the unreserve: a crash between leaves the count one low, never
-				 * a leak; relaxed: a counter */
-				uint32_t reason = READ_ONCE(d->reason);
-				/* acquire fence, then the word again: a reason read while the word was
-				 * still c is the dead actor's (no one else writes a dead actor's entry;
-				 * as the src check of side_unreserve) */
-				atomic_thread_fence(memory_order_acquire);
-				bool gave = reason != DR_NONE &&
-					    atomic_load_explicit(&d->ctl, memory_order_relaxed) == c && dlq_credit_give(q);
-				if (side_unreserve(q, e, c) != 0 && gave)
-					atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed);
-			}
-			break;
-		case ST_CLAIMED: {
-			int rc = (c & CTL_F_DLQ) ? side_return_dead(q, e, c)
-						 : side_requeue_in_place(q, e, c, crash_add(q), DR_NONE);
-			if (rc == 0)
-				moved++;
-			else if (rc == -ESTALE)
-				e--; /* changed under us: settle what is there now (bug B, as above) */
-			else
-				stuck++;
-			break;
-		}
-		case ST_MOVED:
-			slot_free_moved(q, d, 1, e, c);
-			break;
-		default:
-			break;
-		}
+		uint64_t c = atomic_load_explicit(&side_slot(q, e)->ctl, memory_order_relaxed); /* test audit */
+		if (names_owner(c, owner))
+			pmq_fault_audit_failed("side entry", e, c, owner);
 	}
-	return stuck ? -ENOSPC : moved;
 }
+#else
+static void audit_owner(struct pmq *q, unsigned owner)
+{
+	(void)q;
+	(void)owner;
+}
+#endif
 
 /* Settle everything `owner` left. A pass that found no room or no dead-letter credit
  * is run once more: the first may have freed what was missing (the dead actor's own
@@ -142,7 +245,11 @@ static int settle_pass(struct pmq *q, unsigned owner)
 static int settle_owner(struct pmq *q, unsigned owner)
 {
 	int rc = settle_pass(q, owner);
-	return rc == -ENOSPC ? settle_pass(q, owner) : rc;
+	if (rc == -ENOSPC)
+		rc = settle_pass(q, owner);
+	if (rc >= 0 && owner < q->max_attach)
+		audit_owner(q, owner);
+	return rc;
 }
 
 int recover_owner(struct pmq *q, uint32_t idx)
@@ -242,6 +349,7 @@ static void rehome(struct pmq *q, struct pmq_slot *s, uint64_t t)
 static void dead_letter_corrupt_main(struct pmq *q, struct pmq_slot *s, uint32_t j, uint64_t c)
 {
 	uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, 0);
+	held_record(q, 0, j, ctl_lap(c)); /* before the claim names us */
 	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &c, claimed, memory_order_acquire, memory_order_relaxed))
 		return;
 	struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = claimed, .actor = q->index,

@@ -360,6 +360,7 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 			unsigned st = ctl_state(c);
 			if (st == ST_READY) {
 				uint64_t claimed = ctl_make(lap, ST_CLAIMED, q->index, 0, 0);
+				held_record(q, 0, (uint32_t)(hd & q->slot_mask), lap); /* before the claim names us */
 				if (q->qflags & PMQ_F_SC) {
 					/* C2-SC: release: single consumer, nobody else moves READY(L), so no
 					 * CAS; release so that a lease mover or recoverer that acquires our

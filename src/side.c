@@ -34,6 +34,14 @@ void held_uncounted(struct pmq *q)
 			      memory_order_relaxed);
 }
 
+/* Where the next claim looks first (side_scan_claim): the entry just made READY. H3:
+ * relaxed: a hint only; the entry's own word (acquire) decides, and its seq_cst
+ * publish comes right before this store on the hint's line the publisher wrote anyway */
+static void side_note_ready(struct pmq *q, uint32_t idx)
+{
+	atomic_store_explicit(&q->hdr->side_last, idx + 1, memory_order_relaxed);
+}
+
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl)
 {
 	uint32_t n = q->side_count;
@@ -46,6 +54,8 @@ int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out
 		if (ctl_state(c) != ST_FREE)
 			continue;
 		uint64_t wr = ctl_make(ctl_lap(c), ST_WRITING, actor, 0, 0);
+		if (actor == q->index)
+			held_record(q, 1, idx, ctl_lap(c)); /* before the reservation names us */
 		/* S1: the reservation names the actor, so recovery can settle it */
 		if (atomic_compare_exchange_strong_explicit(&e->ctl, &c, wr, memory_order_acquire,
 							    memory_order_relaxed)) {
@@ -97,6 +107,8 @@ int side_publish(struct pmq *q, uint32_t idx, uint64_t wr)
 		return -ESTALE;
 	}
 	PMQ_FAULT("publish.after_cas");
+	if (st == ST_READY)
+		side_note_ready(q, idx);
 	/* D6: published state on the media before the source is freed */
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
 	side_seq_bump(q); /* after the publish: a replicator that acquires the new value sees it */
@@ -350,6 +362,8 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 		return -ESTALE;
 	}
 	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	if (reason == DR_NONE)
+		side_note_ready(q, idx);
 	atomic_fetch_add_explicit(reason != DR_NONE ? &h->dead_lettered : &h->redelivered, 1, memory_order_relaxed);
 	side_seq_bump(q);
 	wait_wake_data(q);
@@ -371,20 +385,30 @@ int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed)
 	return 0;
 }
 
-/* One scan from the rotating start: claim the first entry in state `want`. */
+/* One scan from the rotating start: claim the first entry in state `want`. When at most
+ * one redelivery is READY (the hint never counts fewer than there are), it is looked for
+ * first where it was last made READY: one line instead of a walk over a side area of
+ * thousands of cold entries (the crash -> redelivered path); with more READY the
+ * rotating scan alone decides, so none starves. */
 static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters)
 {
 	uint32_t n = q->side_count;
 	unsigned want = dead_letters ? ST_DEAD : ST_READY;
 	uint32_t start = q->side_scan;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t idx = (start + i) % n;
+	/* H3: relaxed, read once and bounded (shared memory): only where to look */
+	uint32_t last = dead_letters || atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed) > 1
+				? 0
+				: atomic_load_explicit(&q->hdr->side_last, memory_order_relaxed);
+	uint32_t extra = last != 0 && last <= n ? 1 : 0;
+	for (uint32_t i = 0; i < n + extra; i++) {
+		uint32_t idx = i < extra ? last - 1 : (start + i - extra) % n;
 		struct pmq_slot *e = side_slot(q, idx);
 		/* C3: acquire; pairs with S2/S3: the copy's header and payload are visible */
 		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		if (ctl_state(c) != want)
 			continue;
 		uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, dead_letters ? CTL_F_DLQ : 0);
+		held_record(q, 1, idx, ctl_lap(c)); /* before the claim names us */
 		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, claimed, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
@@ -454,6 +478,7 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		/* own the entry first (as a .dlq consumer does), then write it: stores into an
 		 * entry nobody owns could land in a purged-and-reused copy (tests/model, bug C) */
 		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
+		held_record(q, 1, idx, ctl_lap(c)); /* before the claim names us */
 		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
@@ -479,6 +504,7 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		atomic_store_explicit(&e->ctl, ctl_make(ctl_lap(c) + 1, ST_READY, PMQ_NO_OWNER, 0, 0),
 				      memory_order_seq_cst);
 		durable_persist(q, &e->ctl, sizeof(e->ctl));
+		side_note_ready(q, idx);
 		side_seq_bump(q); /* a new READY entry: waiters and the replicator look again */
 		done++;
 	}
@@ -503,6 +529,7 @@ PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 		 * after the give-back leaves the count one low (the next exclusive open
 		 * recounts), never a leak */
 		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
+		held_record(q, 1, idx, ctl_lap(c)); /* before the claim names us */
 		if (!atomic_compare_exchange_strong_explicit(&e->ctl, &c, held, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;

@@ -236,6 +236,134 @@ static void test_consumer_killed_holding_messages(void **state)
 	assert_all_settled();
 }
 
+/* ---- targeted recovery: the held records (docs/format.md, "held area") ------------------ */
+
+/* the attachment entry a dead child left (its pid is still recorded) */
+static unsigned entry_of(pid_t pid)
+{
+	for (unsigned i = 0; i < Q->max_attach; i++)
+		if (at_state(atomic_load(&Q->attach[i].word)) == AT_ATTACHED && atomic_load(&Q->attach[i].pid) == pid)
+			return i;
+	fail_msg("no entry for pid %d", (int)pid);
+	return 0;
+}
+
+/* Killed between the record and the claim's CAS: the record names a slot that never
+ * named the dead; recovery (records only: no overflow) settles the 3 it did hold and
+ * leaves the 6th message READY for us. The test library's audit checks that nothing
+ * still names the dead consumer afterwards. */
+static void test_consumer_killed_between_record_and_claim(void **state)
+{
+	(void)state;
+	for (uint32_t s = 0; s < 20; s++)
+		assert_int_equal(ledger_send(Q, 0, s), 0);
+	pid_t pid = itest_fork("held.after_record:6", consumer_holds_then_dies, NULL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	unsigned dead = entry_of(pid);
+	assert_int_equal(atomic_load(&held_block(Q, dead)->flags), 0); /* the targeted path */
+	assert_int_equal(count_main(Q, ST_CLAIMED), 3);
+	assert_int_equal(pmq_recover(Q), 1);
+	assert_int_equal(count_main(Q, ST_CLAIMED), 0);
+	struct pmq_stats st;
+	assert_int_equal(pmq_stats(Q, &st), 0);
+	assert_int_equal(st.redelivered, 3);
+	assert_int_equal(ledger_drain(Q), 18);
+	assert_int_equal(ledger_verify(), 0);
+	assert_all_settled();
+}
+
+/* Records are shared memory: garbage in the dead's block (out of range, not valid, one
+ * naming a slot we hold) is bounded and checked against the word, never trusted. */
+static void test_recovery_ignores_garbage_records(void **state)
+{
+	(void)state;
+	for (uint32_t s = 0; s < 20; s++)
+		assert_int_equal(ledger_send(Q, 0, s), 0);
+	pid_t pid = itest_fork("recv.after_claim:6", consumer_holds_then_dies, NULL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	struct pmq_msg mine;
+	uint32_t p = 0;
+	assert_int_equal(pmq_recv_timeout(Q, &mine, 1000000000ull), 0); /* seq 6: ours */
+	uint32_t my_slot = (uint32_t)mine.cookie[0];
+	struct pmq_held *b = held_block(Q, entry_of(pid));
+	uint32_t k = Q->held_cap;
+	atomic_store(&b->ent[--k], src_make(0, 0x3fffffffu, 0));                    /* main index out of range */
+	atomic_store(&b->ent[--k], src_make(1, Q->side_count, 0));                  /* side index out of range */
+	atomic_store(&b->ent[--k], src_make(0, my_slot, ctl_lap(mine.cookie[1])));  /* a slot we hold */
+	atomic_store(&b->ent[--k], 0x3fffffffffffffffull);                          /* not valid */
+	assert_int_equal(pmq_recover(Q), 1);
+	assert_int_equal(count_main(Q, ST_CLAIMED), 1); /* ours, untouched */
+	assert_int_equal(pmq_ack(Q, &mine), 0);
+	ledger_acked(p, ledger_seen(&mine, &p));
+	ledger_drain(Q);
+	assert_int_equal(ledger_verify(), 0);
+	assert_all_settled();
+}
+
+/* HELD_OVERFLOW (records incomplete) falls back to the walk over everything: with the
+ * flag set and every record wiped, the dead consumer's claims are still all found. */
+static void test_overflowed_records_fall_back_to_the_full_walk(void **state)
+{
+	(void)state;
+	for (uint32_t s = 0; s < 20; s++)
+		assert_int_equal(ledger_send(Q, 0, s), 0);
+	pid_t pid = itest_fork("recv.after_claim:6", consumer_holds_then_dies, NULL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	struct pmq_held *b = held_block(Q, entry_of(pid));
+	for (uint32_t k = 0; k < Q->held_cap; k++)
+		atomic_store(&b->ent[k], 0);
+	atomic_store(&b->flags, HELD_OVERFLOW);
+	assert_int_equal(pmq_recover(Q), 1);
+	assert_int_equal(count_main(Q, ST_CLAIMED), 0);
+	assert_int_equal(ledger_drain(Q), 18);
+	assert_int_equal(ledger_verify(), 0);
+	assert_all_settled();
+}
+
+/* Recovery visits only what the records name: a word forged for the dead without a
+ * record is not found (the audit, which would catch it, is off for this one). */
+static void test_targeted_recovery_walks_only_the_records(void **state)
+{
+	(void)state;
+	for (uint32_t s = 0; s < 20; s++)
+		assert_int_equal(ledger_send(Q, 0, s), 0);
+	pid_t pid = itest_fork("recv.after_claim:6", consumer_holds_then_dies, NULL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	unsigned dead = entry_of(pid);
+	uint32_t e = Q->side_count - 1;
+	uint64_t forged = ctl_make(ctl_lap(atomic_load(&side_slot(Q, e)->ctl)), ST_WRITING, dead, 0, 0);
+	atomic_store(&side_slot(Q, e)->ctl, forged);
+	setenv("PMQ_AUDIT", "0", 1);
+	assert_int_equal(pmq_recover(Q), 1);
+	unsetenv("PMQ_AUDIT");
+	assert_int_equal(atomic_load(&side_slot(Q, e)->ctl), forged); /* not visited */
+	assert_int_equal(count_main(Q, ST_CLAIMED), 0);                /* the recorded ones were */
+	atomic_store(&side_slot(Q, e)->ctl, ctl_free(ctl_lap(forged) + 1));
+	assert_int_equal(ledger_drain(Q), 18);
+	assert_int_equal(ledger_verify(), 0);
+	assert_all_settled();
+}
+
+/* The owner sets HELD_OVERFLOW when every record still names a word of its own: here
+ * quota + slack claims forged in our name fill the block, and the next record overflows. */
+static void test_full_block_sets_overflow(void **state)
+{
+	(void)state;
+	assert_int_equal(atomic_load(&held_block(Q, Q->index)->flags), 0);
+	uint32_t n = Q->held_cap;
+	assert_true(n < Q->slot_count);
+	for (uint32_t j = 0; j < n; j++) {
+		atomic_store(&main_slot(Q, j)->ctl, ctl_make(0, ST_CLAIMED, Q->index, 0, 0));
+		held_record(Q, 0, j, 0);
+	}
+	assert_int_equal(atomic_load(&held_block(Q, Q->index)->flags), 0); /* exactly full */
+	held_record(Q, 0, n, 0);
+	assert_int_equal(atomic_load(&held_block(Q, Q->index)->flags), HELD_OVERFLOW);
+	for (uint32_t j = 0; j < n; j++)
+		atomic_store(&main_slot(Q, j)->ctl, ctl_free(0));
+	assert_all_settled();
+}
+
 /* ---- a nack's move, cut at each step -------------------------------------------------- */
 
 static unsigned nack_flags;
@@ -406,7 +534,7 @@ static void test_recoverer_killed_before_free(void **state)
 
 static const char *const points[] = {"send.after_claim", "send.before_commit", "recv.after_claim",
 				     "move.after_copy",  "move.after_mark",    "move.after_publish",
-				     "move.before_free", NULL};
+				     "move.before_free", "held.after_record", NULL};
 
 struct tort {
 	uint32_t producer;
@@ -461,7 +589,7 @@ static void test_random_kills_lose_nothing(void **state)
 		struct tort t = {.producer = (uint32_t)(round % 2), .first_seq = (uint32_t)(round / 2) * 40};
 		snprintf(fault, sizeof(fault), "%s:%d", points[rand() % 3 < 2 ? rand() % 2 : 2], 1 + rand() % 30);
 		pids[0] = itest_fork(fault, torture_producer, &t);
-		snprintf(fault, sizeof(fault), "%s:%d", points[2 + rand() % 5], 1 + rand() % 10);
+		snprintf(fault, sizeof(fault), "%s:%d", points[2 + rand() % 6], 1 + rand() % 10);
 		pids[1] = itest_fork(fault, torture_consumer, NULL);
 		pids[2] = itest_fork(NULL, torture_consumer, NULL);
 		for (int i = 1; i < 3; i++)
@@ -508,6 +636,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_waiting_consumer_heals_dead_producer_without_recover, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_consumer_killed_holding_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_consumer_killed_between_record_and_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_ignores_garbage_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflowed_records_fall_back_to_the_full_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_targeted_recovery_walks_only_the_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_block_sets_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nack_killed_after_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nack_killed_after_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nack_killed_after_publish, setup, teardown),

@@ -93,10 +93,16 @@ static void test_header_validation_names_each_problem(void **st)
 	assert_int_equal(format_validate_header(h, g.file_size, "q"), -EPROTO);
 	assert_non_null(strstr(pmq_errmsg(), "checksum"));
 	h->slot_count ^= 1;
-	h->version = 2;
+	h->version = PMQ_FORMAT_VERSION + 1;
 	h->id_crc = format_id_crc(h);
 	assert_int_equal(format_validate_header(h, g.file_size, "q"), -EPROTO);
-	assert_non_null(strstr(pmq_errmsg(), "version 2"));
+	assert_non_null(strstr(pmq_errmsg(), "version 3"));
+	/* a version-1 file (no held area): refused, saying what to do */
+	h->version = 1;
+	h->id_crc = format_id_crc(h);
+	assert_int_equal(format_validate_header(h, g.file_size, "q"), -EPROTO);
+	assert_non_null(strstr(pmq_errmsg(), "layout version 1, this libpmq reads 2"));
+	assert_non_null(strstr(pmq_errmsg(), "create it again"));
 	h->version = PMQ_FORMAT_VERSION;
 	h->slot_count = 1000; /* consistent checksum, impossible geometry */
 	h->id_crc = format_id_crc(h);

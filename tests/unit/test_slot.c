@@ -74,6 +74,9 @@ static unsigned fake_dead_attachment(struct pmq *q)
 		if (at_state(w) == AT_FREE) {
 			atomic_store(&q->attach[i].word, at_make(AT_ATTACHED, PMQ_CONSUMER | PMQ_PRODUCER, at_inc(w) + 1));
 			atomic_store(&q->attach[i].pid, 999999);
+			/* the words these tests forge for it have no records: its recovery walks
+			 * everything (test_held.c covers the recorded path) */
+			atomic_store(&held_block(q, i)->flags, HELD_OVERFLOW);
 			return i;
 		}
 	}
@@ -476,6 +479,46 @@ static void test_lease_requeue_of_live_holder_pins_slot_until_estale_ack(void **
 	pmq_close(q);
 }
 
+/* side_last is a hint in shared memory: the redelivery it names is claimed first, and a
+ * stale or out-of-range value only costs the rotating scan */
+static void test_redelivery_claim_uses_side_last_only_as_a_hint(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	send_str(q, "r");
+	struct pmq_msg m;
+	expect_msg(q, &m, "r", 1);
+	assert_int_equal(pmq_nack(q, &m, 0), 0); /* a redelivery, READY in the side area */
+	uint32_t last = atomic_load(&q->hdr->side_last);
+	assert_true(last >= 1 && last <= q->side_count);
+	assert_int_equal(ctl_state(atomic_load(&side_slot(q, last - 1)->ctl)), ST_READY);
+	/* another READY entry where the rotating scan starts (forged; side_hint left at 1):
+	 * the hint's entry is taken first, the rotating scan alone would take this one */
+	uint32_t x = last % q->side_count;
+	struct pmq_slot *d = side_slot(q, x);
+	uint64_t c0 = atomic_load(&d->ctl);
+	assert_int_equal(ctl_state(c0), ST_FREE);
+	d->len = 1;
+	d->deliveries = 0;
+	d->replay_base = 0;
+	d->reason = DR_NONE;
+	d->hflags = 0;
+	memcpy(slot_payload(d), "x", 1);
+	atomic_store(&d->ctl, ctl_make(ctl_lap(c0), ST_READY, PMQ_NO_OWNER, 0, 0));
+	q->side_scan = x;
+	expect_msg(q, &m, "r", 2);
+	assert_int_equal((uint32_t)m.cookie[0], last - 1); /* found where the hint said */
+	atomic_store(&d->ctl, c0);
+	assert_int_equal(pmq_nack(q, &m, 0), 0);
+	atomic_store(&q->hdr->side_last, 0xffffffffu); /* scribbled: out of range */
+	expect_msg(q, &m, "r", 3);
+	assert_int_equal(pmq_nack(q, &m, 0), 0);
+	atomic_store(&q->hdr->side_last, 1 + (((uint32_t)m.cookie[0] + 1) % q->side_count)); /* stale */
+	expect_msg(q, &m, "r", 4);
+	pmq_ack(q, &m);
+	pmq_close(q);
+}
+
 static void test_freeing_moved_slot_publishes_copy_left_writing(void **st)
 {
 	(void)st;
@@ -854,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_move_loses_race_when_source_changed),
 		cmocka_unit_test(test_lease_requeue_of_live_holder_pins_slot_until_estale_ack),
 		cmocka_unit_test(test_freeing_moved_slot_publishes_copy_left_writing),
+		cmocka_unit_test(test_redelivery_claim_uses_side_last_only_as_a_hint),
 		cmocka_unit_test(test_recovery_aborts_dead_producers_writing_slot),
 		cmocka_unit_test(test_waiting_consumer_heals_dead_producer_without_recover),
 		cmocka_unit_test(test_recovery_requeues_dead_consumers_claims_with_count),
