@@ -212,7 +212,7 @@ static int producer_precheck(struct pmq *q, size_t len)
 /* Header, publish and the owner's counter: the common end of pmq_commit and pmq_send. */
 static void ring_commit_slot(struct pmq *q, struct pmq_slot *s, uint64_t wr, uint64_t ticket, uint32_t len)
 {
-	ring_write_header(q, s, ticket, len, now_real_ns());
+	ring_write_header(q, s, ticket, len, send_clock_now(&q->clock));
 	ring_publish(q, s, wr, true);
 	/* relaxed: owner-only counter */
 	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + 1,
@@ -298,7 +298,7 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 			return pmq_fail(-EMSGSIZE, "queue \"%s\": batch message %u of %zu bytes exceeds max_payload %u "
 						   "(or has no buffer)", q->name, i, msgs[i].iov_len, q->max_payload);
 	unsigned sent = 0;
-	uint64_t ts = now_real_ns(); /* one clock read per batch: the batch is enqueued at once */
+	uint64_t ts = send_clock_now(&q->clock); /* one stamp per batch: the batch is enqueued at once */
 	struct pmq_slot *prev = NULL;
 	uint64_t prev_ctl = 0;
 	while (sent < n) {
