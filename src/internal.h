@@ -204,6 +204,13 @@ int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
 void slot_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
 		   uint32_t idx);
 
+/* claim.c: producers' claim records (format 2) */
+/* a dead (or, exclusive, any) attachment's claimed-unpublished ticket: aborted; 1 if it
+ * aborted one, 0 if none, -EAGAIN if a live producer names the same ticket (retry) */
+int claim_settle(struct pmq *q, uint32_t idx, bool exclusive);
+/* the attachments whose record names ticket t (at most max); for the heal */
+int claim_who(struct pmq *q, uint64_t t, uint32_t *out, uint32_t max);
+
 /* side.c: the side area */
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl);
 int side_unreserve(struct pmq *q, uint32_t idx, uint64_t writing_ctl);

@@ -165,6 +165,12 @@ int recover_owner(struct pmq *q, uint32_t idx)
 		return 0;
 	}
 	int rc = settle_owner(q, idx);
+	if (rc >= 0 && claim_settle(q, idx, false) == -EAGAIN) {
+		/* the ticket its record names is named by a live producer too (which may own
+		 * it): keep the entry for a later pass, which finds it published or decides */
+		attach_drop_token(fd);
+		return 0;
+	}
 	if (rc >= 0) {
 		/* a dead waiter's bits would make every waker enter the kernel: clear them;
 		 * relaxed: a stale bit is harmless, a missing one impossible (owner is dead) */
@@ -258,6 +264,8 @@ static void rebuild(struct pmq *q, bool rebooted)
 	/* nobody is attached: settle whatever any owner left, even if its entry's
 	 * ATTACHED never reached the media */
 	settle_owner(q, ANY_OWNER);
+	for (uint32_t i = 0; i < q->max_attach; i++)
+		claim_settle(q, i, true); /* every claimed-unpublished ticket a record names: aborted */
 
 	uint64_t ref = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	bool have_ready = false;
