@@ -159,18 +159,33 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 	}
 }
 
+_Static_assert(offsetof(struct pmq_slot, replay_base) + sizeof(uint32_t) - offsetof(struct pmq_slot, hflags) == 8,
+	       "hflags, reason, replay_base: one 8-byte span");
+
 static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t ticket, uint32_t len, uint64_t ts)
 {
-	/* plain stores: the slot is ours (WRITING names us); P2 publishes them */
+	/* plain stores: the slot is ours (tail is past our ticket, our record names it); P2
+	 * publishes them. Only what carries information is stored (issue 16): the polled
+	 * line takes fewer producer stores. Fields a send always sets to the same value
+	 * (deliveries, flags, reason and replay base: zero; the epoch: the header's) are
+	 * read first, once each (the line is in our cache: P0 just loaded its word), and
+	 * stored only where they differ: a rebuild after a reboot counts a survivor's
+	 * delivery there, a standby's mirror and power mode set the CRC flag */
 	s->ticket = ticket;
 	s->origin = ticket;
 	s->ts_ns = ts;
 	s->len = len;
-	s->deliveries = 0;
-	s->hflags = 0;
-	s->reason = DR_NONE;
-	s->replay_base = 0;
-	s->epoch = atomic_load_explicit(&q->hdr->epoch, memory_order_relaxed);
+	uint64_t same; /* hflags, reason, replay_base: 8 bytes on this line, read once */
+	memcpy(&same, &s->hflags, sizeof(same));
+	if (unlikely((same | READ_ONCE(s->deliveries)) != 0)) {
+		s->deliveries = 0;
+		s->hflags = 0;
+		s->reason = DR_NONE;
+		s->replay_base = 0;
+	}
+	uint32_t epoch = (uint32_t)atomic_load_explicit(&q->hdr->epoch, memory_order_relaxed);
+	if (unlikely(READ_ONCE(s->epoch) != epoch))
+		s->epoch = epoch;
 	if (q->power) {
 		s->hflags = SLOT_HF_CRC; /* before the CRC: it covers the flags */
 		s->crc = slot_crc(s, slot_payload(s), len);

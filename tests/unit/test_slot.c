@@ -225,6 +225,38 @@ static void test_producer_skips_ticket_aborted_before_tail_moved(void **st)
 	pmq_close(q);
 }
 
+/* a send stores only what differs from the slot's old header: a field a rebuild or a
+ * mirror left non-zero (a survivor's extra delivery, flags, reason, an old epoch) must
+ * still read as a fresh message's */
+static void test_send_resets_what_an_old_header_left(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	struct pmq_slot *s = main_slot(q, 0);
+	s->deliveries = 3;
+	s->hflags = SLOT_HF_REPLAYED;
+	s->reason = DR_REJECTED;
+	s->replay_base = 2;
+	s->epoch = 9;
+	send_str(q, "fresh");
+	assert_int_equal(s->deliveries, 0);
+	assert_int_equal(s->hflags, 0);
+	assert_int_equal(s->reason, DR_NONE);
+	assert_int_equal(s->replay_base, 0);
+	assert_int_equal(s->epoch, (uint32_t)atomic_load(&q->hdr->epoch));
+	struct pmq_msg m;
+	expect_msg(q, &m, "fresh", 1);
+	assert_int_equal(m.epoch, (uint32_t)atomic_load(&q->hdr->epoch));
+	pmq_ack(q, &m);
+	/* and the common case: nothing to reset, the next lap's send reads the same */
+	for (int i = 0; i < 8; i++) {
+		send_str(q, "lap");
+		expect_msg(q, &m, "lap", 1);
+		pmq_ack(q, &m);
+	}
+	pmq_close(q);
+}
+
 static void test_send_too_large_is_emsgsize_and_nothing_changes(void **st)
 {
 	(void)st;
@@ -909,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_consumer_waits_behind_a_claimed_unpublished_ticket),
 		cmocka_unit_test(test_publish_loses_to_an_abort_and_says_so),
 		cmocka_unit_test(test_producer_skips_ticket_aborted_before_tail_moved),
+		cmocka_unit_test(test_send_resets_what_an_old_header_left),
 		cmocka_unit_test(test_send_too_large_is_emsgsize_and_nothing_changes),
 		cmocka_unit_test(test_recv_claim_names_the_consumer),
 		cmocka_unit_test(test_consumer_claim_loses_race_and_helps_head),
