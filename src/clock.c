@@ -13,10 +13,13 @@
  * The line is fitted from the clock itself: the first sends of a handle read the
  * clock (and the TSC) until 10 ms have passed, then the slope is their ratio; after
  * that, every 100 ms of ticks one send reads the clock again, re-anchors the line
- * there and refines the slope over the longer base. A clock step (settimeofday) is
- * picked up at the next re-anchor. A tick count that runs backwards (another
- * CPU's TSC behind ours) or a slope that moves by more than 1 % drops the handle to
- * the clock for good. PMQ_TSC=0 in the environment (read at open) forces the clock.
+ * there and refines the slope over the longer base. Each point is a TSC read
+ * between two clock reads, used only if those were within 20 us (a thread
+ * preempted in between would skew the slope). A re-anchor that finds the line more
+ * than 1 % off the clock (a clock step, or a bad fit) starts the warm-up again, whose
+ * sends read the clock. A tick count that runs backwards (another CPU's TSC behind
+ * ours) drops the handle to the clock for good. PMQ_TSC=0 in the environment (read
+ * at open) forces the clock.
  *
  * Process-local state only: nothing here touches shared memory.
  */
@@ -32,6 +35,7 @@
 
 #define WARM_NS 10000000ull     /* first slope after 10 ms of clock reads */
 #define ANCHOR_NS 100000000ull  /* then re-anchor every 100 ms of ticks */
+#define POINT_NS 20000ull       /* a fit point's clock reads at most 20 us apart */
 
 static uint64_t realtime_ns(void)
 {
@@ -64,17 +68,39 @@ void send_clock_init(struct send_clock *c)
 
 static void drop_to_clock(struct send_clock *c) { c->mode = SEND_CLOCK_REALTIME; }
 
+/* A point of the line: the TSC read between two clock reads, taken only if the
+ * three were close together (a thread preempted between them would skew the slope by
+ * the time it was away); the clock's value at that point otherwise, unused. */
+static bool read_point(uint64_t *ns, uint64_t *tsc)
+{
+	uint64_t a = realtime_ns();
+	*tsc = send_clock_tsc();
+	uint64_t b = realtime_ns();
+	*ns = b;
+	if (b < a || b - a > POINT_NS)
+		return false;
+	*ns = a + (b - a) / 2;
+	return true;
+}
+
+static void start_warm_up(struct send_clock *c, uint64_t ns, uint64_t t)
+{
+	c->mode = SEND_CLOCK_WARMING;
+	c->base_ns = ns;
+	c->base_tsc = t;
+}
+
 /* The rare step: warm-up reads and re-anchors. Returns the clock's value. */
 uint64_t send_clock_slow(struct send_clock *c)
 {
-	uint64_t ns = realtime_ns();
 	if (c->mode == SEND_CLOCK_REALTIME)
-		return ns;
-	uint64_t t = send_clock_tsc();
+		return realtime_ns();
+	uint64_t ns, t;
+	if (!read_point(&ns, &t))
+		return ns; /* preempted around the reads: the clock's value, no fit from it */
 	if (c->mode == SEND_CLOCK_WARMING) {
 		if (c->base_ns == 0 || ns < c->base_ns || t <= c->base_tsc) {
-			c->base_ns = ns; /* (re)start the warm-up: first read, or the clock stepped back */
-			c->base_tsc = t;
+			start_warm_up(c, ns, t); /* first point, or the clock stepped back */
 			return ns;
 		}
 		if (ns - c->base_ns < WARM_NS)
@@ -85,11 +111,13 @@ uint64_t send_clock_slow(struct send_clock *c)
 	}
 	uint64_t dt = t - c->base_tsc;
 	uint64_t mult = ns > c->base_ns ? (uint64_t)(((unsigned __int128)(ns - c->base_ns) << 32) / dt) : 0;
-	if (c->mode == SEND_CLOCK_TSC) {
-		/* a slope off by more than 1 %: a clock step, not a frequency; keep the old
-		 * slope and only move the anchor. Zero slope (clock stepped back): likewise */
-		if (mult == 0 || mult > c->mult + c->mult / 100 || mult < c->mult - c->mult / 100)
-			mult = c->mult;
+	if (c->mode == SEND_CLOCK_TSC &&
+	    (mult == 0 || mult > c->mult + c->mult / 100 || mult < c->mult - c->mult / 100)) {
+		/* the line and the clock disagree by more than 1 % over the span: a clock step
+		 * (settimeofday), or a slope fitted badly. Fit again from here; the warm-up's
+		 * sends read the clock, so their stamps are right meanwhile */
+		start_warm_up(c, ns, t);
+		return ns;
 	}
 	if (mult == 0 || mult >= (1ull << 40)) {
 		drop_to_clock(c); /* under 4 MHz, or nonsense: the clock it is */
