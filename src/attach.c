@@ -109,6 +109,7 @@ int attach_join(struct pmq *q, unsigned role)
 			atomic_store_explicit(&a->sent, 0, memory_order_relaxed);
 			atomic_store_explicit(&a->received, 0, memory_order_relaxed);
 			held_reset(q, i); /* before the first claim can name us */
+			atomic_store_explicit(&a->claim, 0, memory_order_relaxed);
 			uint32_t inc = at_inc(w) + 1;
 			/* T1: release: the fields above are visible to whoever sees ATTACHED */
 			if (atomic_compare_exchange_strong_explicit(&a->word, &w, at_make(AT_ATTACHED, role, inc),

@@ -194,11 +194,14 @@ int format_validate_header(const struct pmq_header *h, uint64_t fsize, const cha
 				name, (unsigned long long)fsize, PMQ_HDR_SIZE);
 	if (memcmp(h->magic, PMQ_MAGIC, 8) != 0)
 		return pmq_fail(-EPROTO, "queue \"%s\": not a pmq queue file (bad magic)", name);
+	if (h->version < PMQ_FORMAT_VERSION)
+		return pmq_fail(-EPROTO, "queue \"%s\": layout version %u, this libpmq reads %u: the file was made by an "
+					 "older pmq (slot claims and the held area differ); drain it with that pmq, then "
+					 "remove it (pmqctl delete, or pmq_unlink) and create it again", name, h->version,
+				PMQ_FORMAT_VERSION);
 	if (h->version != PMQ_FORMAT_VERSION)
-		return pmq_fail(-EPROTO,
-				"queue \"%s\": layout version %u, this libpmq reads %u; drain it with the libpmq "
-				"that made it, then remove it (pmqctl unlink) and create it again",
-				name, h->version, PMQ_FORMAT_VERSION);
+		return pmq_fail(-EPROTO, "queue \"%s\": layout version %u, this libpmq reads %u: the file is newer; use "
+					 "the pmq that made it", name, h->version, PMQ_FORMAT_VERSION);
 	if (format_id_crc(h) != h->id_crc)
 		return pmq_fail(-EPROTO, "queue \"%s\": header checksum mismatch (corrupted header)", name);
 	if (h->hdr_size != PMQ_HDR_SIZE || h->features != 0)

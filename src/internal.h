@@ -17,6 +17,35 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/* clock.c: the send timestamp (CLOCK_REALTIME ns) from the TSC where it is invariant.
+ * Per handle, process-local: a handle is used by one thread at a time. */
+#if defined(__x86_64__) || defined(__i386__)
+#define PMQ_HAVE_TSC 1
+static inline uint64_t send_clock_tsc(void) { return __builtin_ia32_rdtsc(); } /* not serialising: a stamp */
+#else
+#define PMQ_HAVE_TSC 0
+static inline uint64_t send_clock_tsc(void) { return 0; }
+#endif
+enum send_clock_mode { SEND_CLOCK_REALTIME = 0, SEND_CLOCK_WARMING = 1, SEND_CLOCK_TSC = 2 };
+struct send_clock {
+	uint64_t base_tsc;  /* the line's anchor: ticks ... */
+	uint64_t base_ns;   /* ... and CLOCK_REALTIME ns read with them */
+	uint64_t mult;      /* ns per tick, times 2^32 */
+	uint64_t span;      /* ticks after the anchor the line is used for (100 ms) */
+	unsigned mode;      /* enum send_clock_mode */
+};
+void send_clock_init(struct send_clock *c);   /* at open: CPUID, PMQ_TSC=0 */
+uint64_t send_clock_slow(struct send_clock *c); /* reads the clock: warm-up, re-anchor, fallback */
+static inline uint64_t send_clock_now(struct send_clock *c)
+{
+	if (likely(c->mode == SEND_CLOCK_TSC)) {
+		uint64_t d = send_clock_tsc() - c->base_tsc; /* ticks behind the anchor wrap huge: slow path */
+		if (likely(d < c->span))
+			return c->base_ns + (uint64_t)(((unsigned __int128)d * c->mult) >> 32);
+	}
+	return send_clock_slow(c);
+}
+
 struct pmq {
 	struct pmq_header *hdr;     /* start of the mapping */
 	uint8_t *ring;              /* main ring slots */
@@ -56,6 +85,7 @@ struct pmq {
 	uint64_t side_skip_until;   /* after a fruitless side scan: next scan not before (ns) */
 	uint64_t repl_mark;         /* standby: tickets below had their possible delivery counted */
 	uint64_t side_seq_stale;    /* side_seq + 1 when two side scans found nothing (0: none): sleep only while unchanged */
+	struct send_clock clock;    /* send timestamps (clock.c) */
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
 	struct pmq *next_open;      /* list of open handles, for the fork handler */
@@ -191,6 +221,13 @@ int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
 /* a slot we claimed (main or side) becomes the caller's message; counts it as held */
 void slot_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
 		   uint32_t idx);
+
+/* claim.c: producers' claim records (format 2) */
+/* a dead (or, exclusive, any) attachment's claimed-unpublished ticket: aborted; 1 if it
+ * aborted one, 0 if none, -EAGAIN if a live producer names the same ticket (retry) */
+int claim_settle(struct pmq *q, uint32_t idx, bool exclusive);
+/* the attachments whose record names ticket t (at most max); for the heal */
+int claim_who(struct pmq *q, uint64_t t, uint32_t *out, uint32_t max);
 
 /* side.c: the side area */
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl);

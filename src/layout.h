@@ -11,11 +11,12 @@
 #define PMQ_LAYOUT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define PMQ_MAGIC "PMQUEUE1"
-#define PMQ_FORMAT_VERSION 2u /* 2: the held area (per-attachment claim records) */
+#define PMQ_FORMAT_VERSION 2u /* 2: producers claim by tail + attachment record; the held area (issue 16) */
 #define PMQ_HDR_SIZE 4096u
 #define PMQ_CACHELINE 64u
 #define PMQ_SLOT_HDR_SIZE 64u
@@ -36,6 +37,13 @@
  * bit  36     DLQ      (on CLAIMED: taken from the dead letters by a .dlq handle)
  * bits 40..47 owner attachment index (0xff: none)
  * bits 48..63 side entry index (MOVED: where the copy went)
+ *
+ * Main ring, format 2: a producer never writes WRITING. It claims ticket t by
+ * recording t + 1 in its attachment's `claim` and moving `tail` past t; the slot
+ * stays FREE(L) until the one publish CAS FREE(L) -> READY(L). So a slot reading
+ * FREE(L) with tail > t is claimed-unpublished, and FREE(L) -> FREE(L+1)|ABORTED
+ * (recovery of a dead claimant, pmq_abort) races that publish with one winner.
+ * WRITING on the main ring is left to a standby's mirror copy (repl_mirror.c).
  */
 enum slot_state {
 	ST_FREE = 0,
@@ -61,6 +69,10 @@ static inline uint64_t ctl_make(uint32_t lap, unsigned state, unsigned owner, un
 }
 
 static inline uint64_t ctl_free(uint32_t lap) { return ctl_make(lap, ST_FREE, PMQ_NO_OWNER, 0, 0); }
+
+/* FREE for lap L, aborted flag or not (a slot whose previous ticket was aborted reads
+ * FREE(L)|ABORTED until its next publish) */
+static inline bool ctl_free_at(uint64_t c, uint32_t lap) { return ((c >> 32) & 7u) == ST_FREE && (uint32_t)c == lap; }
 
 /* Laps wrap modulo 2^32: compare by signed difference. */
 static inline int32_t lap_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
@@ -129,7 +141,11 @@ struct pmq_attach {
 	uint32_t reserved0;
 	_Atomic uint64_t sent;        /* counters, owner-written */
 	_Atomic uint64_t received;
-	uint64_t reserved1;
+	/* producers: ticket + 1 of the latest ticket this attachment tried to claim (0: none),
+	 * stored before the tail CAS; only the owner writes it (and its recoverer clears it).
+	 * A main slot that still reads FREE(L) while tail is past its ticket is claimed and
+	 * not yet published: the claimant names the ticket here (docs/format.md, "Claims") */
+	_Atomic uint64_t claim;
 };
 _Static_assert(sizeof(struct pmq_attach) == 64, "attachment entry is one cache line");
 

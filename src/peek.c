@@ -3,8 +3,9 @@
  *
  * A seqlock-style read: load the control word, copy header and payload,
  * then load the word again; the copy counts only if the word did not change
- * (a producer must change it to WRITING before it writes into the slot, and
- * a consumer's claim changes it too). Nothing here writes shared memory.
+ * (a producer writes into the slot only for the next lap, after the ack changed
+ * the word to FREE(L+1), and a consumer's claim changes it too). Nothing here
+ * writes shared memory.
  */
 #include <errno.h>
 #include <string.h>

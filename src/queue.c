@@ -385,6 +385,7 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	snprintf(q->dir, sizeof(q->dir), "%s", dir);
 	q->wait = opts.wait;
 	q->spin_ns = opts.spin_ns;
+	send_clock_init(&q->clock);
 	q->role = is_dlq ? AT_ROLE_DLQ : (flags & (PMQ_PRODUCER | PMQ_CONSUMER));
 	q->probe_fd = -1;
 	q->fd = -1;

@@ -142,8 +142,7 @@ static bool settle_side(struct pmq *q, unsigned owner, uint32_t e, struct tally 
 }
 
 /* Where a pass looks for `owner`'s words: everywhere, or only where its held block
- * points (the main ring still in full for a producer: its WRITING claims are not
- * recorded there). The block and the role are read once; a record is bounded before
+ * points (a producer's claims are its attachment record: claim.c). The block and the role are read once; a record is bounded before
  * use and only decides where to look: the word itself decides what is settled. */
 struct plan {
 	bool full_main, full_side;
@@ -163,7 +162,10 @@ static void plan_pass(struct pmq *q, unsigned owner, struct plan *p)
 	uint64_t fl = atomic_load_explicit(&b->flags, memory_order_relaxed); /* H1 */
 	if (fl & HELD_OVERFLOW)
 		return;
-	p->full_main = (at_role(w) & PMQ_PRODUCER) != 0 || at_role(w) == 0;
+	/* a producer's main-ring claim is its attachment record, not a word naming it
+	 * (format 2, claim.c; recover_owner aborts it): only an entry of no known role
+	 * is walked in full */
+	p->full_main = at_role(w) == 0;
 	p->full_side = false;
 	for (uint32_t k = 0; k < q->held_cap; k++) {
 		uint64_t v = atomic_load_explicit(&b->ent[k], memory_order_relaxed); /* H1: once */
@@ -272,6 +274,12 @@ int recover_owner(struct pmq *q, uint32_t idx)
 		return 0;
 	}
 	int rc = settle_owner(q, idx);
+	if (rc >= 0 && claim_settle(q, idx, false) == -EAGAIN) {
+		/* the ticket its record names is named by a live producer too (which may own
+		 * it): keep the entry for a later pass, which finds it published or decides */
+		attach_drop_token(fd);
+		return 0;
+	}
 	if (rc >= 0) {
 		/* a dead waiter's bits would make every waker enter the kernel: clear them;
 		 * relaxed: a stale bit is harmless, a missing one impossible (owner is dead) */
@@ -366,6 +374,8 @@ static void rebuild(struct pmq *q, bool rebooted)
 	/* nobody is attached: settle whatever any owner left, even if its entry's
 	 * ATTACHED never reached the media */
 	settle_owner(q, ANY_OWNER);
+	for (uint32_t i = 0; i < q->max_attach; i++)
+		claim_settle(q, i, true); /* every claimed-unpublished ticket a record names: aborted */
 
 	uint64_t ref = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	bool have_ready = false;

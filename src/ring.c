@@ -4,14 +4,17 @@
  *
  * This file is the slot state machine of docs/format.md for main-ring slots:
  *
- *   FREE(L) --producer claim--> WRITING(L,p) --commit--> READY(L)
+ *   FREE(L), tail == t --producer claim (record, tail)--> FREE(L), tail > t
+ *   FREE(L), tail > t --publish CAS--> READY(L)
  *   READY(L) --consumer claim--> CLAIMED(L,c) --ack--> FREE(L+1)
  *   CLAIMED(L,c) --nack / death / lease--> MOVED(L,c,e) --> FREE(L+1)   (side.c)
- *   WRITING(L,p) --abort, or p dead--> FREE(L+1, aborted)
+ *   FREE(L), tail > t --abort, or claimant dead--> FREE(L+1, aborted)  (claim.c)
  *
- * Claim first, then advance the cursor: tail and head are hints that anyone
- * may push forward once the slot word shows the ticket is taken, so a
- * process that dies between the two steps leaves nothing behind.
+ * Producers (format 2): the slot word is written once per message, by the publish;
+ * the claim is the producer's record in its own attachment line plus the tail, which
+ * only claims move (claim.c says how recovery finds a dead claimant's ticket).
+ * Consumers claim first, then advance head: head is a hint that anyone may push
+ * forward once the slot word shows the ticket is taken.
  *
  * Rules for this file: no lock, no system call (futex only when a waiter is
  * registered, or when we ourselves must sleep), no allocation.
@@ -70,8 +73,8 @@ static inline bool repl_may_reuse(const struct pmq *q, uint64_t t)
 }
 
 /*
- * Claim the slot of the next ticket for writing. Returns 0 with the slot
- * and its WRITING word, -EAGAIN if full and non-blocking, -ETIMEDOUT.
+ * Claim the next ticket for writing. Returns 0 with the slot and its FREE(L) word
+ * (the publish CAS's expected value), -EAGAIN if full and non-blocking, -ETIMEDOUT.
  */
 static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **out, uint64_t *out_ctl,
 			      uint64_t *out_ticket)
@@ -105,34 +108,38 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			continue;
 		}
 		if (d == 0 && ctl_state(c) == ST_FREE) {
-			uint64_t wr = ctl_make(lap, ST_WRITING, q->index, 0, 0);
+			/* the record first, on our own line: whoever sees tail past t also sees
+			 * that we may own t (claim.c); relaxed, the tail's release carries it */
+			atomic_store_explicit(&q->me->claim, t + 1, memory_order_relaxed);
+			PMQ_FAULT("send.after_record");
 			if (q->qflags & PMQ_F_SP) {
-				/* relaxed: single producer, nobody else moves a FREE(L) slot; P0 ordered us */
-				atomic_store_explicit(&s->ctl, wr, memory_order_relaxed);
-				PMQ_FAULT("send.after_claim");
-				/* relaxed: tail is a hint, read by producers only */
-				atomic_store_explicit(&h->tail, t + 1, memory_order_relaxed);
+				/* P1-SP: release: the record before the claim (R5 acquires tail);
+				 * single producer: nobody else moves tail while it reads t */
+				atomic_store_explicit(&h->tail, t + 1, memory_order_release);
 			} else {
-				/* P1: the claim names us; acquire as P0 */
-				if (!atomic_compare_exchange_strong_explicit(&s->ctl, &c, wr, memory_order_acquire,
-									     memory_order_relaxed))
+				/* P1: the claim; release as P1-SP. A lost CAS means another producer
+				 * took t: our record must not name it while we look again or wait
+				 * (recovery reads "a live producer names t" as "t may be its own") */
+				if (!atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_release,
+									     memory_order_relaxed)) {
+					atomic_store_explicit(&q->me->claim, 0, memory_order_relaxed);
 					continue;
-				PMQ_FAULT("send.after_claim");
-				/* relaxed: hint; losing means someone helped (a lost CAS rewrites its
-				 * expected value: t must keep naming our ticket) */
-				uint64_t expect = t;
-				atomic_compare_exchange_strong_explicit(&h->tail, &expect, t + 1, memory_order_relaxed,
-									memory_order_relaxed);
+				}
 			}
-			/* D1: the claim reaches the media before the first store into a reused slot */
+			PMQ_FAULT("send.after_claim");
+			/* D1: the slot's line (its word FREE(L), unchanged) reaches the media before
+			 * the first store into a reused slot: an ack is not persisted, and the media
+			 * must not show the previous lap's READY over half-written bytes */
 			durable_persist(q, &s->ctl, sizeof(s->ctl));
 			*out = s;
-			*out_ctl = wr;
+			*out_ctl = c;
 			*out_ticket = t;
 			return 0;
 		}
 		if (d > 0 || (d == 0 && ctl_state(c) != ST_FREE)) {
-			/* ticket t is taken (or done): help the cursor along; relaxed, it is a hint */
+			/* ticket t was published (or done) and tail still names it: only a rebuilt
+			 * or damaged tail lags so; help it along (relaxed: a tail that moved on
+			 * makes the CAS fail, and the claims' release sits on the winners) */
 			if (unlikely(far_step(d)) && ++far > q->slot_count)
 				return cursor_damaged(q, "tail");
 			atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_relaxed,
@@ -152,18 +159,33 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 	}
 }
 
+_Static_assert(offsetof(struct pmq_slot, replay_base) + sizeof(uint32_t) - offsetof(struct pmq_slot, hflags) == 8,
+	       "hflags, reason, replay_base: one 8-byte span");
+
 static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t ticket, uint32_t len, uint64_t ts)
 {
-	/* plain stores: the slot is ours (WRITING names us); P2 publishes them */
+	/* plain stores: the slot is ours (tail is past our ticket, our record names it); P2
+	 * publishes them. Only what carries information is stored (issue 16): the polled
+	 * line takes fewer producer stores. Fields a send always sets to the same value
+	 * (deliveries, flags, reason and replay base: zero; the epoch: the header's) are
+	 * read first, once each (the line is in our cache: P0 just loaded its word), and
+	 * stored only where they differ: a rebuild after a reboot counts a survivor's
+	 * delivery there, a standby's mirror and power mode set the CRC flag */
 	s->ticket = ticket;
 	s->origin = ticket;
 	s->ts_ns = ts;
 	s->len = len;
-	s->deliveries = 0;
-	s->hflags = 0;
-	s->reason = DR_NONE;
-	s->replay_base = 0;
-	s->epoch = atomic_load_explicit(&q->hdr->epoch, memory_order_relaxed);
+	uint64_t same; /* hflags, reason, replay_base: 8 bytes on this line, read once */
+	memcpy(&same, &s->hflags, sizeof(same));
+	if (unlikely((same | READ_ONCE(s->deliveries)) != 0)) {
+		s->deliveries = 0;
+		s->hflags = 0;
+		s->reason = DR_NONE;
+		s->replay_base = 0;
+	}
+	uint32_t epoch = (uint32_t)atomic_load_explicit(&q->hdr->epoch, memory_order_relaxed);
+	if (unlikely(READ_ONCE(s->epoch) != epoch))
+		s->epoch = epoch;
 	if (q->power) {
 		s->hflags = SLOT_HF_CRC; /* before the CRC: it covers the flags */
 		s->crc = slot_crc(s, slot_payload(s), len);
@@ -172,23 +194,29 @@ static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t ticket
 	}
 }
 
-static void ring_publish(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, bool last_of_batch)
+/* FREE(L) -> READY(L): one CAS, so that it and a recovery's abort of the ticket
+ * (claim.c, FREE(L) -> FREE(L+1)|ABORTED) have exactly one winner. -ESTALE if the
+ * ticket was aborted under us (only a damaged or hostile mapping, or a recoverer that
+ * took us for dead, gets there: the message is not sent). */
+static int ring_publish(struct pmq *q, struct pmq_slot *s, uint64_t free_ctl, bool last_of_batch)
 {
-	uint64_t ready = ctl_make(ctl_lap(wr_ctl), ST_READY, PMQ_NO_OWNER, 0, 0);
+	uint64_t ready = ctl_make(ctl_lap(free_ctl), ST_READY, PMQ_NO_OWNER, 0, 0);
+	uint64_t expect = free_ctl;
 	PMQ_FAULT("send.before_commit");
-	if (last_of_batch) {
-		/* P2: seq_cst store (release plus W2's half of the Dekker pair): a consumer that
-		 * acquires READY (C1) sees header and payload; a waiter either sees READY or is
-		 * seen by wait_wake_data() below */
-		atomic_store_explicit(&s->ctl, ready, memory_order_seq_cst);
-	} else {
-		/* P2 (batch): release; the batch's last store is seq_cst and covers the wake */
-		atomic_store_explicit(&s->ctl, ready, memory_order_release);
-	}
+	/* P2: seq_cst CAS (release plus W2's half of the Dekker pair): a consumer that
+	 * acquires READY (C1) sees header and payload; a waiter either sees READY or is
+	 * seen by wait_wake_data() below. In a batch the same CAS (x86: one locked
+	 * instruction whatever the order); the last one's wake covers the batch */
+	if (unlikely(!atomic_compare_exchange_strong_explicit(&s->ctl, &expect, ready, memory_order_seq_cst,
+							      memory_order_relaxed)))
+		return pmq_fail(-ESTALE, "queue \"%s\": the ticket was aborted before this send published it (a "
+					 "recoverer took this process for dead, or the mapping is damaged); not sent",
+				q->name);
 	/* D3: the commit itself reaches the media */
 	durable_persist(q, &s->ctl, sizeof(s->ctl));
 	if (last_of_batch)
 		wait_wake_data(q);
+	return 0;
 }
 
 /* What every send path checks first. */
@@ -210,13 +238,16 @@ static int producer_precheck(struct pmq *q, size_t len)
 }
 
 /* Header, publish and the owner's counter: the common end of pmq_commit and pmq_send. */
-static void ring_commit_slot(struct pmq *q, struct pmq_slot *s, uint64_t wr, uint64_t ticket, uint32_t len)
+static int ring_commit_slot(struct pmq *q, struct pmq_slot *s, uint64_t wr, uint64_t ticket, uint32_t len)
 {
-	ring_write_header(q, s, ticket, len, now_real_ns());
-	ring_publish(q, s, wr, true);
+	ring_write_header(q, s, ticket, len, send_clock_now(&q->clock));
+	int rc = ring_publish(q, s, wr, true);
+	if (rc)
+		return rc;
 	/* relaxed: owner-only counter */
 	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
+	return 0;
 }
 
 PMQ_EXPORT int pmq_reserve(pmq_t *q, size_t len, void **buf, unsigned flags)
@@ -250,8 +281,7 @@ PMQ_EXPORT int pmq_commit(pmq_t *q, void *buf, size_t len)
 		return pmq_fail(-EMSGSIZE, "pmq_commit: length %zu exceeds the reserved %u bytes", len, q->resv_len);
 	struct pmq_slot *s = q->resv;
 	q->resv = NULL;
-	ring_commit_slot(q, s, q->resv_ctl, q->resv_ticket, (uint32_t)len);
-	return 0;
+	return ring_commit_slot(q, s, q->resv_ctl, q->resv_ticket, (uint32_t)len);
 }
 
 PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
@@ -280,7 +310,8 @@ PMQ_EXPORT int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags)
 		return rc;
 	if (len)
 		memcpy(slot_payload(s), buf, len);
-	ring_commit_slot(q, s, wr, ticket, (uint32_t)len);
+	if ((rc = ring_commit_slot(q, s, wr, ticket, (uint32_t)len)))
+		return rc;
 	if (flags & PMQ_REPLICATED)
 		return repl_wait_confirmed(q, ticket);
 	return 0;
@@ -298,9 +329,7 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 			return pmq_fail(-EMSGSIZE, "queue \"%s\": batch message %u of %zu bytes exceeds max_payload %u "
 						   "(or has no buffer)", q->name, i, msgs[i].iov_len, q->max_payload);
 	unsigned sent = 0;
-	uint64_t ts = now_real_ns(); /* one clock read per batch: the batch is enqueued at once */
-	struct pmq_slot *prev = NULL;
-	uint64_t prev_ctl = 0;
+	uint64_t ts = send_clock_now(&q->clock); /* one stamp per batch: the batch is enqueued at once */
 	while (sent < n) {
 		struct pmq_slot *s;
 		uint64_t wr, ticket;
@@ -311,14 +340,14 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 		if (msgs[sent].iov_len)
 			memcpy(slot_payload(s), msgs[sent].iov_base, msgs[sent].iov_len);
 		ring_write_header(q, s, ticket, (uint32_t)msgs[sent].iov_len, ts);
-		if (prev)
-			ring_publish(q, prev, prev_ctl, false);
-		prev = s;
-		prev_ctl = wr;
+		/* published before the next claim: our record names one ticket, so it must be
+		 * the only one we hold unpublished (claim.c). No wake per message: one below */
+		if ((rc = ring_publish(q, s, wr, false)))
+			break;
 		sent++;
 	}
-	if (prev)
-		ring_publish(q, prev, prev_ctl, true);
+	if (sent)
+		wait_wake_data(q); /* W2: the publishes were seq_cst; one wake for the batch */
 	if (sent == 0)
 		return rc;
 	atomic_store_explicit(&q->me->sent, atomic_load_explicit(&q->me->sent, memory_order_relaxed) + sent,
@@ -337,6 +366,24 @@ static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t clai
 	if (side_move(q, &m) != 0)
 		held_uncounted(q); /* no room or credit: we keep it, counted; close/recovery retry,
 				    * and every later move checks the CRC before it copies */
+}
+
+/*
+ * Prefetch while polling: the payload's first line is written just before the slot
+ * word, so asking for it on every fruitless poll lets its transfer overlap the
+ * slot word's instead of following it as a second demand miss (issue 16). A hint:
+ * it reads nothing into a local and decides nothing.
+ */
+static inline void ring_prefetch_payload(struct pmq_slot *s) { __builtin_prefetch(slot_payload(s), 0, 3); }
+
+/* The slot is READY: ask for the payload's remaining lines at once (len already read
+ * into a local and bounded by the caller), so they arrive in parallel. */
+static inline void ring_prefetch_rest(struct pmq_slot *s, uint32_t len)
+{
+	const uint8_t *p = slot_payload(s);
+	uint32_t lines = len > 16u * PMQ_CACHELINE ? 16u : (len + PMQ_CACHELINE - 1) / PMQ_CACHELINE;
+	for (uint32_t i = 1; i < lines; i++)
+		__builtin_prefetch(p + (size_t)i * PMQ_CACHELINE, 0, 3);
 }
 
 /*
@@ -388,11 +435,16 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 					}
 				}
 				slot_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
+				ring_prefetch_rest(s, (uint32_t)msg->len);
 				return 0;
 			}
-			if (st == ST_FREE)
+			if (st == ST_FREE) {
+				ring_prefetch_payload(s);
+				*writer = c; /* maybe claimed and unpublished: the heal looks at tail (rarely) */
 				return -EAGAIN;
+			}
 			if (st == ST_WRITING) {
+				ring_prefetch_payload(s);
 				*writer = c;
 				return -EAGAIN;
 			}
@@ -449,10 +501,56 @@ bool ring_peek_space(struct pmq *q)
 	return d >= 0;
 }
 
+/* Behind FREE(L) at head: if tail is past head the ticket is claimed and unpublished
+ * (format 2). Sampled once every 64 waits, so a spinning consumer reads the clock and
+ * the tail line rarely; after a millisecond behind the same claim, probe the
+ * attachments that name it (claim.c) and recover the dead ones (under their tokens,
+ * where claim_settle decides). A futex sleeper is healed by the idle heal as well. */
+static void ring_maybe_heal_claim(struct pmq *q, struct wait_state *w, uint64_t c)
+{
+	if ((w->spins & 63) != 63)
+		return;
+	/* relaxed: hints; the slot word is compared, and recovery decides under the token */
+	uint64_t hd = atomic_load_explicit(&q->hdr->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&q->hdr->tail, memory_order_relaxed);
+	if (tail <= hd || !ctl_free_at(c, lap_of(q, hd))) {
+		w->watch_ctl = 0; /* nothing claimed there: an empty queue */
+		return;
+	}
+	uint64_t now = now_mono_ns();
+	if (w->watch_ctl != c) {
+		w->watch_ctl = c;
+		w->watch_since = now;
+		w->heal_gap = 1000000ull;
+		return;
+	}
+	if (now - w->watch_since < w->heal_gap)
+		return;
+	w->watch_since = now;
+	uint32_t who[8];
+	int n = claim_who(q, hd, who, 8);
+	bool alive = false;
+	for (int i = 0; i < n; i++) {
+		if (who[i] == q->index)
+			continue; /* our own claim is published or aborted before we receive */
+		/* one syscall to ask; back off while the claimant is merely slow (preempted) */
+		if (attach_probe_alive(q, who[i]) != 0)
+			alive = true;
+		else
+			recover_owner(q, who[i]);
+	}
+	if (alive && w->heal_gap < 128000000ull)
+		w->heal_gap *= 2;
+}
+
 /* A producer that died mid-send blocks its ticket: after a millisecond behind the same
  * WRITING word, take the producer's token (succeeds only if it is dead) and recover it. */
 static void ring_maybe_heal(struct pmq *q, struct wait_state *w, uint64_t writer)
 {
+	if (ctl_state(writer) == ST_FREE) {
+		ring_maybe_heal_claim(q, w, writer);
+		return;
+	}
 	uint64_t now = now_mono_ns();
 	if (w->watch_ctl != writer) {
 		w->watch_ctl = writer;
@@ -516,7 +614,8 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 		}
 		if (writer)
 			ring_maybe_heal(q, &w, writer);
-		rc = wait_for_data(q, &w, seq, writer != 0);
+		/* a 1 ms sleep cap only behind a WRITING word or a claim the heal is watching */
+		rc = wait_for_data(q, &w, seq, writer != 0 && (ctl_state(writer) != ST_FREE || w.watch_ctl == writer));
 		if (rc)
 			return rc;
 	}

@@ -25,7 +25,8 @@ bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t
 	return copy->len <= q->max_payload && slot_crc(copy, payload, len) == copy->crc;
 }
 
-/* WRITING(L,p) -> FREE(L+1, aborted): consumers skip the ticket. */
+/* WRITING(L,p), or a claimed-unpublished FREE(L) (format 2, claim.c) -> FREE(L+1, aborted):
+ * consumers skip the ticket. One CAS: against a late publish exactly one wins. */
 int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
 {
 	uint64_t freed = ctl_make(ctl_lap(wr_ctl) + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);

@@ -142,6 +142,19 @@ static inline unsigned count_main(const pmq_t *q, unsigned state)
 	return n;
 }
 
+/* format 2: tickets in [head, tail) whose slot still reads FREE of their lap: claimed by
+ * a producer (its attachment's record names them) and not yet published or aborted */
+static inline unsigned count_main_claimed(const pmq_t *q)
+{
+	uint64_t head = atomic_load(&q->hdr->head), tail = atomic_load(&q->hdr->tail);
+	if (tail - head > q->slot_count)
+		head = tail - q->slot_count;
+	unsigned n = 0;
+	for (uint64_t t = head; t < tail; t++)
+		n += ctl_free_at(atomic_load(&main_slot(q, t & q->slot_mask)->ctl), (uint32_t)(t >> q->slot_shift));
+	return n;
+}
+
 static inline unsigned count_side(const pmq_t *q, unsigned state)
 {
 	unsigned n = 0;

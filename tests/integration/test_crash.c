@@ -59,6 +59,23 @@ static void producer_sends_ten(void *arg)
 	_exit(0); /* not reached when the fault fires */
 }
 
+/* a batch of four: the fault point kills us at the claim of the third */
+static void producer_batch_of_four(void *arg)
+{
+	(void)arg;
+	pmq_t *q;
+	CHILD_CHECK(pmq_open(QNAME, PMQ_PRODUCER, &q) == 0);
+	uint8_t bufs[4][128];
+	struct iovec v[4];
+	for (uint32_t s = 0; s < 4; s++) {
+		v[s].iov_base = bufs[s];
+		v[s].iov_len = itest_make(bufs[s], sizeof(bufs[s]), 0, s);
+		atomic_store(&LG->sent[0][s], 1); /* before: a message the batch publishes may be delivered */
+	}
+	pmq_send_batch(q, v, 4, 0);
+	_exit(0); /* not reached when the fault fires */
+}
+
 static void producer_reserves_and_dies(void *arg)
 {
 	(void)arg;
@@ -80,9 +97,9 @@ static void producer_crash(const char *fault, void (*child)(void *))
 	for (uint32_t s = 0; s < 5; s++)
 		assert_int_equal(atomic_load(&LG->sent[0][s]), 1);
 	assert_int_equal(atomic_load(&LG->sent[0][5]), 0);
-	assert_int_equal(count_main(Q, ST_WRITING), 1); /* the dead producer's claim */
+	assert_int_equal(count_main_claimed(Q), 1); /* the dead producer's claim */
 	assert_int_equal(pmq_recover(Q), 1);
-	assert_int_equal(count_main(Q, ST_WRITING), 0);
+	assert_int_equal(count_main_claimed(Q), 0);
 	struct pmq_stats st;
 	assert_int_equal(pmq_stats(Q, &st), 0);
 	assert_int_equal(st.aborted, 1);
@@ -105,6 +122,60 @@ static void test_producer_killed_after_claim(void **state)
 {
 	(void)state;
 	producer_crash("send.after_claim:6", producer_sends_ten);
+}
+
+/* a batch producer dies at its third claim: the two before were published, the third is
+ * the one claimed-unpublished ticket its record names (format 2 publishes each message
+ * before claiming the next, so no claim is left that no record names) */
+static void test_batch_producer_killed_at_third_claim(void **state)
+{
+	(void)state;
+	pid_t pid = itest_fork("send.after_claim:3", producer_batch_of_four, NULL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	assert_int_equal(count_main_claimed(Q), 1);
+	assert_int_equal(pmq_recover(Q), 1);
+	assert_int_equal(count_main_claimed(Q), 0);
+	struct pmq_stats st;
+	assert_int_equal(pmq_stats(Q, &st), 0);
+	assert_int_equal(st.aborted, 1);
+	for (uint32_t s = 2; s < 4; s++)
+		atomic_store(&LG->sent[0][s], 0); /* never published */
+	assert_int_equal(ledger_drain(Q), 2);
+	assert_int_equal(ledger_verify(), 0);
+	assert_int_equal(pmq_recover(Q), 0);
+	assert_all_settled();
+}
+
+/* killed after its claim record, before the tail CAS: nothing was claimed, nothing is
+ * aborted, and the record alone must not make recovery abort a ticket someone else takes */
+static void test_producer_killed_after_record(void **state)
+{
+	(void)state;
+	pid_t pid = itest_fork("send.after_record:6", producer_sends_ten, NULL);
+	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	for (uint32_t s = 0; s < 5; s++)
+		assert_int_equal(atomic_load(&LG->sent[0][s]), 1);
+	assert_int_equal(count_main_claimed(Q), 0);
+	assert_int_equal(atomic_load(&Q->hdr->tail), 5);
+	/* a live producer takes ticket 5, the one the dead record names, and has not published */
+	void *buf;
+	assert_int_equal(pmq_reserve(Q, 8, &buf, 0), 0);
+	assert_int_equal(count_main_claimed(Q), 1);
+	/* both records name ticket 5 and one of them lives: recovery must not abort it, and
+	 * keeps the dead entry until it can tell */
+	assert_int_equal(pmq_recover(Q), 0);
+	assert_int_equal(count_main_claimed(Q), 1);
+	assert_int_equal(pmq_abort(Q, buf), 0);
+	assert_int_equal(pmq_recover(Q), 1); /* ticket 5 is settled (aborted by us): now it frees the entry */
+	struct pmq_stats st;
+	assert_int_equal(pmq_stats(Q, &st), 0);
+	assert_int_equal(st.aborted, 1); /* ours, by pmq_abort */
+	for (uint32_t s = 0; s < 20; s++)
+		assert_int_equal(ledger_send(Q, 1, s), 0);
+	ledger_drain(Q);
+	assert_int_equal(ledger_verify(), 0);
+	assert_int_equal(pmq_recover(Q), 0);
+	assert_all_settled();
 }
 
 static void test_producer_killed_before_commit(void **state)
@@ -150,7 +221,7 @@ static void test_waiting_consumer_heals_dead_producer_without_recover(void **sta
 	assert_true(itest_await(&LG->flag[0], 1, 5000));
 	pid_t dead = itest_fork("send.before_commit:3", producer_sends_three, NULL);
 	assert_true(itest_killed_by(itest_wait(dead), SIGKILL));
-	assert_int_equal(count_main(Q, ST_WRITING), 1);
+	assert_int_equal(count_main_claimed(Q), 1);
 
 	struct pmq_msg m;
 	uint32_t p = 0;
@@ -173,7 +244,7 @@ static void test_waiting_consumer_heals_dead_producer_without_recover(void **sta
 	struct pmq_stats st;
 	assert_int_equal(pmq_stats(Q, &st), 0);
 	assert_int_equal(st.aborted, 1);
-	assert_int_equal(count_main(Q, ST_WRITING), 0);
+	assert_int_equal(count_main_claimed(Q), 0);
 	assert_int_equal(pmq_recover(Q), 0); /* the heal settled the dead producer completely */
 	ledger_drain(Q);
 	assert_int_equal(ledger_verify(), 0);
@@ -530,8 +601,31 @@ static void test_recoverer_killed_before_free(void **state)
 	recoverer_crash("move.before_free:3");
 }
 
+/* a recoverer dies deciding a dead producer's claimed ticket: the next one aborts it */
+static void test_recoverer_killed_aborting_a_claim(void **state)
+{
+	(void)state;
+	pid_t p = itest_fork("send.after_claim:6", producer_sends_ten, NULL);
+	assert_true(itest_killed_by(itest_wait(p), SIGKILL));
+	assert_int_equal(count_main_claimed(Q), 1);
+	pid_t r = itest_fork("recover.abort_claim", recoverer, NULL);
+	assert_true(itest_killed_by(itest_wait(r), SIGKILL));
+	assert_int_equal(count_main_claimed(Q), 1); /* it died before its abort CAS */
+	assert_int_equal(pmq_recover(Q), 2);          /* the producer and the first recoverer */
+	assert_int_equal(count_main_claimed(Q), 0);
+	struct pmq_stats st;
+	assert_int_equal(pmq_stats(Q, &st), 0);
+	assert_int_equal(st.aborted, 1);
+	assert_int_equal(ledger_drain(Q), 5);
+	assert_int_equal(ledger_verify(), 0);
+	assert_int_equal(pmq_recover(Q), 0);
+	assert_all_settled();
+}
+
 /* ---- random torture: kills at random points, then everything adds up ------------------- */
 
+static const char *const producer_points[] = {"send.after_record", "send.after_claim", "send.before_commit",
+					      "recv.after_claim"};
 static const char *const points[] = {"send.after_claim", "send.before_commit", "recv.after_claim",
 				     "move.after_copy",  "move.after_mark",    "move.after_publish",
 				     "move.before_free", "held.after_record", NULL};
@@ -587,7 +681,7 @@ static void test_random_kills_lose_nothing(void **state)
 		char fault[64];
 		pid_t pids[3];
 		struct tort t = {.producer = (uint32_t)(round % 2), .first_seq = (uint32_t)(round / 2) * 40};
-		snprintf(fault, sizeof(fault), "%s:%d", points[rand() % 3 < 2 ? rand() % 2 : 2], 1 + rand() % 30);
+		snprintf(fault, sizeof(fault), "%s:%d", producer_points[rand() % 4 < 3 ? rand() % 3 : 3], 1 + rand() % 30);
 		pids[0] = itest_fork(fault, torture_producer, &t);
 		snprintf(fault, sizeof(fault), "%s:%d", points[2 + rand() % 6], 1 + rand() % 10);
 		pids[1] = itest_fork(fault, torture_consumer, NULL);
@@ -631,6 +725,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_producer_killed_after_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_producer_killed_after_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_producer_killed_at_third_claim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_killed_before_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_killed_inside_reservation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiting_consumer_heals_dead_producer_without_recover, setup,
@@ -651,6 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recoverer_killed_after_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recoverer_killed_after_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recoverer_killed_before_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recoverer_killed_aborting_a_claim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_kills_lose_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

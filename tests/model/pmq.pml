@@ -127,7 +127,9 @@ byte emid[NE];
 byte edlv[NE];
 bit ersn[NE];          /* reason != DR_NONE: publish as DEAD */
 byte esrc[NE];         /* source word */
-byte tail;             /* tickets */
+byte tail;             /* tickets: only claims move it (and helpers over published ones) */
+byte claim[NA];        /* producers' claim records: ticket + 1 (0 = none), attachment line */
+bit closed[NA];        /* closed normally: its entry is FREE, its record ignored (claim.c) */
 byte head;
 byte hint;             /* side_hint */
 byte dlq;              /* dlq_count: dead-letter credits taken */
@@ -413,51 +415,64 @@ inline settle_stale(tside, tidx, tclaimed)
 
 /* ------------------------------------------------------------------------- */
 /* producer: pmq_send = ring_claim_produce + ring_write_header + ring_publish  */
+/* format 2: claim = record in our attachment + tail CAS; the slot word is      */
+/* written once, by the publish CAS                                            */
 /* ------------------------------------------------------------------------- */
 proctype producer(byte me; bit crashable)
 {
 	byte k, t, j, lap, id;
 	bit ok;
-	int c, wr;
+	int c;
 	do
 	:: k < K ->
 		id = me * K + k + 1;
-		do                                                       /* ring.c:63 */
-		:: /* :67 load tail (hint), :72 P0 load the slot, :96 P1 CAS FREE(L) -> WRITING(L, me);
-		    * one step (a lost CAS retries the loop, which then sees the new word) */
-			atomic { CP; t = tail; j = t % NS; lap = t / NS; c = mctl[j];
-				if
-				:: LAP(c) == lap && ST(c) == FREE ->
-					wr = MK(lap, WRITING, me, 0); mctl[j] = wr; ok = 1;
-					assert(mhold[j] == 0) /* no live holder reads the bytes we take */
-				:: else
-				fi }
+		do                                                       /* ring.c ring_claim_produce */
+		:: /* load tail, P0 load the slot: one snapshot (README, merged steps; a stale
+		    * tail only makes the claim CAS below fail, and two producers can still
+		    * both record the same ticket) */
+			atomic { t = tail; j = t % NS; lap = t / NS; c = mctl[j] }
 			if
-			:: ok -> ok = 0;
-					atomic { CP; if :: tail == t -> tail = t + 1 :: else fi } /* :101 */
-					break
-			:: else -> if
+			:: LAP(c) == lap && ST(c) == FREE ->
+#ifndef MUT_RECORD_AFTER
+#ifndef MUT_NORECORD
+				atomic { CP; claim[me] = t + 1 }                 /* the record, before the claim */
+#endif
+#endif
+				atomic { CP; if :: tail == t -> tail = t + 1; ok = 1 :: else fi } /* P1: CAS tail */
+#ifdef MUT_RECORD_AFTER
+				if :: ok -> atomic { CP; claim[me] = t + 1 } :: else fi
+#endif
+				if
+				:: ok -> ok = 0; break
+				:: else ->                                       /* lost: not ours; say so before */
+#ifndef MUT_NORECORD
+					atomic { CP; claim[me] = 0 }             /* anything else (a wait may be long) */
+#endif
+				fi
 			:: LAP(c) > lap || (LAP(c) == lap && ST(c) != FREE) ->
-				atomic { CP; if :: tail == t -> tail = t + 1 :: else fi }     /* :112 help */
-			:: LAP(c) < lap -> REACHED(14);                  /* :117 full: wait, or give up */
+				atomic { CP; if :: tail == t -> tail = t + 1 :: else fi }     /* help a lagging tail */
+			:: LAP(c) < lap -> REACHED(14);                  /* full: wait, or give up */
 				if :: goto finish :: true fi
-			fi fi
+			fi
 		od;
-		/* ring_write_header + ring_publish: the slot is ours; plain stores, then the
-		 * READY store (P2 is a store, not a CAS: only the token keeps healers away) */
+		/* ring_write_header + payload (plain stores into a slot still reading FREE(L): no
+		 * consumer claims it, no producer, tail is past t), then ring_publish: P2, one CAS
+		 * FREE(L) -> READY(L); a recovery abort of the ticket is the same CAS from the
+		 * same word: exactly one wins. One step (README: a crash between the data stores
+		 * and the publish is one before them, the bytes of a FREE slot are nobody's) */
 		atomic { CP;
-			assert(mctl[j] == wr);      /* nobody took our WRITING word while we live */
-			assert(mhold[j] == 0);
-			mmid[j] = id; mdlv[j] = 0;                               /* :133-141 */
-			mctl[j] = MK(lap, READY, NOWN, 0);                       /* :158 */
+			assert(mhold[j] == 0);      /* no live holder reads the bytes we take */
+			mmid[j] = id; mdlv[j] = 0;
+			assert(mctl[j] == c);       /* nobody aborted our claimed ticket while we live */
+			mctl[j] = MK(lap, READY, NOWN, 0);
 			sent[id] = 1 }
 		k++
 	:: else -> break
 	od;
 finish:
-	atomic { nwfin++; k = 0; t = 0; j = 0; lap = 0; id = 0; c = 0; wr = 0; goto end }
+	atomic { nwfin++; closed[me] = 1; k = 0; t = 0; j = 0; lap = 0; id = 0; c = 0; goto end }
 crashed:
-	atomic { dead[me] = 1; nwfin++; k = 0; t = 0; j = 0; lap = 0; id = 0; c = 0; wr = 0 }
+	atomic { dead[me] = 1; nwfin++; k = 0; t = 0; j = 0; lap = 0; id = 0; c = 0 }
 end:
 	skip
 }
@@ -467,8 +482,15 @@ end:
 /* ------------------------------------------------------------------------- */
 #define CAN_SIDE(e) (hint != 0 && ST(ectl[e]) == READY)
 #define CAN_RING (LAP(mctl[head % NS]) == head / NS && ST(mctl[head % NS]) == READY)
+#ifndef MUT_SKIP_CLAIMED
 #define CAN_HELP (LAP(mctl[head % NS]) > head / NS || (LAP(mctl[head % NS]) == head / NS && \
 		  (ST(mctl[head % NS]) == CLAIMED || ST(mctl[head % NS]) == MOVED)))
+#else
+/* the mutant: a consumer takes "FREE(L) with tail past head" for a hole and steps over it */
+#define CAN_HELP (LAP(mctl[head % NS]) > head / NS || (LAP(mctl[head % NS]) == head / NS && \
+		  (ST(mctl[head % NS]) == CLAIMED || ST(mctl[head % NS]) == MOVED || \
+		   (ST(mctl[head % NS]) == FREE && tail > head))))
+#endif
 #define CLAIM_SIDE hclaimed = MK(LAP(ectl[hidx]), CLAIMED, me, 0); ectl[hidx] = hclaimed; \
 	got = 1; hside = 1; hid = emid[hidx]; hdlv = edlv[hidx]; ehold[hidx] = ehold[hidx] | mybit; \
 	DELIVER(hid, hdlv)
@@ -690,9 +712,9 @@ crashed:
 proctype recoverer(byte me; bit crashable)
 {
 	MOVE_LOCALS;
-	byte tgt, kk, tries, stk;
+	byte tgt, kk, tries, stk, rct, rcT;
 	int rcC;
-	bit marked;
+	bit marked, undecided;
 	do
 	:: /* take the owner's token: possible only once it is dead (attach.c);
 	    * re-read its entry under the token (recover.c:120-131) */
@@ -712,8 +734,6 @@ proctype recoverer(byte me; bit crashable)
 		:: kk < NS ->
 			atomic { rcC = mctl[kk] }                                    /* :59 R1 */
 			if
-			:: OWN(rcC) == tgt && ST(rcC) == WRITING ->                 /* :63 slot_abort_writing */
-				atomic { CP; if :: mctl[kk] == rcC -> mctl[kk] = MK(LAP(rcC) + 1, FREE, NOWN, 0); REACHED(7) :: else fi }
 			:: OWN(rcC) == tgt && ST(rcC) == CLAIMED ->                 /* :66 */
 				side_move(me, 0, kk, rcC, 1, 1, 0);
 				if :: mvRc != 0 && mvRc != ESTALE -> stk = 1 :: else fi
@@ -770,15 +790,46 @@ proctype recoverer(byte me; bit crashable)
 				 rqOld = 0; rqOldR = 0; rqR = 0; mvWr = 0; mvMark = 0; hpC = 0; sfV = 0 }
 		:: else -> break
 		od;
+		/* claim_settle (claim.c): the dead producer's claimed-unpublished ticket */
+		atomic { rct = claim[tgt] }
+		if
+		:: rct != 0 ->
+			atomic { rcT = tail }                                        /* R5 */
+			if
+			:: rct - 1 < rcT && rcT - (rct - 1) <= NS ->
+				atomic { rcC = mctl[(rct - 1) % NS] }
+				if
+				:: ST(rcC) == FREE && LAP(rcC) == (rct - 1) / NS ->
+					/* other_live_claimant: one walk over the records (see README) */
+#ifndef MUT_ABORT_ANY
+					atomic { undecided = 0;
+						for (kk : 0 .. NA - 1) {
+							if :: kk != tgt && claim[kk] == rct && !dead[kk] && !closed[kk] -> undecided = 1 :: else fi
+						}
+						kk = 0 }
+#endif
+					if
+					:: undecided -> REACHED(21)
+					:: else -> atomic { CP; if :: mctl[(rct - 1) % NS] == rcC ->
+							mctl[(rct - 1) % NS] = MK(LAP(rcC) + 1, FREE, NOWN, 0); REACHED(7) :: else fi }
+					fi
+				:: else
+				fi
+			:: else -> REACHED(22)     /* the record names a ticket never claimed (or long settled) */
+			fi;
+			if :: !undecided -> atomic { CP; claim[tgt] = 0 } :: else fi
+		:: else
+		fi;
 		/* :133-144: free the entry only if everything settled, then drop the token */
 		atomic { CP;
 #ifndef MUT_NOTOKEN
 			assert(dead[tgt]); /* never acted on a live owner */
 #endif
-			if :: !stk -> recovered[tgt] = 1; stuck[tgt] = 0; if :: tgt == R1 -> REACHED(12) :: else fi
+			if :: !stk && !undecided -> recovered[tgt] = 1; stuck[tgt] = 0; if :: tgt == R1 -> REACHED(12) :: else fi
+			:: undecided -> skip     /* recover_owner returns 0, entry kept: a later pass decides */
 			:: else -> stuck[tgt] = 1; tries++; REACHED(11)
 			fi;
-			tok[tgt] = NOTOK; tgt = 0; kk = 0; stk = 0; rcC = 0 }
+			tok[tgt] = NOTOK; tgt = 0; kk = 0; stk = 0; rcC = 0; rct = 0; rcT = 0; undecided = 0 }
 	:: nwfin == NW && !PENDING -> break
 	od;
 	atomic { recdone = 1; goto end }
@@ -787,7 +838,7 @@ crashed:
 	atomic { dead[me] = 1; if :: tok[tgt] == me -> tok[tgt] = NOTOK :: else fi;
 		 if :: me == R1 -> run recoverer(R2, 0) :: else fi }
 end:
-	atomic { tgt = 0; kk = 0; tries = 0; stk = 0; rcC = 0; marked = 0;
+	atomic { tgt = 0; kk = 0; tries = 0; stk = 0; rcC = 0; marked = 0; rct = 0; rcT = 0; undecided = 0;
 		 ri = 0; mvE = 0; mvRsn = 0; mvRc = 0; fmRc = 0; sfRc = 0; rqRc = 0; rqOld = 0; rqOldR = 0; rqR = 0;
 		 mvWr = 0; mvMark = 0; hpC = 0; ssC = 0; sfV = 0 }
 }
@@ -810,6 +861,7 @@ proctype final_check()
 {
 	byte i, j;
 	bit no_word_names_a_gone_owner, dead_owner_recovered, sent_msg_acked_or_present, found, no_credit_leaked;
+	bit no_ticket_wedged, ready_reachable;
 	byte credits_held;
 	atomic {
 		nwfin == NW && recdone ->
@@ -859,6 +911,27 @@ proctype final_check()
 			fi
 		}
 		assert(hint >= NREADY);
+		/* (9) format 2: no claimed ticket wedged. A ticket in [head, tail) whose slot still
+		 * reads FREE of its lap is claimed and unpublished; at the end its claimant must be
+		 * a dead owner recovery could not settle yet, never a recovered or unknown one */
+		for (i : head .. tail - 1) {
+			if
+			:: ST(mctl[i % NS]) == FREE && LAP(mctl[i % NS]) == i / NS ->
+				found = 0;
+				for (j : 0 .. NA - 1) {
+					if :: claim[j] == i + 1 && ORPHAN_OK(j) -> found = 1 :: else fi
+				}
+				no_ticket_wedged = found; assert(no_ticket_wedged)
+			:: else
+			fi
+		}
+		/* (10) every READY message is at or past head: nobody stepped over it */
+		for (j : 0 .. NS - 1) {
+			if
+			:: ST(mctl[j]) == READY -> ready_reachable = (LAP(mctl[j]) * NS + j >= head); assert(ready_reachable)
+			:: else
+			fi
+		}
 		/* (8) no dead-letter credit leaks: every credit counted is held by an entry
 		 * (crashes may leave the count lower: the next exclusive open recounts) */
 		credits_held = 0;

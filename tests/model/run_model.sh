@@ -112,19 +112,24 @@ run mut-notoken fail $LEASE1 -DMUT_NOTOKEN
 run mut-notoken-data fail $LEASE1 -DMUT_NOTOKEN -DNO_OWNER_CHECK
 run mut-leasefree fail $LEASEW -DMUT_LEASEFREE
 run mut-noreread pass $LEASE1 -DMUT_NOREREAD
+# format 2 claims (claim.c): each must be caught
+run mut-claim-norecord fail $PROD -DMUT_NORECORD
+run mut-claim-record-after fail $PROD -DMUT_RECORD_AFTER
+run mut-claim-abort-any fail $PROD -DMUT_ABORT_ANY
+run mut-skip-claimed fail $PROD -DMUT_SKIP_CLAIMED
 }
 
 # every probe must be reached by some configuration (no vacuous pass)
 if [[ $only == . ]]; then
 	missing=()
-	for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+	for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22; do
 		((probes >> n & 1)) || missing+=("$n")
 	done
 	if ((${#missing[@]})); then
 		echo "FAIL probes never reached: ${missing[*]} (see REACHED(n) in pmq.pml)"
 		failed+=(probes)
 	else
-		echo "ok   all 20 reachability probes were reached"
+		echo "ok   all 22 reachability probes were reached"
 	fi
 fi
 

@@ -5,8 +5,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -96,12 +100,11 @@ static void test_header_validation_names_each_problem(void **st)
 	h->version = PMQ_FORMAT_VERSION + 1;
 	h->id_crc = format_id_crc(h);
 	assert_int_equal(format_validate_header(h, g.file_size, "q"), -EPROTO);
-	assert_non_null(strstr(pmq_errmsg(), "version 3"));
-	/* a version-1 file (no held area): refused, saying what to do */
-	h->version = 1;
+	assert_non_null(strstr(pmq_errmsg(), "the file is newer"));
+	h->version = 1; /* format 1: producers claimed by writing WRITING into the slot */
 	h->id_crc = format_id_crc(h);
 	assert_int_equal(format_validate_header(h, g.file_size, "q"), -EPROTO);
-	assert_non_null(strstr(pmq_errmsg(), "layout version 1, this libpmq reads 2"));
+	assert_non_null(strstr(pmq_errmsg(), "layout version 1, this libpmq reads 2: the file was made by an older pmq"));
 	assert_non_null(strstr(pmq_errmsg(), "create it again"));
 	h->version = PMQ_FORMAT_VERSION;
 	h->slot_count = 1000; /* consistent checksum, impossible geometry */
@@ -114,6 +117,39 @@ static void test_header_validation_names_each_problem(void **st)
 	free(h);
 }
 
+/* a format-1 file on disk (as an older pmq left it) is refused at open, saying what to do */
+static void test_open_refuses_a_format_1_file(void **st)
+{
+	(void)st;
+	char dir[] = "/tmp/pmq-fmt-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct pmq_config c;
+	pmq_config_init(&c);
+	c.slot_count = 8;
+	c.dir = dir;
+	pmq_t *q = NULL;
+	assert_int_equal(pmq_create("old", &c, &q), 0);
+	pmq_close(q);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/old.pmq", dir);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	struct pmq_header *h = mmap(NULL, PMQ_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(h != MAP_FAILED);
+	h->version = 1;
+	h->id_crc = format_id_crc(h);
+	munmap(h, PMQ_HDR_SIZE);
+	close(fd);
+	struct pmq_open_opts o;
+	pmq_open_opts_init(&o);
+	o.dir = dir;
+	assert_int_equal(pmq_open_ex("old", PMQ_PRODUCER, &o, &q), -EPROTO);
+	assert_non_null(strstr(pmq_errmsg(), "layout version 1, this libpmq reads 2: the file was made by an older pmq"));
+	assert_non_null(strstr(pmq_errmsg(), "pmq_unlink"));
+	assert_int_equal(pmq_unlink("old", dir), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_each_bad_field_by_name),
 		cmocka_unit_test(test_geometry_is_slots_plus_bounded_metadata),
 		cmocka_unit_test(test_header_validation_names_each_problem),
+		cmocka_unit_test(test_open_refuses_a_format_1_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

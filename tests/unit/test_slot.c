@@ -106,9 +106,13 @@ static void test_reserve_names_the_producer_until_commit(void **st)
 	struct pmq *q = default_queue();
 	void *buf;
 	assert_int_equal(pmq_reserve(q, 10, &buf, 0), 0);
-	uint64_t c = ctl_of(q, 0);
-	assert_int_equal(ctl_state(c), ST_WRITING);
-	assert_int_equal(ctl_owner(c), q->index);
+	/* format 2: the slot word is untouched until the publish; the claim is the tail
+	 * plus our attachment's record */
+	assert_int_equal(ctl_of(q, 0), ctl_free(0));
+	assert_int_equal(atomic_load(&q->hdr->tail), 1);
+	assert_int_equal(atomic_load(&q->me->claim), 1);
+	struct pmq_msg early;
+	assert_int_equal(pmq_recv(q, &early, PMQ_NONBLOCK), -EAGAIN); /* claimed, unpublished: wait */
 	memcpy(buf, "zerocopy", 8);
 	assert_int_equal(pmq_commit(q, buf, 11), -EMSGSIZE); /* longer than reserved */
 	assert_int_equal(pmq_commit(q, buf, 8), 0);
@@ -157,11 +161,57 @@ static void test_producer_claim_loses_race_and_helps_tail(void **st)
 {
 	(void)st;
 	struct pmq *q = default_queue();
-	/* a competitor claimed ticket 0 but has not advanced tail yet */
-	atomic_store(&main_slot(q, 0)->ctl, ctl_make(0, ST_WRITING, 7, 0, 0));
+	/* ticket 0 published while tail still names it (a rebuilt or lagging tail): help it */
+	atomic_store(&main_slot(q, 0)->ctl, ctl_make(0, ST_READY, PMQ_NO_OWNER, 0, 0));
 	send_str(q, "b");
 	assert_int_equal(ctl_state(ctl_of(q, 1)), ST_READY);
 	assert_int_equal(atomic_load(&q->hdr->tail), 2);
+	pmq_close(q);
+}
+
+static void test_consumer_waits_behind_a_claimed_unpublished_ticket(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	unsigned other = fake_dead_attachment(q); /* nonblocking receives below: no heal runs */
+	/* a competitor claimed ticket 0 (tail past it, its record names it), not yet published */
+	atomic_store(&q->attach[other].claim, 1);
+	atomic_store(&q->hdr->tail, 1);
+	send_str(q, "second");
+	assert_int_equal(ctl_of(q, 0), ctl_free(0));
+	assert_int_equal(ctl_state(ctl_of(q, 1)), ST_READY);
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv(q, &m, PMQ_NONBLOCK), -EAGAIN); /* never skip a claimed ticket */
+	/* the competitor publishes: both arrive, in ticket order */
+	struct pmq_slot *s = main_slot(q, 0);
+	memcpy(slot_payload(s), "first", 5);
+	s->len = 5;
+	s->deliveries = 0;
+	s->origin = s->ticket = 0;
+	atomic_store(&s->ctl, ctl_make(0, ST_READY, PMQ_NO_OWNER, 0, 0));
+	expect_msg(q, &m, "first", 1);
+	pmq_ack(q, &m);
+	expect_msg(q, &m, "second", 1);
+	pmq_ack(q, &m);
+	pmq_close(q);
+}
+
+static void test_publish_loses_to_an_abort_and_says_so(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	void *buf;
+	assert_int_equal(pmq_reserve(q, 4, &buf, 0), 0);
+	/* a recoverer aborted the ticket (as for a dead claimant): the publish CAS must lose */
+	atomic_store(&main_slot(q, 0)->ctl, ctl_make(1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED));
+	memcpy(buf, "lost", 4);
+	assert_int_equal(pmq_commit(q, buf, 4), -ESTALE);
+	assert_int_equal(ctl_of(q, 0), ctl_make(1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED));
+	send_str(q, "after");
+	struct pmq_msg m;
+	expect_msg(q, &m, "after", 1);
+	assert_int_equal(m.ticket, 1);
+	pmq_ack(q, &m);
 	pmq_close(q);
 }
 
@@ -175,6 +225,38 @@ static void test_producer_skips_ticket_aborted_before_tail_moved(void **st)
 	struct pmq_msg m;
 	expect_msg(q, &m, "c", 1);
 	assert_int_equal(m.ticket, 1);
+	pmq_close(q);
+}
+
+/* a send stores only what differs from the slot's old header: a field a rebuild or a
+ * mirror left non-zero (a survivor's extra delivery, flags, reason, an old epoch) must
+ * still read as a fresh message's */
+static void test_send_resets_what_an_old_header_left(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	struct pmq_slot *s = main_slot(q, 0);
+	s->deliveries = 3;
+	s->hflags = SLOT_HF_REPLAYED;
+	s->reason = DR_REJECTED;
+	s->replay_base = 2;
+	s->epoch = 9;
+	send_str(q, "fresh");
+	assert_int_equal(s->deliveries, 0);
+	assert_int_equal(s->hflags, 0);
+	assert_int_equal(s->reason, DR_NONE);
+	assert_int_equal(s->replay_base, 0);
+	assert_int_equal(s->epoch, (uint32_t)atomic_load(&q->hdr->epoch));
+	struct pmq_msg m;
+	expect_msg(q, &m, "fresh", 1);
+	assert_int_equal(m.epoch, (uint32_t)atomic_load(&q->hdr->epoch));
+	pmq_ack(q, &m);
+	/* and the common case: nothing to reset, the next lap's send reads the same */
+	for (int i = 0; i < 8; i++) {
+		send_str(q, "lap");
+		expect_msg(q, &m, "lap", 1);
+		pmq_ack(q, &m);
+	}
 	pmq_close(q);
 }
 
@@ -553,7 +635,8 @@ static void test_recovery_aborts_dead_producers_writing_slot(void **st)
 	(void)st;
 	struct pmq *q = default_queue();
 	unsigned dead = fake_dead_attachment(q);
-	atomic_store(&main_slot(q, 0)->ctl, ctl_make(0, ST_WRITING, dead, 0, 0));
+	/* format 2: the dead producer claimed ticket 0 (record + tail) and never published */
+	atomic_store(&q->attach[dead].claim, 1);
 	atomic_store(&q->hdr->tail, 1);
 	send_str(q, "next");
 	assert_int_equal(pmq_recover(q), 1);
@@ -567,12 +650,31 @@ static void test_recovery_aborts_dead_producers_writing_slot(void **st)
 	pmq_close(q);
 }
 
+/* a dead producer's record names a ticket whose tail CAS it never made: nothing to abort */
+static void test_recovery_ignores_a_record_the_tail_never_passed(void **st)
+{
+	(void)st;
+	struct pmq *q = default_queue();
+	unsigned dead = fake_dead_attachment(q);
+	atomic_store(&q->attach[dead].claim, 1); /* "claiming 0", killed before the tail CAS */
+	assert_int_equal(pmq_recover(q), 1);
+	assert_int_equal(ctl_of(q, 0), ctl_free(0));
+	assert_int_equal(atomic_load(&q->hdr->aborted), 0);
+	assert_int_equal(atomic_load(&q->attach[dead].claim), 0);
+	send_str(q, "zero");
+	struct pmq_msg m;
+	expect_msg(q, &m, "zero", 1);
+	assert_int_equal(m.ticket, 0);
+	pmq_ack(q, &m);
+	pmq_close(q);
+}
+
 static void test_waiting_consumer_heals_dead_producer_without_recover(void **st)
 {
 	(void)st;
 	struct pmq *q = default_queue();
 	unsigned dead = fake_dead_attachment(q);
-	atomic_store(&main_slot(q, 0)->ctl, ctl_make(0, ST_WRITING, dead, 0, 0));
+	atomic_store(&q->attach[dead].claim, 1); /* its claim of ticket 0, never published */
 	atomic_store(&q->hdr->tail, 1);
 	send_str(q, "behind");
 	struct pmq_msg m;
@@ -879,7 +981,10 @@ int main(void)
 		cmocka_unit_test(test_abort_frees_slot_for_next_lap_and_consumers_skip_it),
 		cmocka_unit_test(test_send_returns_eagain_when_ring_full),
 		cmocka_unit_test(test_producer_claim_loses_race_and_helps_tail),
+		cmocka_unit_test(test_consumer_waits_behind_a_claimed_unpublished_ticket),
+		cmocka_unit_test(test_publish_loses_to_an_abort_and_says_so),
 		cmocka_unit_test(test_producer_skips_ticket_aborted_before_tail_moved),
+		cmocka_unit_test(test_send_resets_what_an_old_header_left),
 		cmocka_unit_test(test_send_too_large_is_emsgsize_and_nothing_changes),
 		cmocka_unit_test(test_recv_claim_names_the_consumer),
 		cmocka_unit_test(test_consumer_claim_loses_race_and_helps_head),
@@ -899,6 +1004,7 @@ int main(void)
 		cmocka_unit_test(test_freeing_moved_slot_publishes_copy_left_writing),
 		cmocka_unit_test(test_redelivery_claim_uses_side_last_only_as_a_hint),
 		cmocka_unit_test(test_recovery_aborts_dead_producers_writing_slot),
+		cmocka_unit_test(test_recovery_ignores_a_record_the_tail_never_passed),
 		cmocka_unit_test(test_waiting_consumer_heals_dead_producer_without_recover),
 		cmocka_unit_test(test_recovery_requeues_dead_consumers_claims_with_count),
 		cmocka_unit_test(test_recovery_never_robs_a_live_owner),
