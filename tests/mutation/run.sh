@@ -74,7 +74,17 @@ if ((need_tsan)); then
 		{ echo "mutation: the TSan suite fails unmutated ($work/logs/baseline-tsan.log)" >&2; ((keep_going)) || exit 2; }
 fi
 
-# 3. one mutant at a time
+# 3. one mutant at a time; the mutated file is restored after each, and by the trap
+# when the run is interrupted (the scratch tree never keeps a mutant)
+restore_file= restore_from=
+restore() {
+	if [ -n "$restore_from" ] && [ -f "$restore_from" ]; then
+		cp -p "$restore_from" "$restore_file" && touch "$restore_file" # touched: the next build recompiles it
+		rm -f "$restore_from"
+	fi
+	restore_file= restore_from=
+}
+trap 'echo "mutation: interrupted${restore_file:+; restoring $restore_file}" >&2; restore; exit 130' INT TERM HUP
 killed=0 survived=0 stale=0 broken=0
 survivors= stales= brokens=
 while IFS=$'\t' read -r id kind file desc; do
@@ -83,6 +93,7 @@ while IFS=$'\t' read -r id kind file desc; do
 	start=$(date +%s)
 	backup=
 	[ -f "$tree/$file" ] && { backup=$work/orig.$id; cp -p "$tree/$file" "$backup"; }
+	restore_file=$tree/$file restore_from=$backup # the trap puts it back if the run is interrupted
 	out=$("$here/mutate.py" "$list" apply "$id" "$tree")
 	if [ $? -ne 0 ]; then
 		printf '%-6s STALE      %s: %s\n' "$id" "$file" "$out"
@@ -101,8 +112,7 @@ while IFS=$'\t' read -r id kind file desc; do
 	fi
 	by=$(grep -oE '[0-9]+ - [A-Za-z0-9_]+ \((Failed|Timeout|SEGFAULT|Subprocess aborted|Child aborted)' "$log" | head -3 |
 		sed -E 's/^[0-9]+ - //; s/ \(.*//' | paste -sd, -)
-	cp -p "$backup" "$tree/$file" && touch "$tree/$file" # restored; touched so the next build recompiles it
-	rm -f "$backup"
+	restore
 	printf '%-6s %-10s %-26s %3ss  %s%s\n' "$id" "$verdict" "$file" "$(($(date +%s) - start))" "$desc" \
 		"${by:+   [by $by]}"
 done <<<"$ids"
