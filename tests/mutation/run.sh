@@ -55,7 +55,14 @@ suite() { # dir ctest-args...: 0 if every test passed
 	local dir=$1; shift
 	(cd "$dir" && timeout 600 ctest -j"$jobs" --timeout "$per_test_timeout" --stop-on-failure "$@") 2>&1
 }
-ids=$("$here/mutate.py" "$list" ids "$filter") || exit 2
+# the list and its tool as they are now: edits during a run (re-pointing a stale mutant)
+# take effect at the next run, never half-way through this one
+{ [ "$list" -ef "$work/mutants.txt" ] || cp "$list" "$work/mutants.txt"; } && cp "$here/mutate.py" "$work/mutate.py" || exit 2
+list=$work/mutants.txt
+mutate=$work/mutate.py
+echo "mutation: tree $(git -C "$repo" rev-parse --short HEAD 2>/dev/null)$( [ -n "$(git -C "$repo" status --porcelain 2>/dev/null)" ] && echo ' (with uncommitted changes)'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+ids=$("$mutate" "$list" ids "$filter") || exit 2
+[ -n "$ids" ] || { echo "mutation: no mutant matches \"$filter\"" >&2; exit 2; }
 need_tsan=0
 grep -q $'\ttsan\t' <<<"$ids" && need_tsan=1
 
@@ -94,7 +101,7 @@ while IFS=$'\t' read -r id kind file desc; do
 	backup=
 	[ -f "$tree/$file" ] && { backup=$work/orig.$id; cp -p "$tree/$file" "$backup"; }
 	restore_file=$tree/$file restore_from=$backup # the trap puts it back if the run is interrupted
-	out=$("$here/mutate.py" "$list" apply "$id" "$tree")
+	out=$("$mutate" "$list" apply "$id" "$tree")
 	if [ $? -ne 0 ]; then
 		printf '%-6s STALE      %s: %s\n' "$id" "$file" "$out"
 		stale=$((stale + 1)); stales+="  $id $file: $desc ($out)"$'\n'
@@ -122,6 +129,7 @@ total=$((killed + survived))
 score=0
 ((total)) && score=$((killed * 1000 / total))
 echo
+echo "mutation: finished $(date -u '+%F %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mutation score: $killed of $total killed ($((score / 10)).$((score % 10)) %)," \
 	"$stale stale, $broken did not build (not counted)"
 [ -n "$survivors" ] && printf 'survivors:\n%s' "$survivors"
