@@ -35,14 +35,38 @@ tsan=(-L tsan -LE 'stress|fuzz|model|install|cxx')
 
 tree=$work/tree
 mkdir -p "$work/logs"
-# 1. scratch copy of the working tree as it is (tracked and untracked, not ignored files);
-# extracted with fresh mtimes (-m) so a build left by an interrupted run (a mutant's
-# object newer than its restored source) is rebuilt, never reused
-echo "mutation: copying $repo to $tree"
-rm -rf "$tree"
-mkdir -p "$tree"
+# 1. scratch copy of the working tree as it is (tracked and untracked, not ignored files).
+# The copy is kept between runs and synced by content: a file that differs from the
+# working tree's (edited since, or left mutated by a killed run) is replaced and gets a
+# fresh mtime, the others keep theirs. So the scratch builds stay incremental (a rerun
+# of a few mutants costs the baseline suite, not a full build) and no object built from
+# other content is ever reused.
+echo "mutation: syncing $repo to $tree"
+rm -rf "$work/incoming"
+mkdir -p "$work/incoming" "$tree"
 (cd "$repo" && git ls-files -z -co --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' |
-	tar -cf - -T -) | tar -xmf - -C "$tree" || { echo "mutation: cannot copy the tree" >&2; exit 2; }
+	tar -cf - -T -) | tar -xf - -C "$work/incoming" || { echo "mutation: cannot copy the tree" >&2; exit 2; }
+python3 - "$work/incoming" "$tree" <<'SYNC' || { echo "mutation: cannot sync the tree" >&2; exit 2; }
+import filecmp, os, shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+want = set()
+for root, dirs, files in os.walk(src):
+    for f in files:
+        rel = os.path.relpath(os.path.join(root, f), src)
+        want.add(rel)
+        d = os.path.join(dst, rel)
+        if not os.path.isfile(d) or os.path.islink(d) or not filecmp.cmp(os.path.join(src, rel), d, shallow=False):
+            os.makedirs(os.path.dirname(d), exist_ok=True)
+            if os.path.lexists(d):
+                os.remove(d)
+            shutil.copy(os.path.join(src, rel), d)  # content and mode; the mtime is now
+for root, dirs, files in os.walk(dst):
+    for f in files:
+        rel = os.path.relpath(os.path.join(root, f), dst)
+        if rel not in want:
+            os.remove(os.path.join(root, f))
+SYNC
+rm -rf "$work/incoming"
 
 build() { # dir cmake-args...: configure once, build incrementally
 	local dir=$1; shift
