@@ -57,7 +57,11 @@ expect_rc 8 "8 queue full: send --nonblock" -- ctl send q e --nonblock
 expect_rc 8 "8 queue full: send --timeout 200" -- ctl send q e --timeout 200
 grep -q "waiting up to 200 ms" <<<"$ERR" && ok "send says that it waits" || bad "send did not say it waits: $ERR"
 # without --timeout it waits until a consumer makes room
-( sleep 0.3; "$PMQCTL" --dir "$D" recv q >/dev/null ) &
+# (the consumer makes room only once the send has said it waits: a fixed delay lost the
+# race on a loaded machine, the room came first and the send had nothing to say)
+: >"$T/stderr"
+( for _ in $(seq 400); do grep -q "waiting for room" "$T/stderr" && break; sleep 0.05; done
+  "$PMQCTL" --dir "$D" recv q >/dev/null ) &
 expect_rc 0 "send on a full queue waits for room" -- timeout 10 "$PMQCTL" --dir "$D" send q late
 grep -q "waiting for room" <<<"$ERR" && ok "the blocking send says so" || bad "blocking send was silent: $ERR"
 expect_rc 5 "5 pmqd not reachable (status)" -- ctl --socket "$T/no.sock" status
