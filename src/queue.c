@@ -436,6 +436,7 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	memcpy(&hcopy, q->hdr, sizeof(hcopy));
 	if ((rc = format_validate_header(&hcopy, q->map_len, base)))
 		goto fail_map;
+	PMQ_FAULT("open.header_copied"); /* tests rewrite the mapped header here */
 	handle_geometry(q, &hcopy);
 	if (q->power && !q->is_pmem && on_tmpfs(q->fd) && !pmem_forced()) {
 		rc = pmq_fail(-EINVAL, "queue \"%s\": power durability on tmpfs cannot survive power loss", base);

@@ -501,13 +501,34 @@ static void reserve_and_die(void *arg)
 		pause();
 }
 
+/* Keeps the tail moving (one send every 5 ms) until told to stop. */
+struct mover {
+	pmq_t *p;
+	atomic_bool stop;
+	unsigned sent;
+};
+
+static void *keep_sending(void *arg)
+{
+	struct mover *mv = arg;
+	while (!atomic_load(&mv->stop) && mv->sent < 1000) {
+		if (pmq_send(mv->p, "more", 4, PMQ_NONBLOCK) == 0)
+			mv->sent++;
+		itest_sleep_ms(5);
+	}
+	return NULL;
+}
+
 /* A consumer that busy-spins (PMQ_WAIT_SPIN: it never sleeps, so the 100 ms idle
  * recovery never runs) behind a dead producer's WRITING slot heals it itself and gets
- * the message sent after it. */
+ * the message sent after it. A live producer keeps sending meanwhile, so head or tail
+ * moves in every period and the spinner's stall heal (which needs both still for a
+ * whole 100 ms period) never runs either: only the heal of the blocking writer can
+ * (mutant R22). */
 static void test_spinning_consumer_heals_a_dead_producers_slot(void **state)
 {
 	(void)state;
-	pmq_t *p = create_q(16, NULL);
+	pmq_t *p = create_q(1024, NULL);
 	pmq_t *c = open_opts(PMQ_CONSUMER, PMQ_WAIT_SPIN); /* before the death: open recovers too */
 	_Atomic uint32_t *flag = itest_shared(sizeof(*flag));
 	pid_t pid = itest_fork(NULL, reserve_and_die, (void *)flag);
@@ -518,8 +539,14 @@ static void test_spinning_consumer_heals_a_dead_producers_slot(void **state)
 	assert_int_equal(pmq_send(p, "behind", 6, 0), 0);
 	kill(pid, SIGKILL);
 	assert_true(itest_killed_by(itest_wait(pid), SIGKILL));
+	struct mover mv = {.p = p};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, keep_sending, &mv), 0);
 	struct pmq_msg m;
-	assert_int_equal(pmq_recv_timeout(c, &m, 2000000000ull), 0);
+	int rc = pmq_recv_timeout(c, &m, 2000000000ull);
+	atomic_store(&mv.stop, true);
+	pthread_join(th, NULL);
+	assert_int_equal(rc, 0);
 	assert_memory_equal(m.data, "behind", 6);
 	assert_int_equal(pmq_ack(c, &m), 0);
 	assert_int_equal(stats_of(c).aborted, 1);

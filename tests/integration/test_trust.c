@@ -1,7 +1,7 @@
 /*
  * test_trust.c - what a hostile or careless peer must not be able to do to
- * an opener (issue 9): a header that changes while it is validated, a
- * garbage boot id, a directory or file someone else controls, a fork in the
+ * an opener (issue 9): a header that changes while it is validated (raced,
+ * and rewritten at a fault point right after the open's copy), a garbage boot id, a directory or file someone else controls, a fork in the
  * middle of an open, a cursor written huge, a holder replaced while it is
  * requeued, and a spinning producer behind a dead consumer.
  *
@@ -147,6 +147,69 @@ static void test_header_read_once(void **state)
 	assert_int_equal(pmq_send(keep, "x", 1, 0), 0);
 	assert_int_equal(pmq_close(keep), 0);
 	munmap(f.h, len);
+}
+
+/* The same race made deterministic (mutant Q09): at the fault point just after the open
+ * has copied and validated the header, a peer rewrites the mapped header's geometry
+ * (attach_off 1 TiB out, slot_count and max_payload 64 times larger). The open must
+ * take every bound from its copy: it attaches inside the mapping and reports the
+ * geometry the file was made with. */
+static struct pmq_header *rewrite_hdr; /* non-NULL: the next open.header_copied rewrites it */
+
+static void rewrite_header_now(void)
+{
+	struct pmq_header *h = rewrite_hdr;
+	if (!h)
+		return;
+	rewrite_hdr = NULL;
+	h->attach_off += 1ull << 40;
+	h->slot_count *= 64;
+	h->max_payload *= 64;
+}
+
+static void open_through_rewrite(void *arg)
+{
+	signal(SIGSEGV, SIG_DFL); /* a crash ends this child (not cmocka's handler): the parent sees it */
+	signal(SIGBUS, SIG_DFL);
+	struct pmq_header *h = arg;
+	uint64_t attach_off = h->attach_off;
+	uint32_t slot_count = h->slot_count, max_payload = h->max_payload;
+	rewrite_hdr = h;
+	pmq_t *q;
+	int rc = pmq_open("hc", PMQ_CONSUMER, &q);
+	CHILD_CHECK(rewrite_hdr == NULL); /* the fault point ran inside the open */
+	/* the peer puts it back: from here on only the open's choice of geometry differs */
+	h->attach_off = attach_off;
+	h->slot_count = slot_count;
+	h->max_payload = max_payload;
+	CHILD_CHECK(rc == 0);
+	struct pmq_config c;
+	CHILD_CHECK(pmq_get_config(q, &c) == 0);
+	CHILD_CHECK(c.slot_count == 16 && c.max_payload == 128);
+	struct pmq_attach_info ai[16];
+	CHILD_CHECK(pmq_attachments_ex(q, ai, 16, PMQ_ATTACH_NO_PROBE) == 2);
+	pmq_t *p;
+	CHILD_CHECK(pmq_open("hc", PMQ_PRODUCER, &p) == 0);
+	CHILD_CHECK(pmq_send(p, "geometry", 8, 0) == 0);
+	struct pmq_msg m;
+	CHILD_CHECK(pmq_recv(q, &m, PMQ_NONBLOCK) == 0 && m.len == 8 && !memcmp(m.data, "geometry", 8));
+	CHILD_CHECK(pmq_ack(q, &m) == 0);
+	CHILD_CHECK(pmq_close(p) == 0 && pmq_close(q) == 0);
+}
+
+static void test_header_rewritten_after_copy(void **state)
+{
+	(void)state;
+	make_queue("hc", 16, NULL);
+	pmq_t *keep;
+	assert_int_equal(pmq_open("hc", PMQ_PRODUCER, &keep), 0); /* the child's open is a shared one */
+	size_t len;
+	struct pmq_header *h = map_file("hc", &len);
+	int rc = run_child(open_through_rewrite, h, 10000); /* a crash (128 + signal) or a check (3) fails */
+	assert_int_equal(rc, 0);
+	assert_int_equal(pmq_send(keep, "x", 1, 0), 0);
+	assert_int_equal(pmq_close(keep), 0);
+	munmap(h, len);
 }
 
 /* ---- item 3: garbage in boot_id is damage, not a reboot ------------------------------ */
@@ -497,8 +560,14 @@ static pmq_t *old_holder, **newcomer_out;
 static struct pmq_msg *newcomer_msg;
 static int newcomer_rc = 1;
 
+static void rewrite_header_now(void);
+
 void pmq_fault_point(const char *name)
 {
+	if (!strcmp(name, "open.header_copied")) {
+		rewrite_header_now();
+		return;
+	}
 	if (strcmp(name, "requeue.after_check") != 0 || !old_holder)
 		return;
 	pmq_close(old_holder);
@@ -601,6 +670,7 @@ int main(int argc, char **argv)
 		cmocka_set_test_filter(argv[1]); /* one test by name, e.g. to watch it fail */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_header_read_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_rewritten_after_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_id_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_writable_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_dir_and_file_refused, setup, teardown),

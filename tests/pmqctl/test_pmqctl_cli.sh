@@ -35,6 +35,13 @@ expect_rc 2 "peek --count -1 refused" -- ctl peek nosuch --count -1
 expect_rc 2 "stat --interval 5s refused" -- ctl stat nosuch --interval 5s
 expect_rc 2 "top -n abc refused" -- ctl top -n abc
 expect_rc 2 "dlq list --max 4294967296 refused" -- ctl dlq list nosuch --max 4294967296
+# above the option's 32-bit maximum but within 64 bits: refused as out of range, never
+# cast to 32 bits (2^32 would wrap to 0 slots, 2^32 + 4 to a valid 4-slot queue)
+for v in 4294967296 4294967300; do
+	expect_rc 2 "create --slots $v (over 2^32 - 1) refused" -- ctl create n1 --slots "$v"
+	grep -q -- "--slots" <<<"$ERR" && grep -q "$v is out of range" <<<"$ERR" && grep -q "4294967295" <<<"$ERR" ||
+		bad "create --slots $v: message does not say out of range and the maximum: $ERR"
+done
 [ -e "$D/n1.pmq" ] && bad "a refused create made a file"
 
 # --- exit codes, one per case ---
@@ -50,7 +57,11 @@ expect_rc 8 "8 queue full: send --nonblock" -- ctl send q e --nonblock
 expect_rc 8 "8 queue full: send --timeout 200" -- ctl send q e --timeout 200
 grep -q "waiting up to 200 ms" <<<"$ERR" && ok "send says that it waits" || bad "send did not say it waits: $ERR"
 # without --timeout it waits until a consumer makes room
-( sleep 0.3; "$PMQCTL" --dir "$D" recv q >/dev/null ) &
+# (the consumer makes room only once the send has said it waits: a fixed delay lost the
+# race on a loaded machine, the room came first and the send had nothing to say)
+: >"$T/stderr"
+( for _ in $(seq 400); do grep -q "waiting for room" "$T/stderr" && break; sleep 0.05; done
+  "$PMQCTL" --dir "$D" recv q >/dev/null ) &
 expect_rc 0 "send on a full queue waits for room" -- timeout 10 "$PMQCTL" --dir "$D" send q late
 grep -q "waiting for room" <<<"$ERR" && ok "the blocking send says so" || bad "blocking send was silent: $ERR"
 expect_rc 5 "5 pmqd not reachable (status)" -- ctl --socket "$T/no.sock" status

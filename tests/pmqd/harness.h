@@ -331,6 +331,18 @@ static __attribute__((unused)) int h_log_has(const char *s)
 	return found;
 }
 
+/* Wait (bounded by ms) for pmqd to log s. pmqd logs an action after doing it, so the
+ * action's effect (a redelivered message) can be seen before its line is written. */
+static __attribute__((unused)) int h_log_wait(const char *s, unsigned ms)
+{
+	for (unsigned i = 0; i < ms / 10; i++) {
+		if (h_log_has(s))
+			return 1;
+		h_sleep_ms(10);
+	}
+	return h_log_has(s);
+}
+
 /* Drop to uid/gid 65534 (nobody) for good; in a forked child only. */
 static __attribute__((unused)) int h_become_nobody(void)
 {

@@ -65,7 +65,7 @@ int main(void)
 	int st;
 	H_CHECK(waitpid(holder, &st, 0) == holder && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 		"killq: pmqd killed the holder (status 0x%x)", st);
-	H_CHECK(h_log_has("killed (lease_action kill)"), "killq: pmqd logged the kill");
+	H_CHECK(h_log_wait("killed (lease_action kill)", 10000), "killq: pmqd logged the kill");
 	H_CHECK(pmq_ack(q, &m) == 0, "killq: ack");
 	pmq_close(q);
 	printf("lease kill: holder killed, message back after %.1f ms\n", waited);
