@@ -19,6 +19,9 @@ broker_env() {
 	export ERL_EPMD_PORT=$BROKER_EPMD_PORT
 	export ERL_EPMD_ADDRESS=127.0.0.1
 	export RABBITMQ_CONF_ENV_FILE=$BROKER_DIR/rabbitmq-env.conf
+	# the node is NAME@localhost: Erlang resolves "localhost" itself, and a minimal root
+	# (debootstrap minbase, some containers) has no /etc/hosts to resolve it from
+	export ERL_INETRC=$BROKER_DIR/inetrc
 }
 
 # broker_start: 0 started, 77 cannot start (reason on stderr)
@@ -37,6 +40,7 @@ broker_start() {
 	: >"$BROKER_DIR/rabbitmq-env.conf"
 	echo "[]." >"$BROKER_DIR/enabled_plugins"
 	echo "[]." >"$BROKER_DIR/advanced.config"
+	printf '{host, {127,0,0,1}, ["localhost"]}.\n{lookup, [file, native]}.\n' >"$BROKER_DIR/inetrc"
 	printf 'pmqtestcookie%s' "$$" >"$BROKER_DIR/home/.erlang.cookie"
 	chmod 400 "$BROKER_DIR/home/.erlang.cookie"
 	cat >"$BROKER_DIR/rabbitmq.conf" <<-CONF
