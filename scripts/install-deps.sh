@@ -19,7 +19,7 @@ demo=(gcc libc6-dev make cmake pkg-config libpmem-dev liburcu-dev libsystemd-dev
 # procps), clang + its runtime (fuzzers, the clang builds), spin (the model),
 # man-db/groff-base (man page test), systemd (systemd-analyze in the unit test);
 # build-essential brings g++ (C++ header test) and dpkg-dev (dpkg-buildflags: the
-# Debian build of tests/buildtypes/build_matrix.sh)
+# Debian build of tests/configs/compile_matrix.sh)
 full=("${demo[@]}" build-essential git libcmocka-dev strace util-linux iproute2 procps
       clang libclang-rt-14-dev spin man-db groff-base systemd
       python3-cffi python3-pytest python3-venv # the Python binding's tests (tests/python)

@@ -3,7 +3,7 @@
 # plain (every test, stress included), ASan+UBSan, and TSan (the thread-based
 # tests: TSan sees threads, not processes); every build with warnings as
 # errors (PMQ_WERROR), and Release and Debug built too (not run:
-# tests/buildtypes/build_matrix.sh --quick). Exits non-zero on any failure.
+# tests/configs/compile_matrix.sh --quick). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh full
@@ -28,7 +28,7 @@ scripts/build.sh build "${all[@]}" -DPMQ_BUILD_BENCH=ON
 run_suite "tests (plain build)" build -j"$jobs"
 
 echo "=== build matrix: gcc Release and Debug, warnings as errors ==="
-if ! bash tests/buildtypes/build_matrix.sh --quick --jobs "$jobs" | tee -a "$summary"; then
+if ! bash tests/configs/compile_matrix.sh --quick --jobs "$jobs" | tee -a "$summary"; then
 	echo "=== build matrix: FAILED ===" >&2
 	status=1
 fi

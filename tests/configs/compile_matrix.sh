@@ -2,7 +2,7 @@
 # Builds pmq the ways users, packagers and CI build it, each with warnings as
 # errors (-DPMQ_WERROR=ON), and fails if any of them does not build.
 #
-#   tests/buildtypes/build_matrix.sh [--quick] [--jobs N] [--keep]
+#   tests/configs/compile_matrix.sh [--quick] [--jobs N] [--keep]
 #
 # --quick (a step of scripts/test.sh): gcc Release and Debug, the library, the
 #   daemon and the tests (no bench), built but not run.
@@ -23,7 +23,7 @@ while (($#)); do
 	--jobs) jobs=$2; shift ;;
 	--keep) keep=1 ;;
 	-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-	*) echo "build_matrix: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	*) echo "compile_matrix: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
