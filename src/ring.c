@@ -501,6 +501,23 @@ bool ring_peek_space(struct pmq *q)
 	return d >= 0;
 }
 
+/* The heals' clock: true when a waiter has been behind the same word `c` for heal_gap
+ * (1 ms at first, doubled by the caller while the blocker is merely slow). */
+static bool heal_due(struct wait_state *w, uint64_t c)
+{
+	uint64_t now = now_mono_ns();
+	if (w->watch_ctl != c) {
+		w->watch_ctl = c;
+		w->watch_since = now;
+		w->heal_gap = 1000000ull;
+		return false;
+	}
+	if (now - w->watch_since < w->heal_gap)
+		return false;
+	w->watch_since = now;
+	return true;
+}
+
 /* Behind FREE(L) at head: if tail is past head the ticket is claimed and unpublished
  * (format 2). Sampled once every 64 waits, so a spinning consumer reads the clock and
  * the tail line rarely; after a millisecond behind the same claim, probe the
@@ -517,16 +534,8 @@ static void ring_maybe_heal_claim(struct pmq *q, struct wait_state *w, uint64_t 
 		w->watch_ctl = 0; /* nothing claimed there: an empty queue */
 		return;
 	}
-	uint64_t now = now_mono_ns();
-	if (w->watch_ctl != c) {
-		w->watch_ctl = c;
-		w->watch_since = now;
-		w->heal_gap = 1000000ull;
+	if (!heal_due(w, c))
 		return;
-	}
-	if (now - w->watch_since < w->heal_gap)
-		return;
-	w->watch_since = now;
 	uint32_t who[8];
 	int n = claim_who(q, hd, who, 8);
 	bool alive = false;
@@ -551,16 +560,8 @@ static void ring_maybe_heal(struct pmq *q, struct wait_state *w, uint64_t writer
 		ring_maybe_heal_claim(q, w, writer);
 		return;
 	}
-	uint64_t now = now_mono_ns();
-	if (w->watch_ctl != writer) {
-		w->watch_ctl = writer;
-		w->watch_since = now;
-		w->heal_gap = 1000000ull;
+	if (!heal_due(w, writer))
 		return;
-	}
-	if (now - w->watch_since < w->heal_gap)
-		return;
-	w->watch_since = now;
 	unsigned owner = ctl_owner(writer);
 	if (owner >= q->max_attach || owner == q->index)
 		return;
