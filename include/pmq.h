@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define PMQ_VERSION_MAJOR 1
-#define PMQ_VERSION_MINOR 0
+#define PMQ_VERSION_MINOR 1 /* 1.1: consumer groups (fan-out), ABI additions only */
 #define PMQ_VERSION_PATCH 0
 
 /* Longest queue name (one path component, no '/', no leading '.'). */
@@ -77,6 +77,10 @@ struct pmq_config {
 	uint32_t lease_action;    /* 0 requeue, 1 kill, 2 alarm (pmqd's business) */
 	uint32_t mode;            /* file mode bits (default 0600) */
 	const char *dir;          /* directory; NULL = $PMQ_DIR or /dev/shm/pmq */
+	/* 1.1: consumer groups (docs/groups.md). Read only when .size covers them. */
+	uint32_t max_groups;      /* 0: no groups, consumers compete (the 1.0 queue); 1..PMQ_GROUPS_MAX */
+	uint32_t reserved_cfg;    /* 0 */
+	const char *groups;       /* groups made with the queue: "name[:lossy][,name[:lossy]...]" (NULL: none) */
 };
 
 void pmq_config_init(struct pmq_config *cfg);
@@ -96,6 +100,9 @@ struct pmq_open_opts {
 	uint32_t owner_uid;   /* also accept a queue file owned by this uid (0: only the caller's and
 	                       * root's); PMQ_OWNER_ANY: any owner (a supervisor that checks owners itself) */
 	const char *dir;      /* NULL = $PMQ_DIR or /dev/shm/pmq */
+	/* 1.1 (read only when .size covers it): the consumer group to join. Required for a
+	 * consumer of a queue made with groups, refused (-EOPNOTSUPP) on one made without */
+	const char *group;
 };
 
 #define PMQ_OWNER_ANY 0xffffffffu
@@ -253,6 +260,55 @@ int pmq_get_config(pmq_t *q, struct pmq_config *cfg);
 
 /* Supervision (attachments, lease requeue) and replication calls are in
  * pmq_admin.h: they are pmqd's and pmqctl's interface, not an application's. */
+
+/* --- consumer groups (fan-out, 1.1; docs/groups.md) -------------------------
+ * A group is a named, durable cursor with its own delivery state. Within a group
+ * consumers compete; every group sees every message sent after it was created.
+ * A reliable group holds producers back (a slot is reused only once every reliable
+ * group settled it); a lossy group (PMQ_GROUP_LOSSY) never does: when it falls a lap
+ * behind, its next receive reports how many messages it skipped. Only a queue
+ * created with max_groups > 0 has groups. */
+
+#define PMQ_GROUPS_MAX 32
+#define PMQ_GROUP_NAME_MAX 31 /* [A-Za-z0-9_.-], not starting with '.' */
+#define PMQ_GROUP_LOSSY 0x1u  /* at-most-once: no ack, no redelivery, never blocks producers */
+
+/* Create a group starting at the queue's tail (it sees messages sent from now on).
+ * -EEXIST, -ENOSPC (max_groups reached), -EINVAL (bad name or flags),
+ * -EOPNOTSUPP (queue made without groups). Any handle of the queue may call it. */
+int pmq_group_create(pmq_t *q, const char *group, unsigned flags);
+
+/* Delete a group: producers stop waiting for it, its redeliveries and dead letters are
+ * freed, its attached consumers get -EIDRM. -ENOENT if there is no such group. */
+int pmq_group_delete(pmq_t *q, const char *group);
+
+struct pmq_group_info {
+	char name[PMQ_GROUP_NAME_MAX + 1];
+	uint32_t flags;         /* PMQ_GROUP_LOSSY */
+	uint32_t index;         /* entry in the queue's group table */
+	uint64_t head;          /* next ticket the group takes */
+	uint64_t lag;           /* sent - head: messages the group has not taken yet */
+	uint64_t in_flight;     /* held by its consumers now (reliable groups) */
+	uint64_t side_ready;    /* its redeliveries waiting */
+	uint64_t dead_letters;  /* its dead letters now */
+	uint64_t redelivered;   /* requeued in this group so far */
+	uint64_t dead_lettered; /* dead-lettered in this group so far */
+	uint64_t lost;          /* lossy: messages skipped after falling a lap behind, so far */
+	uint32_t consumers;     /* attached consumers of the group */
+	uint32_t reserved;
+};
+
+/* Fill up to n entries; returns how many groups exist (may exceed n). */
+int pmq_group_list(pmq_t *q, struct pmq_group_info *out, unsigned n);
+/* One group by name; -ENOENT if there is none. */
+int pmq_group_stats(pmq_t *q, const char *group, struct pmq_group_info *out);
+
+/* Receive from a lossy group: as pmq_recv, and *lost (if not NULL) is the number of
+ * tickets the group skipped right before this message (0: none). msg->data points to
+ * a copy owned by the handle, valid until its next receive; ack is not needed (a
+ * no-op), nack is refused. pmq_recv on a lossy handle works too, without the count
+ * (the group's `lost` statistic still has it). */
+int pmq_recv_lossy(pmq_t *q, struct pmq_msg *msg, unsigned flags, uint64_t *lost);
 
 /* --- errors and version --------------------------------------------------- */
 
