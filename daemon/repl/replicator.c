@@ -109,6 +109,8 @@ static void rescan(struct link *l)
 			continue;
 		if (l->n == REPL_MAX_QUEUES)
 			break;
+		if (replicator_skipped(names[i]))
+			continue; /* refused before (consumer groups) and logged then */
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
@@ -120,6 +122,10 @@ static void rescan(struct link *l)
 		pmq_repl_info(q, &in);
 		if (in.role != PMQ_ROLE_PRIMARY) {
 			pmq_close(q); /* a mirror left over: not ours to ship */
+			continue;
+		}
+		if (replicator_skip_groups(names[i], q)) {
+			pmq_close(q); /* groups are not replicated yet: refused whole, never half-mirrored */
 			continue;
 		}
 		struct rqueue *r = &l->rq[l->n];
@@ -474,7 +480,9 @@ static void *link_main(void *arg)
 		l->connected = true;
 		l->connected_since = repl_now_ns();
 		for (int i = 0; i < l->n; i++) {
-			l->rq[i].described = l->rq[i].known = l->rq[i].broken = false;
+			l->rq[i].described = false; /* one by one: a chain through the atomics is an error to clang */
+			l->rq[i].known = false;
+			l->rq[i].broken = false;
 			l->rq[i].side_synced = false; /* the mirror's side area is unknown: resend it */
 			l->rq[i].floor_sent = l->rq[i].head_sent = UINT64_MAX;
 			l->rq[i].progress_ns = repl_now_ns(); /* the clock restarts with a live link */

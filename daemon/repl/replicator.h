@@ -56,6 +56,12 @@ struct link {
 };
 
 
+/* replicator_skip.c: queues not shipped (consumer groups), each logged once.
+ * skipped: this very file was refused before (no need to open it again).
+ * skip_groups: q's queue has groups: remembered, logged the first time, true. */
+bool replicator_skipped(const char *name);
+bool replicator_skip_groups(const char *name, pmq_t *q);
+
 /* One queue's QUEUE frame (its geometry) at the start of a session. 0 or -errno. */
 int replicator_describe(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_t epoch, unsigned qid);
 /* One round for one queue: side-area changes, then committed entries from
