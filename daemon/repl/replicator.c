@@ -100,6 +100,8 @@ static void rescan(struct link *l)
 	static __thread char names[REPL_MAX_QUEUES][PMQ_NAME_MAX + 1];
 	int n = repl_list_queues(g_repl.dir, names, REPL_MAX_QUEUES);
 	uint64_t epoch = atomic_load(&g_node_epoch);
+	if (n >= 0)
+		replicator_skip_prune(names, n);
 	for (int i = 0; i < n; i++) {
 		int k;
 		for (k = 0; k < l->n; k++)
@@ -124,10 +126,8 @@ static void rescan(struct link *l)
 			pmq_close(q); /* a mirror left over: not ours to ship */
 			continue;
 		}
-		if (replicator_skip_groups(names[i], q)) {
-			pmq_close(q); /* groups are not replicated yet: refused whole, never half-mirrored */
-			continue;
-		}
+		if (replicator_skip_groups(names[i], q))
+			continue; /* groups are not replicated yet: refused whole, never half-mirrored (q taken) */
 		struct rqueue *r = &l->rq[l->n];
 		memset(r, 0, sizeof(*r));
 		memcpy(r->name, names[i], sizeof(r->name)); /* both PMQ_NAME_MAX + 1, NUL-terminated */

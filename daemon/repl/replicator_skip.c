@@ -9,9 +9,11 @@
  * hand a promoted standby a queue whose groups lost their cursors, so it is
  * not replicated at all, and the log says so.
  *
- * An entry is the file's name and its device and inode: a queue deleted and
- * made again under the same name (perhaps without groups now) is a new file
- * and is looked at again. Shared by the link threads: one mutex.
+ * An entry is the file's name, its device and inode, and an observer handle
+ * kept open on it: while the handle holds the old file, a queue deleted and
+ * made again under the same name (perhaps without groups now) cannot get the
+ * same inode back (ext4 reuses a freed inode at once), so a new inode means a
+ * new file, which is looked at again. Shared by the link threads: one mutex.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -27,6 +29,7 @@ static struct {
 	char name[PMQ_NAME_MAX + 1];
 	dev_t dev;
 	ino_t ino;
+	pmq_t *q; /* held so the inode stays this file's */
 } skipped[REPL_MAX_QUEUES];
 static unsigned n_skipped;
 static pthread_mutex_t skip_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -57,12 +60,30 @@ bool replicator_skipped(const char *name)
 		if (skipped[i].dev == dev && skipped[i].ino == ino) {
 			found = true;
 		} else { /* another file now has the name: forget the old one, look at the new one */
+			pmq_close(skipped[i].q);
 			skipped[i] = skipped[--n_skipped];
 		}
 		break;
 	}
 	pthread_mutex_unlock(&skip_mu);
 	return found;
+}
+
+void replicator_skip_prune(char (*names)[PMQ_NAME_MAX + 1], int n)
+{
+	pthread_mutex_lock(&skip_mu);
+	for (unsigned i = 0; i < n_skipped;) {
+		bool listed = false;
+		for (int k = 0; k < n && !listed; k++)
+			listed = !strcmp(names[k], skipped[i].name);
+		if (listed) {
+			i++;
+			continue;
+		}
+		pmq_close(skipped[i].q); /* the file is gone: let go of its mapping */
+		skipped[i] = skipped[--n_skipped];
+	}
+	pthread_mutex_unlock(&skip_mu);
 }
 
 bool replicator_skip_groups(const char *name, pmq_t *q)
@@ -74,7 +95,7 @@ bool replicator_skip_groups(const char *name, pmq_t *q)
 	dev_t dev = 0;
 	ino_t ino = 0;
 	file_id(name, &dev, &ino); /* a file gone meanwhile: an entry no file matches, dropped at the next look */
-	bool fresh = true;
+	bool fresh = true, kept = false;
 	pthread_mutex_lock(&skip_mu);
 	for (unsigned i = 0; i < n_skipped; i++)
 		if (!strcmp(skipped[i].name, name) && skipped[i].dev == dev && skipped[i].ino == ino)
@@ -83,9 +104,13 @@ bool replicator_skip_groups(const char *name, pmq_t *q)
 		snprintf(skipped[n_skipped].name, sizeof(skipped[0].name), "%s", name);
 		skipped[n_skipped].dev = dev;
 		skipped[n_skipped].ino = ino;
+		skipped[n_skipped].q = q;
 		n_skipped++;
+		kept = true;
 	}
 	pthread_mutex_unlock(&skip_mu);
+	if (!kept)
+		pmq_close(q);
 	if (fresh)
 		log_msg(LOG_WARNING, "replicator: queue \"%s\" has consumer groups; replication of groups is not "
 			"implemented in this version; not replicated", name);
