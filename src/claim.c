@@ -60,11 +60,17 @@ int claim_settle(struct pmq *q, uint32_t idx, bool exclusive)
 		struct pmq_slot *s = main_slot(q, t & q->slot_mask);
 		/* acquire: as P0; the word decides, the abort's CAS re-checks it */
 		uint64_t unpublished = atomic_load_explicit(&s->ctl, memory_order_acquire);
-		if (ctl_free_at(unpublished, (uint32_t)(t >> q->slot_shift))) {
+		uint32_t lap = (uint32_t)(t >> q->slot_shift);
+		/* groups: the word still shows the previous lap's READY, or our lossy mark
+		 * (WRITING(L, idx): only idx writes its own mark) */
+		bool open = q->max_groups ? lane_main_unpublished(unpublished, lap) &&
+						    (ctl_state(unpublished) != ST_WRITING || ctl_owner(unpublished) == idx)
+					  : ctl_free_at(unpublished, lap);
+		if (open) {
 			if (!exclusive && other_live_claimant(q, idx, rec))
 				return -EAGAIN;
 			PMQ_FAULT("recover.abort_claim");
-			if (slot_abort_writing(q, s, unpublished) == 0)
+			if (slot_abort_at(q, s, unpublished, lap) == 0)
 				rc = 1;
 		}
 	}

@@ -53,6 +53,11 @@ int format_validate_config(const struct pmq_config *c)
 				c->lease_action);
 	if (c->mode & ~0777u)
 		return pmq_fail(-EINVAL, "config: mode %o has bits beyond 0777", c->mode);
+	if (cfg_max_groups(c) > PMQ_GROUPS_MAX)
+		return pmq_fail(-EINVAL, "config: max_groups %u must be in 0..%u", cfg_max_groups(c), PMQ_GROUPS_MAX);
+	if (cfg_groups(c) && !cfg_max_groups(c))
+		return pmq_fail(-EINVAL, "config: groups \"%s\" given but max_groups is 0; set max_groups to make room",
+				cfg_groups(c));
 	uint32_t known = PMQ_F_SP | PMQ_F_SC | PMQ_F_CRASH_NOT_DELIVERY;
 	if (c->flags & ~known)
 		return pmq_fail(-EINVAL, "config: unknown flags 0x%x", c->flags & ~known);
@@ -96,6 +101,15 @@ int format_geometry(const struct pmq_config *c, struct pmq_geometry *g)
 	g->ring_off = round_up(g->held_off + (uint64_t)c->max_attach * g->held_stride, 4096);
 	g->side_off = round_up(g->ring_off + (uint64_t)c->slot_count * g->slot_size, 4096);
 	g->file_size = round_up(g->side_off + side * g->slot_size, 4096);
+	g->max_groups = cfg_max_groups(c);
+	g->group_off = g->lane_off = g->lane_stride = 0;
+	if (g->max_groups) {
+		/* the group area follows the side area: a file without groups is laid out as before */
+		g->group_off = g->file_size;
+		g->lane_off = round_up(g->group_off + (uint64_t)g->max_groups * PMQ_GROUP_REC_SIZE, 4096);
+		g->lane_stride = round_up((uint64_t)c->slot_count * sizeof(uint64_t), 4096);
+		g->file_size = g->lane_off + (uint64_t)g->max_groups * g->lane_stride;
+	}
 	if (g->file_size > (1ull << 40))
 		return pmq_fail(-EINVAL, "config: the queue would need %llu bytes", (unsigned long long)g->file_size);
 	return 0;
@@ -170,6 +184,8 @@ void format_init_header(struct pmq_header *h, const struct pmq_config *c, const 
 	h->durability = c->durability;
 	h->lease_ns = c->lease_ns;
 	h->lease_action = c->lease_action;
+	h->max_groups = g->max_groups;
+	h->features = g->max_groups ? PMQ_FEAT_GROUPS : 0;
 	h->attach_off = g->attach_off;
 	h->ring_off = g->ring_off;
 	h->side_off = g->side_off;
@@ -204,9 +220,12 @@ int format_validate_header(const struct pmq_header *h, uint64_t fsize, const cha
 					 "the pmq that made it", name, h->version, PMQ_FORMAT_VERSION);
 	if (format_id_crc(h) != h->id_crc)
 		return pmq_fail(-EPROTO, "queue \"%s\": header checksum mismatch (corrupted header)", name);
-	if (h->hdr_size != PMQ_HDR_SIZE || h->features != 0)
+	if (h->hdr_size != PMQ_HDR_SIZE || (h->features & ~PMQ_FEAT_GROUPS))
 		return pmq_fail(-EPROTO, "queue \"%s\": header size %u or features 0x%x not supported", name,
 				h->hdr_size, h->features);
+	if (((h->features & PMQ_FEAT_GROUPS) != 0) != (h->max_groups != 0))
+		return pmq_fail(-EPROTO, "queue \"%s\": groups feature 0x%x disagrees with max_groups %u", name,
+				h->features, h->max_groups);
 	/* re-derive the geometry from the config fields and require an exact match */
 	struct pmq_config c;
 	pmq_config_init(&c);
@@ -220,6 +239,7 @@ int format_validate_header(const struct pmq_header *h, uint64_t fsize, const cha
 	c.side_slots = h->side_count;
 	c.durability = h->durability;
 	c.lease_action = h->lease_action;
+	c.max_groups = h->max_groups;
 	struct pmq_geometry g;
 	if (format_validate_config(&c) || format_geometry(&c, &g)) {
 		char why[256]; /* the detail buffer is about to be rewritten: copy it out */

@@ -36,8 +36,8 @@ void held_reset(struct pmq *q, uint32_t idx)
 static bool record_live(const struct pmq *q, uint64_t rec)
 {
 	uint32_t idx = (uint32_t)(rec >> 32) & 0x3fffffffu;
-	struct pmq_slot *s = (rec & SRC_SIDE) ? side_slot(q, idx) : main_slot(q, idx);
-	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed);
+	_Atomic uint64_t *w = (rec & SRC_SIDE) ? &side_slot(q, idx)->ctl : main_word(q, q->group, idx);
+	uint64_t c = atomic_load_explicit(w, memory_order_relaxed);
 	return ctl_owner(c) == q->index && ctl_lap(c) == (uint32_t)rec;
 }
 

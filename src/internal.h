@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -97,7 +99,48 @@ struct pmq {
 	uint32_t held_next;         /* where the next record search starts */
 	bool held_overflow;         /* we set HELD_OVERFLOW in our block */
 	uint64_t held_mine[PMQ_HELD_MAX];
+	/* groups (group.c, docs/groups.md): from the validated header copy */
+	uint32_t max_groups;        /* 0: a queue without groups */
+	uint32_t group;             /* our group's index + 1 (0: none: a producer, or no groups) */
+	uint32_t group_inc;         /* its incarnation when we joined */
+	bool group_lossy;
+	uint8_t *groups;            /* the group table */
+	uint8_t *lanes;             /* lane of group g at lanes + g * lane_stride */
+	uint64_t lane_stride;
+	_Atomic uint64_t *lane;     /* our group's lane (reliable) */
+	struct pmq_group_rec *grec; /* our group's record */
+	uint8_t *lossy_buf;         /* lossy: the copy a receive hands out (max_payload bytes) */
 };
+
+/* group.c */
+struct pmq_geometry;
+static inline _Atomic uint64_t *group_lane(const struct pmq *q, uint32_t g)
+{
+	return (_Atomic uint64_t *)(q->lanes + (size_t)g * q->lane_stride);
+}
+/* The word that decides main slot j for group tag `tag` (index + 1): its lane word,
+ * or (tag 0) the slot's own control word. tag is bounded by the caller. */
+static inline _Atomic uint64_t *main_word(const struct pmq *q, unsigned tag, uint32_t j);
+int group_check_name(const char *name);
+int group_parse_list(const char *spec, uint32_t max_groups,
+		     void (*fn)(void *arg, uint32_t i, const char *name, unsigned flags), void *arg);
+void group_init_area(uint8_t *base, const struct pmq_config *cfg, const struct pmq_geometry *g);
+void group_handle_geometry(struct pmq *q, const struct pmq_header *h);
+int group_join(struct pmq *q, const char *name);    /* at open: the group named in the options */
+void group_mark_attachment(struct pmq *q);          /* after the join: our entry names our group */
+bool group_gone(const struct pmq *q);               /* our group was deleted (or replaced) */
+/* a recoverer's view of attachment idx's group: tag (index + 1) or 0, bounded */
+unsigned group_tag_of(const struct pmq *q, uint32_t idx);
+
+/* lane.c: consumers of groups, and the producers' gate on the reliable lanes */
+#define COOKIE_LANE (1ull << 62)  /* cookie[0]: a main slot held through our group's lane */
+#define COOKIE_LOSSY (1ull << 61) /* cookie[0]: a lossy copy, nothing held */
+bool lane_settled(const struct pmq *q, uint64_t masks, uint32_t j, uint32_t lap, memory_order mo);
+bool lane_main_unpublished(uint64_t c, uint32_t lap);
+int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer);
+int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64_t *writer);
+bool lane_peek_data(struct pmq *q);
+bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);
 
 /* held.c: claim records for targeted recovery (layout.h, docs/format.md) */
 static inline struct pmq_held *held_block(const struct pmq *q, uint32_t idx)
@@ -111,6 +154,10 @@ void held_record(struct pmq *q, int side, uint32_t idx, uint32_t lap); /* before
 static inline struct pmq_slot *main_slot(const struct pmq *q, uint64_t idx)
 {
 	return (struct pmq_slot *)(q->ring + (size_t)idx * q->slot_size);
+}
+static inline _Atomic uint64_t *main_word(const struct pmq *q, unsigned tag, uint32_t j)
+{
+	return tag ? &group_lane(q, tag - 1)[j] : &main_slot(q, j)->ctl;
 }
 static inline struct pmq_slot *side_slot(const struct pmq *q, uint32_t idx)
 {
@@ -145,7 +192,18 @@ uint32_t slot_crc(const struct pmq_slot *s, const uint8_t *payload, uint32_t len
 struct pmq_geometry {
 	uint64_t attach_off, held_off, ring_off, side_off, file_size;
 	uint32_t slot_size, slot_shift, side_count, held_stride, held_cap;
+	uint64_t group_off, lane_off, lane_stride; /* 0 without groups */
+	uint32_t max_groups;
 };
+/* the 1.1 config fields, read only when the caller's struct has them */
+static inline uint32_t cfg_max_groups(const struct pmq_config *c)
+{
+	return c->size >= offsetof(struct pmq_config, max_groups) + sizeof(c->max_groups) ? c->max_groups : 0;
+}
+static inline const char *cfg_groups(const struct pmq_config *c)
+{
+	return c->size >= offsetof(struct pmq_config, groups) + sizeof(c->groups) ? c->groups : NULL;
+}
 void format_held_geometry(uint64_t attach_off, uint32_t max_attach, uint32_t quota, uint64_t *off,
 			  uint32_t *stride, uint32_t *cap);
 int format_geometry(const struct pmq_config *cfg, struct pmq_geometry *g);
@@ -218,6 +276,9 @@ uint32_t slot_snapshot(const struct pmq *q, const struct pmq_slot *s, struct pmq
 bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t *payload, uint32_t len);
 /* WRITING(L,p) -> FREE(L+1, aborted) of a main slot; -ESTALE if the word is no longer wr_ctl */
 int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
+/* the same for ticket lap `lap` whatever the unpublished word shows (groups: the previous
+ * lap's READY, or a lossy mark): -> FREE(lap+1, aborted) */
+int slot_abort_at(struct pmq *q, struct pmq_slot *s, uint64_t word, uint32_t lap);
 /* a slot we claimed (main or side) becomes the caller's message; counts it as held */
 void slot_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
 		   uint32_t idx);
@@ -239,6 +300,7 @@ int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed_ctl);
 /* move a held message (main or side source) into a new side entry */
 struct move_req {
 	struct pmq_slot *src;
+	unsigned src_tag;       /* groups: a main source's group tag (index + 1): its lane word decides */
 	int src_is_side;
 	uint32_t src_idx;
 	uint64_t src_ctl;       /* expected CLAIMED word of the source */
@@ -256,7 +318,11 @@ int side_try_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters);
 void held_uncounted(struct pmq *q);
 bool dlq_credit_give(struct pmq *q); /* saturating: never below zero; false if it was zero */
 /* free a MOVED source once its copy is published */
-int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved_ctl);
+int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved_ctl, unsigned tag);
+/* groups: free every READY or DEAD side entry of group tag (a delete); count them */
+void side_free_group(struct pmq *q, unsigned tag);
+void side_count_group(struct pmq *q, unsigned tag, uint64_t *ready, uint64_t *dead);
+void group_count_move(struct pmq *q, unsigned tag, bool dead); /* a group's redelivered / dead_lettered */
 
 /* release (and more, W3): every side-area write before it is visible to whoever acquires the new value */
 static inline void side_seq_bump(struct pmq *q)

@@ -25,6 +25,7 @@
 #define PMQ_MAX_SLOTS (1u << 30)
 #define PMQ_MAX_PAYLOAD (1u << 20)
 #define PMQ_NO_OWNER 0xffu
+#define PMQ_FEAT_GROUPS 0x2u         /* features: the file has a group area (docs/groups.md) */
 
 /* Byte offsets of the OFD locks (far beyond any file's end: locks need no data). */
 #define PMQ_LOCK_PRESENCE ((off_t)1 << 40)
@@ -81,9 +82,18 @@ static inline int32_t lap_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b)
 
 #define SLOT_HF_CRC 0x1u      /* crc is valid over header fields + payload */
 #define SLOT_HF_REPLAYED 0x2u /* came back from the dead letters */
+/* side entries of a queue with groups: bits 8..15 = group index + 1 (0: no group) */
+#define SLOT_HF_GROUP_SHIFT 8
+#define SLOT_HF_GROUP_MASK 0xff00u
+static inline unsigned hf_group(uint16_t hf) { return (hf & SLOT_HF_GROUP_MASK) >> SLOT_HF_GROUP_SHIFT; }
+static inline uint16_t hf_with_group(uint16_t hf, unsigned tag)
+{
+	return (uint16_t)((hf & ~SLOT_HF_GROUP_MASK) | ((tag << SLOT_HF_GROUP_SHIFT) & SLOT_HF_GROUP_MASK));
+}
 
 /* Side entry source word: bit 63 set when valid, bit 62 side (else main),
- * bits 32..61 index, bits 0..31 lap of the source. */
+ * bits 32..61 index, bits 0..31 lap of the source. In a queue with groups a main
+ * source of an entry tagged with group g (hflags) is g's lane word at that index. */
 #define SRC_VALID (1ull << 63)
 #define SRC_SIDE (1ull << 62)
 
@@ -134,11 +144,11 @@ static inline uint64_t at_make(unsigned state, unsigned role, uint32_t inc)
 struct pmq_attach {
 	_Atomic uint64_t word;        /* at_make(state, role, incarnation) */
 	_Atomic int32_t pid;          /* in the attacher's PID namespace */
-	uint32_t reserved2;
+	_Atomic uint32_t group_inc;   /* groups: the incarnation of the group it joined (owner-written at join) */
 	_Atomic uint64_t start_time;  /* /proc/<pid>/stat field 22 */
 	_Atomic uint64_t heartbeat;   /* bumped by each recv: only the owner writes */
 	_Atomic uint32_t in_flight;   /* held messages: only the owner (or its recoverer) writes */
-	uint32_t reserved0;
+	_Atomic uint32_t group;       /* groups: group index + 1 of a consumer (0: none); owner-written at join */
 	_Atomic uint64_t sent;        /* counters, owner-written */
 	_Atomic uint64_t received;
 	/* producers: ticket + 1 of the latest ticket this attachment tried to claim (0: none),
@@ -195,7 +205,7 @@ struct pmq_header {
 	uint32_t durability;
 	uint64_t lease_ns;
 	uint32_t lease_action;
-	uint32_t reserved0;
+	uint32_t max_groups;      /* 0: no groups (format-2 files before groups: 0) */
 	uint64_t attach_off;
 	uint64_t ring_off;
 	uint64_t side_off;
@@ -246,11 +256,45 @@ struct pmq_header {
 	 * Monotonic: pmqd's replicator rescans the side area when it differs from the value
 	 * it saw at its last scan (docs/failover.md). Zero in files made before it existed. */
 	_Atomic uint64_t side_seq;
+
+	/* groups (docs/groups.md), zero without them: read by every producer of a queue
+	 * with groups, written only when a group is created or deleted */
+	_Alignas(64) _Atomic uint64_t group_masks; /* bits 0..31 reliable groups, 32..63 lossy */
 };
 _Static_assert(offsetof(struct pmq_header, id_crc) < 192, "identity fits before boot_id");
 _Static_assert(offsetof(struct pmq_header, boot_crc) == 248, "boot_crc in the padding before tail");
 _Static_assert(offsetof(struct pmq_header, tail) % 64 == 0, "tail on its own line");
 _Static_assert(offsetof(struct pmq_header, head) - offsetof(struct pmq_header, tail) == 64, "head apart");
 _Static_assert(sizeof(struct pmq_header) <= PMQ_HDR_SIZE, "header fits its page");
+
+/* ---- groups (docs/groups.md) -------------------------------------------------
+ * After the side area: max_groups records of 256 B, then one lane per group
+ * (slot_count words, each lane page aligned). A lane word is the group's control
+ * word for a main slot, in the main ring's encoding (FREE(L), CLAIMED(L,c),
+ * MOVED(L,c,e)); FREE(L+1) means the group settled lap L there. */
+enum group_state { GS_FREE = 0, GS_INIT = 1, GS_ACTIVE = 2, GS_DELETING = 3 };
+#define GROUP_F_LOSSY 0x1u
+/* word: bits 0..7 state, 8..15 flags, 32..63 incarnation */
+static inline unsigned gw_state(uint64_t w) { return (unsigned)w & 0xffu; }
+static inline unsigned gw_flags(uint64_t w) { return (unsigned)(w >> 8) & 0xffu; }
+static inline uint32_t gw_inc(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint64_t gw_make(unsigned state, unsigned flags, uint32_t inc)
+{
+	return (uint64_t)(state & 0xffu) | ((uint64_t)(flags & 0xffu) << 8) | ((uint64_t)inc << 32);
+}
+#define PMQ_GROUP_REC_SIZE 256u
+struct pmq_group_rec {
+	_Atomic uint64_t word;       /* gw_make(state, flags, incarnation) */
+	char name[32];               /* NUL-terminated, written while INIT */
+	_Atomic uint64_t start;      /* first ticket the group takes */
+	uint64_t created_ns;
+	uint64_t reserved0;
+	_Alignas(64) _Atomic uint64_t head; /* reliable: a hint; lossy: the cursor (CAS) */
+	_Alignas(64) _Atomic uint64_t redelivered;
+	_Atomic uint64_t dead_lettered;
+	_Atomic uint64_t lost;
+	_Alignas(64) uint64_t reserved[8];
+};
+_Static_assert(sizeof(struct pmq_group_rec) == PMQ_GROUP_REC_SIZE, "group record is four lines");
 
 #endif /* PMQ_LAYOUT_H */

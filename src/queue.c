@@ -86,7 +86,7 @@ static bool pmem_forced(void)
 	return f && strcmp(f, "1") == 0;
 }
 
-PMQ_EXPORT const char *pmq_version(void) { return "1.0.0"; }
+PMQ_EXPORT const char *pmq_version(void) { return "1.1.0"; }
 
 PMQ_EXPORT void pmq_open_opts_init(struct pmq_open_opts *o)
 {
@@ -184,6 +184,7 @@ static int init_file(int fd, const struct pmq_config *cfg, const struct pmq_geom
 	for (uint64_t e = 0; e < g->side_count; e++)
 		atomic_store_explicit(&((struct pmq_slot *)((uint8_t *)m + g->side_off + e * g->slot_size))->ctl,
 				      ctl_free(0), memory_order_relaxed);
+	group_init_area(m, cfg, g); /* groups made with the queue: before anyone can open it */
 	int rc = msync(m, g->file_size, MS_SYNC) ? -errno : 0;
 	munmap(m, g->file_size);
 	return rc;
@@ -211,6 +212,8 @@ PMQ_EXPORT int pmq_create(const char *name, const struct pmq_config *cfg_in, pmq
 	if (cfg.consumer_quota > cfg.slot_count && cfg.slot_count >= 2 && !(cfg.slot_count & (cfg.slot_count - 1)))
 		cfg.consumer_quota = cfg.slot_count;
 	if ((rc = format_validate_config(&cfg)))
+		return rc;
+	if ((rc = group_parse_list(cfg_groups(&cfg), cfg_max_groups(&cfg), NULL, NULL)))
 		return rc;
 	struct pmq_geometry g;
 	if ((rc = format_geometry(&cfg, &g)))
@@ -267,7 +270,8 @@ PMQ_EXPORT int pmq_create(const char *name, const struct pmq_config *cfg_in, pmq
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = dir;
-	return pmq_open_ex(base, PMQ_PRODUCER | PMQ_CONSUMER, &o, out);
+	/* with groups a consumer names its group: the creator's handle is a producer */
+	return pmq_open_ex(base, g.max_groups ? PMQ_PRODUCER : PMQ_PRODUCER | PMQ_CONSUMER, &o, out);
 fail:
 	unlinkat(dfd, tmp_leaf, 0);
 	close(fd);
@@ -368,10 +372,12 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	struct pmq_open_opts opts;
 	pmq_open_opts_init(&opts);
 	if (o) {
-		if (o->size < sizeof(opts) || o->wait > PMQ_WAIT_FUTEX)
+		/* 1.0 callers pass the struct without `group`: copy what they have */
+		if (o->size < offsetof(struct pmq_open_opts, group) || o->size > 4096 || o->wait > PMQ_WAIT_FUTEX)
 			return pmq_fail(-EINVAL, "pmq_open_ex: bad options (size %u, wait %u); use pmq_open_opts_init()",
 					o->size, o->wait);
-		opts = *o;
+		memcpy(&opts, o, o->size < sizeof(opts) ? o->size : sizeof(opts));
+		opts.size = sizeof(opts);
 	}
 	const char *dir = resolve_dir(opts.dir);
 	char path[4096];
@@ -438,6 +444,13 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 		goto fail_map;
 	PMQ_FAULT("open.header_copied"); /* tests rewrite the mapped header here */
 	handle_geometry(q, &hcopy);
+	group_handle_geometry(q, &hcopy);
+	if ((rc = group_join(q, opts.group)))
+		goto fail_map;
+	if (q->group_lossy && !(q->lossy_buf = malloc(q->max_payload))) {
+		rc = pmq_fail(-ENOMEM, "pmq_open: out of memory for the lossy copy buffer");
+		goto fail_map;
+	}
 	if (q->power && !q->is_pmem && on_tmpfs(q->fd) && !pmem_forced()) {
 		rc = pmq_fail(-EINVAL, "queue \"%s\": power durability on tmpfs cannot survive power loss", base);
 		goto fail_map;
@@ -447,6 +460,7 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 		goto fail_map;
 	if ((rc = attach_join(q, q->role)))
 		goto fail_map;
+	group_mark_attachment(q);
 	if (exclusive) {
 		/* nobody else is attached: whole-file recovery, then share the presence. A boot
 		 * record that fails its checksum is damage, not evidence of a reboot
@@ -475,6 +489,7 @@ fail_fd:
 	close(q->fd);
 fail_q:
 	attach_fork_gate_leave();
+	free(q->lossy_buf);
 	free(q);
 	return rc;
 }
@@ -492,7 +507,7 @@ PMQ_EXPORT int pmq_close(pmq_t *q)
 	int rc = 0;
 	if (!q->forked) {
 		if (q->resv) {
-			slot_abort_writing(q, q->resv, q->resv_ctl);
+			slot_abort_at(q, q->resv, q->resv_ctl, (uint32_t)(q->resv_ticket >> q->slot_shift));
 			q->resv = NULL;
 		}
 		/* settle what we hold (as a nack would), then free our entry */
@@ -509,6 +524,7 @@ PMQ_EXPORT int pmq_close(pmq_t *q)
 	if (q->fd >= 0)
 		close(q->fd); /* drops token and presence */
 	attach_fork_gate_leave();
+	free(q->lossy_buf);
 	free(q);
 	return rc;
 }
@@ -586,6 +602,7 @@ PMQ_EXPORT int pmq_get_config(pmq_t *q, struct pmq_config *cfg)
 	cfg->durability = q->power ? PMQ_DURABLE_POWER : PMQ_DURABLE_PROCESS;
 	cfg->lease_ns = q->lease_ns;
 	cfg->lease_action = q->lease_action;
+	cfg->max_groups = q->max_groups;
 	cfg->dir = NULL;
 	return 0;
 }
@@ -617,16 +634,17 @@ PMQ_EXPORT int pmq_requeue_holder(pmq_t *q, uint32_t idx, uint32_t incarnation)
 	/* the holder may die, be recovered and be replaced at the same index while we walk:
 	 * each word that names idx is moved only if idx is still the incarnation asked about
 	 * (the move's CAS on that exact word then rules out a change after the check) */
+	unsigned tag = group_tag_of(q, idx); /* groups: the holder's lane */
 	for (uint32_t j = 0; j < q->slot_count; j++) {
 		struct pmq_slot *s = main_slot(q, j);
-		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+		uint64_t c = atomic_load_explicit(main_word(q, tag, j), memory_order_acquire);
 		if (ctl_state(c) != ST_CLAIMED || ctl_owner(c) != idx)
 			continue;
 		if (!holder_unchanged(q, idx, incarnation))
 			goto replaced;
 		/* the holder may be alive: copy, mark, and leave the slot pinned until it acks */
-		struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
-				     .free_source = false, .add_deliveries = add, .force_reason = 0};
+		struct move_req m = {.src = s, .src_tag = tag, .src_is_side = 0, .src_idx = j, .src_ctl = c,
+				     .actor = q->index, .free_source = false, .add_deliveries = add, .force_reason = 0};
 		if (side_move(q, &m) == 0)
 			n++;
 	}

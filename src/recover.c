@@ -31,7 +31,7 @@ static bool owned_by(uint64_t c, unsigned owner)
 static uint32_t crash_add(const struct pmq *q) { return (q->qflags & PMQ_F_CRASH_NOT_DELIVERY) ? 0 : 1; }
 
 /* Is the source of side entry e exactly MOVED(lap, *, e)? */
-static bool source_marked(struct pmq *q, uint32_t e, uint64_t src)
+static bool source_marked(struct pmq *q, uint32_t e, uint64_t src, unsigned tag)
 {
 	if (!(src & SRC_VALID))
 		return false;
@@ -43,11 +43,13 @@ static bool source_marked(struct pmq *q, uint32_t e, uint64_t src)
 			return false; /* bounds: read from shared memory */
 		s = side_slot(q, si);
 	} else {
-		if (si >= q->slot_count)
+		if (si >= q->slot_count || tag > q->max_groups)
 			return false;
 		s = main_slot(q, si);
 	}
-	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+	/* groups: a main source of a tagged copy is that group's lane word */
+	_Atomic uint64_t *w = (src & SRC_SIDE) ? &s->ctl : main_word(q, tag, si);
+	uint64_t c = atomic_load_explicit(w, memory_order_acquire);
 	return ctl_state(c) == ST_MOVED && ctl_lap(c) == lap && ctl_side(c) == e;
 }
 
@@ -60,20 +62,23 @@ struct tally {
  * word changed under us (a lease move may have marked it and left it pinned for a holder
  * that is dead): settle what is there now (tests/model, bug B); each retry follows a
  * change, so it ends. */
-static bool settle_main(struct pmq *q, unsigned owner, uint32_t j, struct tally *t)
+static bool settle_main(struct pmq *q, unsigned owner, uint32_t j, struct tally *t, unsigned tag)
 {
 	struct pmq_slot *s = main_slot(q, j);
+	_Atomic uint64_t *w = main_word(q, tag, j); /* groups: the group's lane word */
 	/* R1: acquire; pairs with the owner's last release on this word */
-	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+	uint64_t c = atomic_load_explicit(w, memory_order_acquire);
 	if (!owned_by(c, owner))
 		return false;
 	switch (ctl_state(c)) {
 	case ST_WRITING:
-		slot_abort_writing(q, s, c);
+		if (!tag)
+			slot_abort_writing(q, s, c);
 		break;
 	case ST_CLAIMED: {
-		struct move_req m = {.src = s, .src_is_side = 0, .src_idx = j, .src_ctl = c, .actor = q->index,
-				     .free_source = true, .add_deliveries = crash_add(q), .force_reason = 0};
+		struct move_req m = {.src = s, .src_tag = tag, .src_is_side = 0, .src_idx = j, .src_ctl = c,
+				     .actor = q->index, .free_source = true, .add_deliveries = crash_add(q),
+				     .force_reason = 0};
 		PMQ_FAULT("recover.settle_move");
 		int rc = side_move(q, &m);
 		if (rc == 0)
@@ -85,7 +90,7 @@ static bool settle_main(struct pmq *q, unsigned owner, uint32_t j, struct tally 
 		break;
 	}
 	case ST_MOVED:
-		slot_free_moved(q, s, 0, j, c);
+		slot_free_moved(q, s, 0, j, c, tag);
 		break;
 	default:
 		break;
@@ -103,7 +108,7 @@ static bool settle_side(struct pmq *q, unsigned owner, uint32_t e, struct tally 
 	switch (ctl_state(c)) {
 	case ST_WRITING:
 		/* a dead actor's copy: publish it iff the mark happened, else abort it */
-		if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed))) {
+		if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed), hf_group(READ_ONCE(d->hflags)))) {
 			side_publish(q, e, c);
 		} else {
 			/* the move never happened: give back the dead-letter credit it recorded
@@ -133,7 +138,7 @@ static bool settle_side(struct pmq *q, unsigned owner, uint32_t e, struct tally 
 		break;
 	}
 	case ST_MOVED:
-		slot_free_moved(q, d, 1, e, c);
+		slot_free_moved(q, d, 1, e, c, 0);
 		break;
 	default:
 		break;
@@ -146,6 +151,7 @@ static bool settle_side(struct pmq *q, unsigned owner, uint32_t e, struct tally 
  * use and only decides where to look: the word itself decides what is settled. */
 struct plan {
 	bool full_main, full_side;
+	unsigned tag;                     /* groups: the owner's group (its main records are lane words) */
 	uint32_t n;                       /* records copied */
 	uint64_t rec[PMQ_HELD_MAX];
 };
@@ -154,8 +160,10 @@ static void plan_pass(struct pmq *q, unsigned owner, struct plan *p)
 {
 	p->full_main = p->full_side = true;
 	p->n = 0;
+	p->tag = 0;
 	if (owner >= q->max_attach)
 		return; /* ANY_OWNER: the whole-file pass */
+	p->tag = group_tag_of(q, owner);
 	struct pmq_held *b = held_block(q, owner);
 	/* acquire: our own block, or a dead owner's read under its token (H1) */
 	uint64_t w = atomic_load_explicit(&q->attach[owner].word, memory_order_acquire);
@@ -186,12 +194,22 @@ static int settle_pass(struct pmq *q, unsigned owner)
 	plan_pass(q, owner, &p);
 	if (p.full_main) {
 		for (uint32_t j = 0; j < q->slot_count; j++)
-			while (settle_main(q, owner, j, &t))
+			while (settle_main(q, owner, j, &t, 0))
 				;
+		/* groups: every lane of every group (a full pass knows no records) */
+		for (unsigned g = 1; g <= q->max_groups; g++)
+			for (uint32_t j = 0; j < q->slot_count; j++)
+				while (settle_main(q, owner, j, &t, g))
+					;
+	} else if (p.tag) {
+		for (uint32_t k = 0; k < p.n; k++)
+			if (!(p.rec[k] & SRC_SIDE))
+				while (settle_main(q, owner, (uint32_t)(p.rec[k] >> 32) & 0x3fffffffu, &t, p.tag))
+					;
 	} else {
 		for (uint32_t k = 0; k < p.n; k++)
 			if (!(p.rec[k] & SRC_SIDE))
-				while (settle_main(q, owner, (uint32_t)(p.rec[k] >> 32) & 0x3fffffffu, &t))
+				while (settle_main(q, owner, (uint32_t)(p.rec[k] >> 32) & 0x3fffffffu, &t, 0))
 					;
 	}
 	if (p.full_side) {
@@ -227,6 +245,12 @@ static void audit_owner(struct pmq *q, unsigned owner)
 		if (names_owner(c, owner))
 			pmq_fault_audit_failed("main slot", j, c, owner);
 	}
+	for (unsigned g = 1; g <= q->max_groups; g++)
+		for (uint32_t j = 0; j < q->slot_count; j++) {
+			uint64_t c = atomic_load_explicit(main_word(q, g, j), memory_order_relaxed); /* test audit */
+			if (names_owner(c, owner))
+				pmq_fault_audit_failed("group lane", j, c, owner);
+		}
 	for (uint32_t e = 0; e < q->side_count; e++) {
 		uint64_t c = atomic_load_explicit(&side_slot(q, e)->ctl, memory_order_relaxed); /* test audit */
 		if (names_owner(c, owner))
@@ -618,7 +642,10 @@ int recover_whole_file(struct pmq *q, bool rebooted)
 	}
 	/* a damaged file is rebuilt like one after a reboot, without counting deliveries
 	 * (what it cost shows as aborted tickets and DR_CORRUPT dead letters) */
-	bool repair = rebooted || !file_plausible(q);
+	/* groups: the main words of settled messages stay READY (docs/groups.md), which the
+	 * rebuild's rules would take for survivors: a file with groups is not rebuilt (its
+	 * holders were recovered above; damage repair is left out, docs/groups.md) */
+	bool repair = !q->max_groups && (rebooted || !file_plausible(q));
 	if (repair)
 		rebuild(q, rebooted);
 	recount_side(q); /* every exclusive open: credits a crash left uncounted come back */

@@ -73,6 +73,42 @@ static inline bool repl_may_reuse(const struct pmq *q, uint64_t t)
 }
 
 /*
+ * Groups, after the tail CAS: a group created meanwhile may have to be waited for (its
+ * creator started it at a tail it read after setting its bit: G2), and while a lossy
+ * group exists the slot is marked WRITING before we overwrite it (its readers' check).
+ */
+static int groups_after_claim(struct pmq *q, struct pmq_slot *s, uint64_t t, uint64_t checked, uint64_t *c)
+{
+	/* G2's producer half: the mask is read after the tail CAS, seq_cst both sides */
+	atomic_thread_fence(memory_order_seq_cst);
+	uint64_t m = atomic_load_explicit(&q->hdr->group_masks, memory_order_relaxed);
+	uint32_t lap = lap_of(q, t);
+	uint32_t j = (uint32_t)(t & q->slot_mask);
+	if (ctl_state(*c) == ST_READY && ((uint32_t)m & ~(uint32_t)checked)) {
+		/* rare: a reliable group appeared between our look and our claim. The ticket is
+		 * ours; wait until the new group settled the slot's previous lap */
+		while (!lane_settled(q, m, j, lap, memory_order_acquire)) {
+			uint32_t seq = atomic_load_explicit(&q->hdr->space_seq, memory_order_acquire);
+			if (lane_settled(q, m, j, lap, memory_order_seq_cst))
+				break;
+			futex_sleep(&q->hdr->space_seq, seq, 1000000ull);
+			m = atomic_load_explicit(&q->hdr->group_masks, memory_order_seq_cst);
+		}
+	}
+	if (m >> 32) {
+		uint64_t mark = ctl_make(lap, ST_WRITING, q->index, 0, 0);
+		uint64_t expect = *c;
+		/* L3: seq_cst CAS: the mark comes before every byte we write into the slot (an
+		 * acquiring RMW keeps later stores after it); a lossy reader's L2 check sees it */
+		if (!atomic_compare_exchange_strong_explicit(&s->ctl, &expect, mark, memory_order_seq_cst,
+							     memory_order_relaxed))
+			return pmq_fail(-ESTALE, "queue \"%s\": the ticket was aborted before this send wrote it", q->name);
+		*c = mark;
+	}
+	return 0;
+}
+
+/*
  * Claim the next ticket for writing. Returns 0 with the slot and its FREE(L) word
  * (the publish CAS's expected value), -EAGAIN if full and non-blocking, -ETIMEDOUT.
  */
@@ -96,7 +132,15 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
 		int32_t d = lap_diff(ctl_lap(c), lap);
 
-		if (d == 0 && ctl_state(c) == ST_FREE && unlikely(!repl_may_reuse(q, t))) {
+		/* groups: the previous lap's READY is free once every reliable group settled it */
+		uint64_t masks = 0;
+		bool open = d == 0 && ctl_state(c) == ST_FREE;
+		if (q->max_groups && d == -1 && ctl_state(c) == ST_READY) {
+			/* relaxed: rechecked with a seq_cst fence after the claim, below */
+			masks = atomic_load_explicit(&h->group_masks, memory_order_relaxed);
+			open = lane_settled(q, masks, (uint32_t)(t & q->slot_mask), lap, memory_order_acquire);
+		}
+		if (open && unlikely(!repl_may_reuse(q, t))) {
 			/* the standby has not confirmed the ticket this slot held a lap ago */
 			if (flags & PMQ_NONBLOCK)
 				return -EAGAIN;
@@ -107,7 +151,7 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			wait_for_space(q, &w, seq);
 			continue;
 		}
-		if (d == 0 && ctl_state(c) == ST_FREE) {
+		if (open) {
 			/* the record first, on our own line: whoever sees tail past t also sees
 			 * that we may own t (claim.c); relaxed, the tail's release carries it */
 			atomic_store_explicit(&q->me->claim, t + 1, memory_order_relaxed);
@@ -127,6 +171,11 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 				}
 			}
 			PMQ_FAULT("send.after_claim");
+			if (q->max_groups) {
+				int rc = groups_after_claim(q, s, t, masks, &c);
+				if (rc)
+					return rc;
+			}
 			/* D1: the slot's line (its word FREE(L), unchanged) reaches the media before
 			 * the first store into a reused slot: an ack is not persisted, and the media
 			 * must not show the previous lap's READY over half-written bytes */
@@ -293,7 +342,7 @@ PMQ_EXPORT int pmq_abort(pmq_t *q, void *buf)
 		return pmq_fail(-EINVAL, "pmq_abort: buffer does not belong to this handle's open reservation");
 	struct pmq_slot *s = q->resv;
 	q->resv = NULL;
-	return slot_abort_writing(q, s, q->resv_ctl);
+	return slot_abort_at(q, s, q->resv_ctl, lap_of(q, q->resv_ticket));
 }
 
 PMQ_EXPORT int pmq_send(pmq_t *q, const void *buf, size_t len, unsigned flags)
@@ -468,6 +517,13 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 bool ring_peek_data(struct pmq *q)
 {
 	struct pmq_header *h = q->hdr;
+	if (q->group && !(q->role & AT_ROLE_DLQ)) {
+		bool side_fresh = !q->side_seq_stale ||
+				  atomic_load_explicit(&h->side_seq, memory_order_seq_cst) + 1 != q->side_seq_stale;
+		if (!q->group_lossy && side_fresh && atomic_load_explicit(&h->side_hint, memory_order_seq_cst) != 0)
+			return true;
+		return lane_peek_data(q);
+	}
 	/* seq_cst loads: W1's re-check half (see wait.c). After a fruitless side scan, the
 	 * side area has something new only if side_seq moved since (W3): a hint or count
 	 * that merely equals the old value proves nothing (claim + nack restores it) */
@@ -490,7 +546,11 @@ bool ring_peek_space(struct pmq *q)
 	uint64_t c = atomic_load_explicit(&main_slot(q, t & q->slot_mask)->ctl, memory_order_seq_cst);
 	if (atomic_load_explicit(&h->fenced, memory_order_relaxed))
 		return true;
+	if (q->max_groups && !lane_peek_space(q, t, c))
+		return false;
 	int32_t d = lap_diff(ctl_lap(c), lap_of(q, t));
+	if (q->max_groups && d == -1)
+		d = 0; /* the previous lap's READY, settled: free for our purpose */
 	if (d == 0 && ctl_state(c) == ST_FREE && t >= q->slot_count) {
 		/* gated on the standby's confirmation: seq_cst loads pair with R4 in pmq_repl_confirm */
 		uint32_t f = atomic_load_explicit(&h->repl_flags, memory_order_seq_cst);
@@ -528,7 +588,7 @@ static void ring_maybe_heal_claim(struct pmq *q, struct wait_state *w, uint64_t 
 	if ((w->spins & 63) != 63)
 		return;
 	/* relaxed: hints; the slot word is compared, and recovery decides under the token */
-	uint64_t hd = atomic_load_explicit(&q->hdr->head, memory_order_relaxed);
+	uint64_t hd = atomic_load_explicit(q->group ? &q->grec->head : &q->hdr->head, memory_order_relaxed);
 	uint64_t tail = atomic_load_explicit(&q->hdr->tail, memory_order_relaxed);
 	if (tail <= hd || !ctl_free_at(c, lap_of(q, hd))) {
 		w->watch_ctl = 0; /* nothing claimed there: an empty queue */
@@ -574,7 +634,33 @@ static void ring_maybe_heal(struct pmq *q, struct wait_state *w, uint64_t writer
 	recover_owner(q, owner);
 }
 
+static int recv_one_lost(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t timeout_ns, bool forever,
+			 uint64_t *lost);
+
 static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t timeout_ns, bool forever)
+{
+	uint64_t lost = 0;
+	return recv_one_lost(q, msg, flags, timeout_ns, forever, &lost);
+}
+
+/* One try at our group's next message: redeliveries first, then the lane (or the lossy copy). */
+static int group_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer, uint64_t *lost)
+{
+	if (unlikely(group_gone(q)))
+		return pmq_fail(-EIDRM, "queue \"%s\": this handle's group was deleted; open a handle on an existing "
+					"group", q->name);
+	if (q->group_lossy)
+		return lossy_try_consume(q, msg, lost, writer);
+	/* relaxed: the hint only decides whether to scan; the entry words (and their group
+	 * tags) decide */
+	if (unlikely(atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed) != 0) &&
+	    side_try_claim(q, msg, false) == 0)
+		return 0;
+	return lane_try_consume(q, msg, writer);
+}
+
+static int recv_one_lost(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t timeout_ns, bool forever,
+			 uint64_t *lost)
 {
 	int rc = check_handle(q);
 	if (rc)
@@ -584,7 +670,7 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 	if (unlikely(!can_consume(q)))
 		return pmq_fail(-EPERM, "queue \"%s\": handle not opened as consumer", q->name);
 	/* relaxed: owner-only counter */
-	if (unlikely(atomic_load_explicit(&q->me->in_flight, memory_order_relaxed) >= q->quota))
+	if (unlikely(atomic_load_explicit(&q->me->in_flight, memory_order_relaxed) >= q->quota) && !q->group_lossy)
 		return pmq_fail(-EBUSY, "queue \"%s\": consumer holds its quota of %u messages; ack some", q->name,
 				q->quota);
 	struct pmq_header *h = q->hdr;
@@ -597,6 +683,10 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 		if (q->role & AT_ROLE_DLQ) {
 			if (side_try_claim(q, msg, true) == 0)
 				return 0;
+		} else if (q->group) {
+			rc = group_try_consume(q, msg, &writer, lost);
+			if (rc != -EAGAIN)
+				return rc;
 		} else {
 			/* relaxed: the hint only decides whether to scan; the entry words decide */
 			if (unlikely(atomic_load_explicit(&h->side_hint, memory_order_relaxed) != 0) &&
@@ -623,6 +713,15 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 }
 
 PMQ_EXPORT int pmq_recv(pmq_t *q, struct pmq_msg *msg, unsigned flags) { return recv_one(q, msg, flags, 0, true); }
+
+PMQ_EXPORT int pmq_recv_lossy(pmq_t *q, struct pmq_msg *msg, unsigned flags, uint64_t *lost)
+{
+	uint64_t n = 0;
+	int rc = recv_one_lost(q, msg, flags, 0, true, &n);
+	if (lost)
+		*lost = n; /* skipped before this message (or before the failure: counted in `lost` anyway) */
+	return rc;
+}
 
 PMQ_EXPORT int pmq_recv_timeout(pmq_t *q, struct pmq_msg *msg, uint64_t timeout_ns)
 {
@@ -653,27 +752,37 @@ static void in_flight_dec(struct pmq *q)
 }
 
 /* Decode a message cookie into its slot; -EINVAL if it is not ours. */
-static int msg_slot(struct pmq *q, const struct pmq_msg *msg, struct pmq_slot **s, int *side, uint32_t *idx)
+static int msg_slot(struct pmq *q, const struct pmq_msg *msg, struct pmq_slot **s, int *side, uint32_t *idx,
+		    _Atomic uint64_t **word)
 {
 	if (unlikely(!msg))
 		return pmq_fail(-EINVAL, "NULL message pointer");
 	*side = (int)(msg->cookie[0] >> 63);
 	*idx = (uint32_t)msg->cookie[0];
+	bool lane = (msg->cookie[0] & COOKIE_LANE) != 0;
 	uint64_t claimed = msg->cookie[1];
 	if ((*side && *idx >= q->side_count) || (!*side && *idx >= q->slot_count) || ctl_state(claimed) != ST_CLAIMED ||
-	    ctl_owner(claimed) != q->index)
+	    ctl_owner(claimed) != q->index || (lane && (*side || !q->lane)) || (!lane && !*side && q->group))
 		return pmq_fail(-EINVAL, "queue \"%s\": message was not received through this handle", q->name);
 	*s = *side ? side_slot(q, *idx) : main_slot(q, *idx);
+	*word = lane ? &q->lane[*idx] : &(*s)->ctl;
 	return 0;
 }
 
+/* A lossy copy holds nothing: its ack is a no-op, a nack is refused. */
+static inline bool msg_is_lossy(const struct pmq *q, const struct pmq_msg *msg)
+{
+	return msg && q->group_lossy && msg->cookie[0] == COOKIE_LOSSY;
+}
+
 /* The CLAIMED word is gone: if it was moved away from us (lease), free our pin. */
-static int settle_stale(struct pmq *q, struct pmq_slot *s, int side, uint32_t idx, uint64_t claimed)
+static int settle_stale(struct pmq *q, struct pmq_slot *s, _Atomic uint64_t *word, int side, uint32_t idx,
+			uint64_t claimed)
 {
 	/* acquire: pairs with the mover's release of the MOVED mark */
-	uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+	uint64_t c = atomic_load_explicit(word, memory_order_acquire);
 	if (ctl_state(c) == ST_MOVED && ctl_lap(c) == ctl_lap(claimed) && ctl_owner(c) == q->index)
-		slot_free_moved(q, s, side, idx, c);
+		slot_free_moved(q, s, side, idx, c, word == &s->ctl ? 0 : q->group);
 	in_flight_dec(q);
 	return pmq_fail(-ESTALE, "queue \"%s\": message ticket was taken away (lease expired); it is redelivered",
 			q->name);
@@ -684,10 +793,13 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 	int rc = check_handle(q);
 	if (rc)
 		return rc;
+	if (msg_is_lossy(q, msg))
+		return 0; /* a lossy copy: nothing is held */
 	struct pmq_slot *s = NULL; /* set by msg_slot; initialised for gcc's flow analysis */
+	_Atomic uint64_t *word = NULL;
 	int side = 0;
 	uint32_t idx = 0;
-	if ((rc = msg_slot(q, msg, &s, &side, &idx)))
+	if ((rc = msg_slot(q, msg, &s, &side, &idx, &word)))
 		return rc;
 	uint64_t claimed = msg->cookie[1];
 	if (side) {
@@ -700,16 +812,19 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 			atomic_fetch_add_explicit(&q->hdr->dlq_count, 1, memory_order_relaxed); /* not ours after all */
 	} else {
 		uint64_t freed = ctl_free(ctl_lap(claimed) + 1);
-		/* A1: seq_cst CAS: release for the next producer (P0 acquires it) and W2's half */
-		rc = atomic_compare_exchange_strong_explicit(&s->ctl, &claimed, freed, memory_order_seq_cst,
+		/* A1: seq_cst CAS: release for the next producer (P0 acquires it, G4 a lane) and W2's half */
+		rc = atomic_compare_exchange_strong_explicit(word, &claimed, freed, memory_order_seq_cst,
 							     memory_order_relaxed)
 			     ? 0
 			     : -ESTALE;
-		if (rc == 0)
+		if (rc == 0) {
+			if (word != &s->ctl)
+				durable_persist(q, word, sizeof(*word)); /* a group's cursor survives power loss */
 			wait_wake_space(q);
+		}
 	}
 	if (rc)
-		return settle_stale(q, s, side, idx, msg->cookie[1]);
+		return settle_stale(q, s, word, side, idx, msg->cookie[1]);
 	in_flight_dec(q);
 	return 0;
 }
@@ -726,7 +841,8 @@ PMQ_EXPORT int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		const struct pmq_msg *m = &msgs[i];
 		uint64_t claimed = m->cookie[1];
-		if (!(m->cookie[0] >> 63) && (uint32_t)m->cookie[0] < q->slot_count && ctl_state(claimed) == ST_CLAIMED &&
+		if (!q->group && !(m->cookie[0] >> 63) && (uint32_t)m->cookie[0] < q->slot_count &&
+		    ctl_state(claimed) == ST_CLAIMED &&
 		    ctl_owner(claimed) == q->index) {
 			/* A1 as in pmq_ack; the space wake is issued once for the whole batch below */
 			if (atomic_compare_exchange_strong_explicit(&main_slot(q, (uint32_t)m->cookie[0])->ctl, &claimed,
@@ -753,10 +869,13 @@ PMQ_EXPORT int pmq_nack(pmq_t *q, const struct pmq_msg *msg, unsigned flags)
 		return rc;
 	if (flags & ~PMQ_NACK_DEADLETTER)
 		return pmq_fail(-EINVAL, "pmq_nack: unknown flags 0x%x", flags);
+	if (msg_is_lossy(q, msg))
+		return pmq_fail(-EINVAL, "queue \"%s\": a lossy group does not redeliver; nothing to nack", q->name);
 	struct pmq_slot *s = NULL; /* set by msg_slot; initialised for gcc's flow analysis */
+	_Atomic uint64_t *word = NULL;
 	int side = 0;
 	uint32_t idx = 0;
-	if ((rc = msg_slot(q, msg, &s, &side, &idx)))
+	if ((rc = msg_slot(q, msg, &s, &side, &idx, &word)))
 		return rc;
 	uint64_t claimed = msg->cookie[1];
 	uint32_t reason = (flags & PMQ_NACK_DEADLETTER) ? DR_REJECTED : DR_NONE;
@@ -766,13 +885,13 @@ PMQ_EXPORT int pmq_nack(pmq_t *q, const struct pmq_msg *msg, unsigned flags)
 		else
 			rc = side_requeue_in_place(q, idx, claimed, 1, reason);
 	} else {
-		struct move_req m = {.src = s, .src_is_side = 0, .src_idx = idx, .src_ctl = claimed,
-				     .actor = q->index, .free_source = true, .add_deliveries = 1,
-				     .force_reason = reason};
+		struct move_req m = {.src = s, .src_tag = word == &s->ctl ? 0 : q->group, .src_is_side = 0,
+				     .src_idx = idx, .src_ctl = claimed, .actor = q->index, .free_source = true,
+				     .add_deliveries = 1, .force_reason = reason};
 		rc = side_move(q, &m);
 	}
 	if (rc == -ESTALE)
-		return settle_stale(q, s, side, idx, claimed);
+		return settle_stale(q, s, word, side, idx, claimed);
 	if (rc)
 		return rc; /* -ENOSPC / -EDQUOT: the message stays held by us */
 	in_flight_dec(q);

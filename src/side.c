@@ -154,7 +154,7 @@ int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen)
 }
 
 /* MOVED(L,c,e) -> FREE(L+1), after publishing e if its actor did not get to it. */
-int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved)
+int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved, unsigned tag)
 {
 	side_help_publish(q, ctl_side(moved), is_side, idx, ctl_lap(moved));
 	/* RP5: after the copy is published (by us, or seen published through the acquire in
@@ -175,11 +175,11 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
 		return rc;
 	}
 	uint64_t freed = ctl_free(ctl_lap(moved) + 1);
+	_Atomic uint64_t *w = main_word(q, tag, idx); /* groups: the holder's lane settles */
 	/* A1 as in pmq_ack */
-	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &moved, freed, memory_order_seq_cst,
-						     memory_order_relaxed))
+	if (!atomic_compare_exchange_strong_explicit(w, &moved, freed, memory_order_seq_cst, memory_order_relaxed))
 		return -ESTALE;
-	durable_persist(q, &s->ctl, sizeof(s->ctl));
+	durable_persist(q, w, sizeof(*w));
 	wait_wake_space(q);
 	return 0;
 }
@@ -230,8 +230,10 @@ int side_move(struct pmq *q, const struct move_req *m)
 				q->side_count);
 	struct pmq_slot *d = side_slot(q, e);
 	struct pmq_slot *src = m->src;
+	/* the source's word: its own, or (groups) the lane of the holder's group */
+	_Atomic uint64_t *sw = m->src_is_side ? &src->ctl : main_word(q, m->src_tag, m->src_idx);
 	/* acquire: pairs with the claim/publish of the source; re-check it is still the one */
-	if (atomic_load_explicit(&src->ctl, memory_order_acquire) != m->src_ctl) {
+	if (atomic_load_explicit(sw, memory_order_acquire) != m->src_ctl) {
 		side_unreserve(q, e, wr);
 		return -ESTALE;
 	}
@@ -251,7 +253,11 @@ int side_move(struct pmq *q, const struct move_req *m)
 	d->deliveries = deliveries;
 	d->replay_base = sh.replay_base;
 	d->epoch = sh.epoch;
-	d->hflags = sh.hflags & SLOT_HF_REPLAYED;
+	/* the copy belongs to the holder's group: a main source's tag comes with the move,
+	 * a side source keeps its own */
+	d->hflags = m->src_is_side ? (uint16_t)(sh.hflags & (SLOT_HF_REPLAYED | SLOT_HF_GROUP_MASK))
+				   : hf_with_group(sh.hflags & SLOT_HF_REPLAYED, m->src_tag);
+	unsigned tag = hf_group(d->hflags);
 	uint32_t reason = decide_reason(q, deliveries, sh.replay_base, corrupt ? DR_CORRUPT : m->force_reason);
 	if (reason != DR_NONE) {
 		/* record the credit in the entry before taking it: reason != 0 on a WRITING entry
@@ -281,7 +287,7 @@ int side_move(struct pmq *q, const struct move_req *m)
 	uint64_t mark = ctl_make(ctl_lap(m->src_ctl), ST_MOVED, ctl_owner(m->src_ctl), e, 0);
 	uint64_t expect = m->src_ctl;
 	/* M1: acq_rel: the mark names the copy; release publishes src/copy to helpers */
-	if (!atomic_compare_exchange_strong_explicit(&src->ctl, &expect, mark, memory_order_acq_rel,
+	if (!atomic_compare_exchange_strong_explicit(sw, &expect, mark, memory_order_acq_rel,
 						     memory_order_relaxed)) {
 		if (reason != DR_NONE) {
 			/* give the credit back, then un-record it: a crash between leaves one given
@@ -294,14 +300,15 @@ int side_move(struct pmq *q, const struct move_req *m)
 		side_unreserve(q, e, wr);
 		return -ESTALE;
 	}
-	durable_persist(q, &src->ctl, sizeof(src->ctl)); /* D5': the mark */
+	durable_persist(q, sw, sizeof(*sw)); /* D5': the mark */
 	PMQ_FAULT("move.after_mark");
 	side_publish(q, e, wr);
 	/* statistics only: relaxed */
 	atomic_fetch_add_explicit(reason != DR_NONE ? &h->dead_lettered : &h->redelivered, 1, memory_order_relaxed);
+	group_count_move(q, tag, reason != DR_NONE);
 	PMQ_FAULT("move.after_publish");
 	if (m->free_source)
-		slot_free_moved(q, src, m->src_is_side, m->src_idx, mark);
+		slot_free_moved(q, src, m->src_is_side, m->src_idx, mark, m->src_tag);
 	return 0;
 }
 
@@ -365,6 +372,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 	if (reason == DR_NONE)
 		side_note_ready(q, idx);
 	atomic_fetch_add_explicit(reason != DR_NONE ? &h->dead_lettered : &h->redelivered, 1, memory_order_relaxed);
+	group_count_move(q, hf_group(sh.hflags), reason != DR_NONE);
 	side_seq_bump(q);
 	wait_wake_data(q);
 	return 0;
@@ -406,6 +414,10 @@ static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters
 		/* C3: acquire; pairs with S2/S3: the copy's header and payload are visible */
 		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		if (ctl_state(c) != want)
+			continue;
+		/* groups: only our group's entries (the tag was written before the publish that C3
+		 * acquired; a plain queue's are all 0, as is our group there) */
+		if (hf_group(READ_ONCE(e->hflags)) != q->group)
 			continue;
 		uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, dead_letters ? CTL_F_DLQ : 0);
 		held_record(q, 1, idx, ctl_lap(c)); /* before the claim names us */
@@ -475,6 +487,9 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		if (ctl_state(c) != ST_DEAD)
 			continue;
+		/* groups: a group's handle acts on its own letters only (a handle of no group: all) */
+		if (q->group && hf_group(READ_ONCE(e->hflags)) != q->group)
+			continue;
 		/* own the entry first (as a .dlq consumer does), then write it: stores into an
 		 * entry nobody owns could land in a purged-and-reused copy (tests/model, bug C) */
 		uint64_t held = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, CTL_F_DLQ);
@@ -524,6 +539,9 @@ PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
 		if (ctl_state(c) != ST_DEAD)
 			continue;
+		/* groups: a group's handle acts on its own letters only (a handle of no group: all) */
+		if (q->group && hf_group(READ_ONCE(e->hflags)) != q->group)
+			continue;
 		/* own the entry first (as replay does): the credit goes back only for a letter
 		 * we purge. A crash after the claim is recovered like a .dlq consumer's; one
 		 * after the give-back leaves the count one low (the next exclusive open
@@ -538,4 +556,45 @@ PMQ_EXPORT int pmq_dlq_purge(pmq_t *q, unsigned max)
 			done++;
 	}
 	return (int)done;
+}
+
+/* ---- groups ----------------------------------------------------------------------- */
+
+void group_count_move(struct pmq *q, unsigned tag, bool dead)
+{
+	if (!tag || tag > q->max_groups)
+		return;
+	struct pmq_group_rec *r = (struct pmq_group_rec *)(q->groups + (size_t)(tag - 1) * PMQ_GROUP_REC_SIZE);
+	/* statistics only: relaxed */
+	atomic_fetch_add_explicit(dead ? &r->dead_lettered : &r->redelivered, 1, memory_order_relaxed);
+}
+
+void side_free_group(struct pmq *q, unsigned tag)
+{
+	for (uint32_t i = 0; i < q->side_count; i++) {
+		struct pmq_slot *e = side_slot(q, i);
+		/* acquire: pairs with the publish: the tag read next is the entry's */
+		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_acquire);
+		unsigned st = ctl_state(c);
+		if ((st != ST_READY && st != ST_DEAD) || hf_group(READ_ONCE(e->hflags)) != tag)
+			continue;
+		if (side_free(q, e, c, ctl_lap(c)) != 0)
+			continue; /* claimed meanwhile: its holder settles it */
+		if (st == ST_READY)
+			atomic_fetch_sub_explicit(&q->hdr->side_hint, 1, memory_order_relaxed); /* a hint */
+		else
+			dlq_credit_give(q);
+	}
+}
+
+void side_count_group(struct pmq *q, unsigned tag, uint64_t *ready, uint64_t *dead)
+{
+	*ready = *dead = 0;
+	for (uint32_t i = 0; i < q->side_count; i++) {
+		struct pmq_slot *e = side_slot(q, i);
+		/* relaxed: a snapshot for humans */
+		unsigned st = ctl_state(atomic_load_explicit(&e->ctl, memory_order_relaxed));
+		if ((st == ST_READY || st == ST_DEAD) && hf_group(READ_ONCE(e->hflags)) == tag)
+			*(st == ST_READY ? ready : dead) += 1;
+	}
 }

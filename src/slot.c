@@ -29,7 +29,12 @@ bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t
  * consumers skip the ticket. One CAS: against a late publish exactly one wins. */
 int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl)
 {
-	uint64_t freed = ctl_make(ctl_lap(wr_ctl) + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);
+	return slot_abort_at(q, s, wr_ctl, ctl_lap(wr_ctl));
+}
+
+int slot_abort_at(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl, uint32_t lap)
+{
+	uint64_t freed = ctl_make(lap + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED);
 	/* A2: seq_cst: frees the slot for producers (release) and pairs with W2 for both waiters */
 	if (!atomic_compare_exchange_strong_explicit(&s->ctl, &wr_ctl, freed, memory_order_seq_cst,
 						     memory_order_relaxed))

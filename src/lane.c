@@ -1,0 +1,210 @@
+/*
+ * lane.c - the consumer side of a queue with groups (docs/groups.md): a reliable
+ * group's claim through its lane, a lossy group's checked copy, the producers' gate
+ * on the reliable lanes, and the waiters' re-checks for both.
+ *
+ * The main slot word is the producers': consumers of groups only read it. A
+ * reliable group's lane word for slot j is its own control word for that slot, in
+ * the main ring's encoding; a lossy group has only a cursor.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static inline uint32_t lap_at(const struct pmq *q, uint64_t t) { return (uint32_t)(t >> q->slot_shift); }
+
+bool lane_settled(const struct pmq *q, uint64_t masks, uint32_t j, uint32_t lap, memory_order mo)
+{
+	uint32_t rel = (uint32_t)masks;
+	while (rel) {
+		uint32_t g = (uint32_t)__builtin_ctz(rel);
+		rel &= rel - 1;
+		if (g >= q->max_groups)
+			return false; /* a mask bit past the table: damage; refuse rather than overwrite */
+		/* G4: acquire (or the caller's seq_cst): pairs with the group's ack (seq_cst CAS):
+		 * its consumer's reads of this slot happen before our writes into it */
+		uint64_t w = atomic_load_explicit(&group_lane(q, g)[j], mo);
+		if (ctl_state(w) != ST_FREE || lap_diff(ctl_lap(w), lap) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* Unpublished for lap L in a queue with groups: the previous lap's READY, FREE(L) (fresh
+ * or after an abort), or a lossy mark WRITING(L) */
+bool lane_main_unpublished(uint64_t c, uint32_t lap)
+{
+	unsigned st = ctl_state(c);
+	if (st == ST_FREE || st == ST_WRITING)
+		return ctl_lap(c) == lap;
+	return st == ST_READY && lap_diff(ctl_lap(c), lap) == -1;
+}
+
+/* Step the group's head hint past hd (relaxed: a hint; the lane words decide). */
+static inline void head_past(struct pmq *q, uint64_t hd)
+{
+	atomic_compare_exchange_strong_explicit(&q->grec->head, &hd, hd + 1, memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
+{
+	uint32_t far = 0;
+	for (;;) {
+		/* relaxed: the head is a hint; the lane word decides */
+		uint64_t hd = atomic_load_explicit(&q->grec->head, memory_order_relaxed);
+		uint32_t lap = lap_at(q, hd);
+		uint32_t j = (uint32_t)(hd & q->slot_mask);
+		struct pmq_slot *s = main_slot(q, j);
+		_Atomic uint64_t *lw = &q->lane[j];
+		/* relaxed: compared, then CASed; the main word's acquire orders the payload */
+		uint64_t l = atomic_load_explicit(lw, memory_order_relaxed);
+		int32_t ld = lap_diff(ctl_lap(l), lap);
+		if (ld > 0 || (ld == 0 && ctl_state(l) != ST_FREE)) {
+			/* settled or taken by a peer in the group: help the hint along */
+			if (ld > 1 && ++far > q->slot_count)
+				return pmq_fail(-EPROTO, "queue \"%s\": group head is damaged; close every handle "
+							 "and reopen", q->name);
+			head_past(q, hd);
+			continue;
+		}
+		if (ld < 0)
+			return -EAGAIN; /* a hint ahead of a lap the group has not reached: wait */
+		/* C1 (groups): acquire; pairs with P2: header and payload are visible once READY is */
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+		int32_t d = lap_diff(ctl_lap(c), lap);
+		if (d == 0 && ctl_state(c) == ST_READY) {
+			uint64_t claimed = ctl_make(lap, ST_CLAIMED, q->index, 0, 0);
+			held_record(q, 0, j, lap); /* before the claim names us: a main record is our lane's */
+			/* C2 (groups): the claim names us; acquire as C1 */
+			if (!atomic_compare_exchange_strong_explicit(lw, &l, claimed, memory_order_acquire,
+								     memory_order_relaxed))
+				continue;
+			PMQ_FAULT("recv.after_claim");
+			head_past(q, hd);
+			slot_fill_msg(q, msg, s, claimed, 0, j);
+			msg->cookie[0] |= COOKIE_LANE;
+			/* relaxed: a group redelivery carries its own count; a main slot's is shared */
+			return 0;
+		}
+		if (d > 0) {
+			/* the ticket was aborted (FREE(L+1)|ABT), or a rebuild reset the slot: the group
+			 * has nothing to take there; settle its lane (seq_cst: frees the slot for
+			 * producers, as an ack) */
+			uint64_t next = ctl_free(lap + 1);
+			if (atomic_compare_exchange_strong_explicit(lw, &l, next, memory_order_seq_cst,
+								    memory_order_relaxed)) {
+				durable_persist(q, lw, sizeof(*lw));
+				wait_wake_space(q);
+			}
+			head_past(q, hd);
+			continue;
+		}
+		/* nothing published there yet: FREE(L) or WRITING(L) or the previous lap's READY.
+		 * The heal looks for a dead claimant of FREE(L) words: give it that shape */
+		*writer = ctl_state(c) == ST_WRITING ? c : ctl_free(lap);
+		return -EAGAIN;
+	}
+}
+
+int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64_t *writer)
+{
+	struct pmq_group_rec *r = q->grec;
+	for (;;) {
+		/* relaxed: the cursor's CAS below decides who takes the ticket */
+		uint64_t cur = atomic_load_explicit(&r->head, memory_order_relaxed);
+		uint32_t lap = lap_at(q, cur);
+		struct pmq_slot *s = main_slot(q, cur & q->slot_mask);
+		/* L1: acquire; pairs with P2: the copy below sees what the publish released */
+		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_acquire);
+		int32_t d = lap_diff(ctl_lap(c), lap);
+		unsigned st = ctl_state(c);
+		if (d == 0 && st == ST_READY) {
+			struct pmq_slot sh;
+			uint32_t len = slot_snapshot(q, s, &sh);
+			/* a seqlock read: the producer of the next lap marks the word WRITING before it
+			 * writes (while a lossy group exists), so a copy that raced it fails the check */
+			memcpy(q->lossy_buf, slot_payload(s), len);
+			/* L2: acquire fence, then the word again (relaxed): any byte we copied that a
+			 * later producer wrote is ordered before a word that differs from c */
+			atomic_thread_fence(memory_order_acquire);
+			if (atomic_load_explicit(&s->ctl, memory_order_relaxed) != c)
+				continue; /* overwritten while we copied: look again */
+			/* relaxed: the cursor only orders who delivers which ticket */
+			if (!atomic_compare_exchange_strong_explicit(&r->head, &cur, cur + 1, memory_order_relaxed,
+								     memory_order_relaxed))
+				continue;
+			msg->data = q->lossy_buf;
+			msg->len = len;
+			msg->delivery_count = 1;
+			msg->ticket = sh.origin;
+			msg->epoch = sh.epoch;
+			msg->timestamp_ns = sh.ts_ns;
+			msg->cookie[0] = COOKIE_LOSSY;
+			msg->cookie[1] = 0;
+			/* relaxed: owner-only counters */
+			atomic_store_explicit(&q->me->received,
+					      atomic_load_explicit(&q->me->received, memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			atomic_store_explicit(&q->me->heartbeat,
+					      atomic_load_explicit(&q->me->heartbeat, memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			return 0;
+		}
+		if (d == 1 && st == ST_FREE && (c & CTL_F_ABORTED)) {
+			/* our ticket was aborted: nothing to deliver, nothing lost */
+			atomic_compare_exchange_strong_explicit(&r->head, &cur, cur + 1, memory_order_relaxed,
+								memory_order_relaxed);
+			continue;
+		}
+		if (d > 0) {
+			/* overwritten: resume at the oldest ticket that may still be there. acquire:
+			 * tail past t + N means ticket t's slot was claimed again */
+			uint64_t tail = atomic_load_explicit(&q->hdr->tail, memory_order_acquire);
+			uint64_t oldest = tail > q->slot_count ? tail - q->slot_count : 0;
+			uint64_t next = oldest > cur + 1 ? oldest : cur + 1;
+			if (!atomic_compare_exchange_strong_explicit(&r->head, &cur, next, memory_order_relaxed,
+								     memory_order_relaxed))
+				continue;
+			*lost += next - cur;
+			atomic_fetch_add_explicit(&r->lost, next - cur, memory_order_relaxed); /* statistics */
+			continue;
+		}
+		*writer = st == ST_WRITING ? c : ctl_free(lap);
+		return -EAGAIN;
+	}
+}
+
+/* W1's re-check for a group's waiter (seq_cst loads, see wait.c). */
+bool lane_peek_data(struct pmq *q)
+{
+	if (group_gone(q))
+		return true;
+	uint64_t hd = atomic_load_explicit(&q->grec->head, memory_order_seq_cst);
+	uint32_t lap = lap_at(q, hd);
+	uint32_t j = (uint32_t)(hd & q->slot_mask);
+	uint64_t c = atomic_load_explicit(&main_slot(q, j)->ctl, memory_order_seq_cst);
+	int32_t d = lap_diff(ctl_lap(c), lap);
+	if (d > 0 || (d == 0 && ctl_state(c) == ST_READY))
+		return true;
+	if (!q->group_lossy) {
+		uint64_t l = atomic_load_explicit(&q->lane[j], memory_order_seq_cst);
+		if (lap_diff(ctl_lap(l), lap) != 0 || ctl_state(l) != ST_FREE)
+			return true; /* the hint is behind: work to do */
+	}
+	return false;
+}
+
+/* Can the next ticket be claimed now (seq_cst loads: W1 for producers of a queue with groups)? */
+bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c)
+{
+	int32_t d = lap_diff(ctl_lap(c), lap_at(q, t));
+	if (d == 0 && ctl_state(c) == ST_FREE)
+		return true;
+	if (d == -1 && ctl_state(c) == ST_READY) {
+		uint64_t m = atomic_load_explicit(&q->hdr->group_masks, memory_order_seq_cst);
+		return lane_settled(q, m, (uint32_t)(t & q->slot_mask), lap_at(q, t), memory_order_seq_cst);
+	}
+	return d > 0 || (d == 0 && ctl_state(c) != ST_FREE);
+}
