@@ -36,19 +36,19 @@ fi
 ctl delete probe >/dev/null 2>&1
 
 # --- create with groups, list
-expect_rc 0 "create feed --max-groups 3 --group a --group b" -- ctl create feed --slots 16 --payload 64 --max-groups 3 --group a --group b
+expect_rc 0 "create feed --max-groups 4 --group a --group b" -- ctl create feed --slots 16 --payload 64 --max-groups 4 --group a --group b
 expect_rc 0 "group list (text)" -- ctl group list feed
-grep -q "^  a  *reliable" <<<"$OUT" && grep -q "^  b  *reliable" <<<"$OUT" && grep -q "2 group(s) of at most 3" <<<"$OUT" &&
-	ok "group list names a and b, reliable, 2 of at most 3" || bad "group list: $OUT"
+grep -q "^  a  *reliable" <<<"$OUT" && grep -q "^  b  *reliable" <<<"$OUT" && grep -q "2 group(s) of at most 4" <<<"$OUT" &&
+	ok "group list names a and b, reliable, 2 of at most 4" || bad "group list: $OUT"
 expect_rc 0 "group list --json" -- ctl group list feed --json
-jcheck "group list --json: queue, max_groups 3, groups a and b reliable with lag 0" \
-	'd["queue"]=="feed" and d["max_groups"]==3 and [g["group"] for g in d["groups"]]==["a","b"] and all(g["kind"]=="reliable" and g["lag"]==0 and g["consumers"]==0 for g in d["groups"])'
+jcheck "group list --json: queue, max_groups 4, groups a and b reliable with lag 0" \
+	'd["queue"]=="feed" and d["max_groups"]==4 and [g["group"] for g in d["groups"]]==["a","b"] and all(g["kind"]=="reliable" and g["lag"]==0 and g["consumers"]==0 for g in d["groups"])'
 
 # --- send with pmqctl; each group gets every message
 expect_rc 0 "send m1 m2" -- ctl send feed m1 m2
 expect_rc 0 "stat feed --json" -- ctl stat feed --interval 0 --json
 jcheck "stat --json: each group's lag is 2" \
-	'd["max_groups"]==3 and {g["group"]: g["lag"] for g in d["groups"]}=={"a":2,"b":2}'
+	'd["max_groups"]==4 and {g["group"]: g["lag"] for g in d["groups"]}=={"a":2,"b":2}'
 expect_rc 0 "recv --group a -n 2 --json" -- ctl recv feed --group a -n 2 --json
 jcheck "group a got m1 and m2" 'd["queue"]=="feed" and d["group"]=="a" and [m["text"] for m in d["messages"]]==["m1","m2"]'
 expect_rc 0 "recv --group b" -- ctl recv feed --group b
@@ -56,7 +56,7 @@ expect_rc 0 "recv --group b" -- ctl recv feed --group b
 expect_rc 6 "group a has nothing more (exit 6)" -- ctl recv feed --group a
 grep -qF 'group "a"' <<<"$ERR" && ok "the empty message names the group" || bad "empty recv: $ERR"
 expect_rc 0 "stat feed (text)" -- ctl stat feed --interval 0
-grep -q "groups: 2 of at most 3" <<<"$OUT" && grep -Eq "^    a +reliable +0 " <<<"$OUT" && grep -Eq "^    b +reliable +1 " <<<"$OUT" &&
+grep -q "groups: 2 of at most 4" <<<"$OUT" && grep -Eq "^    a +reliable +0 " <<<"$OUT" && grep -Eq "^    b +reliable +1 " <<<"$OUT" &&
 	ok "stat shows the lag of a (0) and b (1)" || bad "stat text: $OUT"
 expect_rc 0 "group stat feed b --json" -- ctl group stat feed b --json
 jcheck "group stat b --json: lag 1, in flight 0" 'd["queue"]=="feed" and d["group"]["group"]=="b" and d["group"]["lag"]==1 and d["group"]["in_flight"]==0'
@@ -91,9 +91,10 @@ expect_rc 3 "group delete of an unknown group (exit 3)" -- ctl group delete feed
 err_has 'no such group' '"nosuch"'
 expect_rc 7 "group create of an existing group (exit 7)" -- ctl group create feed a
 err_has 'already exists' '"a"'
-expect_rc 0 "group create e (the third of 3)" -- ctl group create feed e
-expect_rc 1 "group create over the limit (exit 1)" -- ctl group create feed f
-err_has 'group table is full' '--max-groups' '"f"'
+expect_rc 0 "group create e (the third of 4)" -- ctl group create feed e
+expect_rc 0 "group create f (the fourth of 4)" -- ctl group create feed f
+expect_rc 1 "group create over the limit (exit 1)" -- ctl group create feed g
+err_has 'group table is full' '--max-groups' '"g"'
 expect_rc 2 "create --max-groups 33 (over PMQ_GROUPS_MAX)" -- ctl create big --max-groups 33
 err_has '--max-groups' '33' '32'
 expect_rc 2 "create with more --group than --max-groups" -- ctl create over --max-groups 1 --group x --group y
@@ -125,6 +126,19 @@ expect_rc 2 "group frob (unknown sub-command)" -- ctl group frob feed
 expect_rc 0 "group --help" -- ctl group --help
 grep -q "^usage: pmqctl group create QUEUE GROUP" <<<"$OUT" && ok "group --help: usage" || bad "group --help: $OUT"
 
+# --- a lossy group a lap behind: producers never wait for it, its next receive says how many it lost
+expect_rc 0 "create tap --slots 16 --max-groups 1 --group t:lossy" -- ctl create tap --slots 16 --payload 16 --max-groups 1 --group t:lossy
+expect_rc 0 "send 40 to a 16-slot queue whose only group is lossy (never blocks)" -- ctl send tap x --count 40 --nonblock
+expect_rc 0 "recv --group t -n 2 --json" -- ctl recv tap --group t -n 2 --json
+jcheck "the lossy group lost the 24 overwritten messages and resumed at ticket 24" \
+	'd["lost"]==24 and [m["ticket"] for m in d["messages"]]==[24,25]'
+expect_rc 0 "recv --group t (text)" -- ctl recv tap --group t
+expect_rc 0 "group stat tap t --json" -- ctl group stat tap t --json
+jcheck "group stat: lost 24, kind lossy, lag 13" 'd["group"]["lost"]==24 and d["group"]["kind"]=="lossy" and d["group"]["lag"]==13'
+ctl send tap x --count 20 --nonblock >/dev/null 2>&1
+expect_rc 0 "recv --group t after another lap (text)" -- ctl recv tap --group t
+grep -q "message(s) lost before ticket" <<<"$ERR" && ok "text recv says the gap on stderr: $ERR" || bad "no gap said: $ERR"
+
 # --- pmqd's /metrics: one series per group, equal to group stat --json
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 if ! "$PMQD" --help 2>&1 | grep -q metrics-listen || ! command -v curl >/dev/null; then
@@ -152,7 +166,7 @@ for g in d["groups"]:
                           ("lost", "pmq_group_lost_total")):
         assert val(series, g["group"]) == g[field], (g["group"], field, val(series, g["group"]), g[field])
     assert val("pmq_group_lossy", g["group"]) == (1 if g["kind"] == "lossy" else 0)
-assert {g["group"]: g["lag"] for g in d["groups"]}["a"] == 2, d
+assert {g["group"]: g["lag"] for g in d["groups"]}["a"] == 3, d  # m3, m4, m5 not taken by a
 for fam in ("pmq_group_lag", "pmq_group_lost_total"):
     assert "# TYPE %s " % fam in page, fam
 assert 'queue="plain",group' not in page, "a queue without groups has group series"
