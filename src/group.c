@@ -219,22 +219,6 @@ void group_mark_attachment(struct pmq *q)
 	atomic_store_explicit(&q->me->group, q->group, memory_order_relaxed);
 }
 
-unsigned group_tag_of(const struct pmq *q, uint32_t idx)
-{
-	/* relaxed: the owner wrote it at join; a recoverer reads it under the dead owner's
-	 * token. Bounded: shared memory; a wrong tag only makes recovery look at words that
-	 * do not name the owner (the words decide) */
-	uint32_t g = atomic_load_explicit(&q->attach[idx].group, memory_order_relaxed);
-	return g <= q->max_groups ? g : 0;
-}
-
-bool group_gone(const struct pmq *q)
-{
-	/* relaxed: a delete is noticed at the next call; the lanes stay valid memory */
-	uint64_t w = atomic_load_explicit(&q->grec->word, memory_order_relaxed);
-	return gw_state(w) != GS_ACTIVE || gw_inc(w) != q->group_inc;
-}
-
 /* ---- create and delete ------------------------------------------------------- */
 
 static int groups_handle_check(pmq_t *q, const char *name)

@@ -31,16 +31,6 @@ bool lane_settled(const struct pmq *q, uint64_t masks, uint32_t j, uint32_t lap,
 	return true;
 }
 
-/* Unpublished for lap L in a queue with groups: the previous lap's READY, FREE(L) (fresh
- * or after an abort), or a lossy mark WRITING(L) */
-bool lane_main_unpublished(uint64_t c, uint32_t lap)
-{
-	unsigned st = ctl_state(c);
-	if (st == ST_FREE || st == ST_WRITING)
-		return ctl_lap(c) == lap;
-	return st == ST_READY && lap_diff(ctl_lap(c), lap) == -1;
-}
-
 /* Step the group's head hint past hd (relaxed: a hint; the lane words decide). */
 static inline void head_past(struct pmq *q, uint64_t hd)
 {

@@ -95,7 +95,8 @@ static int groups_after_claim(struct pmq *q, struct pmq_slot *s, uint64_t t, uin
 			m = atomic_load_explicit(&q->hdr->group_masks, memory_order_seq_cst);
 		}
 	}
-	if (m >> 32) {
+	/* the mark also guards readers when no reliable group pins slots (peek, docs/groups.md) */
+	if ((m >> 32) || !(uint32_t)m) {
 		uint64_t mark = ctl_make(lap, ST_WRITING, q->index, 0, 0);
 		uint64_t expect = *c;
 		/* L3: seq_cst CAS: the mark comes before every byte we write into the slot (an
@@ -409,7 +410,8 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 /* A corrupt message found on the data path (power mode CRC): dead-letter it. */
 static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t claimed)
 {
-	struct move_req m = {.src = s, .src_is_side = 0, .src_idx = (uint32_t)(((uint8_t *)s - q->ring) / q->slot_size),
+	struct move_req m = {.src = s, .src_tag = q->group, .src_is_side = 0,
+			     .src_idx = (uint32_t)(((uint8_t *)s - q->ring) / q->slot_size),
 			     .src_ctl = claimed, .actor = q->index, .free_source = true, .add_deliveries = 0,
 			     .force_reason = DR_CORRUPT};
 	if (side_move(q, &m) != 0)
@@ -643,6 +645,8 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 	return recv_one_lost(q, msg, flags, timeout_ns, forever, &lost);
 }
 
+static void in_flight_dec(struct pmq *q);
+
 /* One try at our group's next message: redeliveries first, then the lane (or the lossy copy). */
 static int group_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer, uint64_t *lost)
 {
@@ -656,7 +660,19 @@ static int group_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *write
 	if (unlikely(atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed) != 0) &&
 	    side_try_claim(q, msg, false) == 0)
 		return 0;
-	return lane_try_consume(q, msg, writer);
+	for (;;) {
+		int rc = lane_try_consume(q, msg, writer);
+		if (rc || likely(!q->power))
+			return rc;
+		struct pmq_slot *s = main_slot(q, (uint32_t)msg->cookie[0]);
+		struct pmq_slot sh; /* the header read once: shared memory */
+		uint32_t len = slot_snapshot(q, s, &sh);
+		if (slot_sealed(q, &sh, slot_payload(s), len))
+			return 0;
+		/* corrupt (power mode CRC): dead-letter it in our group, as ring_try_consume does */
+		in_flight_dec(q);
+		ring_reject_corrupt(q, s, msg->cookie[1]);
+	}
 }
 
 static int recv_one_lost(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t timeout_ns, bool forever,
