@@ -156,8 +156,8 @@ void groups_json(struct jbuf *j, const struct pmq_group_info *g, int n)
 
 void groups_print_table(const struct pmq_group_info *g, int n, const char *indent)
 {
-	printf("%s%-*s %-8s %10s %9s %8s %8s %8s %10s %5s\n", indent, PMQ_GROUP_NAME_MAX > 20 ? 20 : PMQ_GROUP_NAME_MAX,
-	       "GROUP", "KIND", "LAG", "INFLIGHT", "WAITING", "REDELIV", "DLQ", "LOST", "CONS");
+	/* 20 columns for the name: most are short; a longer one pushes its row, not the table */
+	printf("%s%-20s %-8s %10s %9s %8s %8s %8s %10s %5s\n", indent, "GROUP", "KIND", "LAG", "INFLIGHT", "WAITING", "REDELIV", "DLQ", "LOST", "CONS");
 	for (int i = 0; i < n; i++)
 		printf("%s%-20s %-8s %10" PRIu64 " %9" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64
 		       " %5u\n",
