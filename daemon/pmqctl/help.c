@@ -61,12 +61,12 @@ static const struct {
 		  "that starts with '-'. --json prints {\"queue\",\"sent\":N}.\n" },
 	{ "recv", "usage: pmqctl recv QUEUE [-n N|--count N] [--timeout MS] [--follow] [--nack|--deadletter]\n"
 		  "                   [--group NAME] [--json|--jsonl]\n"
-		  "--group NAME joins that consumer group (required on a queue with groups). A lossy\n"
-		  "group's messages are not settled (no --nack, --deadletter); a gap is said on stderr\n"
-		  "and in --json as \"lost\" (messages skipped because the group fell a lap behind).\n"
 		  "Receive up to N messages (default 1) and settle each: ack (default), --nack (deliver\n"
 		  "again) or --deadletter. Without --timeout it does not wait (exit 6 when empty);\n"
 		  "--follow waits for messages until interrupted.\n"
+		  "--group NAME joins that consumer group (required on a queue with groups). A lossy\n"
+		  "group's messages are not settled (no --nack, --deadletter); a gap is said on stderr\n"
+		  "and in --json as \"lost\" (messages skipped because the group fell a lap behind).\n"
 		  "--json: one document {\"queue\",\"messages\":[MESSAGE...]}; --jsonl: one MESSAGE per line\n"
 		  "(the form for --follow). MESSAGE: {\"queue\",\"ticket\",\"epoch\",\"delivery_count\",\n"
 		  "\"timestamp_ns\",\"len\",\"data_b64\",\"text\" (only when valid UTF-8),\"truncated\"}.\n" },
