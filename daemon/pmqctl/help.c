@@ -80,9 +80,10 @@ static const struct {
 		  "--json: {\"queue\",\"messages\":[...]} as peek.\n" },
 	{ "dlq", "usage: pmqctl dlq list QUEUE [--max N] [--json]\n"
 		 "       pmqctl dlq replay|purge QUEUE [--max N] [--json]\n"
-		 "       pmqctl dlq recv QUEUE [-n N] [--timeout MS] [--json|--jsonl]\n"
+		 "       pmqctl dlq recv QUEUE [-n N] [--timeout MS] [--group NAME] [--json|--jsonl]\n"
 		 "list shows the dead letters (without taking them) and the counts; replay makes them\n"
-		 "deliverable again; purge drops them; recv prints and removes them (as recv).\n"
+		 "deliverable again; purge drops them; recv prints and removes them (as recv; on a queue\n"
+		 "with groups, a group's dead letters with --group NAME).\n"
 		 "--json: list {\"queue\",\"dead_letters\",\"dead_lettered_total\",\"messages\":[...]},\n"
 		 "replay/purge {\"queue\",\"replayed\"|\"purged\":N}.\n" },
 	{ "group", "usage: pmqctl group create QUEUE GROUP [--lossy] [--json]\n"

@@ -135,10 +135,13 @@ int cmd_send(int argc, char **argv)
  * error. The library's detail is kept before the probe's open can replace it. */
 static int recv_open_failed(const char *verb, const char *name, const char *group, int err)
 {
-	char detail[512];
+	char detail[512], base[PMQ_NAME_MAX + 8];
 	snprintf(detail, sizeof(detail), "%s", pmq_errmsg());
+	/* dlq recv opens QUEUE.dlq, which only a consumer may open: probe QUEUE itself */
+	size_t len = strlen(name);
+	snprintf(base, sizeof(base), "%.*s", (int)(len > 4 && !strcmp(name + len - 4, ".dlq") ? len - 4 : len), name);
 	pmq_t *o;
-	int r = err == -EACCES || err == -EPERM ? err : open_queue(name, 0, &o);
+	int r = err == -EACCES || err == -EPERM ? err : open_queue(base, 0, &o);
 	if (r == 0) {
 		struct pmq_config c;
 		pmq_config_init(&c);
@@ -146,7 +149,7 @@ static int recv_open_failed(const char *verb, const char *name, const char *grou
 		pmq_close(o);
 		if (r == 0 && !group && c.max_groups > 0)
 			return usage_err("%s \"%s\": the queue has consumer groups, so a consumer must join one: "
-					 "--group NAME (pmqctl group list %s shows them)", verb, name, name);
+					 "--group NAME (pmqctl group list %s shows them)", verb, name, base);
 		if (group)
 			return group_fail_detail(verb, name, group, err, detail);
 	}

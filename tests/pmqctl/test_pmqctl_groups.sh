@@ -120,6 +120,8 @@ expect_rc 1 "recv --group on a queue made without groups (exit 1)" -- ctl recv p
 err_has 'without consumer groups'
 expect_rc 2 "recv without --group on a queue with groups (exit 2)" -- ctl recv feed
 err_has 'consumer groups' '--group NAME' 'pmqctl group list feed'
+expect_rc 2 "dlq recv without --group on a queue with groups (exit 2)" -- ctl dlq recv feed
+err_has 'consumer groups' '--group NAME'
 expect_rc 3 "group list of a missing queue (exit 3)" -- ctl group list nosuch
 err_has 'no such queue'
 expect_rc 2 "group frob (unknown sub-command)" -- ctl group frob feed
