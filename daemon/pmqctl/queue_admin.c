@@ -1,7 +1,8 @@
 /*
  * queue_admin.c - pmqctl's queue administration: create (every pmq_config
- * field as a flag, consumer groups with --max-groups and --group), delete, and recover (through pmqd when it runs, else here
- * with the same library code).
+ * field as a flag, consumer groups with --max-groups and --group), delete,
+ * and recover (through pmqd when it runs, else here with the same library
+ * code).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -78,9 +79,8 @@ static bool group_spec_add(struct group_specs *gs, const char *spec)
 		usage_err("create --group \"%s\": after the name only \":lossy\" may follow (NAME or NAME:lossy)", spec);
 		return false;
 	}
-	if (len >= sizeof(name)) {
+	if (len >= sizeof(name))
 		len = sizeof(name) - 1; /* long enough for group_name_ok to say it is too long */
-	}
 	memcpy(name, spec, len);
 	name[len] = '\0';
 	if (!group_name_ok(name, why, sizeof(why))) {

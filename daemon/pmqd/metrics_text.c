@@ -111,7 +111,8 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void snap_queue(struct reg_queue *rq, struct qsnap *s)
+/* false: out of memory for the queue's groups (the page is then refused, as for a queue) */
+static bool snap_queue(struct reg_queue *rq, struct qsnap *s)
 {
 	snprintf(s->name, sizeof(s->name), "%s", rq->name);
 	struct pmq_repl_info ri;
@@ -123,7 +124,9 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s)
 	pthread_mutex_unlock(&rq->mu);
 	if (ng > PMQ_GROUPS_MAX)
 		ng = PMQ_GROUPS_MAX; /* never past the array, whatever the count says */
-	if (ng > 0 && (s->groups = malloc((size_t)ng * sizeof(*s->groups)))) {
+	if (ng > 0) {
+		if (!(s->groups = malloc((size_t)ng * sizeof(*s->groups))))
+			return false;
 		memcpy(s->groups, g, (size_t)ng * sizeof(*s->groups));
 		for (int k = 0; k < ng; k++)
 			s->groups[k].name[PMQ_GROUP_NAME_MAX] = '\0';
@@ -137,7 +140,7 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s)
 	s->recovered_attachments = atomic_load_explicit(&rq->recovered_attachments, memory_order_relaxed);
 	latency_hist_read(&rq->recovery_latency, &s->lat);
 	if (rr < 0)
-		return;
+		return true;
 	s->primary_on = ri.role == PMQ_ROLE_PRIMARY && (ri.repl_flags & PMQ_REPL_ON);
 	s->standby = ri.role == PMQ_ROLE_STANDBY;
 	s->fenced = ri.fenced != 0;
@@ -149,6 +152,7 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s)
 		s->lag_ns = ri.oldest_unconfirmed_ns && now > ri.oldest_unconfirmed_ns ? now - ri.oldest_unconfirmed_ns : 0;
 		s->in_sync = !(ri.repl_flags & PMQ_REPL_DEGRADED);
 	}
+	return true;
 }
 
 /* Fills *out (malloc'd) with one entry per registered queue; returns the count.
@@ -174,8 +178,12 @@ static size_t snapshot(struct qsnap **out, bool *short_of_memory)
 			cap = ncap;
 		}
 		memset(&v[n], 0, sizeof(v[n]));
-		snap_queue(rq, &v[n]);
+		bool fit = snap_queue(rq, &v[n]);
 		n++;
+		if (!fit) {
+			*short_of_memory = true;
+			break;
+		}
 	}
 	rcu_read_unlock();
 	*out = v;
