@@ -531,6 +531,7 @@ void replicator_stop(void)
 		free(links[i]);
 	}
 	n_links = 0;
+	replicator_skip_prune(NULL, 0); /* the refused queues' handles too (no link thread runs now) */
 }
 
 bool replicator_handover_ready(void)

@@ -62,7 +62,8 @@ struct link {
  * logged the first time, true; false: no groups, q is still the caller's. */
 bool replicator_skipped(const char *name);
 bool replicator_skip_groups(const char *name, pmq_t *q);
-/* Forget (and close) the refused queues no longer among names (the directory's list). */
+/* Forget (and close) the refused queues no longer among names (the directory's list;
+ * n 0: all of them). */
 void replicator_skip_prune(char (*names)[PMQ_NAME_MAX + 1], int n);
 
 /* One queue's QUEUE frame (its geometry) at the start of a session. 0 or -errno. */

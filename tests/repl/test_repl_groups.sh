@@ -31,4 +31,12 @@ ctl "$P" send fan x >/dev/null 2>&1 || fail "send to fan on the primary"
 ctl "$P" delete fan >/dev/null || fail "delete fan"
 ctl "$P" create fan --slots 16 --payload 64 >/dev/null || fail "create fan again without groups"
 wait_until 10 grep -q "queue \"fan\" joins link" "$T/primary.log" || fail "fan (without groups now) never joined the link"
+# a clean stop lets go of every handle, the refused queues' too (a sanitizer build would say)
+ctl "$P" create fan2 --slots 16 --payload 64 --max-groups 1 >/dev/null || fail "create fan2"
+wait_until 10 grep -qF 'queue "fan2" has consumer groups' "$T/primary.log" || fail "no line for fan2"
+kill -TERM "$primary_PID"
+wait "$primary_PID"
+rc=$?
+[ "$rc" = 0 ] || fail "primary pmqd exited $rc on SIGTERM"
+grep -q "Sanitizer" "$T/primary.log" && fail "a sanitizer report in the primary's log"
 echo "PASS: a queue with groups is logged once and not replicated; the others are"
