@@ -128,6 +128,7 @@ void group_init_area(uint8_t *base, const struct pmq_config *cfg, const struct p
 void group_handle_geometry(struct pmq *q, const struct pmq_header *h);
 int group_join(struct pmq *q, const char *name);    /* at open: the group named in the options */
 void group_mark_attachment(struct pmq *q);          /* after the join: our entry names our group */
+uint64_t group_oldest_head(struct pmq *q, uint64_t tail); /* stats: the reliable groups' oldest head */
 /* our group was deleted (or replaced). relaxed: a delete is noticed at the next call */
 static inline bool group_gone(const struct pmq *q)
 {
@@ -161,6 +162,7 @@ int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer);
 int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64_t *writer);
 bool lane_peek_data(struct pmq *q);
 bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);
+void lane_rewind_heads(struct pmq *q); /* whole-file recovery: reliable heads to the first unsettled ticket */
 
 /* held.c: claim records for targeted recovery (layout.h, docs/format.md) */
 static inline struct pmq_held *held_block(const struct pmq *q, uint32_t idx)

@@ -569,6 +569,8 @@ PMQ_EXPORT int pmq_stats(pmq_t *q, struct pmq_stats *st)
 	/* relaxed: a snapshot for humans; each word is read once */
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	if (q->max_groups)
+		head = group_oldest_head(q, tail); /* groups: the main head is unused */
 	st->depth = tail > head ? tail - head : 0; /* a heal can leave head past tail */
 	if (st->depth > q->slot_count)
 		st->depth = q->slot_count;

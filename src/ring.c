@@ -79,9 +79,9 @@ static inline bool repl_may_reuse(const struct pmq *q, uint64_t t)
  */
 static int groups_after_claim(struct pmq *q, struct pmq_slot *s, uint64_t t, uint64_t checked, uint64_t *c)
 {
-	/* G2's producer half: the mask is read after the tail CAS, seq_cst both sides */
-	atomic_thread_fence(memory_order_seq_cst);
-	uint64_t m = atomic_load_explicit(&q->hdr->group_masks, memory_order_relaxed);
+	/* G2's producer half: a seq_cst load after our seq_cst tail CAS (or store), so both
+	 * are in the single total order with the creator's mask RMW and tail load */
+	uint64_t m = atomic_load_explicit(&q->hdr->group_masks, memory_order_seq_cst);
 	uint32_t lap = lap_of(q, t);
 	uint32_t j = (uint32_t)(t & q->slot_mask);
 	if (ctl_state(*c) == ST_READY && ((uint32_t)m & ~(uint32_t)checked)) {
@@ -160,12 +160,17 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			if (q->qflags & PMQ_F_SP) {
 				/* P1-SP: release: the record before the claim (R5 acquires tail);
 				 * single producer: nobody else moves tail while it reads t */
-				atomic_store_explicit(&h->tail, t + 1, memory_order_release);
+				if (q->max_groups) /* G2: seq_cst, so the mask load after it is ordered */
+					atomic_store_explicit(&h->tail, t + 1, memory_order_seq_cst);
+				else
+					atomic_store_explicit(&h->tail, t + 1, memory_order_release);
 			} else {
 				/* P1: the claim; release as P1-SP. A lost CAS means another producer
 				 * took t: our record must not name it while we look again or wait
 				 * (recovery reads "a live producer names t" as "t may be its own") */
-				if (!atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_release,
+				/* seq_cst (x86: the same locked instruction as release): G2's producer half
+				 * needs the mask load after it ordered behind it */
+				if (!atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_seq_cst,
 									     memory_order_relaxed)) {
 					atomic_store_explicit(&q->me->claim, 0, memory_order_relaxed);
 					continue;
