@@ -22,6 +22,7 @@
  *                       MODE = ack | nack | dead (nack PMQ_NACK_DEADLETTER) | hold (keep them, sleep
  *                       until killed)
  *   side DIR QUEUE         count the side area's entries: "ready R dead D held H"
+ * Consumers (drain, consume) join the consumer group named by $REPL_GROUP, if set.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,6 +62,8 @@ static pmq_t *open_q(const char *dir, const char *name, unsigned flags)
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = dir;
+	if (flags & PMQ_CONSUMER)
+		o.group = getenv("REPL_GROUP"); /* a queue with groups: the group to join (NULL: none) */
 	pmq_t *q;
 	int r = pmq_open_ex(name, flags, &o, &q);
 	if (r) {
