@@ -327,12 +327,38 @@ static void test_side_entry_keeps_its_group(void **st)
 	pmq_close(m);
 }
 
+/* With a standby in sync, a slot of a queue with groups is reused only when every
+ * reliable group settled it AND the standby confirmed the ticket it held a lap ago. */
+static void test_reuse_gate_holds_with_groups(void **st)
+{
+	(void)st;
+	pmq_t *p = mk("ggate", 2, "a,t:lossy");
+	assert_int_equal(pmq_repl_set(p, PMQ_REPL_ON), 0);
+	pmq_t *ca = join("ggate", "a");
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pmq_send(p, "x", 1, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_send(p, "x", 1, PMQ_NONBLOCK), -EAGAIN); /* a holds the ring */
+	struct pmq_msg msg;
+	while (pmq_recv(ca, &msg, PMQ_NONBLOCK) == 0)
+		assert_int_equal(pmq_ack(ca, &msg), 0);
+	/* a settled all 8, but none is confirmed by the standby: no reuse */
+	assert_int_equal(pmq_send(p, "y", 1, PMQ_NONBLOCK), -EAGAIN);
+	assert_int_equal(pmq_repl_confirm(p, 1), 0);
+	assert_int_equal(pmq_send(p, "y", 1, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_send(p, "y", 1, PMQ_NONBLOCK), -EAGAIN);
+	assert_int_equal(pmq_repl_set(p, PMQ_REPL_ON | PMQ_REPL_DEGRADED), 0);
+	assert_int_equal(pmq_send(p, "z", 1, PMQ_NONBLOCK), 0); /* degraded: not gated */
+	pmq_close(ca);
+	pmq_close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_group_frame_decode_checks_bounds),
 		cmocka_unit_test(test_group_read_apply_promote),
 		cmocka_unit_test(test_side_entry_keeps_its_group),
+		cmocka_unit_test(test_reuse_gate_holds_with_groups),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
