@@ -2,7 +2,7 @@
  * repl_group_proto.c - the RP_GROUPS frame (repl_proto.h): a queue's consumer-group
  * table entries as the primary's replicator ships them (docs/failover.md, "Consumer
  * groups"). Beside repl_proto.c's frames, with the same rule: the decoder trusts no
- * byte (count, length, index, state, flags, name, cursor order), and the library
+ * byte (count, length, index, state, flags, name and its padding, cursor order), and the library
  * checks again when the standby applies it.
  */
 #define _GNU_SOURCE
@@ -75,7 +75,10 @@ int rp_group_decode(const struct rp_frame *f, unsigned k, struct pmq_repl_group 
 		return -EBADMSG;
 	if (g->state == PMQ_REPL_GROUP_NONE)
 		return 0;
-	if (g->name[31] != 0 || !name_ok(g->name) || g->floor < g->start || g->head < g->floor)
+	if (!name_ok(g->name) || g->floor < g->start || g->head < g->floor)
 		return -EBADMSG;
+	for (size_t i = strnlen(g->name, 32); i < 32; i++)
+		if (g->name[i])
+			return -EBADMSG; /* NUL-padded: one encoding per record */
 	return 0;
 }
