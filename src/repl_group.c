@@ -200,7 +200,6 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 		memset(r->name, 0, sizeof(r->name));
 		memcpy(r->name, name, strlen(name));
 		r->created_ns = g->created_ns;
-		atomic_store_explicit(&r->start, start, memory_order_relaxed);
 		if (!lossy)
 			lane_set_all(q, gi, floor);
 	} else if (!lossy) {
@@ -215,6 +214,8 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 	 * or the cursor (lossy). relaxed: our words, published by the release below or read by
 	 * promotion in this thread or after the standby thread stopped */
 	atomic_store_explicit(&r->head, floor, memory_order_relaxed);
+	/* the start too: one clamped to a mirror tail behind the primary's rises with it */
+	atomic_store_explicit(&r->start, start, memory_order_relaxed);
 	/* counters: the primary's, and for a reliable group the messages its consumers had
 	 * taken above the floor, which a promotion delivers again (counted here, so the
 	 * mirror's figure is already the promoted one) */

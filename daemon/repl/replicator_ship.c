@@ -149,6 +149,9 @@ static int group_read(struct rqueue *r, struct pmq_repl_group *gnow, bool *due)
 	}
 	*due = true;
 	r->group_scan_ns = now;
+	if (!r->groups_synced) /* a new session: the mirror may hold anything, send every entry */
+		for (uint32_t i = 0; i < r->max_groups; i++)
+			r->group_sent[i].index = UINT32_MAX;
 	for (uint32_t i = 0; i < r->max_groups; i++) {
 		int k = pmq_repl_group_read(r->q, i, r->group_from[i], &gnow[i]);
 		if (k == -EAGAIN) {
@@ -179,8 +182,8 @@ static int group_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint6
 			g->floor = r->next_send;
 		if (g->head > r->next_send)
 			g->head = r->next_send;
-		if (r->groups_synced && !memcmp(g, &r->group_sent[i], sizeof(*g)))
-			continue;
+		if (!memcmp(g, &r->group_sent[i], sizeof(*g)))
+			continue; /* the standby has it (an entry not read yet holds index UINT32_MAX) */
 		rp_group_encode(p + (size_t)n * RP_GROUP_REC, g);
 		r->group_sent[i] = *g;
 		n++;
