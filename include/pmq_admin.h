@@ -217,11 +217,15 @@ int pmq_repl_side_free(pmq_t *q, uint32_t index, uint32_t gen);
 /* pmq_repl_group.state */
 #define PMQ_REPL_GROUP_NONE 0u   /* the table entry holds no group (free, being made or deleted) */
 #define PMQ_REPL_GROUP_ACTIVE 1u /* a group consumers can join */
+/* pmq_repl_group.flags for apply: rewrite the whole lane from the floor, whatever the
+ * mirror's file held (the first record of a session: a rejoined old primary's lanes
+ * may be ahead or behind anywhere) */
+#define PMQ_REPL_GROUP_RESYNC 0x100u
 
 struct pmq_repl_group {
 	uint32_t index;       /* entry in the group table (0..max_groups-1) */
 	uint32_t state;       /* PMQ_REPL_GROUP_* */
-	uint32_t flags;       /* PMQ_GROUP_LOSSY */
+	uint32_t flags;       /* PMQ_GROUP_LOSSY, and for apply PMQ_REPL_GROUP_RESYNC */
 	uint32_t incarnation; /* bumped each time the entry is reused */
 	uint64_t start;       /* first ticket the group takes */
 	uint64_t floor;       /* reliable: lowest ticket the group has not settled; lossy: its cursor */

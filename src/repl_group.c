@@ -150,9 +150,9 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 	if (g->state != PMQ_REPL_GROUP_NONE && g->state != PMQ_REPL_GROUP_ACTIVE)
 		return pmq_fail(-EINVAL, "queue \"%s\": group entry %u: state %u is neither none nor active", q->name,
 				g->index, g->state);
-	if (g->flags & ~PMQ_GROUP_LOSSY)
+	if (g->flags & ~(PMQ_GROUP_LOSSY | PMQ_REPL_GROUP_RESYNC))
 		return pmq_fail(-EINVAL, "queue \"%s\": group entry %u: unknown flags 0x%x", q->name, g->index,
-				g->flags & ~PMQ_GROUP_LOSSY);
+				g->flags & ~(PMQ_GROUP_LOSSY | PMQ_REPL_GROUP_RESYNC));
 	struct pmq_header *h = q->hdr;
 	struct pmq_group_rec *r = grec_at(q, g->index);
 	uint32_t gi = g->index;
@@ -205,8 +205,8 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 	} else if (!lossy) {
 		/* relaxed: on a mirror the reliable head is the floor last applied (our own word) */
 		uint64_t old = atomic_load_explicit(&r->head, memory_order_relaxed);
-		if (floor < old || floor - old >= q->slot_count)
-			lane_set_all(q, gi, floor); /* a rewound primary, or a lap at once */
+		if ((g->flags & PMQ_REPL_GROUP_RESYNC) || floor < old || floor - old >= q->slot_count)
+			lane_set_all(q, gi, floor); /* a session's first, a rewound primary, or a lap at once */
 		else
 			lane_settle_range(q, gi, old, floor);
 	}

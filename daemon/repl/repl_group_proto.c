@@ -71,7 +71,8 @@ int rp_group_decode(const struct rp_frame *f, unsigned k, struct pmq_repl_group 
 	g->dead_lettered = get64(p + 56);
 	g->lost = get64(p + 64);
 	memcpy(g->name, p + 72, 32);
-	if (g->index >= PMQ_GROUPS_MAX || g->state > PMQ_REPL_GROUP_ACTIVE || (g->flags & ~PMQ_GROUP_LOSSY))
+	if (g->index >= PMQ_GROUPS_MAX || g->state > PMQ_REPL_GROUP_ACTIVE ||
+	    (g->flags & ~(PMQ_GROUP_LOSSY | PMQ_REPL_GROUP_RESYNC)))
 		return -EBADMSG;
 	if (g->state == PMQ_REPL_GROUP_NONE)
 		return 0;

@@ -184,8 +184,13 @@ static int group_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint6
 			g->head = r->next_send;
 		if (!memcmp(g, &r->group_sent[i], sizeof(*g)))
 			continue; /* the standby has it (an entry not read yet holds index UINT32_MAX) */
-		rp_group_encode(p + (size_t)n * RP_GROUP_REC, g);
+		/* the entry's first record this session: the mirror's lanes may be anything (a
+		 * rejoined old primary's, ahead or behind) */
+		bool first = r->group_sent[i].index != i;
 		r->group_sent[i] = *g;
+		if (first)
+			g->flags |= PMQ_REPL_GROUP_RESYNC; /* on the wire only: rewrite the whole lane */
+		rp_group_encode(p + (size_t)n * RP_GROUP_REC, g);
 		n++;
 	}
 	r->groups_synced = true;

@@ -352,6 +352,46 @@ static void test_reuse_gate_holds_with_groups(void **st)
 	pmq_close(p);
 }
 
+/* A rejoined old primary's file as a mirror: its lanes are its own (a message still
+ * claimed in group b below the new primary's floor, a head hint past it). The first
+ * record of a session (PMQ_REPL_GROUP_RESYNC) rewrites the whole lane, so after a
+ * promotion nothing below the floor holds producers back. */
+static void test_resync_rewrites_a_rejoined_lane(void **st)
+{
+	(void)st;
+	pmq_t *q = mk("rejoin", 2, "a,b");
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(pmq_send(q, "x", 1, 0), 0);
+	pmq_t *cb = join("rejoin", "b");
+	struct pmq_msg held, msg;
+	assert_int_equal(pmq_recv(cb, &held, PMQ_NONBLOCK), 0); /* ticket 0 claimed, never settled */
+	for (int i = 1; i < 4; i++) {
+		assert_int_equal(pmq_recv(cb, &msg, PMQ_NONBLOCK), 0);
+		assert_int_equal(pmq_ack(cb, &msg), 0);
+	}
+	assert_int_equal(pmq_repl_make_standby(q, 2), 0);
+	/* the new primary: both groups settled everything (floor 5) */
+	struct pmq_repl_group g[2];
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_int_equal(pmq_repl_group_read(q, i, 0, &g[i]), PMQ_REPL_GROUP_ACTIVE);
+		g[i].floor = g[i].head = 5;
+		g[i].flags |= PMQ_REPL_GROUP_RESYNC;
+		assert_int_equal(pmq_repl_group_apply(q, &g[i]), 0);
+	}
+	assert_int_equal(pmq_repl_promote(q, 3), 5);
+	pmq_t *pr;
+	struct pmq_open_opts o;
+	pmq_open_opts_init(&o);
+	o.dir = dir;
+	assert_int_equal(pmq_open_ex("rejoin", PMQ_PRODUCER, &o, &pr), 0);
+	for (int i = 5; i < 13; i++) /* 8..12 reuse the slots of 0..4, settled by both groups */
+		assert_int_equal(pmq_send(pr, "y", 1, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_send(pr, "z", 1, PMQ_NONBLOCK), -EAGAIN); /* 13 needs 5: nobody took it */
+	pmq_close(pr);
+	pmq_close(cb);
+	pmq_close(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_group_read_apply_promote),
 		cmocka_unit_test(test_side_entry_keeps_its_group),
 		cmocka_unit_test(test_reuse_gate_holds_with_groups),
+		cmocka_unit_test(test_resync_rewrites_a_rejoined_lane),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
