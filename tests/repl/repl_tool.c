@@ -11,6 +11,7 @@
  *                       sent twice) | v1 (a protocol-1 primary) | good (one queue and one entry)
  *                       | gap | dup (an entry one past the expected ticket, or the expected one twice)
  *                       | skipgap (a skip frame starting one past the expected ticket)
+ *                       | badgroup (a group table frame for the queue "injected", made without groups)
  *   stall HOST:PORT slowauth|silent SECONDS  an unauthenticated peer holding a standby's
  *                       attention (a 1 MiB AUTH frame trickled a byte per 2 s, or nothing)
  *   oldstandby LISTEN SECONDS  a standby of protocol 1 (for the primary's version error)
@@ -232,6 +233,18 @@ static int cmd_inject(int argc, char **argv)
 		printf("good: %s ticket %" PRIu64 "\n", r == 1 ? rp_type_name(f.type) : "no answer", f.ticket);
 		rp_conn_free(&c);
 		return r == 1 && f.type == RP_ACK ? 0 : 1;
+	}
+	if (!strcmp(kind, "badgroup")) {
+		/* a well-formed group table frame for a queue made without groups */
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		rp_recv(&c, &f, 3000, &why); /* qstate */
+		struct pmq_repl_group g = { .index = 0, .state = PMQ_REPL_GROUP_ACTIVE, .incarnation = 1, .name = "x" };
+		uint8_t gp[RP_GROUP_REC];
+		rp_group_encode(gp, &g);
+		rp_send(&c, RP_GROUPS, 0, epoch, 1, 0, gp, sizeof(gp));
+		rp_flush(&c, 1000);
+		goto wait_close;
 	}
 	if (!strcmp(kind, "skipgap")) {
 		/* a skip of one ticket that starts one past the expected ticket */
