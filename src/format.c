@@ -60,6 +60,9 @@ int format_validate_config(const struct pmq_config *c)
 		return pmq_fail(-EINVAL, "config: mode %o has bits beyond 0777", c->mode);
 	if (cfg_max_groups(c) > PMQ_GROUPS_MAX)
 		return pmq_fail(-EINVAL, "config: max_groups %u must be in 0..%u", cfg_max_groups(c), PMQ_GROUPS_MAX);
+	if (cfg_max_groups(c) && c->slot_count > PMQ_GROUPS_MAX_SLOTS)
+		return pmq_fail(-EINVAL, "config: slot_count %u: a queue with groups has at most %u slots",
+				c->slot_count, PMQ_GROUPS_MAX_SLOTS);
 	if (cfg_groups(c) && !cfg_max_groups(c))
 		return pmq_fail(-EINVAL, "config: groups \"%s\" given but max_groups is 0; set max_groups to make room",
 				cfg_groups(c));

@@ -221,7 +221,7 @@ void group_mark_attachment(struct pmq *q)
 
 /* ---- create and delete ------------------------------------------------------- */
 
-static int groups_handle_check(pmq_t *q, const char *name)
+static int groups_handle_check(pmq_t *q, const char *name, bool need_name)
 {
 	int rc = handle_check(q);
 	if (rc)
@@ -229,7 +229,7 @@ static int groups_handle_check(pmq_t *q, const char *name)
 	if (!q->max_groups)
 		return pmq_fail(-EOPNOTSUPP, "queue \"%s\" was created without groups (max_groups 0); create a "
 					     "queue with max_groups > 0 (pmqctl create --max-groups N)", q->name);
-	return name ? group_check_name(name) : 0;
+	return need_name ? group_check_name(name) : 0; /* a NULL name is -EINVAL there */
 }
 
 /* Lanes := FREE(lap of the first ticket >= s at each slot), never lowering a word that a
@@ -250,7 +250,7 @@ static void lanes_start_at(struct pmq *q, uint32_t g, uint64_t s)
 
 PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
 {
-	int rc = groups_handle_check(q, name);
+	int rc = groups_handle_check(q, name, true);
 	if (rc)
 		return rc;
 	if (flags & ~PMQ_GROUP_LOSSY)
@@ -304,7 +304,7 @@ PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
 
 PMQ_EXPORT int pmq_group_delete(pmq_t *q, const char *name)
 {
-	int rc = groups_handle_check(q, name);
+	int rc = groups_handle_check(q, name, true);
 	if (rc)
 		return rc;
 	uint64_t w;
@@ -361,7 +361,7 @@ static void fill_info(struct pmq *q, uint32_t g, uint64_t w, struct pmq_group_in
 
 PMQ_EXPORT int pmq_group_list(pmq_t *q, struct pmq_group_info *out, unsigned n)
 {
-	int rc = groups_handle_check(q, NULL);
+	int rc = groups_handle_check(q, NULL, false);
 	if (rc)
 		return rc;
 	if (!out && n)
@@ -380,7 +380,7 @@ PMQ_EXPORT int pmq_group_list(pmq_t *q, struct pmq_group_info *out, unsigned n)
 
 PMQ_EXPORT int pmq_group_stats(pmq_t *q, const char *name, struct pmq_group_info *out)
 {
-	int rc = groups_handle_check(q, name);
+	int rc = groups_handle_check(q, name, true);
 	if (rc)
 		return rc;
 	if (!out)

@@ -319,7 +319,7 @@ int claim_who(struct pmq *q, uint64_t t, uint32_t *out, uint32_t max);
 int side_reserve(struct pmq *q, unsigned actor, uint32_t *out_idx, uint64_t *out_ctl);
 int side_unreserve(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
 int side_publish(struct pmq *q, uint32_t idx, uint64_t writing_ctl);
-int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx, uint32_t src_lap);
+int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx, uint32_t src_lap, unsigned tag);
 int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen);
 int side_return_dead(struct pmq *q, uint32_t idx, uint64_t claimed_ctl);
 /* move a held message (main or side source) into a new side entry */

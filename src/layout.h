@@ -102,6 +102,28 @@ static inline uint64_t src_make(int side, uint32_t index, uint32_t lap)
 	return SRC_VALID | (side ? SRC_SIDE : 0) | ((uint64_t)(index & 0x3fffffffu) << 32) | lap;
 }
 
+/* Queues with groups: a main source names its group too (bits 56..61 = group index + 1,
+ * the index then in bits 32..55: such queues have at most 2^24 slots). Every group's
+ * lane word for slot j at lap L has the same (j, L): without the tag a copy made for
+ * one group could be taken for another's (tests/model, bug E). */
+#define PMQ_GROUPS_MAX_SLOTS (1u << 24)
+#define SRC_TAG_SHIFT 56
+static inline uint64_t src_make_tagged(int side, uint32_t index, uint32_t lap, unsigned tag)
+{
+	if (!tag)
+		return src_make(side, index, lap);
+	return SRC_VALID | ((uint64_t)(tag & 0x3fu) << SRC_TAG_SHIFT) | ((uint64_t)(index & 0xffffffu) << 32) | lap;
+}
+/* index and tag of a source word in a queue with (groups) or without groups */
+static inline uint32_t src_index(uint64_t v, bool groups)
+{
+	return (uint32_t)(v >> 32) & (groups ? 0xffffffu : 0x3fffffffu);
+}
+static inline unsigned src_tag(uint64_t v, bool groups)
+{
+	return groups && !(v & SRC_SIDE) ? (unsigned)(v >> SRC_TAG_SHIFT) & 0x3fu : 0;
+}
+
 enum dead_reason {
 	DR_NONE = 0,
 	DR_MAX_DELIVERIES = 1, /* nacked or crashed max_deliveries times */

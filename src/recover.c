@@ -31,11 +31,14 @@ static bool owned_by(uint64_t c, unsigned owner)
 static uint32_t crash_add(const struct pmq *q) { return (q->qflags & PMQ_F_CRASH_NOT_DELIVERY) ? 0 : 1; }
 
 /* Is the source of side entry e exactly MOVED(lap, *, e)? */
-static bool source_marked(struct pmq *q, uint32_t e, uint64_t src, unsigned tag)
+static bool source_marked(struct pmq *q, uint32_t e, uint64_t src)
 {
+	/* groups: the source word names the group whose lane it was (never the entry's tag,
+	 * which a dead actor may not have written yet: tests/model, bug E) */
+	unsigned tag = src_tag(src, q->max_groups != 0);
 	if (!(src & SRC_VALID))
 		return false;
-	uint32_t si = (uint32_t)(src >> 32) & 0x3fffffffu;
+	uint32_t si = src_index(src, q->max_groups != 0);
 	uint32_t lap = (uint32_t)src;
 	struct pmq_slot *s;
 	if (src & SRC_SIDE) {
@@ -108,7 +111,7 @@ static bool settle_side(struct pmq *q, unsigned owner, uint32_t e, struct tally 
 	switch (ctl_state(c)) {
 	case ST_WRITING:
 		/* a dead actor's copy: publish it iff the mark happened, else abort it */
-		if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed), hf_group(READ_ONCE(d->hflags)))) {
+		if (source_marked(q, e, atomic_load_explicit(&d->src, memory_order_relaxed))) {
 			side_publish(q, e, c);
 		} else {
 			/* the move never happened: give back the dead-letter credit it recorded

@@ -116,7 +116,7 @@ int side_publish(struct pmq *q, uint32_t idx, uint64_t wr)
 	return 0;
 }
 
-int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx, uint32_t src_lap)
+int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx, uint32_t src_lap, unsigned tag)
 {
 	if (e >= q->side_count)
 		return -EINVAL; /* bounds: the index came from shared memory */
@@ -124,7 +124,8 @@ int side_help_publish(struct pmq *q, uint32_t e, int src_side, uint32_t src_idx,
 	/* acquire: pairs with the actor's S1 and its writes of src and the copy */
 	uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire);
 	if (ctl_state(c) != ST_WRITING ||
-	    atomic_load_explicit(&d->src, memory_order_relaxed) != src_make(src_side, src_idx, src_lap)) {
+	    atomic_load_explicit(&d->src, memory_order_relaxed) !=
+		    src_make_tagged(src_side, src_idx, src_lap, src_side ? 0 : tag)) {
 		/* D6 (seen): the copy is published (or already consumed and the entry reused);
 		 * whoever published it may not have persisted it yet, and our caller frees the
 		 * source next: the word that says so reaches the media first (a rare path) */
@@ -156,7 +157,7 @@ int side_free(struct pmq *q, struct pmq_slot *s, uint64_t expect, uint32_t gen)
 /* MOVED(L,c,e) -> FREE(L+1), after publishing e if its actor did not get to it. */
 int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx, uint64_t moved, unsigned tag)
 {
-	side_help_publish(q, ctl_side(moved), is_side, idx, ctl_lap(moved));
+	side_help_publish(q, ctl_side(moved), is_side, idx, ctl_lap(moved), tag);
 	/* RP5: after the copy is published (by us, or seen published through the acquire in
 	 * side_help_publish) and before the source is freed: a replicator that acquires the
 	 * freed source word also sees this bump, so it rescans the side area (and finds the
@@ -238,7 +239,9 @@ int side_move(struct pmq *q, const struct move_req *m)
 		return -ESTALE;
 	}
 	/* relaxed: published by the mark (release) and S2 */
-	atomic_store_explicit(&d->src, src_make(m->src_is_side, m->src_idx, ctl_lap(m->src_ctl)), memory_order_relaxed);
+	atomic_store_explicit(&d->src, src_make_tagged(m->src_is_side, m->src_idx, ctl_lap(m->src_ctl),
+						       m->src_is_side ? 0 : m->src_tag),
+			      memory_order_relaxed);
 	/* the source's header read once: everything below uses the copy (shared memory) */
 	struct pmq_slot sh;
 	uint32_t len = slot_snapshot(q, src, &sh);
