@@ -22,6 +22,10 @@
  *   NSIDE    side entries (1|2, default 1)
  *   CRASHES  consumer deaths (0|1, default 1)   CRASH_G  groups whose member may die (mask)
  *   LOSSY    1: the lossy group exists (default 1)
+ *   LEASE    1: pmqd's lease moves one message of a live group-A member (free_source = false)
+ *   NACK     1: members may nack (side_move of their lane, free_source = true)
+ *   NA       members of group A at once (1|2; 2 needs CRASHES=0)
+ *   FIX_SRC_GROUP  side_move's src record names the group (the proposed fix of bug E)
  * Mutants (each must FAIL):
  *   MUT_SKIP_LANE2   the producer's gate checks only the first reliable group's lane
  *   MUT_NORECHECK    the lossy reader does not re-read the main word after its copy
@@ -47,6 +51,15 @@
 #ifndef LOSSY
 #define LOSSY 1
 #endif
+#ifndef LEASE
+#define LEASE 0
+#endif
+#ifndef NACK
+#define NACK 0
+#endif
+#ifndef NA
+#define NA 1
+#endif
 
 #define N 2                /* main slots */
 #define NG 2               /* reliable groups: A = 0, B = 1 */
@@ -57,18 +70,34 @@
 #define READY 2
 #define CLAIMED 3
 #define MOVED 4
-#define W(l, s, x) ((l) * 64 + (s) * 8 + (x))
-#define LAP(w) ((w) / 64)
-#define ST(w) (((w) / 8) % 8)
-#define X(w) ((w) % 8)
+#define W(l, s, x) ((l) * 256 + (s) * 32 + (x))
+#define LAP(w) ((w) / 256)
+#define ST(w) (((w) / 32) % 8)
+#define X(w) ((w) % 32)
+#define MV(l, o, e) W(l, MOVED, (o) * 2 + (e))  /* MOVED(L, owner, side entry) */
+#define MOWN(w) (X(w) / 2)
+#define MSIDE(w) (X(w) % 2)
+#define ESTALE 1
+#define ENOSPC 2
+#define ANY_FREE_ENTRY (ST(ectl[0]) == FREE || (NSIDE > 1 && ST(ectl[NSIDE - 1]) == FREE))
 
-/* owner indices: group g's first member 2g, its replacement 2g + 1; producer 4, recoverer 5 */
+/* owner indices: group g's first member 2g, its replacement (or, with NA = 2, group A's
+ * second member) 2g + 1; producer 4, recoverer 5, pmqd 6 */
 #define PID_P 4
 #define PID_R 5
+#define PID_D 6
 
-byte m[N];                 /* main slot words (layout.h ctl) */
+/* side_move's `src` record (src_make: side bit, index, lap): the C code has no group in
+ * it; FIX_SRC_GROUP adds the group (the fix proposed for bug E, README.md) */
+#ifdef FIX_SRC_GROUP
+#define SRC(g, j, l) ((g) * 64 + (j) * 8 + (l) + 1)
+#else
+#define SRC(g, j, l) ((j) * 8 + (l) + 1)
+#endif
+
+short m[N];                /* main slot words (layout.h ctl) */
 byte pay[N];               /* header + payload of the slot: the ticket written there */
-byte lane[NG * N];         /* lane[g * N + j]: group g's word for main slot j */
+short lane[NG * N];        /* lane[g * N + j]: group g's word for main slot j */
 byte gh[NG];               /* reliable group heads (a hint, lane.c head_past) */
 byte tail;                 /* next ticket */
 byte gmask = 3;            /* group_masks bits 0..31: the reliable groups A and B */
@@ -76,7 +105,8 @@ bit lossy_on = LOSSY;      /* group_masks bits 32..63 non-zero: a lossy group ex
 byte lc;                   /* the lossy group's cursor (its record's head) */
 byte lost;                 /* the lossy group's reported lost count */
 
-byte ectl[NSIDE];          /* side entries: word (lap = generation) */
+short ectl[NSIDE];         /* side entries: word (lap = generation) */
+byte esrc[NSIDE];          /* the source the copy is of (side_help_publish compares it) */
 byte etag[NSIDE];          /* hflags bits 8..15: group index + 1, here the group index */
 byte etk[NSIDE];           /* the copy's header: the ticket it carries */
 byte ecopy[NSIDE];         /* the copy's payload */
@@ -86,11 +116,13 @@ byte committed;            /* tickets published */
 byte acked[NG * K];        /* acks of ticket t by group g */
 byte ldel;                 /* lossy deliveries */
 byte eorig[NSIDE];         /* the group whose lane a side copy was moved from */
+bit ecomplete[NSIDE];      /* the copy (payload, header, tag) is fully written */
 bit dead[4];
 bit recovered[4];
 byte nunrec;               /* dead members not yet recovered */
 byte crashes;
 bit pdone;
+bit dbusy;                 /* pmqd is in the middle of its lease move */
 byte fin;                  /* processes finished: producer, the two groups' last members, the reader */
 
 #ifdef PROBES
@@ -124,9 +156,131 @@ c_decl {
 /* the C scan runs while side_hint != 0, which counts every group's READY entries */
 #define SIDE_ANY ((ST(ectl[0]) == READY) || (NSIDE > 1 && ST(ectl[NSIDE - 1]) == READY))
 
+/* side_help_publish (side.c:120-135) for the MOVED word mv of group sg's lane, slot sj:
+ * publish the entry the mark names if it is still WRITING a copy of this source. The
+ * two loads are one snapshot (the publish CAS compares the whole word). */
+inline help_publish(sg, sj, mv)
+{
+	atomic { he = MSIDE(mv); hw = ectl[he]; hok = (ST(hw) == WRITING && esrc[he] == SRC(sg, sj, LAP(mv))) };
+	if
+	:: hok ->
+		atomic {
+			if
+			:: ectl[he] == hw ->
+				bit copy_complete_when_published;
+				copy_complete_when_published = ecomplete[he];
+#ifndef NO_COMPLETE_CHECK
+				assert(copy_complete_when_published);
+#endif
+				ectl[he] = W(LAP(hw), READY, 0); REACHED(9)
+			:: else
+			fi
+		}
+	:: else
+	fi;
+	d_step { he = 0; hw = 0; hok = 0 }
+}
+
+/* slot_free_moved (side.c:157-184) of a lane word: help publish, then MOVED -> FREE(L+1) */
+inline free_moved(sg, sj, mv, res)
+{
+	help_publish(sg, sj, mv);
+	atomic {
+		if
+		:: lane[(sg) * N + (sj)] == mv -> lane[(sg) * N + (sj)] = W(LAP(mv) + 1, FREE, 0); res = 0
+		:: else -> res = ESTALE
+		fi
+	}
+}
+
+/* side_unreserve (side.c:75-91) of our own reservation w (its loads and CASes merged:
+ * only a helper's publish can change our WRITING word, and then both CASes fail) */
+inline unreserve(ue)
+{
+	atomic { if :: ectl[ue] == w -> esrc[ue] = 0; ectl[ue] = W(LAP(w) + 1, FREE, 0) :: else fi }
+}
+
+/* side_move (side.c:227-312) of group sg's lane word sl (CLAIMED) at slot sj, by actor;
+ * rc = 0 or ESTALE. Uses the caller's e, w, ok, rc (and he, hw, hok). */
+inline side_move(sg, sj, sl, actor, freesrc)
+{
+	/* side_reserve (side.c:45-72): any FREE entry (the model over-approximates the scan) */
+	ok = 0; e = 0;
+	do
+	:: e >= NSIDE -> break
+	:: else ->
+		atomic {
+			if
+			:: ST(ectl[e]) == FREE -> w = W(LAP(ectl[e]), WRITING, actor); ectl[e] = w; ecomplete[e] = 0; ok = 1
+			:: else
+			fi
+		};
+		if :: ok -> break :: else -> e++ fi
+	od;
+	if
+	:: !ok -> rc = ENOSPC; REACHED(14)                  /* side area full: the message stays held */
+	:: else ->
+	/* re-read the source (side.c:236), then record src (side.c:241) */
+	atomic {
+		if
+		:: lane[(sg) * N + (sj)] != sl -> rc = ESTALE
+		:: else -> esrc[e] = SRC(sg, sj, LAP(sl)); eorig[e] = sg; rc = 0
+		fi
+	};
+	if
+	:: rc -> unreserve(e)
+	:: else ->
+		/* the copy: payload and header (side.c:244-255) */
+		atomic {
+			bit mover_copies_the_held_message;
+			mover_copies_the_held_message = (pay[sj] == LAP(sl) * N + (sj));
+			assert(mover_copies_the_held_message);
+			ecopy[e] = pay[sj]; etk[e] = LAP(sl) * N + (sj)
+		};
+		/* the group tag (side.c:258); the copy is complete */
+		atomic {
+#ifdef MUT_WRONG_GROUP
+			etag[e] = 1 - (sg);
+#else
+			etag[e] = sg;
+#endif
+			ecomplete[e] = 1
+		};
+		/* M1 mark: CLAIMED(L,o) -> MOVED(L,o,e) (side.c:295) */
+		atomic {
+			if
+			:: lane[(sg) * N + (sj)] == sl -> lane[(sg) * N + (sj)] = MV(LAP(sl), X(sl), e); rc = 0
+			:: else -> rc = ESTALE
+			fi
+		};
+		if
+		:: rc -> unreserve(e)
+		:: else ->
+			/* side_publish (side.c:95-118); a lost CAS (a helper published) is ignored */
+			atomic {
+				if
+				:: ectl[e] == w ->
+					bit copy_complete_when_published;
+					copy_complete_when_published = ecomplete[e];
+					assert(copy_complete_when_published);
+					ectl[e] = W(LAP(w), READY, 0); REACHED(5)
+				:: else -> REACHED(10)
+				fi
+			};
+			if
+			:: freesrc -> free_moved(sg, sj, MV(LAP(sl), X(sl), e), ok)
+			:: else
+			fi
+		fi
+	fi
+	fi;
+	d_step { e = 0; w = 0; ok = 0 }
+}
+
 proctype producer()
 {
-	byte t, j, L, w, l, c;
+	byte t, j, L;
+	short w, l, c;
 	bit open;
 	do
 	:: tail >= K -> break
@@ -189,7 +343,10 @@ proctype producer()
 /* a reliable group's member (lane_try_consume, side_scan_claim, pmq_ack) */
 proctype member(byte g; byte me)
 {
-	byte h, j, L, l, w, e, tk;
+	byte h, j, L, e, tk, he;
+	short l, w, hw;
+	byte rc;
+	bit ok, hok;
 	bit fromside, can_crash;
 	can_crash = ((CRASH_G >> g) & 1) && me % 2 == 0;
 again:
@@ -198,7 +355,7 @@ again:
 	if
 	:: atomic { SIDE_ANY -> RESET } -> goto side_try
 	:: atomic { !NOWORK_MAIN(g) -> RESET } -> goto main_try
-	:: atomic { pdone && NOWORK_MAIN(g) && !SIDE_AVAIL(g) && nunrec == 0 -> RESET } -> goto done
+	:: atomic { pdone && NOWORK_MAIN(g) && !SIDE_AVAIL(g) && nunrec == 0 && !dbusy -> RESET } -> goto done
 	fi;
 side_try:
 	e = 0;
@@ -264,22 +421,44 @@ main_try:
 holding:
 	if
 	:: fromside ->                                      /* ack of a redelivery: side_free */
-		atomic { assert(ectl[e] == W(LAP(ectl[e]), CLAIMED, me)); ectl[e] = W(LAP(ectl[e]) + 1, FREE, 0);
+		atomic { assert(ectl[e] == W(LAP(ectl[e]), CLAIMED, me));
+			 esrc[e] = 0; ectl[e] = W(LAP(ectl[e]) + 1, FREE, 0);  /* side_free: src cleared first */
 			 acked[g * K + tk]++ }
 	:: !fromside ->                                     /* A1 pmq_ack: CAS lane CLAIMED -> FREE(L+1) */
 		atomic {
 			bit holder_bytes_unchanged;
 			holder_bytes_unchanged = (pay[j] == tk);
 			assert(holder_bytes_unchanged);
-			assert(lane[g * N + j] == W(L, CLAIMED, me));
-			lane[g * N + j] = W(L + 1, FREE, 0);
-			acked[g * K + tk]++
-		}
+			if
+			:: lane[g * N + j] == W(L, CLAIMED, me) ->
+				lane[g * N + j] = W(L + 1, FREE, 0); acked[g * K + tk]++; rc = 0
+			:: else -> rc = ESTALE
+			fi
+		};
+		if :: rc -> goto stale :: else fi
+	:: NACK && !fromside ->                             /* pmq_nack (ring.c:887-894) */
+		side_move(g, j, W(L, CLAIMED, me), me, 1);
+		if
+		:: rc == ESTALE -> goto stale
+		:: rc == ENOSPC -> rc = 0; goto holding         /* still ours */
+		:: else -> REACHED(11)
+		fi
 	:: atomic { can_crash && crashes < CRASHES ->      /* dies holding the message */
 		crashes++; dead[me] = 1; nunrec++; run member(g, me + 1); REACHED(4) };
 		goto gone
 	fi;
 	fromside = 0;
+	goto again;
+stale:
+	/* settle_stale (ring.c:779-789): the lease moved it; free the pinned word if it
+	 * still names us (after helping publish the copy) */
+	rc = 0;
+	atomic { w = lane[g * N + j]; REACHED(12) };
+	if
+	:: ST(w) == MOVED && LAP(w) == L && MOWN(w) == me -> free_moved(g, j, w, rc)
+	:: else
+	fi;
+	rc = 0;
 	goto again;
 done:
 	fin++;
@@ -293,8 +472,10 @@ gone:
  * written before the claim names the member). */
 proctype recoverer()
 {
-	byte x, g, j, l, e, w;
-	bit ok;
+	byte x, g, j, e, he;
+	short l, w, hw;
+	byte rc;
+	bit ok, hok;
 end:
 	if
 	:: atomic { dead[0] && !recovered[0] -> x = 0 }
@@ -308,49 +489,38 @@ end:
 		l = lane[g * N + j];                            /* settle_main recover.c:68 */
 		if
 		:: ST(l) == CLAIMED && X(l) == x ->
-			/* side_reserve (side.c:55): any FREE entry */
-			ok = 0;
-			e = 0;
-			do
-			:: e >= NSIDE -> break
-			:: else ->
-				atomic {
-					if
-					:: ST(ectl[e]) == FREE -> w = W(LAP(ectl[e]), WRITING, PID_R); ectl[e] = w; ok = 1
-					:: else
-					fi
-				};
-				if :: ok -> break :: else -> e++ fi
-			od;
-			assert(ok);                                 /* CRASHES <= NSIDE: never full */
-			/* re-read the source (side.c:236), record src, copy header + payload, tag
-			 * (side.c:256-259): one step */
-			atomic {
-				bit recovery_copies_the_held_message;
-				assert(lane[g * N + j] == l);
-				recovery_copies_the_held_message = (pay[j] == LAP(l) * N + j);
-				assert(recovery_copies_the_held_message);
-				etk[e] = LAP(l) * N + j;
-				ecopy[e] = pay[j];
-#ifdef MUT_WRONG_GROUP
-				etag[e] = 1 - g;
-#else
-				etag[e] = g;
-#endif
-				eorig[e] = g
-			};
-			/* M1 mark: lane CLAIMED(L,x) -> MOVED(L,x,e) (side.c:295) */
-			atomic { assert(lane[g * N + j] == l); lane[g * N + j] = W(LAP(l), MOVED, e) };
-			/* S2 side_publish: WRITING -> READY (side.c:82) */
-			atomic { assert(ectl[e] == w); ectl[e] = W(LAP(w), READY, 0); REACHED(5) };
-			/* slot_free_moved (side.c:178): the lane settles, MOVED -> FREE(L+1) */
-			atomic { assert(lane[g * N + j] == W(LAP(l), MOVED, e)); lane[g * N + j] = W(LAP(l) + 1, FREE, 0) }
-		:: else
+			side_move(g, j, l, PID_R, 1);
+			if
+			:: rc == ESTALE -> rc = 0                   /* look again (bug B) */
+			:: rc == ENOSPC -> rc = 0; (ANY_FREE_ENTRY)  /* stuck: a later pass retries */
+			:: else -> j++
+			fi
+		:: ST(l) == MOVED && MOWN(l) == x ->
+			free_moved(g, j, l, rc);                    /* a lease's pinned word (recover.c:93) */
+			if :: rc -> rc = 0 :: else -> j++ fi
+		:: else -> j++
 		fi;
-		j++
+		d_step { l = 0 }
 	od;
 	atomic { recovered[x] = 1; nunrec-- };
 	goto end
+}
+
+/* pmqd's lease (pmq_requeue_holder, queue.c:630-660): one round, on a lane word of
+ * group A that a live member holds; the holder keeps its bytes (free_source = false) */
+proctype pmqd()
+{
+	byte j, e, he;
+	short l, w, hw;
+	byte rc;
+	bit ok, hok;
+end:
+	if
+	:: atomic { ST(lane[0]) == CLAIMED && !dead[X(lane[0])] -> j = 0; l = lane[0]; dbusy = 1 }
+	:: atomic { ST(lane[1]) == CLAIMED && !dead[X(lane[1])] -> j = 1; l = lane[1]; dbusy = 1 }
+	fi;
+	side_move(0, j, l, PID_D, 0);
+	atomic { if :: !rc -> REACHED(13) :: else fi; dbusy = 0 }
 }
 
 /* a lossy group's reader (lossy_try_consume, lane.c:110-170). Its cursor is written by
@@ -358,7 +528,8 @@ end:
  * load, its CAS (which then always wins) with the step before it. */
 proctype lossy()
 {
-	byte c, j, L, w, cp, nx;
+	byte c, j, L, cp, nx;
+	short w;
 	do
 	:: d_step { c = lc; j = c % N; L = c / N;           /* lane.c:115 (relaxed) */
 		    w = m[j] }                              /* L1 lane.c:119 */
@@ -423,10 +594,12 @@ init
 		run member(0, 0);
 		run member(1, 2);
 		if :: LOSSY -> run lossy() :: else fi;
-		run recoverer()
+		run recoverer();
+		if :: NA > 1 -> run member(0, 1) :: else fi;
+		if :: LEASE -> run pmqd() :: else fi
 	};
 	/* the end: every process finished (the recoverer waits at its end label) */
-	(fin == 3 + LOSSY && nunrec == 0);
+	(fin == 3 + LOSSY + NA - 1 && nunrec == 0 && !dbusy);
 	atomic {
 		bit every_message_acked_by_each_group, lossy_accounts_every_ticket, all_words_settled;
 		assert(tail == K && committed == K);
