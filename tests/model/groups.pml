@@ -33,6 +33,10 @@
  *                    although a lossy group exists
  *   MUT_WRONG_GROUP  recovery tags a dead member's copy with the other group
  *   MUT_GAP_OFF1     the lossy reader reports c' - c - 1 tickets lost instead of c' - c
+ * Bug E (found by this model, README.md): as implemented, side_move's src record names
+ *   (slot, lap) but not the group; FIX_SRC_GROUP is the proposed fix. NO_COMPLETE_CHECK
+ *   and NO_GROUP_CHECK leave out copy_complete_when_published and
+ *   no_redelivery_of_other_group, to see what bug E leads to (group B loses the ticket).
  * Probes: -DPROBES records which REACHED(n) paths were taken (printed at exit).
  */
 
@@ -374,7 +378,9 @@ side_try:
 					ectl[e] = W(LAP(w), CLAIMED, me); fromside = 1;
 					/* the copy is ours now: its header and payload */
 					no_redelivery_of_other_group = (eorig[e] == g);
+#ifndef NO_GROUP_CHECK
 					assert(no_redelivery_of_other_group);
+#endif
 					tk = etk[e]; assert(ecopy[e] == tk);
 					REACHED(2)
 				:: else -> fromside = 0
