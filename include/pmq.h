@@ -83,7 +83,12 @@ struct pmq_config {
 	const char *groups;       /* groups made with the queue: "name[:lossy][,name[:lossy]...]" (NULL: none) */
 };
 
+/* Sized initialisers (1.1): each writes only the `size` bytes its caller's struct has,
+ * so a program built against 1.0 (whose structs are shorter) keeps working: the 1.0
+ * symbols fill the 1.0 fields only, and the macros below make a 1.1 build pass its size. */
 void pmq_config_init(struct pmq_config *cfg);
+void pmq_config_init_sized(struct pmq_config *cfg, size_t size);
+#define pmq_config_init(cfg) pmq_config_init_sized((cfg), sizeof(*(cfg)))
 
 /* --- lifecycle ----------------------------------------------------------- */
 
@@ -108,6 +113,8 @@ struct pmq_open_opts {
 #define PMQ_OWNER_ANY 0xffffffffu
 
 void pmq_open_opts_init(struct pmq_open_opts *o);
+void pmq_open_opts_init_sized(struct pmq_open_opts *o, size_t size);
+#define pmq_open_opts_init(o) pmq_open_opts_init_sized((o), sizeof(*(o)))
 
 /*
  * Create queue `name` and attach to it as producer and consumer.
@@ -257,6 +264,8 @@ int pmq_peek(pmq_t *q, uint64_t *pos, void *buf, size_t cap, struct pmq_msg *inf
 
 /* The queue's configuration as stored in its file. */
 int pmq_get_config(pmq_t *q, struct pmq_config *cfg);
+int pmq_get_config_sized(pmq_t *q, struct pmq_config *cfg, size_t size); /* 1.1: fills `size` bytes */
+#define pmq_get_config(q, cfg) pmq_get_config_sized((q), (cfg), sizeof(*(cfg)))
 
 /* Supervision (attachments, lease requeue) and replication calls are in
  * pmq_admin.h: they are pmqd's and pmqctl's interface, not an application's. */

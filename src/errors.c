@@ -30,13 +30,13 @@ PMQ_EXPORT const char *pmq_strerror(int err)
 	case EINVAL: return "invalid argument";
 	case EPROTO: return "not a valid pmq queue file (corrupt, truncated, foreign or newer format)";
 	case EMSGSIZE: return "message larger than the queue's slot payload";
-	case ENOENT: return "no such queue";
-	case EEXIST: return "queue already exists";
+	case ENOENT: return "no such queue (or consumer group)";
+	case EEXIST: return "queue (or consumer group) already exists";
 	case EPERM: return "operation not allowed for this handle's role";
 	case EACCES: return "permission denied";
 	case ESTALE: return "message was taken away (lease expired or recovered); it will be redelivered";
 	case EBUSY: return "consumer holds its quota of messages";
-	case ENOSPC: return "no room in the side area (or file system)";
+	case ENOSPC: return "no room in the side area (or file system, or group table)";
 	case ETIMEDOUT: return "timed out";
 	case EUSERS: return "attachment table full";
 	case ESHUTDOWN: return "queue is fenced: refusing producers";
@@ -44,7 +44,8 @@ PMQ_EXPORT const char *pmq_strerror(int err)
 	case EBADFD: return "handle inherited across fork: open a new one in the child";
 	case ENOMEM: return "out of memory";
 	case ELOOP: return "queue path is a symbolic link";
-	case ENOTSUP: return "not supported";
+	case ENOTSUP: return "not supported (e.g. groups on a queue made without them)";
+	case EIDRM: return "the handle's consumer group was deleted";
 	case EDQUOT: return "dead-letter capacity exhausted";
 	case EFAULT: return "bad address";
 	case EIO: return "input/output error";

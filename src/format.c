@@ -15,10 +15,15 @@
 
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-PMQ_EXPORT void pmq_config_init(struct pmq_config *cfg)
+PMQ_EXPORT void (pmq_config_init)(struct pmq_config *cfg) { pmq_config_init_sized(cfg, PMQ_CONFIG_SIZE_1_0); }
+
+PMQ_EXPORT void pmq_config_init_sized(struct pmq_config *cfg, size_t size)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->size = sizeof(*cfg);
+	/* a caller's struct may be shorter than ours (built against 1.0): only its bytes */
+	if (size < PMQ_CONFIG_SIZE_1_0 || size > sizeof(*cfg))
+		size = size < PMQ_CONFIG_SIZE_1_0 ? PMQ_CONFIG_SIZE_1_0 : sizeof(*cfg);
+	memset(cfg, 0, size);
+	cfg->size = (uint32_t)size;
 	cfg->slot_count = 1024;
 	cfg->max_payload = 1024;
 	cfg->max_attach = 16;

@@ -219,22 +219,6 @@ void group_mark_attachment(struct pmq *q)
 	atomic_store_explicit(&q->me->group, q->group, memory_order_relaxed);
 }
 
-unsigned group_tag_of(const struct pmq *q, uint32_t idx)
-{
-	/* relaxed: the owner wrote it at join; a recoverer reads it under the dead owner's
-	 * token. Bounded: shared memory; a wrong tag only makes recovery look at words that
-	 * do not name the owner (the words decide) */
-	uint32_t g = atomic_load_explicit(&q->attach[idx].group, memory_order_relaxed);
-	return g <= q->max_groups ? g : 0;
-}
-
-bool group_gone(const struct pmq *q)
-{
-	/* relaxed: a delete is noticed at the next call; the lanes stay valid memory */
-	uint64_t w = atomic_load_explicit(&q->grec->word, memory_order_relaxed);
-	return gw_state(w) != GS_ACTIVE || gw_inc(w) != q->group_inc;
-}
-
 /* ---- create and delete ------------------------------------------------------- */
 
 static int groups_handle_check(pmq_t *q, const char *name)
@@ -308,6 +292,7 @@ PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
 		/* G3: release: name, start, head and lanes before anyone joins */
 		atomic_store_explicit(&r->word, gw_make(GS_ACTIVE, gf, gw_inc(init)), memory_order_release);
 		durable_persist(q, r, sizeof(*r));
+		durable_persist(q, &h->group_masks, sizeof(h->group_masks));
 		if (!gf)
 			durable_persist(q, group_lane(q, g), (size_t)q->slot_count * sizeof(uint64_t));
 		wait_wake_space(q);
@@ -338,6 +323,7 @@ PMQ_EXPORT int pmq_group_delete(pmq_t *q, const char *name)
 	/* release: the frees above are done before the record can be reused */
 	atomic_store_explicit(&r->word, gw_make(GS_FREE, 0, gw_inc(w)), memory_order_release);
 	durable_persist(q, r, sizeof(*r));
+	durable_persist(q, &q->hdr->group_masks, sizeof(q->hdr->group_masks));
 	wait_wake_space(q);
 	wait_wake_data(q); /* its sleeping consumers wake and see -EIDRM */
 	return 0;
@@ -405,4 +391,20 @@ PMQ_EXPORT int pmq_group_stats(pmq_t *q, const char *name, struct pmq_group_info
 		return pmq_fail(-ENOENT, "queue \"%s\" has no group \"%s\"", q->name, name);
 	fill_info(q, (uint32_t)g, w, out);
 	return 0;
+}
+
+uint64_t group_oldest_head(struct pmq *q, uint64_t tail)
+{
+	/* relaxed: a snapshot for humans; each word read once */
+	uint64_t head = tail;
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		struct pmq_group_rec *r = rec_at(q, g);
+		uint64_t w = atomic_load_explicit(&r->word, memory_order_relaxed);
+		if (gw_state(w) != GS_ACTIVE || (gw_flags(w) & GROUP_F_LOSSY))
+			continue;
+		uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+		if (h < head)
+			head = h;
+	}
+	return head;
 }

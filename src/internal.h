@@ -128,19 +128,41 @@ void group_init_area(uint8_t *base, const struct pmq_config *cfg, const struct p
 void group_handle_geometry(struct pmq *q, const struct pmq_header *h);
 int group_join(struct pmq *q, const char *name);    /* at open: the group named in the options */
 void group_mark_attachment(struct pmq *q);          /* after the join: our entry names our group */
-bool group_gone(const struct pmq *q);               /* our group was deleted (or replaced) */
-/* a recoverer's view of attachment idx's group: tag (index + 1) or 0, bounded */
-unsigned group_tag_of(const struct pmq *q, uint32_t idx);
+uint64_t group_oldest_head(struct pmq *q, uint64_t tail); /* stats: the reliable groups' oldest head */
+/* our group was deleted (or replaced). relaxed: a delete is noticed at the next call */
+static inline bool group_gone(const struct pmq *q)
+{
+	uint64_t w = atomic_load_explicit(&q->grec->word, memory_order_relaxed);
+	return gw_state(w) != GS_ACTIVE || gw_inc(w) != q->group_inc;
+}
+/* a recoverer's view of attachment idx's group: tag (index + 1) or 0. relaxed: the owner
+ * wrote it at join, and a recoverer reads it under the dead owner's token. Bounded
+ * (shared memory): a wrong tag only makes recovery look at words that do not name the
+ * owner, and the words decide */
+static inline unsigned group_tag_of(const struct pmq *q, uint32_t idx)
+{
+	uint32_t g = atomic_load_explicit(&q->attach[idx].group, memory_order_relaxed);
+	return g <= q->max_groups ? g : 0;
+}
 
 /* lane.c: consumers of groups, and the producers' gate on the reliable lanes */
 #define COOKIE_LANE (1ull << 62)  /* cookie[0]: a main slot held through our group's lane */
 #define COOKIE_LOSSY (1ull << 61) /* cookie[0]: a lossy copy, nothing held */
 bool lane_settled(const struct pmq *q, uint64_t masks, uint32_t j, uint32_t lap, memory_order mo);
-bool lane_main_unpublished(uint64_t c, uint32_t lap);
+/* Unpublished for lap L in a queue with groups: the previous lap's READY, FREE(L) (fresh
+ * or after an abort), or a lossy mark WRITING(L) */
+static inline bool lane_main_unpublished(uint64_t c, uint32_t lap)
+{
+	unsigned st = ctl_state(c);
+	if (st == ST_FREE || st == ST_WRITING)
+		return ctl_lap(c) == lap;
+	return st == ST_READY && lap_diff(ctl_lap(c), lap) == -1;
+}
 int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer);
 int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64_t *writer);
 bool lane_peek_data(struct pmq *q);
 bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);
+void lane_rewind_heads(struct pmq *q); /* whole-file recovery: reliable heads to the first unsettled ticket */
 
 /* held.c: claim records for targeted recovery (layout.h, docs/format.md) */
 static inline struct pmq_held *held_block(const struct pmq *q, uint32_t idx)
@@ -195,6 +217,9 @@ struct pmq_geometry {
 	uint64_t group_off, lane_off, lane_stride; /* 0 without groups */
 	uint32_t max_groups;
 };
+/* the 1.0 structs end where the 1.1 fields begin */
+#define PMQ_CONFIG_SIZE_1_0 offsetof(struct pmq_config, max_groups)
+#define PMQ_OPEN_OPTS_SIZE_1_0 offsetof(struct pmq_open_opts, group)
 /* the 1.1 config fields, read only when the caller's struct has them */
 static inline uint32_t cfg_max_groups(const struct pmq_config *c)
 {

@@ -31,16 +31,6 @@ bool lane_settled(const struct pmq *q, uint64_t masks, uint32_t j, uint32_t lap,
 	return true;
 }
 
-/* Unpublished for lap L in a queue with groups: the previous lap's READY, FREE(L) (fresh
- * or after an abort), or a lossy mark WRITING(L) */
-bool lane_main_unpublished(uint64_t c, uint32_t lap)
-{
-	unsigned st = ctl_state(c);
-	if (st == ST_FREE || st == ST_WRITING)
-		return ctl_lap(c) == lap;
-	return st == ST_READY && lap_diff(ctl_lap(c), lap) == -1;
-}
-
 /* Step the group's head hint past hd (relaxed: a hint; the lane words decide). */
 static inline void head_past(struct pmq *q, uint64_t hd)
 {
@@ -135,6 +125,7 @@ int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64
 			if (!atomic_compare_exchange_strong_explicit(&r->head, &cur, cur + 1, memory_order_relaxed,
 								     memory_order_relaxed))
 				continue;
+			durable_persist(q, &r->head, sizeof(r->head)); /* power mode: the cursor survives */
 			msg->data = q->lossy_buf;
 			msg->len = len;
 			msg->delivery_count = 1;
@@ -207,4 +198,29 @@ bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c)
 		return lane_settled(q, m, (uint32_t)(t & q->slot_mask), lap_at(q, t), memory_order_seq_cst);
 	}
 	return d > 0 || (d == 0 && ctl_state(c) != ST_FREE);
+}
+
+/* Exclusive open of a file with groups (whole-file recovery): each reliable group's head
+ * hint may be stale by any amount (a power cut keeps only what was persisted: the lanes'
+ * settles, not the hints), and a far-behind hint reads as damage. Put it at the group's
+ * first unsettled ticket within the last lap, bounded by the ring. Nobody else is
+ * attached: plain loads and stores suffice (relaxed atomics). */
+void lane_rewind_heads(struct pmq *q)
+{
+	uint64_t tail = atomic_load_explicit(&q->hdr->tail, memory_order_relaxed);
+	uint64_t lo = tail > q->slot_count ? tail - q->slot_count : 0;
+	uint32_t rel = (uint32_t)atomic_load_explicit(&q->hdr->group_masks, memory_order_relaxed);
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		if (!(rel & (1u << g)))
+			continue;
+		struct pmq_group_rec *r = (struct pmq_group_rec *)(q->groups + (size_t)g * PMQ_GROUP_REC_SIZE);
+		uint64_t start = atomic_load_explicit(&r->start, memory_order_relaxed);
+		uint64_t t = start > lo && start <= tail ? start : lo;
+		for (; t < tail; t++) {
+			uint64_t w = atomic_load_explicit(&group_lane(q, g)[t & q->slot_mask], memory_order_relaxed);
+			if (lap_diff(ctl_lap(w), lap_at(q, t)) <= 0)
+				break; /* the group has not settled t */
+		}
+		atomic_store_explicit(&r->head, t, memory_order_relaxed);
+	}
 }

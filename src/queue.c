@@ -88,10 +88,15 @@ static bool pmem_forced(void)
 
 PMQ_EXPORT const char *pmq_version(void) { return "1.1.0"; }
 
-PMQ_EXPORT void pmq_open_opts_init(struct pmq_open_opts *o)
+PMQ_EXPORT void (pmq_open_opts_init)(struct pmq_open_opts *o) { pmq_open_opts_init_sized(o, PMQ_OPEN_OPTS_SIZE_1_0); }
+
+PMQ_EXPORT void pmq_open_opts_init_sized(struct pmq_open_opts *o, size_t size)
 {
-	memset(o, 0, sizeof(*o));
-	o->size = sizeof(*o);
+	/* only the caller's bytes (a 1.0 build's struct is shorter than ours) */
+	if (size < PMQ_OPEN_OPTS_SIZE_1_0 || size > sizeof(*o))
+		size = size < PMQ_OPEN_OPTS_SIZE_1_0 ? PMQ_OPEN_OPTS_SIZE_1_0 : sizeof(*o);
+	memset(o, 0, size);
+	o->size = (uint32_t)size;
 	o->wait = PMQ_WAIT_SPIN_FUTEX;
 	o->spin_ns = 50000;
 }
@@ -204,7 +209,11 @@ PMQ_EXPORT int pmq_create(const char *name, const struct pmq_config *cfg_in, pmq
 	if (cfg_in) {
 		if (cfg_in->size < offsetof(struct pmq_config, dir) + sizeof(cfg_in->dir) || cfg_in->size > 4096)
 			return pmq_fail(-EINVAL, "config: size %u is wrong; call pmq_config_init() first", cfg_in->size);
-		cfg = *cfg_in;
+		/* only the caller's bytes (a 1.0 build's struct is shorter); the rest as init leaves it */
+		pmq_config_init(&cfg);
+		memcpy(&cfg, cfg_in, cfg_in->size < sizeof(cfg) ? cfg_in->size : sizeof(cfg));
+		if (cfg.size > sizeof(cfg))
+			cfg.size = sizeof(cfg);
 	} else {
 		pmq_config_init(&cfg);
 	}
@@ -373,10 +382,12 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	pmq_open_opts_init(&opts);
 	if (o) {
 		/* 1.0 callers pass the struct without `group`: copy what they have */
-		if (o->size < offsetof(struct pmq_open_opts, group) || o->size > 4096 || o->wait > PMQ_WAIT_FUTEX)
+		if (o->size < PMQ_OPEN_OPTS_SIZE_1_0 || o->size > 4096 || o->wait > PMQ_WAIT_FUTEX)
 			return pmq_fail(-EINVAL, "pmq_open_ex: bad options (size %u, wait %u); use pmq_open_opts_init()",
 					o->size, o->wait);
 		memcpy(&opts, o, o->size < sizeof(opts) ? o->size : sizeof(opts));
+		if (o->size < sizeof(opts))
+			opts.group = NULL; /* a 1.0 caller has no group field */
 		opts.size = sizeof(opts);
 	}
 	const char *dir = resolve_dir(opts.dir);
@@ -558,6 +569,8 @@ PMQ_EXPORT int pmq_stats(pmq_t *q, struct pmq_stats *st)
 	/* relaxed: a snapshot for humans; each word is read once */
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	if (q->max_groups)
+		head = group_oldest_head(q, tail); /* groups: the main head is unused */
 	st->depth = tail > head ? tail - head : 0; /* a heal can leave head past tail */
 	if (st->depth > q->slot_count)
 		st->depth = q->slot_count;
@@ -583,13 +596,21 @@ PMQ_EXPORT int pmq_stats(pmq_t *q, struct pmq_stats *st)
 	return 0;
 }
 
-PMQ_EXPORT int pmq_get_config(pmq_t *q, struct pmq_config *cfg)
+PMQ_EXPORT int (pmq_get_config)(pmq_t *q, struct pmq_config *cfg)
 {
-	if (!cfg)
+	return pmq_get_config_sized(q, cfg, PMQ_CONFIG_SIZE_1_0);
+}
+
+PMQ_EXPORT int pmq_get_config_sized(pmq_t *q, struct pmq_config *out, size_t size)
+{
+	if (!out)
 		return pmq_fail(-EINVAL, "pmq_get_config: NULL argument");
 	int rc = handle_check(q);
 	if (rc)
 		return rc;
+	if (size < PMQ_CONFIG_SIZE_1_0)
+		return pmq_fail(-EINVAL, "pmq_get_config: struct of %zu bytes is shorter than any pmq_config", size);
+	struct pmq_config full, *cfg = &full;
 	pmq_config_init(cfg); /* from the handle's validated copy: the mapping may have changed */
 	cfg->flags = q->qflags;
 	cfg->slot_count = q->slot_count;
@@ -604,6 +625,10 @@ PMQ_EXPORT int pmq_get_config(pmq_t *q, struct pmq_config *cfg)
 	cfg->lease_action = q->lease_action;
 	cfg->max_groups = q->max_groups;
 	cfg->dir = NULL;
+	if (size > sizeof(full))
+		size = sizeof(full);
+	full.size = (uint32_t)size;
+	memcpy(out, &full, size); /* only the caller's bytes */
 	return 0;
 }
 

@@ -646,6 +646,8 @@ int recover_whole_file(struct pmq *q, bool rebooted)
 	 * rebuild's rules would take for survivors: a file with groups is not rebuilt (its
 	 * holders were recovered above; damage repair is left out, docs/groups.md) */
 	bool repair = !q->max_groups && (rebooted || !file_plausible(q));
+	if (q->max_groups)
+		lane_rewind_heads(q);
 	if (repair)
 		rebuild(q, rebooted);
 	recount_side(q); /* every exclusive open: credits a crash left uncounted come back */

@@ -79,9 +79,9 @@ static inline bool repl_may_reuse(const struct pmq *q, uint64_t t)
  */
 static int groups_after_claim(struct pmq *q, struct pmq_slot *s, uint64_t t, uint64_t checked, uint64_t *c)
 {
-	/* G2's producer half: the mask is read after the tail CAS, seq_cst both sides */
-	atomic_thread_fence(memory_order_seq_cst);
-	uint64_t m = atomic_load_explicit(&q->hdr->group_masks, memory_order_relaxed);
+	/* G2's producer half: a seq_cst load after our seq_cst tail CAS (or store), so both
+	 * are in the single total order with the creator's mask RMW and tail load */
+	uint64_t m = atomic_load_explicit(&q->hdr->group_masks, memory_order_seq_cst);
 	uint32_t lap = lap_of(q, t);
 	uint32_t j = (uint32_t)(t & q->slot_mask);
 	if (ctl_state(*c) == ST_READY && ((uint32_t)m & ~(uint32_t)checked)) {
@@ -95,7 +95,8 @@ static int groups_after_claim(struct pmq *q, struct pmq_slot *s, uint64_t t, uin
 			m = atomic_load_explicit(&q->hdr->group_masks, memory_order_seq_cst);
 		}
 	}
-	if (m >> 32) {
+	/* the mark also guards readers when no reliable group pins slots (peek, docs/groups.md) */
+	if ((m >> 32) || !(uint32_t)m) {
 		uint64_t mark = ctl_make(lap, ST_WRITING, q->index, 0, 0);
 		uint64_t expect = *c;
 		/* L3: seq_cst CAS: the mark comes before every byte we write into the slot (an
@@ -159,12 +160,17 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			if (q->qflags & PMQ_F_SP) {
 				/* P1-SP: release: the record before the claim (R5 acquires tail);
 				 * single producer: nobody else moves tail while it reads t */
-				atomic_store_explicit(&h->tail, t + 1, memory_order_release);
+				if (q->max_groups) /* G2: seq_cst, so the mask load after it is ordered */
+					atomic_store_explicit(&h->tail, t + 1, memory_order_seq_cst);
+				else
+					atomic_store_explicit(&h->tail, t + 1, memory_order_release);
 			} else {
 				/* P1: the claim; release as P1-SP. A lost CAS means another producer
 				 * took t: our record must not name it while we look again or wait
 				 * (recovery reads "a live producer names t" as "t may be its own") */
-				if (!atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_release,
+				/* seq_cst (x86: the same locked instruction as release): G2's producer half
+				 * needs the mask load after it ordered behind it */
+				if (!atomic_compare_exchange_strong_explicit(&h->tail, &t, t + 1, memory_order_seq_cst,
 									     memory_order_relaxed)) {
 					atomic_store_explicit(&q->me->claim, 0, memory_order_relaxed);
 					continue;
@@ -409,7 +415,8 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 /* A corrupt message found on the data path (power mode CRC): dead-letter it. */
 static void ring_reject_corrupt(struct pmq *q, struct pmq_slot *s, uint64_t claimed)
 {
-	struct move_req m = {.src = s, .src_is_side = 0, .src_idx = (uint32_t)(((uint8_t *)s - q->ring) / q->slot_size),
+	struct move_req m = {.src = s, .src_tag = q->group, .src_is_side = 0,
+			     .src_idx = (uint32_t)(((uint8_t *)s - q->ring) / q->slot_size),
 			     .src_ctl = claimed, .actor = q->index, .free_source = true, .add_deliveries = 0,
 			     .force_reason = DR_CORRUPT};
 	if (side_move(q, &m) != 0)
@@ -643,6 +650,8 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 	return recv_one_lost(q, msg, flags, timeout_ns, forever, &lost);
 }
 
+static void in_flight_dec(struct pmq *q);
+
 /* One try at our group's next message: redeliveries first, then the lane (or the lossy copy). */
 static int group_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer, uint64_t *lost)
 {
@@ -656,7 +665,19 @@ static int group_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *write
 	if (unlikely(atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed) != 0) &&
 	    side_try_claim(q, msg, false) == 0)
 		return 0;
-	return lane_try_consume(q, msg, writer);
+	for (;;) {
+		int rc = lane_try_consume(q, msg, writer);
+		if (rc || likely(!q->power))
+			return rc;
+		struct pmq_slot *s = main_slot(q, (uint32_t)msg->cookie[0]);
+		struct pmq_slot sh; /* the header read once: shared memory */
+		uint32_t len = slot_snapshot(q, s, &sh);
+		if (slot_sealed(q, &sh, slot_payload(s), len))
+			return 0;
+		/* corrupt (power mode CRC): dead-letter it in our group, as ring_try_consume does */
+		in_flight_dec(q);
+		ring_reject_corrupt(q, s, msg->cookie[1]);
+	}
 }
 
 static int recv_one_lost(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t timeout_ns, bool forever,

@@ -27,6 +27,10 @@ static const struct {
 		    "  --sp, --sc             single producer / single consumer\n"
 		    "  --durability D         process (default) or power\n"
 		    "  --crash-not-delivery   a consumer's crash does not count as a delivery\n"
+		    "  --max-groups N         room for N consumer groups (0 to 32, fixed; default 0: none,\n"
+		    "                         consumers compete as in a queue without groups)\n"
+		    "  --group NAME[:lossy]   a group made with the queue (repeatable; needs --max-groups);\n"
+		    "                         :lossy makes it at most once (never holds producers back)\n"
 		    "Numbers are decimal digits only (no sign, no suffix); --mode is octal.\n"
 		    "--json prints {\"queue\",\"dir\",\"created\":true}.\n" },
 	{ "delete", "usage: pmqctl delete QUEUE\n"
@@ -39,9 +43,12 @@ static const struct {
 	{ "stat", "usage: pmqctl stat QUEUE [--interval MS] [--json]\n"
 		  "Counters, rates sampled over --interval MS (default 200, 0: none), configuration, and\n"
 		  "each attachment (pid, role, liveness, in flight, heartbeat, how pmqd watches it).\n"
+		  "A queue with groups shows every group's lag, in flight, redeliveries waiting,\n"
+		  "redelivered, dead letters, lost (lossy groups) and consumers.\n"
 		  "The replication lines appear only for a queue that pmqd replicates or mirrors.\n"
 		  "--json prints one object: {\"queue\",...,\"lease_action\":\"requeue|kill|alarm\",\n"
-		  "\"attachments\":[...],\"pmqd\":<pmqd's stat object or null>}.\n" },
+		  "\"max_groups\",\"groups\":[GROUP...],\"attachments\":[...],\"pmqd\":<pmqd's stat object\n"
+		  "or null>} (GROUP: see group --help).\n" },
 	{ "top", "usage: pmqctl top [--interval MS] [-n N|--iterations N] [--json|--jsonl]\n"
 		 "Refreshing view of every queue with rates, every MS (default 1000), N times (default:\n"
 		 "until interrupted). The screen is cleared only when stdout is a terminal.\n"
@@ -53,10 +60,13 @@ static const struct {
 		  "gives up after MS milliseconds, --nonblock at once (exit 8). Use -- before a message\n"
 		  "that starts with '-'. --json prints {\"queue\",\"sent\":N}.\n" },
 	{ "recv", "usage: pmqctl recv QUEUE [-n N|--count N] [--timeout MS] [--follow] [--nack|--deadletter]\n"
-		  "                   [--json|--jsonl]\n"
+		  "                   [--group NAME] [--json|--jsonl]\n"
 		  "Receive up to N messages (default 1) and settle each: ack (default), --nack (deliver\n"
 		  "again) or --deadletter. Without --timeout it does not wait (exit 6 when empty);\n"
 		  "--follow waits for messages until interrupted.\n"
+		  "--group NAME joins that consumer group (required on a queue with groups). A lossy\n"
+		  "group's messages are not settled (no --nack, --deadletter); a gap is said on stderr\n"
+		  "and in --json as \"lost\" (messages skipped because the group fell a lap behind).\n"
 		  "--json: one document {\"queue\",\"messages\":[MESSAGE...]}; --jsonl: one MESSAGE per line\n"
 		  "(the form for --follow). MESSAGE: {\"queue\",\"ticket\",\"epoch\",\"delivery_count\",\n"
 		  "\"timestamp_ns\",\"len\",\"data_b64\",\"text\" (only when valid UTF-8),\"truncated\"}.\n" },
@@ -70,11 +80,27 @@ static const struct {
 		  "--json: {\"queue\",\"messages\":[...]} as peek.\n" },
 	{ "dlq", "usage: pmqctl dlq list QUEUE [--max N] [--json]\n"
 		 "       pmqctl dlq replay|purge QUEUE [--max N] [--json]\n"
-		 "       pmqctl dlq recv QUEUE [-n N] [--timeout MS] [--json|--jsonl]\n"
+		 "       pmqctl dlq recv QUEUE [-n N] [--timeout MS] [--group NAME] [--json|--jsonl]\n"
 		 "list shows the dead letters (without taking them) and the counts; replay makes them\n"
-		 "deliverable again; purge drops them; recv prints and removes them (as recv).\n"
+		 "deliverable again; purge drops them; recv prints and removes them (as recv; on a queue\n"
+		 "with groups, a group's dead letters with --group NAME).\n"
 		 "--json: list {\"queue\",\"dead_letters\",\"dead_lettered_total\",\"messages\":[...]},\n"
 		 "replay/purge {\"queue\",\"replayed\"|\"purged\":N}.\n" },
+	{ "group", "usage: pmqctl group create QUEUE GROUP [--lossy] [--json]\n"
+		   "       pmqctl group delete QUEUE GROUP [--json]\n"
+		   "       pmqctl group list QUEUE [--json]\n"
+		   "       pmqctl group stat QUEUE [GROUP] [--json]\n"
+		   "Consumer groups (docs/groups.md) of a queue made with --max-groups N: each group sees\n"
+		   "every message sent after it was made; consumers of one group compete. create starts\n"
+		   "a group at the queue's tail (--lossy: at most once, never holds producers back);\n"
+		   "delete releases what it held; list shows names, kinds, lag and consumers; stat every\n"
+		   "counter. Group names: 1 to 31 of A-Z a-z 0-9 _ . -, not starting with '.'.\n"
+		   "An unknown group exits 3, an existing one 7, a full group table or a queue made\n"
+		   "without groups 1, a bad name 2.\n"
+		   "--json: create/delete {\"queue\",\"group\",\"created\"|\"deleted\":true}; list and stat\n"
+		   "{\"queue\",\"max_groups\",\"groups\":[GROUP...]}; stat QUEUE GROUP {\"queue\",\"group\":GROUP}.\n"
+		   "GROUP: {\"group\",\"kind\":\"reliable|lossy\",\"index\",\"head\",\"lag\",\"in_flight\",\n"
+		   "\"side_ready\",\"dead_letters\",\"redelivered\",\"dead_lettered\",\"lost\",\"consumers\"}.\n" },
 	{ "recover", "usage: pmqctl recover QUEUE [--json]\n"
 		     "Recover the queue's dead attachments now: through pmqd if it runs (logged there),\n"
 		     "else here with the same library code. --json: {\"queue\",\"recovered\",\"by\"}.\n" },
@@ -105,8 +131,8 @@ void print_exit_codes(FILE *f)
 {
 	fputs("exit status:\n"
 	      "  0 ok                      1 operation failed        2 usage (bad option or number)\n"
-	      "  3 no such queue           4 permission denied       5 pmqd not reachable\n"
-	      "  6 nothing received        7 queue already exists    8 queue full (send)\n",
+	      "  3 no such queue or group  4 permission denied       5 pmqd not reachable\n"
+	      "  6 nothing received        7 queue or group exists   8 queue full (send)\n",
 	      f);
 }
 
@@ -121,10 +147,11 @@ void usage(FILE *f)
 	      "  stat QUEUE               counters, rates, attachments and pmqd's watch\n"
 	      "  top                      refreshing view of every queue\n"
 	      "  send QUEUE [MSG...]      send (no MSG: one message per stdin line)\n"
-	      "  recv QUEUE [-n N]        receive and ack (or --nack, --deadletter)\n"
+	      "  recv QUEUE [-n N]        receive and ack (or --nack, --deadletter; --group NAME)\n"
 	      "  peek QUEUE [-n N]        show waiting messages without taking them\n"
 	      "  tail QUEUE [-n N]        show the last messages sent (--follow for new ones)\n"
 	      "  dlq list|replay|purge|recv QUEUE   dead letters\n"
+	      "  group create|delete|list|stat QUEUE [GROUP]   consumer groups (fan-out)\n"
 	      "  recover QUEUE            recover dead attachments now\n"
 	      "  status                   pmqd's own view (JSON)\n"
 	      "  request 'LINE'           a raw control request to pmqd\n"

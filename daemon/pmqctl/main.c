@@ -9,7 +9,7 @@
  * options, the shared helpers (pmqctl.h) and the dispatch; the command
  * families are in queue_admin.c (create, delete, recover), status.c (list,
  * stat, top, status, request), messages.c (send, recv), peek.c (peek, tail),
- * dlq.c and repl.c; the help texts and the exit-code table in help.c.
+ * dlq.c, groups.c (group create|delete|list|stat) and repl.c; the help texts and the exit-code table in help.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -81,7 +81,11 @@ static const char *hint_for(int err)
 /* "pmqctl: <verb> "<queue>": <cause> (<detail>) --> <hint>" */
 int fail(const char *verb, const char *name, int err)
 {
-	const char *d = pmq_errmsg();
+	return fail_detail(verb, name, err, pmq_errmsg());
+}
+
+int fail_detail(const char *verb, const char *name, int err, const char *d)
+{
 	fprintf(stderr, "pmqctl: %s \"%s\": %s%s%s%s --> %s\n", verb, name, pmq_strerror(err), d && *d ? " (" : "",
 		d && *d ? d : "", d && *d ? ")" : "", hint_for(err));
 	return exit_for(err);
@@ -118,11 +122,18 @@ bool arg_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t 
 
 int open_queue(const char *name, unsigned flags, pmq_t **q)
 {
+	/* an observer only reads: any user's queue may be looked at */
+	return open_queue_ex(name, flags, NULL, !flags, q);
+}
+
+int open_queue_ex(const char *name, unsigned flags, const char *group, bool any_owner, pmq_t **q)
+{
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = opt_dir;
-	if (!flags)
-		o.owner_uid = PMQ_OWNER_ANY; /* an observer only reads: any user's queue may be looked at */
+	o.group = group;
+	if (any_owner)
+		o.owner_uid = PMQ_OWNER_ANY;
 	return pmq_open_ex(name, flags, &o, q);
 }
 
@@ -264,7 +275,7 @@ int main(int argc, char **argv)
 		{ "top", cmd_top },       { "send", cmd_send },     { "recv", cmd_recv },       { "dlq", cmd_dlq },
 		{ "recover", cmd_recover }, { "status", cmd_status }, { "request", cmd_request }, { "peek", cmd_peek },
 		{ "tail", cmd_peek },     { "promote", cmd_promote }, { "rejoin", cmd_rejoin }, { "repl", cmd_repl },
-		{ "shovel", cmd_shovel },
+		{ "shovel", cmd_shovel }, { "group", cmd_group },
 	};
 	const char *cmd = argv[optind];
 	if (!strcmp(cmd, "help")) {

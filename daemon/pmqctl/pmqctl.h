@@ -30,12 +30,18 @@ const char *socket_path(void); /* the control socket in effect (--socket or DIR/
 int exit_for(int err);       /* -errno -> exit code */
 /* "pmqctl: <verb> "<queue>": <cause> (<detail>) --> <hint>"; returns the exit code */
 int fail(const char *verb, const char *name, int err);
+/* The same with the library's detail saved earlier (a later call may have replaced pmq_errmsg) */
+int fail_detail(const char *verb, const char *name, int err, const char *detail);
 int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Strict numbers (daemon/common/parse_num.c): false after printing
  * "pmqctl: <cmd> --opt: "12abc" is not a number ..." (exit EX_USAGE). */
 bool arg_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 bool arg_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 int open_queue(const char *name, unsigned flags, pmq_t **q);
+/* The same with a consumer group to join (NULL: none) and the owner check chosen:
+ * any_owner accepts another user's queue (observers that only read), else only the
+ * caller's and root's, as the library's default. */
+int open_queue_ex(const char *name, unsigned flags, const char *group, bool any_owner, pmq_t **q);
 double now_s(void);
 /* One request to pmqd; reply (without "ok ") in out. 0, -errno (unreachable),
  * or 1 when pmqd answered "err ..." (out holds it). */
@@ -91,6 +97,18 @@ int cmd_promote(int argc, char **argv);
 int cmd_rejoin(int argc, char **argv);
 int cmd_repl(int argc, char **argv);
 int cmd_shovel(int argc, char **argv); /* shovel.c */
+/* groups.c: consumer groups (docs/groups.md) */
+int cmd_group(int argc, char **argv);
+/* false, with why[] naming the problem, for a name libpmq would refuse */
+bool group_name_ok(const char *group, char *why, size_t cap);
+/* "pmqctl: VERB "QUEUE" group "GROUP": cause (pmq_errmsg) --> hint"; the exit code */
+int group_fail(const char *verb, const char *queue, const char *group, int err);
+int group_fail_detail(const char *verb, const char *queue, const char *group, int err, const char *detail);
+/* pmq_group_list into out (at most PMQ_GROUPS_MAX, names NUL-terminated): count or -errno */
+int groups_read(pmq_t *q, struct pmq_group_info out[PMQ_GROUPS_MAX]);
+void group_json(struct jbuf *j, const struct pmq_group_info *g);   /* one group object */
+void groups_json(struct jbuf *j, const struct pmq_group_info *g, int n); /* [group objects] */
+void groups_print_table(const struct pmq_group_info *g, int n, const char *indent);
 /* The replication lines of `queue` for stat (nothing when the queue is not
  * replicated); 0, or an exit code. */
 int pmqctl_repl_print(const char *queue);

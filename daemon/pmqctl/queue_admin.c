@@ -1,7 +1,8 @@
 /*
  * queue_admin.c - pmqctl's queue administration: create (every pmq_config
- * field as a flag), delete, and recover (through pmqd when it runs, else here
- * with the same library code).
+ * field as a flag, consumer groups with --max-groups and --group), delete,
+ * and recover (through pmqd when it runs, else here with the same library
+ * code).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -61,6 +62,47 @@ static int done_json(const char *name, const char *what)
 	return json_print(&j);
 }
 
+/* create --group NAME[:lossy], repeatable: collected into pmq_config.groups'
+ * spelling "a,b:lossy" after checking each one (name, suffix, no repeats). */
+struct group_specs {
+	char list[PMQ_GROUPS_MAX * (PMQ_GROUP_NAME_MAX + 8) + 1];
+	char names[PMQ_GROUPS_MAX][PMQ_GROUP_NAME_MAX + 1];
+	unsigned n;
+};
+
+static bool group_spec_add(struct group_specs *gs, const char *spec)
+{
+	char name[PMQ_GROUP_NAME_MAX + 16], why[256];
+	const char *colon = strchr(spec, ':');
+	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+	if (colon && strcmp(colon, ":lossy")) {
+		usage_err("create --group \"%s\": after the name only \":lossy\" may follow (NAME or NAME:lossy)", spec);
+		return false;
+	}
+	if (len >= sizeof(name))
+		len = sizeof(name) - 1; /* long enough for group_name_ok to say it is too long */
+	memcpy(name, spec, len);
+	name[len] = '\0';
+	if (!group_name_ok(name, why, sizeof(why))) {
+		usage_err("create --group: %s (names are 1 to %d of A-Z a-z 0-9 _ . - and do not start with '.')", why,
+			  PMQ_GROUP_NAME_MAX);
+		return false;
+	}
+	for (unsigned i = 0; i < gs->n; i++)
+		if (!strcmp(gs->names[i], name)) {
+			usage_err("create --group: group \"%s\" is named twice", name);
+			return false;
+		}
+	if (gs->n == PMQ_GROUPS_MAX) {
+		usage_err("create --group: more than %d groups (a queue has at most %d)", PMQ_GROUPS_MAX, PMQ_GROUPS_MAX);
+		return false;
+	}
+	memcpy(gs->names[gs->n++], name, len + 1); /* len <= PMQ_GROUP_NAME_MAX: checked above */
+	size_t at = strlen(gs->list);
+	snprintf(gs->list + at, sizeof(gs->list) - at, "%s%s%s", at ? "," : "", name, colon ? ":lossy" : "");
+	return true;
+}
+
 int cmd_create(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -68,8 +110,11 @@ int cmd_create(int argc, char **argv)
 		{ "quota", 1, 0, 'q' },  { "max-deliveries", 1, 0, 'm' }, { "dlq", 1, 0, 'd' },
 		{ "lease-ms", 1, 0, 'l' }, { "lease-action", 1, 0, 'A' }, { "mode", 1, 0, 'M' },
 		{ "sp", 0, 0, 'P' },     { "sc", 0, 0, 'C' },             { "durability", 1, 0, 'D' },
-		{ "side-slots", 1, 0, 'S' }, { "crash-not-delivery", 0, 0, 'N' }, { 0, 0, 0, 0 },
+		{ "side-slots", 1, 0, 'S' }, { "crash-not-delivery", 0, 0, 'N' }, { "max-groups", 1, 0, 'g' },
+		{ "group", 1, 0, 'G' },  { 0, 0, 0, 0 },
 	};
+	static struct group_specs gs;
+	bool max_groups_set = false;
 	struct pmq_config c;
 	pmq_config_init(&c);
 	c.dir = opt_dir;
@@ -96,6 +141,11 @@ int cmd_create(int argc, char **argv)
 				return usage_err("create --mode: %s", why);
 			break;
 		}
+		case 'g':
+			ok = arg_u32("--max-groups", optarg, 0, PMQ_GROUPS_MAX, &c.max_groups);
+			max_groups_set = true;
+			break;
+		case 'G': ok = group_spec_add(&gs, optarg); break;
 		case 'P': c.flags |= PMQ_F_SP; break;
 		case 'C': c.flags |= PMQ_F_SC; break;
 		case 'N': c.flags |= PMQ_F_CRASH_NOT_DELIVERY; break;
@@ -117,6 +167,14 @@ int cmd_create(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage_err("create needs exactly one queue name");
+	if (gs.n && !max_groups_set)
+		return usage_err("create --group needs --max-groups N: the most groups the queue will ever have (%u to "
+				 "%d, fixed at create)", gs.n, PMQ_GROUPS_MAX);
+	if (gs.n > c.max_groups)
+		return usage_err("create: %u --group given but --max-groups is %u: raise --max-groups (at most %d) or "
+				 "name fewer groups", gs.n, c.max_groups, PMQ_GROUPS_MAX);
+	if (gs.n)
+		c.groups = gs.list;
 	pmq_t *q;
 	int r = pmq_create(argv[optind], &c, &q);
 	if (r < 0)

@@ -185,7 +185,15 @@ int cmd_stat(int argc, char **argv)
 	sample(q, &b);
 	struct pmq_attach_info at[PMQD_MAX_ATTACH];
 	int na = pmq_attachments(q, at, PMQD_MAX_ATTACH);
+	/* every group's lag, taken after the second sample like the attachments */
+	struct pmq_group_info grp[PMQ_GROUPS_MAX];
+	int ng = c.max_groups ? groups_read(q, grp) : 0;
 	pmq_close(q);
+	if (ng < 0) {
+		fprintf(stderr, "pmqctl: stat \"%s\": the groups could not be read: %s --> pmqctl group list %s\n", name,
+			pmq_strerror(ng), name);
+		ng = 0;
+	}
 	if (na < 0)
 		na = 0;
 	if (na > PMQD_MAX_ATTACH)
@@ -217,6 +225,12 @@ int cmd_stat(int argc, char **argv)
 		       nb, s->depth, s->in_flight, s->side_ready, s->dead_letters, s->sent, s->received, s->redelivered,
 		       s->dead_lettered, s->aborted, send_rate, recv_rate, s->slot_count, s->max_payload, s->side_slots,
 		       s->durability ? "power" : "process", c.max_deliveries, c.lease_ns, lease_action_str(c.lease_action));
+		/* a group object is under 700 bytes (a 31-character name escaped, 11 numbers) */
+		static char gb[PMQ_GROUPS_MAX * 1024 + 64];
+		struct jbuf gj;
+		jb_init(&gj, gb, sizeof(gb));
+		groups_json(&gj, grp, ng);
+		printf(",\"max_groups\":%u,\"groups\":%s", c.max_groups, gb);
 		printf(",\"attachments\":[");
 		int k = 0;
 		for (int i = 0; i < na; i++) {
@@ -241,6 +255,11 @@ int cmd_stat(int argc, char **argv)
 	printf("  slots %u x %u B, side %u, %s, max deliveries %u, lease %.3f s (%s)\n", s->slot_count, s->max_payload,
 	       s->side_slots, s->durability ? "power" : "process", c.max_deliveries, (double)c.lease_ns / 1e9,
 	       lease_action_str(c.lease_action));
+	if (c.max_groups) {
+		printf("  groups: %d of at most %u\n", ng, c.max_groups);
+		if (ng)
+			groups_print_table(grp, ng, "    ");
+	}
 	printf("  attachments:\n  %5s %4s %8s %-10s %-6s %8s %12s %s\n", "INDEX", "INC", "PID", "ROLE", "ALIVE", "INFLIGHT",
 	       "HEARTBEAT", "PMQD");
 	for (int i = 0; i < na; i++) {

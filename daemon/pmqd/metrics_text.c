@@ -7,7 +7,9 @@
  * the copies and not as long as the formatting. Per queue the snapshot holds
  * pmq_stats (and pmq_repl_info when this node replicates), taken under the
  * queue's mutex because pmqd's observer handle is one-thread-at-a-time; that
- * mutex belongs to pmqd's threads, never to a producer or consumer.
+ * mutex belongs to pmqd's threads, never to a producer or consumer. A queue
+ * made with consumer groups adds one pmq_group_list per scrape (relaxed reads
+ * of the group table, like pmq_stats) and the pmq_group_* series.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -33,6 +35,8 @@ struct qsnap {
 	bool primary_on;         /* a primary whose slot reuse waits for a standby */
 	bool standby, fenced, in_sync;
 	uint64_t lag_entries, lag_ns, epoch;
+	struct pmq_group_info *groups; /* malloc'd, ngroups entries (NULL: none) */
+	int ngroups;
 };
 
 /* ---- the growable text buffer (the metrics thread's, never the data path's) ---- */
@@ -107,14 +111,27 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void snap_queue(struct reg_queue *rq, struct qsnap *s)
+/* false: out of memory for the queue's groups (the page is then refused, as for a queue) */
+static bool snap_queue(struct reg_queue *rq, struct qsnap *s)
 {
 	snprintf(s->name, sizeof(s->name), "%s", rq->name);
 	struct pmq_repl_info ri;
 	pthread_mutex_lock(&rq->mu);
 	s->have_stats = pmq_stats(rq->q, &s->st) == 0;
 	int rr = pmq_repl_info(rq->q, &ri); /* relaxed loads of header words, like pmq_stats */
+	struct pmq_group_info g[PMQ_GROUPS_MAX];
+	int ng = pmq_group_list(rq->q, g, PMQ_GROUPS_MAX); /* -EOPNOTSUPP: a queue without groups */
 	pthread_mutex_unlock(&rq->mu);
+	if (ng > PMQ_GROUPS_MAX)
+		ng = PMQ_GROUPS_MAX; /* never past the array, whatever the count says */
+	if (ng > 0) {
+		if (!(s->groups = malloc((size_t)ng * sizeof(*s->groups))))
+			return false;
+		memcpy(s->groups, g, (size_t)ng * sizeof(*s->groups));
+		for (int k = 0; k < ng; k++)
+			s->groups[k].name[PMQ_GROUP_NAME_MAX] = '\0';
+		s->ngroups = ng;
+	}
 	/* relaxed: independent event counters, each read once */
 	s->lease_requeues = atomic_load_explicit(&rq->lease_requeues, memory_order_relaxed);
 	s->lease_kills = atomic_load_explicit(&rq->lease_kills, memory_order_relaxed);
@@ -123,7 +140,7 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s)
 	s->recovered_attachments = atomic_load_explicit(&rq->recovered_attachments, memory_order_relaxed);
 	latency_hist_read(&rq->recovery_latency, &s->lat);
 	if (rr < 0)
-		return;
+		return true;
 	s->primary_on = ri.role == PMQ_ROLE_PRIMARY && (ri.repl_flags & PMQ_REPL_ON);
 	s->standby = ri.role == PMQ_ROLE_STANDBY;
 	s->fenced = ri.fenced != 0;
@@ -135,6 +152,7 @@ static void snap_queue(struct reg_queue *rq, struct qsnap *s)
 		s->lag_ns = ri.oldest_unconfirmed_ns && now > ri.oldest_unconfirmed_ns ? now - ri.oldest_unconfirmed_ns : 0;
 		s->in_sync = !(ri.repl_flags & PMQ_REPL_DEGRADED);
 	}
+	return true;
 }
 
 /* Fills *out (malloc'd) with one entry per registered queue; returns the count.
@@ -160,8 +178,12 @@ static size_t snapshot(struct qsnap **out, bool *short_of_memory)
 			cap = ncap;
 		}
 		memset(&v[n], 0, sizeof(v[n]));
-		snap_queue(rq, &v[n]);
+		bool fit = snap_queue(rq, &v[n]);
 		n++;
+		if (!fit) {
+			*short_of_memory = true;
+			break;
+		}
 	}
 	rcu_read_unlock();
 	*out = v;
@@ -285,6 +307,53 @@ static void repl_families(struct mtext *t, struct qsnap *v, size_t n)
 		mt_printf(t, "pmq_queue_replication_epoch{queue=\"%s\"} %" PRIu64 "\n", QL(i), v[i].epoch);
 }
 
+/* Consumer groups (docs/groups.md): one sample per group, labelled queue and
+ * group; only when some queue has groups (no empty families otherwise). */
+static void group_family(struct mtext *t, struct qsnap *v, size_t n, const char *name, const char *type,
+			 const char *help, size_t offset)
+{
+	char lb[2 * PMQ_NAME_MAX + 8], gl[2 * PMQ_GROUP_NAME_MAX + 8];
+	family(t, name, type, help);
+	FOR_QUEUES for (int k = 0; k < v[i].ngroups; k++) {
+		uint64_t x;
+		memcpy(&x, (const char *)&v[i].groups[k] + offset, sizeof(x));
+		mt_printf(t, "%s{queue=\"%s\",group=\"%s\"} %" PRIu64 "\n", name, QL(i),
+			  label(v[i].groups[k].name, gl, sizeof(gl)), x);
+	}
+}
+
+#define GROUP(name, type, help, field) \
+	group_family(t, v, n, name, type, help, offsetof(struct pmq_group_info, field))
+
+static void group_families(struct mtext *t, struct qsnap *v, size_t n)
+{
+	char lb[2 * PMQ_NAME_MAX + 8], gl[2 * PMQ_GROUP_NAME_MAX + 8];
+	bool any = false;
+	FOR_QUEUES any |= v[i].ngroups > 0;
+	if (!any)
+		return;
+	GROUP("pmq_group_lag", "gauge", "Messages sent that the consumer group has not taken yet (sent - head).", lag);
+	GROUP("pmq_group_in_flight", "gauge", "Messages the group's consumers hold, not yet acked or nacked.",
+	      in_flight);
+	GROUP("pmq_group_redeliveries_waiting", "gauge", "The group's requeued messages waiting to be delivered again.",
+	      side_ready);
+	GROUP("pmq_group_dead_letters", "gauge", "The group's dead letters now.", dead_letters);
+	GROUP("pmq_group_redelivered_total", "counter", "Messages requeued in the group (nack, holder death, lease).",
+	      redelivered);
+	GROUP("pmq_group_dead_lettered_total", "counter", "Messages the group ever moved to its dead letters.",
+	      dead_lettered);
+	GROUP("pmq_group_lost_total", "counter",
+	      "Messages a lossy group skipped after falling a lap behind (0 for a reliable group).", lost);
+	family(t, "pmq_group_consumers", "gauge", "Consumers attached to the group.");
+	FOR_QUEUES for (int k = 0; k < v[i].ngroups; k++)
+		mt_printf(t, "pmq_group_consumers{queue=\"%s\",group=\"%s\"} %u\n", QL(i),
+			  label(v[i].groups[k].name, gl, sizeof(gl)), v[i].groups[k].consumers);
+	family(t, "pmq_group_lossy", "gauge", "1 for a lossy (at-most-once) group, 0 for a reliable one.");
+	FOR_QUEUES for (int k = 0; k < v[i].ngroups; k++)
+		mt_printf(t, "pmq_group_lossy{queue=\"%s\",group=\"%s\"} %d\n", QL(i),
+			  label(v[i].groups[k].name, gl, sizeof(gl)), (v[i].groups[k].flags & PMQ_GROUP_LOSSY) ? 1 : 0);
+}
+
 static void daemon_families(struct mtext *t, size_t n)
 {
 	family(t, "pmqd_build_info", "gauge", "Versions of pmqd and of the libpmq it runs on (always 1).");
@@ -322,6 +391,8 @@ void metrics_render(struct mtext *t)
 	size_t n = snapshot(&v, &short_of_memory);
 	if (short_of_memory) {
 		t->oom = true; /* a page without some queues would read as "those queues are gone" */
+		for (size_t i = 0; i < n; i++)
+			free(v[i].groups);
 		free(v);
 		return;
 	}
@@ -344,5 +415,8 @@ void metrics_render(struct mtext *t)
 	u32_gauges(t, v, n);
 	supervisor_families(t, v, n);
 	repl_families(t, v, n);
+	group_families(t, v, n);
+	for (size_t i = 0; i < n; i++)
+		free(v[i].groups);
 	free(v);
 }

@@ -100,6 +100,8 @@ static void rescan(struct link *l)
 	static __thread char names[REPL_MAX_QUEUES][PMQ_NAME_MAX + 1];
 	int n = repl_list_queues(g_repl.dir, names, REPL_MAX_QUEUES);
 	uint64_t epoch = atomic_load(&g_node_epoch);
+	if (n >= 0)
+		replicator_skip_prune(names, n);
 	for (int i = 0; i < n; i++) {
 		int k;
 		for (k = 0; k < l->n; k++)
@@ -109,6 +111,8 @@ static void rescan(struct link *l)
 			continue;
 		if (l->n == REPL_MAX_QUEUES)
 			break;
+		if (replicator_skipped(names[i]))
+			continue; /* refused before (consumer groups) and logged then */
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
@@ -122,6 +126,8 @@ static void rescan(struct link *l)
 			pmq_close(q); /* a mirror left over: not ours to ship */
 			continue;
 		}
+		if (replicator_skip_groups(names[i], q))
+			continue; /* groups are not replicated yet: refused whole, never half-mirrored (q taken) */
 		struct rqueue *r = &l->rq[l->n];
 		memset(r, 0, sizeof(*r));
 		memcpy(r->name, names[i], sizeof(r->name)); /* both PMQ_NAME_MAX + 1, NUL-terminated */
@@ -474,7 +480,9 @@ static void *link_main(void *arg)
 		l->connected = true;
 		l->connected_since = repl_now_ns();
 		for (int i = 0; i < l->n; i++) {
-			l->rq[i].described = l->rq[i].known = l->rq[i].broken = false;
+			l->rq[i].described = false; /* one by one: a chain through the atomics is an error to clang */
+			l->rq[i].known = false;
+			l->rq[i].broken = false;
 			l->rq[i].side_synced = false; /* the mirror's side area is unknown: resend it */
 			l->rq[i].floor_sent = l->rq[i].head_sent = UINT64_MAX;
 			l->rq[i].progress_ns = repl_now_ns(); /* the clock restarts with a live link */
@@ -523,6 +531,7 @@ void replicator_stop(void)
 		free(links[i]);
 	}
 	n_links = 0;
+	replicator_skip_prune(NULL, 0); /* the refused queues' handles too (no link thread runs now) */
 }
 
 bool replicator_handover_ready(void)

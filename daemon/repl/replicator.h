@@ -56,6 +56,16 @@ struct link {
 };
 
 
+/* replicator_skip.c: queues not shipped (consumer groups), each logged once.
+ * skipped: this very file was refused before (no need to open it again).
+ * skip_groups: q's queue has groups: remembered (q kept open for that, or closed),
+ * logged the first time, true; false: no groups, q is still the caller's. */
+bool replicator_skipped(const char *name);
+bool replicator_skip_groups(const char *name, pmq_t *q);
+/* Forget (and close) the refused queues no longer among names (the directory's list;
+ * n 0: all of them). */
+void replicator_skip_prune(char (*names)[PMQ_NAME_MAX + 1], int n);
+
 /* One queue's QUEUE frame (its geometry) at the start of a session. 0 or -errno. */
 int replicator_describe(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_t epoch, unsigned qid);
 /* One round for one queue: side-area changes, then committed entries from

@@ -23,6 +23,7 @@ void cfg_usage(FILE *f)
 		"  --uri amqp[s]://[user@]host[:port][/vhost]  the broker (no password here)\n"
 		"  --direction pmq-to-amqp|amqp-to-pmq\n"
 		"  --pmq-queue NAME [--pmq-dir DIR]         the pmq side (must exist)\n"
+		"  --pmq-group NAME  pmq-to-amqp on a queue with consumer groups: the group to consume\n"
 		"  --amqp-queue NAME                        the RabbitMQ side\n"
 		"  --credentials-file FILE                  'username = ..' and 'password = ..';\n"
 		"                                           a regular file, mode 0600/0400, owned by you\n"
@@ -98,6 +99,8 @@ static int cfg_set(struct shovel_cfg *c, const char *key, const char *v)
 		return set_str(c->pmq_queue, sizeof(c->pmq_queue), k, v);
 	if (!strcmp(k, "pmq-dir"))
 		return set_str(c->pmq_dir, sizeof(c->pmq_dir), k, v);
+	if (!strcmp(k, "pmq-group"))
+		return set_str(c->pmq_group, sizeof(c->pmq_group), k, v);
 	if (!strcmp(k, "amqp-queue"))
 		return set_str(c->amqp_queue, sizeof(c->amqp_queue), k, v);
 	if (!strcmp(k, "direction")) {
@@ -307,6 +310,7 @@ int cfg_parse(struct shovel_cfg *c, int argc, char **argv)
 		{"uri", required_argument, 0, 0},
 		{"pmq-queue", required_argument, 0, 0},
 		{"pmq-dir", required_argument, 0, 0},
+		{"pmq-group", required_argument, 0, 0},
 		{"amqp-queue", required_argument, 0, 0},
 		{"direction", required_argument, 0, 0},
 		{"prefetch", required_argument, 0, 0},

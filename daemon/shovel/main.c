@@ -40,11 +40,15 @@ static int open_queue(struct shovel *s)
 	if (s->cfg.pmq_dir[0])
 		o.dir = s->cfg.pmq_dir;
 	unsigned flags = s->cfg.direction == DIR_PMQ_TO_AMQP ? PMQ_CONSUMER : PMQ_PRODUCER;
+	if (s->cfg.pmq_group[0] && flags == PMQ_CONSUMER)
+		o.group = s->cfg.pmq_group; /* a consumer of a queue with groups names its group */
 	int r = pmq_open_ex(s->cfg.pmq_queue, flags, &o, &s->q);
 	if (r < 0) {
 		fprintf(stderr, "pmq-shovel: cannot open pmq queue %s as %s: %s: %s%s\n", s->cfg.pmq_queue,
 			flags == PMQ_CONSUMER ? "consumer" : "producer", pmq_strerror(r), pmq_errmsg(),
-			r == -ENOENT ? " (create it first, e.g. pmqctl create)" : "");
+			r == -ENOENT ? " (create it first, e.g. pmqctl create)"
+			: r == -EINVAL && !s->cfg.pmq_group[0] ? " (a queue with consumer groups needs --pmq-group NAME)"
+							      : "");
 		return -1;
 	}
 	struct pmq_config qc;

@@ -36,6 +36,7 @@ struct shovel_cfg {
 	char uri[SHOVEL_STR_MAX];
 	char pmq_queue[PMQ_NAME_MAX + 1];
 	char pmq_dir[SHOVEL_STR_MAX];     /* "" = libpmq's default */
+	char pmq_group[PMQ_GROUP_NAME_MAX + 1]; /* pmq-to-amqp on a queue with groups ("" = none) */
 	char amqp_queue[256];             /* AMQP shortstr: at most 255 bytes */
 	enum shovel_direction direction;
 	unsigned prefetch;                /* basic.qos window (amqp-to-pmq) */

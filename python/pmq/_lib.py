@@ -25,13 +25,15 @@ struct pmq_config {
     uint32_t max_attach; uint32_t consumer_quota; uint32_t max_deliveries;
     uint32_t dlq_capacity; uint32_t side_slots; uint32_t durability;
     uint64_t lease_ns; uint32_t lease_action; uint32_t mode; const char *dir;
+    uint32_t max_groups; uint32_t reserved_cfg; const char *groups;
 };
-void pmq_config_init(struct pmq_config *cfg);
+void pmq_config_init_sized(struct pmq_config *cfg, size_t size);
 
 struct pmq_open_opts {
     uint32_t size; uint32_t wait; uint32_t spin_ns; uint32_t owner_uid; const char *dir;
+    const char *group;
 };
-void pmq_open_opts_init(struct pmq_open_opts *o);
+void pmq_open_opts_init_sized(struct pmq_open_opts *o, size_t size);
 
 int pmq_create(const char *name, const struct pmq_config *cfg, pmq_t **out);
 int pmq_open_ex(const char *name, unsigned flags, const struct pmq_open_opts *o, pmq_t **out);
@@ -60,7 +62,7 @@ struct pmq_stats {
 };
 int pmq_stats(pmq_t *q, struct pmq_stats *st);
 int pmq_recover(pmq_t *q);
-int pmq_get_config(pmq_t *q, struct pmq_config *cfg);
+int pmq_get_config_sized(pmq_t *q, struct pmq_config *cfg, size_t size);
 
 /* supervision: exported by libpmq.so.1, declared in pmq_admin.h */
 struct pmq_attach_info {
@@ -130,10 +132,15 @@ def _load():
             "or set PMQ_LIBRARY to the path of libpmq.so.1") from e
     # The library stores its own sizeof in .size: a mismatch means the
     # declarations above no longer match the header.
-    for struct, init in (("struct pmq_config", lib.pmq_config_init),
-                         ("struct pmq_open_opts", lib.pmq_open_opts_init)):
+    try:
+        inits = (("struct pmq_config", lib.pmq_config_init_sized),
+                 ("struct pmq_open_opts", lib.pmq_open_opts_init_sized))
+    except AttributeError as e:
+        raise ImportError(f"pmq: {path} is older than libpmq 1.1 (no sized initialisers); "
+                          "install a newer libpmq or an older binding") from e
+    for struct, init in inits:
         probe = ffi.new(struct + " *")
-        init(probe)
+        init(probe, ffi.sizeof(struct))
         if probe.size != ffi.sizeof(struct):
             raise ImportError(f"pmq: {struct} is {probe.size} bytes in {path} but {ffi.sizeof(struct)} "
                               "in the binding; this binding does not match the library")

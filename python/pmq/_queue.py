@@ -61,7 +61,7 @@ class Queue:
         dir: directory (default $PMQ_DIR or /dev/shm/pmq). QueueExists if it exists.
         """
         cfg = new_struct("pmq_config")
-        lib.pmq_config_init(cfg)
+        lib.pmq_config_init_sized(cfg, ffi.sizeof(cfg[0]))
         cfg.slot_count = slots
         cfg.max_payload = payload
         for field, value in (("max_attach", max_attach), ("consumer_quota", consumer_quota),
@@ -101,7 +101,7 @@ class Queue:
             producer = consumer = True
         flags = (PRODUCER if producer else 0) | (CONSUMER if consumer else 0)
         opts = new_struct("pmq_open_opts")
-        lib.pmq_open_opts_init(opts)
+        lib.pmq_open_opts_init_sized(opts, ffi.sizeof(opts[0]))
         if wait is not None:
             try:
                 opts.wait = _WAIT[wait]
@@ -208,8 +208,8 @@ class Queue:
 
     def config(self):
         c = new_struct("pmq_config")
-        lib.pmq_config_init(c)
-        check(lib.pmq_get_config(self._live_handle("config"), c), f"config of {self.name!r}")
+        lib.pmq_config_init_sized(c, ffi.sizeof(c[0]))
+        check(lib.pmq_get_config_sized(self._live_handle("config"), c, ffi.sizeof(c[0])), f"config of {self.name!r}")
         return Config._from(c)
 
     def attachments(self, probe=True):

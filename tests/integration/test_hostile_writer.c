@@ -11,6 +11,9 @@
  * queue. What is checked is that every peer survives, every call returns, and
  * what a call hands back stays inside the bounds the handle was opened with.
  *
+ * The second case runs the same on a queue with consumer groups (issue 11): a reliable
+ * and a lossy group, the group table and lanes scribbled too, the observer listing groups.
+ *
  * Seeded: PMQ_HOSTILE_SEED=n repeats a run; the seed is printed. Bounded:
  * PMQ_HOSTILE_SECONDS (default 8) of scribbling. With PMQ_HOSTILE_PMQD=path
  * (ctest sets it when pmqd is built) pmqd supervises the directory throughout
@@ -33,6 +36,8 @@ static uint64_t seed;
 static unsigned seconds = 8;
 static size_t file_len;
 static uint32_t g_attach_off, g_ring_off, g_side_off, g_side_count, g_slot_size;
+static bool groups_mode;               /* the second case: a queue with groups */
+static size_t g_group_off, g_group_len; /* the group table and lanes, to the end of the file */
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -106,8 +111,8 @@ static void scribbler(void *arg)
 		case 6: /* side area: control, source, length */
 			off = g_side_off + (rnd(&s) % g_side_count) * g_slot_size + rnd(&s) % 64;
 			break;
-		default: /* anywhere at all */
-			off = rnd(&s) % file_len;
+		default: /* anywhere at all; with groups, the group table and lanes half the time */
+			off = groups_mode && (rnd(&s) & 1) ? g_group_off + rnd(&s) % g_group_len : rnd(&s) % file_len;
 			break;
 		}
 		off &= ~(size_t)7;
@@ -126,18 +131,25 @@ static void scribbler(void *arg)
 }
 
 /* open with retries: a damaged identity makes opens refuse the file, which is right */
-static pmq_t *open_retry(unsigned flags, uint64_t end)
+static pmq_t *open_group_retry(unsigned flags, uint64_t end, const char *group)
 {
 	while (itest_now_ns() < end) {
 		pmq_t *q;
-		int rc = pmq_open(QNAME, flags | PMQ_NONBLOCK_OPEN, &q);
+		struct pmq_open_opts o;
+		pmq_open_opts_init(&o);
+		o.group = group;
+		int rc = pmq_open_ex(QNAME, flags | PMQ_NONBLOCK_OPEN, &o, &q);
 		if (rc == 0)
 			return q;
-		CHILD_CHECK(rc == -EPROTO || rc == -EWOULDBLOCK || rc == -EUSERS || rc == -EAGAIN);
+		/* with groups a scribbled record can hide the group: -ENOENT is right too */
+		CHILD_CHECK(rc == -EPROTO || rc == -EWOULDBLOCK || rc == -EUSERS || rc == -EAGAIN ||
+			    (group && rc == -ENOENT));
 		itest_sleep_ms(5);
 	}
 	return NULL;
 }
+
+static pmq_t *open_retry(unsigned flags, uint64_t end) { return open_group_retry(flags, end, NULL); }
 
 static void producer(void *arg)
 {
@@ -168,12 +180,25 @@ static void consumer(void *arg)
 {
 	uint64_t s = seed * 3 + (uintptr_t)arg;
 	uint64_t end = deadline_ns();
-	pmq_t *q = open_retry(PMQ_CONSUMER, end);
+	/* with groups: consumer 1 in the reliable group, consumer 2 in the lossy one */
+	const char *group = !groups_mode ? NULL : (uintptr_t)arg == 1 ? "a" : "t";
+	bool lossy = group && *group == 't';
+	pmq_t *q = open_group_retry(PMQ_CONSUMER, end, group);
 	atomic_fetch_add(ready, 1);
 	unsigned long got = 0, sum = 0;
+	uint64_t lost_total = 0;
 	while (q && itest_now_ns() < end) {
 		struct pmq_msg m;
-		int rc = pmq_recv_timeout(q, &m, 5000000ull);
+		uint64_t lost = 0;
+		int rc = lossy ? pmq_recv_lossy(q, &m, PMQ_NONBLOCK, &lost) : pmq_recv_timeout(q, &m, 5000000ull);
+		lost_total += lost;
+		if (rc == -EAGAIN)
+			itest_sleep_ms(1);
+		if (rc == -EIDRM) { /* a scribbled record reads as a deleted group: open again */
+			pmq_close(q);
+			q = open_group_retry(PMQ_CONSUMER, end, group);
+			continue;
+		}
 		if (rc == 0) {
 			got++;
 			CHILD_CHECK(m.len <= PAYLOAD); /* never a length past the slot */
@@ -188,12 +213,13 @@ static void consumer(void *arg)
 		}
 		if (rnd(&s) % 300 == 0) {
 			pmq_close(q);
-			q = open_retry(PMQ_CONSUMER, end);
+			q = open_group_retry(PMQ_CONSUMER, end, group);
 		}
 	}
 	if (q)
 		pmq_close(q);
-	fprintf(stderr, "consumer %d: %lu received (%lu)\n", (int)(uintptr_t)arg, got, sum & 0xff);
+	fprintf(stderr, "consumer %d: %lu received (%lu), %llu lost\n", (int)(uintptr_t)arg, got, sum & 0xff,
+		(unsigned long long)lost_total);
 }
 
 /* peek, stats, attachments, recover, dead letters: the operator's view of a damaged file */
@@ -215,6 +241,13 @@ static void observer(void *arg)
 		}
 		struct pmq_stats st;
 		CHILD_CHECK(pmq_stats(q, &st) == 0 && st.slot_count == SLOTS);
+		if (groups_mode) {
+			struct pmq_group_info gi[4];
+			int g = pmq_group_list(q, gi, 4);
+			CHILD_CHECK(g >= 0 && g <= 3);
+			for (int i = 0; i < g && i < 4; i++)
+				CHILD_CHECK(gi[i].index < 3 && memchr(gi[i].name, 0, sizeof(gi[i].name)) != NULL);
+		}
 		struct pmq_attach_info ai[16];
 		int n = pmq_attachments(q, ai, 16);
 		CHILD_CHECK(n >= 0);
@@ -282,9 +315,9 @@ static void stop_pmqd(pid_t p)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-static void test_hostile_writer(void **state)
+static void run_hostile(bool groups)
 {
-	(void)state;
+	groups_mode = groups;
 	itest_dir_make();
 	const char *pmqd_bin = getenv("PMQ_HOSTILE_PMQD");
 	pid_t pmqd = pmqd_bin && *pmqd_bin ? start_pmqd(pmqd_bin) : -1;
@@ -293,8 +326,16 @@ static void test_hostile_writer(void **state)
 	cfg.max_payload = PAYLOAD;
 	cfg.consumer_quota = 8;
 	cfg.dlq_capacity = 8;
+	if (groups) {
+		cfg.max_groups = 3;
+		cfg.groups = "a,t:lossy";
+	}
 	pmq_t *q;
 	assert_int_equal(pmq_create(QNAME, &cfg, &q), 0);
+	if (groups) {
+		g_group_off = (size_t)((uint8_t *)q->groups - (uint8_t *)q->hdr);
+		g_group_len = q->map_len - g_group_off;
+	}
 	g_attach_off = (uint32_t)q->hdr->attach_off;
 	g_ring_off = (uint32_t)q->hdr->ring_off;
 	g_side_off = (uint32_t)q->hdr->side_off;
@@ -321,6 +362,18 @@ static void test_hostile_writer(void **state)
 	itest_dir_remove();
 }
 
+static void test_hostile_writer(void **state)
+{
+	(void)state;
+	run_hostile(false);
+}
+
+static void test_hostile_writer_groups(void **state)
+{
+	(void)state;
+	run_hostile(true);
+}
+
 int main(void)
 {
 	/* scribbled words may name any attachment: recovery's crash-only audit (test
@@ -337,6 +390,7 @@ int main(void)
 		(unsigned long long)seed, (unsigned long long)seed, seconds);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hostile_writer),
+		cmocka_unit_test(test_hostile_writer_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 # --- help and version ---
-for c in create delete list stat top send recv peek tail dlq recover status request promote rejoin repl; do
+for c in create delete list stat top send recv peek tail dlq group recover status request promote rejoin repl; do
 	OUT=$(ctl "$c" --help 2>&1); rc=$?
 	if [ $rc -eq 0 ] && grep -q "^usage: pmqctl $c" <<<"$OUT" && grep -q "3 no such queue" <<<"$OUT"; then
 		ok "$c --help: usage and the exit codes"

@@ -29,10 +29,10 @@ static void layout(void)
 	FIELD(pmq_config, max_payload); FIELD(pmq_config, max_attach); FIELD(pmq_config, consumer_quota);
 	FIELD(pmq_config, max_deliveries); FIELD(pmq_config, dlq_capacity); FIELD(pmq_config, side_slots);
 	FIELD(pmq_config, durability); FIELD(pmq_config, lease_ns); FIELD(pmq_config, lease_action);
-	FIELD(pmq_config, mode); FIELD(pmq_config, dir);
+	FIELD(pmq_config, mode); FIELD(pmq_config, dir); FIELD(pmq_config, max_groups); FIELD(pmq_config, groups);
 	SIZE(pmq_open_opts);
 	FIELD(pmq_open_opts, size); FIELD(pmq_open_opts, wait); FIELD(pmq_open_opts, spin_ns);
-	FIELD(pmq_open_opts, owner_uid); FIELD(pmq_open_opts, dir);
+	FIELD(pmq_open_opts, owner_uid); FIELD(pmq_open_opts, dir); FIELD(pmq_open_opts, group);
 	SIZE(pmq_msg);
 	FIELD(pmq_msg, data); FIELD(pmq_msg, len); FIELD(pmq_msg, delivery_count); FIELD(pmq_msg, ticket);
 	FIELD(pmq_msg, epoch); FIELD(pmq_msg, timestamp_ns); FIELD(pmq_msg, cookie);

@@ -303,8 +303,12 @@ def test_docs_list_every_exported_series(pmqd):
                         "pmq_queue_replication_fenced", "pmq_queue_replication_epoch",
                         # with an etcd witness only (tests/witness checks them)
                         "pmq_witness_state", "pmq_witness_lease_remaining_seconds",
-                        "pmq_witness_last_renewal_age_seconds"}
-    assert documented - exported == replication_only, "documented but not exported (without replication)"
+                        "pmq_witness_last_renewal_age_seconds",
+                        # for queues with consumer groups only (tests/pmqctl/test_pmqctl_groups.sh checks them)
+                        "pmq_group_lag", "pmq_group_in_flight", "pmq_group_redeliveries_waiting",
+                        "pmq_group_dead_letters", "pmq_group_redelivered_total", "pmq_group_dead_lettered_total",
+                        "pmq_group_lost_total", "pmq_group_consumers", "pmq_group_lossy"}
+    assert documented - exported == replication_only, "documented but not exported (without replication or groups)"
 
 
 def test_grafana_dashboard_uses_documented_series():
