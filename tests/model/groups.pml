@@ -23,9 +23,15 @@
  *   CRASHES  consumer deaths (0|1, default 1)   CRASH_G  groups whose member may die (mask)
  *   LOSSY    1: the lossy group exists (default 1)
  *   LEASE    1: pmqd's lease moves one message of a live group-A member (free_source = false)
- *   NACK     1: members may nack (side_move of their lane, free_source = true)
- *   NA       members of group A at once (1|2; 2 needs CRASHES=0)
- *   FIX_SRC_GROUP  side_move's src record names the group (the proposed fix of bug E)
+ *   NACK     groups whose members may nack (mask; side_move of their lane, free_source = true)
+ *   NA       members of group A at once (1|2; with 2, only group B may die: CRASH_G=2;
+ *            the second takes only redeliveries)
+ *   NACKCRASH 1: a member may also die in the middle of its nack (after side_move's src
+ *            store, after its mark); recovery then settles its side reservation
+ *            (settle_side, source_marked)
+ *   FIX_SRC_GROUP  side_move's src record names the group, side_help_publish compares
+ *            it and source_marked takes the tag from it (the proposed fix of bug E)
+ *   FIX_HELP_ONLY  with FIX_SRC_GROUP: source_marked still takes the tag from hflags
  * Mutants (each must FAIL):
  *   MUT_SKIP_LANE2   the producer's gate checks only the first reliable group's lane
  *   MUT_NORECHECK    the lossy reader does not re-read the main word after its copy
@@ -64,6 +70,9 @@
 #ifndef NA
 #define NA 1
 #endif
+#ifndef NACKCRASH
+#define NACKCRASH 0
+#endif
 
 #define N 2                /* main slots */
 #define NG 2               /* reliable groups: A = 0, B = 1 */
@@ -83,6 +92,9 @@
 #define MSIDE(w) (X(w) % 2)
 #define ESTALE 1
 #define ENOSPC 2
+/* a member dies in the middle of its side_move (NACKCRASH) */
+#define MCRASH(cc) if :: atomic { (cc) && crashes < CRASHES -> crashes++; dead[me] = 1; nunrec++; \
+			run member(g, me + 1); REACHED(15) }; goto gone :: else fi
 #define ANY_FREE_ENTRY (ST(ectl[0]) == FREE || (NSIDE > 1 && ST(ectl[NSIDE - 1]) == FREE))
 
 /* owner indices: group g's first member 2g, its replacement (or, with NA = 2, group A's
@@ -206,7 +218,7 @@ inline unreserve(ue)
 
 /* side_move (side.c:227-312) of group sg's lane word sl (CLAIMED) at slot sj, by actor;
  * rc = 0 or ESTALE. Uses the caller's e, w, ok, rc (and he, hw, hok). */
-inline side_move(sg, sj, sl, actor, freesrc)
+inline side_move(sg, sj, sl, actor, freesrc, cc)
 {
 	/* side_reserve (side.c:45-72): any FREE entry (the model over-approximates the scan) */
 	ok = 0; e = 0;
@@ -234,6 +246,7 @@ inline side_move(sg, sj, sl, actor, freesrc)
 	if
 	:: rc -> unreserve(e)
 	:: else ->
+		MCRASH(cc);
 		/* the copy: payload and header (side.c:244-255) */
 		atomic {
 			bit mover_copies_the_held_message;
@@ -260,6 +273,7 @@ inline side_move(sg, sj, sl, actor, freesrc)
 		if
 		:: rc -> unreserve(e)
 		:: else ->
+			MCRASH(cc);
 			/* side_publish (side.c:95-118); a lost CAS (a helper published) is ignored */
 			atomic {
 				if
@@ -351,14 +365,17 @@ proctype member(byte g; byte me)
 	short l, w, hw;
 	byte rc;
 	bit ok, hok;
-	bit fromside, can_crash;
+	bit fromside, can_crash, sideonly;
 	can_crash = ((CRASH_G >> g) & 1) && me % 2 == 0;
+	/* NA = 2: group A's second member takes only redeliveries (the first takes the lane:
+	 * the symmetric case, the two swapped, adds states and no behaviour) */
+	sideonly = (NA > 1 && me == 1);
 again:
 	/* wait until there is something to try (the C code polls or sleeps on the data
 	 * futex; blocking until the state allows progress is the same for safety) */
 	if
 	:: atomic { SIDE_ANY -> RESET } -> goto side_try
-	:: atomic { !NOWORK_MAIN(g) -> RESET } -> goto main_try
+	:: atomic { !NOWORK_MAIN(g) && !sideonly -> RESET } -> goto main_try
 	:: atomic { pdone && NOWORK_MAIN(g) && !SIDE_AVAIL(g) && nunrec == 0 && !dbusy -> RESET } -> goto done
 	fi;
 side_try:
@@ -442,14 +459,14 @@ holding:
 			fi
 		};
 		if :: rc -> goto stale :: else fi
-	:: NACK && !fromside ->                             /* pmq_nack (ring.c:887-894) */
-		side_move(g, j, W(L, CLAIMED, me), me, 1);
+	:: ((NACK >> g) & 1) && !fromside ->              /* pmq_nack (ring.c:887-894) */
+		side_move(g, j, W(L, CLAIMED, me), me, 1, NACKCRASH && can_crash);
 		if
 		:: rc == ESTALE -> goto stale
 		:: rc == ENOSPC -> rc = 0; goto holding         /* still ours */
 		:: else -> REACHED(11)
 		fi
-	:: atomic { can_crash && crashes < CRASHES ->      /* dies holding the message */
+	:: atomic { !fromside && can_crash && crashes < CRASHES -> /* dies holding the message */
 		crashes++; dead[me] = 1; nunrec++; run member(g, me + 1); REACHED(4) };
 		goto gone
 	fi;
@@ -478,16 +495,18 @@ gone:
  * written before the claim names the member). */
 proctype recoverer()
 {
-	byte x, g, j, e, he;
+	byte x, g, j, e, he, me, sj, sl, sg;                /* me: unused (MCRASH) */
 	short l, w, hw;
 	byte rc;
-	bit ok, hok;
+	bit ok, hok, stuck;
 end:
 	if
 	:: atomic { dead[0] && !recovered[0] -> x = 0 }
 	:: atomic { dead[2] && !recovered[2] -> x = 2 }
 	fi;
 	g = x / 2;
+pass:
+	/* settle_pass (recover.c:190): the lane words, then the side entries */
 	j = 0;
 	do
 	:: j >= N -> break
@@ -495,28 +514,78 @@ end:
 		l = lane[g * N + j];                            /* settle_main recover.c:68 */
 		if
 		:: ST(l) == CLAIMED && X(l) == x ->
-			side_move(g, j, l, PID_R, 1);
+			side_move(g, j, l, PID_R, 1, 0);
 			if
 			:: rc == ESTALE -> rc = 0                   /* look again (bug B) */
-			:: rc == ENOSPC -> rc = 0; (ANY_FREE_ENTRY)  /* stuck: a later pass retries */
+			:: rc == ENOSPC -> rc = 0; stuck = 1; j++   /* stays held: a later pass retries */
 			:: else -> j++
 			fi
 		:: ST(l) == MOVED && MOWN(l) == x ->
-			free_moved(g, j, l, rc);                    /* a lease's pinned word (recover.c:93) */
+			free_moved(g, j, l, rc);                    /* a lease's pinned word, or a dead mover's mark */
 			if :: rc -> rc = 0 :: else -> j++ fi
 		:: else -> j++
 		fi;
 		d_step { l = 0 }
 	od;
+#if NACKCRASH
+	/* only a member that died in its nack leaves a side entry naming it (the model has no
+	 * dead member holding a redelivery): without NACKCRASH the walk finds nothing */
+	e = 0;
+	do
+	:: e >= NSIDE -> break
+	:: else ->
+		w = ectl[e];                                    /* settle_side R1 (recover.c:104) */
+		if
+		:: ST(w) == WRITING && X(w) == x ->
+			/* a dead actor's copy: publish it iff its source is marked (source_marked,
+			 * recover.c:34): src, the tag, then the source's word as one snapshot (a
+			 * dead actor's src and hflags do not change) */
+			atomic {
+				sl = (esrc[e] - 1) % 8; sj = ((esrc[e] - 1) / 8) % 8;
+#if defined(FIX_SRC_GROUP) && !defined(FIX_HELP_ONLY)
+				sg = (esrc[e] - 1) / 64;                /* the tag the actor recorded */
+#else
+				sg = etag[e];                           /* hflags: written after src */
+#endif
+				hok = (esrc[e] != 0 && sj < N && ST(lane[sg * N + sj]) == MOVED &&
+				       LAP(lane[sg * N + sj]) == sl && MSIDE(lane[sg * N + sj]) == e)
+			};
+			if
+			:: hok ->
+				atomic {
+					if
+					:: ectl[e] == w ->
+						bit copy_complete_when_published;
+						copy_complete_when_published = ecomplete[e];
+						assert(copy_complete_when_published);
+						ectl[e] = W(LAP(w), READY, 0); REACHED(16)
+					:: else
+					fi
+				}
+			:: else -> unreserve(e); REACHED(17)
+			fi;
+			d_step { sl = 0; sj = 0; sg = 0; hok = 0 }
+		:: else
+		fi;
+		e++
+	od;
+	atomic { e = 0; w = 0 };
+#endif
+	if
+	:: stuck -> stuck = 0; (ANY_FREE_ENTRY); goto pass
+	:: else
+	fi;
 	atomic { recovered[x] = 1; nunrec-- };
-	goto end
+	goto end;
+gone:
+	skip
 }
 
 /* pmqd's lease (pmq_requeue_holder, queue.c:630-660): one round, on a lane word of
  * group A that a live member holds; the holder keeps its bytes (free_source = false) */
 proctype pmqd()
 {
-	byte j, e, he;
+	byte j, e, he, g, me;                                /* g, me: unused (MCRASH) */
 	short l, w, hw;
 	byte rc;
 	bit ok, hok;
@@ -525,8 +594,10 @@ end:
 	:: atomic { ST(lane[0]) == CLAIMED && !dead[X(lane[0])] -> j = 0; l = lane[0]; dbusy = 1 }
 	:: atomic { ST(lane[1]) == CLAIMED && !dead[X(lane[1])] -> j = 1; l = lane[1]; dbusy = 1 }
 	fi;
-	side_move(0, j, l, PID_D, 0);
-	atomic { if :: !rc -> REACHED(13) :: else fi; dbusy = 0 }
+	side_move(0, j, l, PID_D, 0, 0);
+	atomic { if :: !rc -> REACHED(13) :: else fi; dbusy = 0 };
+gone:
+	skip
 }
 
 /* a lossy group's reader (lossy_try_consume, lane.c:110-170). Its cursor is written by
