@@ -456,7 +456,7 @@ static _Atomic uint32_t *holding;
 
 static void die_holding_one(void *arg)
 {
-	(void)arg;
+	int by_sigkill = arg != NULL;
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.group = "a";
@@ -465,18 +465,20 @@ static void die_holding_one(void *arg)
 	struct pmq_msg m;
 	CHILD_CHECK(pmq_recv_timeout(q, &m, 2000000000ull) == 0);
 	atomic_store(holding, 1);
+	if (by_sigkill)
+		raise(SIGKILL);
 	_exit(0); /* no close, no ack: the message is held by a dead process */
 }
 
-static void test_dead_consumer_message_returns_to_its_group_after_recover(void **state)
+static void dead_holder(int by_sigkill)
 {
-	(void)state;
 	make("a,b", 2, 8);
 	holding = itest_shared(sizeof(*holding));
 	pmq_t *a = member("a"), *b = member("b");
 	assert_int_equal(send_int(11, 0), 0);
-	pid_t pid = itest_fork(NULL, die_holding_one, NULL);
-	assert_true(itest_exited_ok(itest_wait(pid)));
+	pid_t pid = itest_fork(NULL, die_holding_one, by_sigkill ? (void *)1 : NULL);
+	int st = itest_wait(pid);
+	assert_true(by_sigkill ? itest_killed_by(st, SIGKILL) : itest_exited_ok(st));
 	assert_int_equal(atomic_load(holding), 1);
 	assert_empty(a); /* held by the dead one */
 	assert_int_equal(stats_of("a").in_flight, 1);
@@ -494,6 +496,18 @@ static void test_dead_consumer_message_returns_to_its_group_after_recover(void *
 	pmq_close(a);
 	pmq_close(b);
 	munmap(holding, sizeof(*holding));
+}
+
+static void test_dead_consumer_message_returns_to_its_group_after_recover(void **state)
+{
+	(void)state;
+	dead_holder(0); /* _exit without close */
+}
+
+static void test_sigkilled_consumer_message_returns_to_its_group_after_recover(void **state)
+{
+	(void)state;
+	dead_holder(1);
 }
 
 static void test_stats_per_group(void **state)
@@ -569,11 +583,20 @@ static void test_deleting_a_group_releases_what_it_held(void **state)
 	assert_int_equal(send_int(4, PMQ_NONBLOCK), 0);
 	assert_int_equal(take_ack(keep), 4);
 	assert_int_equal(send_int(5, PMQ_NONBLOCK), -EAGAIN); /* "gone" holds the ring */
+	/* a blocked producer is released by the delete, not by anything "gone" does */
+	sent_flag = itest_shared(sizeof(*sent_flag));
+	pid_t pid = itest_fork(NULL, blocking_send_nine, NULL);
+	itest_sleep_ms(200);
+	assert_int_equal(atomic_load(sent_flag), 0);
 	assert_int_equal(pmq_group_delete(P, "gone"), 0);
+	assert_true(itest_exited_ok(itest_wait(pid)));
+	assert_int_equal(atomic_load(sent_flag), 1);
+	munmap(sent_flag, sizeof(*sent_flag));
+	assert_int_equal(take_ack(keep), 9);
 	struct pmq_stats st;
 	assert_int_equal(pmq_stats(P, &st), 0);
 	assert_int_equal(st.side_ready, 0); /* its redelivery was freed */
-	for (int i = 5; i < 9; i++) { /* a whole lap: nothing of "gone" holds a slot */
+	for (int i = 10; i < 14; i++) { /* a whole lap: nothing of "gone" holds a slot */
 		assert_int_equal(send_int(i, PMQ_NONBLOCK), 0);
 		assert_int_equal(take_ack(keep), i);
 	}
@@ -605,6 +628,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_late_group_starts_at_the_tail, teardown),
 		cmocka_unit_test_teardown(test_nack_redelivers_within_its_group_only, teardown),
 		cmocka_unit_test_teardown(test_dead_consumer_message_returns_to_its_group_after_recover, teardown),
+		cmocka_unit_test_teardown(test_sigkilled_consumer_message_returns_to_its_group_after_recover, teardown),
 		cmocka_unit_test_teardown(test_stats_per_group, teardown),
 		cmocka_unit_test_teardown(test_deleting_a_group_releases_what_it_held, teardown),
 	};
