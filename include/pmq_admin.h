@@ -176,7 +176,7 @@ struct pmq_repl_side {
 	uint32_t replay_base; /* deliveries at the last dead-letter replay */
 	uint32_t epoch;       /* epoch of the origin ticket */
 	uint32_t reason;      /* dead letters: why (1 max deliveries, 2 rejected, 3 corrupt) */
-	uint32_t reserved;
+	uint32_t group;       /* queues with groups: the owning group's index + 1 (0: none); 1.1 */
 };
 
 /* Primary: the side area's change counter. It moves at every publish, requeue,
@@ -206,6 +206,52 @@ int pmq_repl_side_apply(pmq_t *q, const struct pmq_repl_side *s, const void *pay
  * `gen` (the primary's generation of the entry once freed). -EINVAL if index
  * is out of the side area. */
 int pmq_repl_side_free(pmq_t *q, uint32_t index, uint32_t gen);
+
+/* ---- consumer groups (1.1, docs/failover.md "Consumer groups") ----
+ * In a queue with groups the main slot word stays READY after every group settled
+ * it; each group's state is its record and lane (docs/groups.md). The replicator
+ * reads each entry of the group table (pmq_repl_group_read) and the standby writes
+ * it (pmq_repl_group_apply): a reliable group as its settled floor, a lossy group as
+ * its cursor. Both return -EOPNOTSUPP on a queue without groups. */
+
+/* pmq_repl_group.state */
+#define PMQ_REPL_GROUP_NONE 0u   /* the table entry holds no group (free, being made or deleted) */
+#define PMQ_REPL_GROUP_ACTIVE 1u /* a group consumers can join */
+/* pmq_repl_group.flags for apply: rewrite the whole lane from the floor, whatever the
+ * mirror's file held (the first record of a session: a rejoined old primary's lanes
+ * may be ahead or behind anywhere) */
+#define PMQ_REPL_GROUP_RESYNC 0x100u
+
+struct pmq_repl_group {
+	uint32_t index;       /* entry in the group table (0..max_groups-1) */
+	uint32_t state;       /* PMQ_REPL_GROUP_* */
+	uint32_t flags;       /* PMQ_GROUP_LOSSY, and for apply PMQ_REPL_GROUP_RESYNC */
+	uint32_t incarnation; /* bumped each time the entry is reused */
+	uint64_t start;       /* first ticket the group takes */
+	uint64_t floor;       /* reliable: lowest ticket the group has not settled; lossy: its cursor */
+	uint64_t head;        /* reliable: the consumers' head (tickets in [floor, head) may be out) */
+	uint64_t created_ns;
+	uint64_t redelivered, dead_lettered, lost; /* the group's counters */
+	char name[32];        /* NUL-terminated, at most PMQ_GROUP_NAME_MAX characters */
+};
+
+/*
+ * Primary: entry `index` of the group table. For a reliable group the floor is
+ * found by walking its lane from `from` (the floor this caller read last, 0 at
+ * first; never below the group's start or a lap behind the tail), at most
+ * slot_count words, each read once. Returns the state (PMQ_REPL_GROUP_*) with *g
+ * filled, -EINVAL for an index out of the table, -EAGAIN if the entry kept changing.
+ */
+int pmq_repl_group_read(pmq_t *q, uint32_t index, uint64_t from, struct pmq_repl_group *g);
+
+/*
+ * Standby: make entry g->index of the mirror's group table match *g: a group
+ * created (its lanes set from the floor), its floor or cursor moved (clamped to
+ * the mirror's tail: lane words of tickets below read settled, at or after it
+ * unsettled), or deleted. A promoted mirror delivers each reliable group every
+ * message from its floor on. -EINVAL on an index, state, flags or name out of bounds.
+ */
+int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g);
 
 #ifdef __cplusplus
 }

@@ -164,6 +164,35 @@ PMQ_EXPORT int pmq_repl_make_standby(pmq_t *q, uint64_t epoch)
 	return 0;
 }
 
+/* Promotion, groups (docs/failover.md, "Consumer groups"): the mirror's reliable lanes
+ * and heads already say where each group resumes (pmq_repl_group_apply keeps the head at
+ * the floor). What is left: side entries tagged with a group the mirror no longer has
+ * (the primary deleted it and the frees had not come yet), which nobody would ever
+ * claim, are freed. Single writer (see pmq_repl_promote): relaxed loads. */
+static void promote_groups(struct pmq *q)
+{
+	if (!q->max_groups)
+		return;
+	for (uint32_t i = 0; i < q->side_count; i++) {
+		struct pmq_slot *e = side_slot(q, i);
+		uint64_t c = atomic_load_explicit(&e->ctl, memory_order_relaxed);
+		unsigned st = ctl_state(c);
+		unsigned tag = hf_group(e->hflags);
+		if ((st != ST_READY && st != ST_DEAD) || !tag)
+			continue;
+		if (tag <= q->max_groups) {
+			const struct pmq_group_rec *r =
+				(const struct pmq_group_rec *)(q->groups + (size_t)(tag - 1) * PMQ_GROUP_REC_SIZE);
+			if (gw_state(atomic_load_explicit(&r->word, memory_order_relaxed)) == GS_ACTIVE)
+				continue;
+		}
+		atomic_store_explicit(&e->src, 0, memory_order_relaxed);
+		/* release: published to consumers by the seq_cst store of `fenced` in the caller */
+		atomic_store_explicit(&e->ctl, ctl_free(ctl_lap(c) + 1), memory_order_release);
+		durable_persist(q, &e->ctl, sizeof(e->ctl));
+	}
+}
+
 PMQ_EXPORT int pmq_repl_promote(pmq_t *q, uint64_t epoch)
 {
 	int rc = repl_check(q);
@@ -200,6 +229,7 @@ PMQ_EXPORT int pmq_repl_promote(pmq_t *q, uint64_t epoch)
 			atomic_store_explicit(&s->ctl, ctl_make(lap + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED),
 					      memory_order_release);
 	}
+	promote_groups(q);
 	/* the side area: what the replicator mirrored is READY or DEAD (nothing else is ever
 	 * written there on a mirror); rebuild the hint and the dead-letter credits from it */
 	uint64_t ready = 0, dead = 0;

@@ -97,8 +97,12 @@ PMQ_EXPORT int pmq_repl_side_read(pmq_t *q, uint32_t index, struct pmq_repl_side
 		s->replay_base = e->replay_base;
 		s->epoch = e->epoch;
 		s->reason = cls == PMQ_REPL_SIDE_DEAD ? e->reason : DR_NONE;
-		if (e->hflags & SLOT_HF_REPLAYED)
+		uint16_t hf = e->hflags; /* once; shared memory */
+		if (hf & SLOT_HF_REPLAYED)
 			s->flags |= PMQ_REPL_SIDE_REPLAYED;
+		/* groups: the entry's group tag goes with it, so a redelivery stays in its group on
+		 * the standby; a tag past the table is damage and would never be claimed: none */
+		s->group = hf_group(hf) <= q->max_groups ? hf_group(hf) : 0;
 		if (len)
 			memcpy(buf, slot_payload(e), len);
 		/* RP7: acquire fence, then re-read the word. A side entry's payload is written only
@@ -130,6 +134,9 @@ PMQ_EXPORT int pmq_repl_side_apply(pmq_t *q, const struct pmq_repl_side *s, cons
 	if (s->len > q->max_payload)
 		return pmq_fail(-EINVAL, "queue \"%s\": side entry %u of %u bytes exceeds max_payload %u", q->name,
 				s->index, s->len, q->max_payload);
+	if (s->group > q->max_groups)
+		return pmq_fail(-EINVAL, "queue \"%s\": side entry %u names group %u, the queue has %u", q->name,
+				s->index, s->group, q->max_groups);
 	struct pmq_slot *e = side_slot(q, s->index);
 	/* WRITING while the bytes change (as pmq_repl_apply): relaxed store, then a release
 	 * fence so that an observer that reads any of the new bytes also sees WRITING */
@@ -143,7 +150,8 @@ PMQ_EXPORT int pmq_repl_side_apply(pmq_t *q, const struct pmq_repl_side *s, cons
 	e->deliveries = s->deliveries;
 	e->replay_base = s->replay_base > s->deliveries ? s->deliveries : s->replay_base;
 	e->epoch = s->epoch;
-	e->hflags = SLOT_HF_CRC | ((s->flags & PMQ_REPL_SIDE_REPLAYED) ? SLOT_HF_REPLAYED : 0);
+	e->hflags = hf_with_group(SLOT_HF_CRC | ((s->flags & PMQ_REPL_SIDE_REPLAYED) ? SLOT_HF_REPLAYED : 0),
+				  s->group); /* the group's consumers claim only entries with their tag */
 	if (s->state == PMQ_REPL_SIDE_DEAD)
 		e->reason = (uint16_t)(s->reason >= DR_MAX_DELIVERIES && s->reason <= DR_CORRUPT ? s->reason
 											       : DR_REJECTED);

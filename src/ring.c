@@ -253,9 +253,11 @@ static void ring_write_header(struct pmq *q, struct pmq_slot *s, uint64_t ticket
  * (claim.c, FREE(L) -> FREE(L+1)|ABORTED) have exactly one winner. -ESTALE if the
  * ticket was aborted under us (only a damaged or hostile mapping, or a recoverer that
  * took us for dead, gets there: the message is not sent). */
-static int ring_publish(struct pmq *q, struct pmq_slot *s, uint64_t free_ctl, bool last_of_batch)
+static int ring_publish(struct pmq *q, struct pmq_slot *s, uint64_t free_ctl, uint64_t ticket, bool last_of_batch)
 {
-	uint64_t ready = ctl_make(ctl_lap(free_ctl), ST_READY, PMQ_NO_OWNER, 0, 0);
+	/* the ticket's lap, not the expected word's: with groups that word is the previous
+	 * lap's READY (docs/groups.md) */
+	uint64_t ready = ctl_make(lap_of(q, ticket), ST_READY, PMQ_NO_OWNER, 0, 0);
 	uint64_t expect = free_ctl;
 	PMQ_FAULT("send.before_commit");
 	/* P2: seq_cst CAS (release plus W2's half of the Dekker pair): a consumer that
@@ -296,7 +298,7 @@ static int producer_precheck(struct pmq *q, size_t len)
 static int ring_commit_slot(struct pmq *q, struct pmq_slot *s, uint64_t wr, uint64_t ticket, uint32_t len)
 {
 	ring_write_header(q, s, ticket, len, send_clock_now(&q->clock));
-	int rc = ring_publish(q, s, wr, true);
+	int rc = ring_publish(q, s, wr, ticket, true);
 	if (rc)
 		return rc;
 	/* relaxed: owner-only counter */
@@ -397,7 +399,7 @@ PMQ_EXPORT int pmq_send_batch(pmq_t *q, const struct iovec *msgs, unsigned n, un
 		ring_write_header(q, s, ticket, (uint32_t)msgs[sent].iov_len, ts);
 		/* published before the next claim: our record names one ticket, so it must be
 		 * the only one we hold unpublished (claim.c). No wake per message: one below */
-		if ((rc = ring_publish(q, s, wr, false)))
+		if ((rc = ring_publish(q, s, wr, ticket, false)))
 			break;
 		sent++;
 	}

@@ -45,7 +45,7 @@ static uint64_t now_ms(void)
 }
 
 static const char *const type_names[] = { "?", "challenge", "auth", "auth-ok", "queue", "qstate", "entry",
-					  "hole", "skip", "floor", "ack", "ping", "side", "side-free" };
+					  "hole", "skip", "floor", "ack", "ping", "side", "side-free", "groups" };
 
 const char *rp_type_name(unsigned t) { return t <= RP_TYPE_MAX ? type_names[t] : "unknown"; }
 
@@ -158,7 +158,8 @@ int rp_entry_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_r
 
 uint64_t rp_side_aux(const struct pmq_repl_side *s)
 {
-	return (uint64_t)s->gen | ((uint64_t)(s->state & 0xffu) << 32) | ((uint64_t)(s->flags & 0xffu) << 40);
+	return (uint64_t)s->gen | ((uint64_t)(s->state & 0xffu) << 32) | ((uint64_t)(s->flags & 0xffu) << 40) |
+	       ((uint64_t)(s->group & 0xffu) << 48);
 }
 
 void rp_side_header(uint8_t out[RP_SIDE_HDR], const struct pmq_repl_side *s)
@@ -177,15 +178,17 @@ int rp_side_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_re
 	if (f->type != RP_SIDE || f->len < RP_SIDE_HDR || f->len - RP_SIDE_HDR > max_payload ||
 	    f->ticket > RP_SIDE_MAX_INDEX)
 		return -EBADMSG;
-	uint32_t state = (uint32_t)(f->aux >> 32) & 0xffu, flags = (uint32_t)(f->aux >> 40);
+	uint32_t state = (uint32_t)(f->aux >> 32) & 0xffu, flags = (uint32_t)(f->aux >> 40) & 0xffu;
+	uint32_t group = (uint32_t)(f->aux >> 48);
 	if ((state != PMQ_REPL_SIDE_READY && state != PMQ_REPL_SIDE_DEAD) ||
-	    (flags & ~(uint32_t)(PMQ_REPL_SIDE_HELD | PMQ_REPL_SIDE_REPLAYED)))
+	    (flags & ~(uint32_t)(PMQ_REPL_SIDE_HELD | PMQ_REPL_SIDE_REPLAYED)) || group > PMQ_GROUPS_MAX)
 		return -EBADMSG;
 	memset(s, 0, sizeof(*s));
 	s->index = (uint32_t)f->ticket;
 	s->gen = (uint32_t)f->aux;
 	s->state = state;
 	s->flags = flags;
+	s->group = group;
 	s->ticket = get64(f->payload);
 	s->origin = get64(f->payload + 8);
 	s->ts_ns = get64(f->payload + 16);
@@ -217,7 +220,8 @@ size_t rp_queue_encode(uint8_t *out, size_t cap, const struct rp_queue_desc *d)
 	for (int i = 0; i < 10; i++)
 		put32(out + 4 * i, v[i]);
 	put64(out + 40, d->lease_ns);
-	put64(out + 48, d->reserved);
+	put32(out + 48, d->max_groups);
+	put32(out + 52, d->reserved);
 	memcpy(out + RP_QUEUE_FIXED, d->name, nl);
 	return RP_QUEUE_FIXED + nl;
 }
@@ -233,7 +237,8 @@ int rp_queue_decode(const struct rp_frame *f, struct rp_queue_desc *d)
 	for (int i = 0; i < 10; i++)
 		*v[i] = get32(p + 4 * i);
 	d->lease_ns = get64(p + 40);
-	d->reserved = get64(p + 48);
+	d->max_groups = get32(p + 48);
+	d->reserved = get32(p + 52);
 	size_t nl = f->len - RP_QUEUE_FIXED;
 	for (size_t i = 0; i < nl; i++) {
 		char c = (char)p[RP_QUEUE_FIXED + i];
@@ -249,7 +254,7 @@ int rp_queue_decode(const struct rp_frame *f, struct rp_queue_desc *d)
 	/* the library validates the rest again at create; refuse the absurd here */
 	if (d->slot_count == 0 || (d->slot_count & (d->slot_count - 1)) || d->slot_count > (1u << 30) ||
 	    d->max_payload == 0 || d->max_payload > (1u << 20) || d->max_attach == 0 || d->max_attach > 250 ||
-	    d->durability > 1 || d->side_slots > 65535)
+	    d->durability > 1 || d->side_slots > 65535 || d->max_groups > PMQ_GROUPS_MAX)
 		return -EINVAL;
 	return 0;
 }

@@ -39,6 +39,7 @@
 #define RP_QUEUE_FIXED 56u
 #define RP_SIDE_HDR 40u             /* ticket, origin, ts_ns, deliveries, replay_base, epoch, reason */
 #define RP_SIDE_MAX_INDEX 65535u    /* side indices are 16 bits in the control word */
+#define RP_GROUP_REC 104u           /* one group-table entry in an RP_GROUPS frame */
 
 enum rp_type {
 	RP_CHALLENGE = 1, /* S->P: nonce_s; ticket = RP_VERSION; epoch/aux unauthenticated until AUTH_OK */
@@ -52,9 +53,11 @@ enum rp_type {
 	RP_FLOOR = 9,     /* P->S: cumulative-ack floor `ticket`; aux = primary's head */
 	RP_ACK = 10,      /* S->P: every ticket below `ticket` of qid is persisted */
 	RP_PING = 11,     /* either way: keepalive at the protocol level */
-	RP_SIDE = 12,     /* P->S: side entry `ticket` (index) holds a message; aux = gen | state << 32 | flags << 40 */
+	RP_SIDE = 12,     /* P->S: side entry `ticket` (index) holds a message; aux = gen | state << 32 | flags << 40
+	                   * | group tag << 48 (queues with groups: the group's index + 1) */
 	RP_SIDE_FREE = 13, /* P->S: side entry `ticket` (index) holds none since generation aux */
-	RP_TYPE_MAX = 13,
+	RP_GROUPS = 14,   /* P->S: `ticket` group-table entries (RP_GROUP_REC bytes each) that changed */
+	RP_TYPE_MAX = 14,
 };
 
 #define RP_NODE_STANDBY 0u
@@ -99,11 +102,18 @@ int rp_side_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_re
 /* Check an RP_SIDE_FREE frame: no payload, index and generation in range. 0 or -EBADMSG. */
 int rp_side_free_decode(const struct rp_frame *f, uint32_t *index, uint32_t *gen);
 
+/* RP_GROUPS: record k of the frame (k < f->ticket) into *g, or -EBADMSG on a count
+ * over PMQ_GROUPS_MAX, a length that is not count records, an index, state or flags out of
+ * range, a bad name, or a cursor order other than start <= floor <= head. */
+int rp_group_decode(const struct rp_frame *f, unsigned k, struct pmq_repl_group *g);
+void rp_group_encode(uint8_t out[RP_GROUP_REC], const struct pmq_repl_group *g);
+
 struct rp_queue_desc {
 	uint32_t slot_count, max_payload, flags, side_slots, max_attach, consumer_quota;
 	uint32_t max_deliveries, dlq_capacity, durability, lease_action;
 	uint64_t lease_ns;
-	uint64_t reserved;
+	uint32_t max_groups;  /* 0: no groups (the wire's reserved word before groups) */
+	uint32_t reserved;
 	char name[PMQ_NAME_MAX + 1];
 };
 size_t rp_queue_encode(uint8_t *out, size_t cap, const struct rp_queue_desc *d);

@@ -100,8 +100,6 @@ static void rescan(struct link *l)
 	static __thread char names[REPL_MAX_QUEUES][PMQ_NAME_MAX + 1];
 	int n = repl_list_queues(g_repl.dir, names, REPL_MAX_QUEUES);
 	uint64_t epoch = atomic_load(&g_node_epoch);
-	if (n >= 0)
-		replicator_skip_prune(names, n);
 	for (int i = 0; i < n; i++) {
 		int k;
 		for (k = 0; k < l->n; k++)
@@ -111,8 +109,6 @@ static void rescan(struct link *l)
 			continue;
 		if (l->n == REPL_MAX_QUEUES)
 			break;
-		if (replicator_skipped(names[i]))
-			continue; /* refused before (consumer groups) and logged then */
 		struct pmq_open_opts o;
 		pmq_open_opts_init(&o);
 		o.dir = g_repl.dir;
@@ -126,8 +122,6 @@ static void rescan(struct link *l)
 			pmq_close(q); /* a mirror left over: not ours to ship */
 			continue;
 		}
-		if (replicator_skip_groups(names[i], q))
-			continue; /* groups are not replicated yet: refused whole, never half-mirrored (q taken) */
 		struct rqueue *r = &l->rq[l->n];
 		memset(r, 0, sizeof(*r));
 		memcpy(r->name, names[i], sizeof(r->name)); /* both PMQ_NAME_MAX + 1, NUL-terminated */
@@ -484,6 +478,7 @@ static void *link_main(void *arg)
 			l->rq[i].known = false;
 			l->rq[i].broken = false;
 			l->rq[i].side_synced = false; /* the mirror's side area is unknown: resend it */
+			l->rq[i].groups_synced = false; /* and its group table */
 			l->rq[i].floor_sent = l->rq[i].head_sent = UINT64_MAX;
 			l->rq[i].progress_ns = repl_now_ns(); /* the clock restarts with a live link */
 		}
@@ -501,6 +496,7 @@ static void *link_main(void *arg)
 			pmq_repl_set(l->rq[i].q, PMQ_REPL_ON | PMQ_REPL_DEGRADED);
 		pmq_close(l->rq[i].q);
 		free(l->rq[i].side_shadow);
+		free(l->rq[i].group_sent);
 	}
 	return NULL;
 }
@@ -531,7 +527,6 @@ void replicator_stop(void)
 		free(links[i]);
 	}
 	n_links = 0;
-	replicator_skip_prune(NULL, 0); /* the refused queues' handles too (no link thread runs now) */
 }
 
 bool replicator_handover_ready(void)
@@ -588,10 +583,12 @@ void replicator_status(struct jbuf *j, const char *only, uid_t uid)
 		pthread_mutex_lock(&l->mu);
 		jb_printf(j, "%s{\"standby\":", i ? "," : "");
 		jb_str(j, l->addr);
-		jb_printf(j, ",\"connected\":%s,\"for_ms\":%llu,\"standby_epoch\":%llu,\"sent_entries\":%llu,\"queues\":[",
+		jb_printf(j, ",\"connected\":%s,\"for_ms\":%llu,\"standby_epoch\":%llu,\"sent_entries\":%llu,"
+			  "\"sent_group_frames\":%llu,\"queues\":[",
 			  l->connected ? "true" : "false",
 			  (unsigned long long)((now - (l->connected ? l->connected_since : l->disconnected_since)) / 1000000),
-			  (unsigned long long)l->peer_epoch, (unsigned long long)l->sent_entries);
+			  (unsigned long long)l->peer_epoch, (unsigned long long)l->sent_entries,
+			  (unsigned long long)l->sent_group_frames);
 		int k = 0;
 		for (int q = 0; q < l->n; q++) {
 			struct rqueue *r = &l->rq[q];

@@ -39,6 +39,13 @@ struct rqueue {
 	bool side_again;       /* an entry changed under the last scan: scan again */
 	uint64_t side_seq_seen; /* pmq_repl_side_seq read before the last scan */
 	uint64_t side_scan_ns;
+	/* consumer groups (queues with max_groups > 0): see group_read and group_ship */
+	uint32_t max_groups;   /* the queue's (0: none), once described_groups */
+	bool described_groups;
+	struct pmq_repl_group *group_sent; /* per table entry: what the standby was last sent */
+	uint64_t group_from[PMQ_GROUPS_MAX]; /* per entry: the floor read last (the walk's start) */
+	bool groups_synced;    /* group_sent valid for this session */
+	uint64_t group_scan_ns;
 };
 
 struct link {
@@ -49,22 +56,13 @@ struct link {
 	uint64_t peer_epoch;
 	uint64_t connected_since, disconnected_since;
 	uint64_t sent_entries, sent_bytes;
+	uint64_t sent_group_frames; /* RP_GROUPS frames (docs/failover.md, "Consumer groups") */
 	struct rqueue rq[REPL_MAX_QUEUES];
 	int n;
 	uint8_t buf[(1u << 20) + 64];
 	uint64_t side_snap[RP_SIDE_MAX_INDEX + 1]; /* side_sync's pass-A snapshot */
 };
 
-
-/* replicator_skip.c: queues not shipped (consumer groups), each logged once.
- * skipped: this very file was refused before (no need to open it again).
- * skip_groups: q's queue has groups: remembered (q kept open for that, or closed),
- * logged the first time, true; false: no groups, q is still the caller's. */
-bool replicator_skipped(const char *name);
-bool replicator_skip_groups(const char *name, pmq_t *q);
-/* Forget (and close) the refused queues no longer among names (the directory's list;
- * n 0: all of them). */
-void replicator_skip_prune(char (*names)[PMQ_NAME_MAX + 1], int n);
 
 /* One queue's QUEUE frame (its geometry) at the start of a session. 0 or -errno. */
 int replicator_describe(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_t epoch, unsigned qid);

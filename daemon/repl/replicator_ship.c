@@ -19,6 +19,7 @@
 #define BATCH_BYTES (256u << 10)
 #define BATCH_ENTRIES 1024u
 #define SIDE_RESCAN_NS 200000000ull /* a full side scan at least this often, changed or not */
+#define GROUP_SYNC_NS 5000000ull     /* the group table at most this often (floors move with every ack) */
 
 /* Side shadow keys: what the standby was last told about a side entry. */
 #define SH_UNKNOWN UINT64_MAX  /* nothing known (new session): ship whatever it is now */
@@ -38,7 +39,8 @@ int replicator_describe(struct link *l, struct rp_conn *c, struct rqueue *r, uin
 				   .side_slots = cfg.side_slots, .max_attach = cfg.max_attach,
 				   .consumer_quota = cfg.consumer_quota, .max_deliveries = cfg.max_deliveries,
 				   .dlq_capacity = cfg.dlq_capacity, .durability = cfg.durability,
-				   .lease_action = cfg.lease_action, .lease_ns = cfg.lease_ns };
+				   .lease_action = cfg.lease_action, .lease_ns = cfg.lease_ns,
+				   .max_groups = cfg.max_groups };
 	snprintf(d.name, sizeof(d.name), "%s", r->name);
 	uint8_t p[RP_QUEUE_FIXED + PMQ_NAME_MAX];
 	size_t n = rp_queue_encode(p, sizeof(p), &d);
@@ -120,6 +122,88 @@ static int side_sync(struct link *l, struct rp_conn *c, struct rqueue *r, uint64
 	return frames;
 }
 
+/*
+ * Consumer groups (docs/failover.md, "Consumer groups"), in two halves around the side
+ * scan and the ring frames. group_read, BEFORE the side scan: every table entry, each
+ * reliable group's floor walked from the floor read last. A ticket it reads settled
+ * was acked, or moved into the side area and freed after side_seq was bumped (RP5), so
+ * the side scan that follows ships that copy before the standby drops the ticket for
+ * the group. group_ship, AFTER the ring frames: the entries that changed since last
+ * sent, floors and heads clamped to next_send (the standby holds every ticket below
+ * it), in one RP_GROUPS frame. Every GROUP_SYNC_NS at most (gnow[i].index is
+ * UINT32_MAX for an entry not read this round). group_read returns -errno on a read
+ * that failed.
+ */
+static int group_read(struct rqueue *r, struct pmq_repl_group *gnow, bool *due)
+{
+	*due = false;
+	if (!r->max_groups)
+		return 0;
+	uint64_t now = repl_now_ns();
+	if (r->groups_synced && now - r->group_scan_ns < GROUP_SYNC_NS)
+		return 0;
+	if (!r->group_sent) {
+		r->group_sent = calloc(r->max_groups, sizeof(*r->group_sent));
+		if (!r->group_sent)
+			return -ENOMEM;
+	}
+	*due = true;
+	r->group_scan_ns = now;
+	if (!r->groups_synced) /* a new session: the mirror may hold anything, send every entry */
+		for (uint32_t i = 0; i < r->max_groups; i++)
+			r->group_sent[i].index = UINT32_MAX;
+	for (uint32_t i = 0; i < r->max_groups; i++) {
+		int k = pmq_repl_group_read(r->q, i, r->group_from[i], &gnow[i]);
+		if (k == -EAGAIN) {
+			gnow[i].index = UINT32_MAX; /* changing under us: read it next round */
+			continue;
+		}
+		if (k < 0)
+			return k;
+		r->group_from[i] = gnow[i].floor;
+	}
+	return 0;
+}
+
+static int group_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_t epoch, unsigned qid,
+		      struct pmq_repl_group *gnow)
+{
+	uint8_t p[PMQ_GROUPS_MAX * RP_GROUP_REC];
+	unsigned n = 0;
+	for (uint32_t i = 0; i < r->max_groups; i++) {
+		struct pmq_repl_group *g = &gnow[i];
+		if (g->index != i)
+			continue;
+		/* the standby may not hold tickets from next_send on yet: a floor past them would
+		 * mark them settled there before they arrive */
+		if (g->start > r->next_send)
+			g->start = r->next_send;
+		if (g->floor > r->next_send)
+			g->floor = r->next_send;
+		if (g->head > r->next_send)
+			g->head = r->next_send;
+		if (!memcmp(g, &r->group_sent[i], sizeof(*g)))
+			continue; /* the standby has it (an entry not read yet holds index UINT32_MAX) */
+		/* the entry's first record this session: the mirror's lanes may be anything (a
+		 * rejoined old primary's, ahead or behind) */
+		bool first = r->group_sent[i].index != i;
+		r->group_sent[i] = *g;
+		if (first)
+			g->flags |= PMQ_REPL_GROUP_RESYNC; /* on the wire only: rewrite the whole lane */
+		rp_group_encode(p + (size_t)n * RP_GROUP_REC, g);
+		n++;
+	}
+	r->groups_synced = true;
+	if (!n)
+		return 0;
+	int e = rp_send(c, RP_GROUPS, qid, epoch, n, 0, p, (size_t)n * RP_GROUP_REC);
+	if (e)
+		return e;
+	l->sent_bytes += RP_HDR + (size_t)n * RP_GROUP_REC;
+	l->sent_group_frames++;
+	return 1;
+}
+
 /* Ship what is committed of one queue, up to a batch. Returns entries shipped or -errno.
  *
  * Order (docs/failover.md, "side area"): floor and settled tickets are read FIRST, then
@@ -135,6 +219,13 @@ int replicator_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_
 	pmq_repl_info(r->q, &in);
 	uint64_t floor;
 	pmq_repl_floor(r->q, &floor);
+	if (!r->described_groups) {
+		struct pmq_config cfg;
+		pmq_config_init(&cfg);
+		if (pmq_get_config(r->q, &cfg) == 0)
+			r->max_groups = cfg.max_groups > PMQ_GROUPS_MAX ? PMQ_GROUPS_MAX : cfg.max_groups;
+		r->described_groups = true;
+	}
 	if (!r->side_shadow && in.side_count) {
 		r->side_shadow = calloc(in.side_count, sizeof(*r->side_shadow));
 		if (!r->side_shadow)
@@ -149,6 +240,15 @@ int replicator_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_
 	for (uint64_t t = ps_from; t < ps_to; t++)
 		if (pmq_repl_settled(r->q, t) == 1)
 			ps[(t - ps_from) / 64] |= 1ull << ((t - ps_from) % 64);
+	struct pmq_repl_group gnow[PMQ_GROUPS_MAX];
+	bool groups_due = false;
+	int gr = group_read(r, gnow, &groups_due);
+	if (gr < 0) {
+		log_msg(LOG_ERR, "replicator: queue \"%s\": cannot read the group table: %s (%s) --> queue not "
+			"replicated this session", r->name, pmq_strerror(gr), pmq_errmsg());
+		r->broken = true;
+		return 0;
+	}
 	int n = side_sync(l, c, r, epoch, qid);
 	if (n < 0) {
 		if (n == -EPIPE || n == -ETIMEDOUT || n == -ECONNRESET || n == -EMSGSIZE)
@@ -214,6 +314,12 @@ int replicator_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_
 		int s = rp_send(c, RP_SKIP, qid, epoch, skip_from, skip_n, NULL, 0);
 		if (s)
 			return s;
+	}
+	if (groups_due) {
+		int g = group_ship(l, c, r, epoch, qid, gnow);
+		if (g < 0)
+			return g;
+		n += g;
 	}
 	uint64_t head = in.head;
 	if (floor > r->next_send)

@@ -96,6 +96,7 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 			c.durability = d->durability;
 			c.lease_ns = d->lease_ns;
 			c.lease_action = d->lease_action;
+			c.max_groups = d->max_groups; /* no groups yet: RP_GROUPS frames make them */
 			c.dir = g_repl.dir;
 			pmq_t *cq;
 			r = pmq_create(d->name, &c, &cq);
@@ -125,6 +126,16 @@ static int mirror_open(const struct rp_queue_desc *d, uint64_t epoch, struct mir
 		log_msg(LOG_ERR, "standby: mirror \"%s\" has %u slots x %u B, the primary %u x %u --> delete the "
 			"mirror file (pmqctl delete %s) and let it resync", d->name, in.slot_count, in.max_payload,
 			d->slot_count, d->max_payload, d->name);
+		pmq_close(m->q);
+		m->q = NULL;
+		return EINVAL;
+	}
+	struct pmq_config mc;
+	pmq_config_init(&mc);
+	if (pmq_get_config(m->q, &mc) || mc.max_groups != d->max_groups) {
+		log_msg(LOG_ERR, "standby: mirror \"%s\" has room for %u consumer groups, the primary's queue %u --> "
+			"delete the mirror file (pmqctl delete %s) and let it resync", d->name, mc.max_groups,
+			d->max_groups, d->name);
 		pmq_close(m->q);
 		m->q = NULL;
 		return EINVAL;
@@ -287,6 +298,24 @@ static int apply_frame(struct rp_conn *c, const struct rp_frame *f, uint64_t epo
 			return -1;
 		}
 		r = pmq_repl_side_free(m->q, idx, gen);
+		break;
+	}
+	case RP_GROUPS: {
+		/* the whole frame is checked before any entry is applied */
+		struct pmq_repl_group g[PMQ_GROUPS_MAX];
+		struct pmq_config mc;
+		pmq_config_init(&mc);
+		pmq_get_config(m->q, &mc);
+		unsigned n = f->ticket <= PMQ_GROUPS_MAX ? (unsigned)f->ticket : 0;
+		bool ok = n > 0;
+		for (unsigned k = 0; ok && k < n; k++)
+			ok = rp_group_decode(f, k, &g[k]) == 0 && g[k].index < mc.max_groups;
+		if (!ok) {
+			standby_refuse(c->peer, "a group table frame out of the queue's table or malformed", f);
+			return -1;
+		}
+		for (unsigned k = 0; !r && k < n; k++)
+			r = pmq_repl_group_apply(m->q, &g[k]);
 		break;
 	}
 	default:

@@ -85,8 +85,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rp_side_free_decode(&f, &fi, &fg) == 0 && (fi > RP_SIDE_MAX_INDEX || f.len))
 			abort();
 		struct rp_queue_desc q;
-		if (rp_queue_decode(&f, &q) == 0 && strlen(q.name) > PMQ_NAME_MAX)
+		if (rp_queue_decode(&f, &q) == 0 && (strlen(q.name) > PMQ_NAME_MAX || q.max_groups > PMQ_GROUPS_MAX))
 			abort();
+		struct pmq_repl_group gr;
+		for (unsigned k = 0; f.type == RP_GROUPS && k < PMQ_GROUPS_MAX + 1; k++) {
+			if (rp_group_decode(&f, k, &gr))
+				continue;
+			if (k >= f.ticket || gr.index >= PMQ_GROUPS_MAX || gr.state > PMQ_REPL_GROUP_ACTIVE)
+				abort();
+			if (gr.state == PMQ_REPL_GROUP_ACTIVE) {
+				/* a group the decoder accepts re-encodes to the same bytes */
+				uint8_t gb[RP_GROUP_REC];
+				rp_group_encode(gb, &gr);
+				if (memcmp(gb, f.payload + (size_t)k * RP_GROUP_REC, RP_GROUP_REC) || !gr.name[0] ||
+				    gr.floor < gr.start || gr.head < gr.floor)
+					abort();
+			}
+		}
 		static uint8_t re[RP_HDR + RP_MAX_PAYLOAD];
 		size_t m = rp_encode(re, sizeof(re), f.type, f.qid, f.epoch, f.ticket, f.aux, f.payload, f.len);
 		struct rp_frame g;

@@ -21,7 +21,7 @@ echo "fuzz_header: ${secs}s without a crash"
 # replication frame parser (daemon/repl/repl_proto.c); needs libcrypto for the HMAC helpers it also holds
 if [ -f "$src/daemon/repl/repl_proto.c" ]; then
 	if ! clang "${flags[@]}" -I"$src/daemon/repl" -I"$src/daemon/common" "$src/tests/fuzz/fuzz_frame.c" "$src/daemon/repl/repl_proto.c" \
-		"$src/daemon/repl/repl_seal.c" \
+		"$src/daemon/repl/repl_seal.c" "$src/daemon/repl/repl_group_proto.c" \
 		"$src/src/crc32c.c" $(pkg-config --libs libcrypto) -o "$out/fuzz_frame" 2>"$out/build_frame.log"; then
 		cat "$out/build_frame.log"; exit 1
 	fi

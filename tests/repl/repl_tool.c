@@ -11,6 +11,7 @@
  *                       sent twice) | v1 (a protocol-1 primary) | good (one queue and one entry)
  *                       | gap | dup (an entry one past the expected ticket, or the expected one twice)
  *                       | skipgap (a skip frame starting one past the expected ticket)
+ *                       | badgroup (a group table frame for the queue "injected", made without groups)
  *   stall HOST:PORT slowauth|silent SECONDS  an unauthenticated peer holding a standby's
  *                       attention (a 1 MiB AUTH frame trickled a byte per 2 s, or nothing)
  *   oldstandby LISTEN SECONDS  a standby of protocol 1 (for the primary's version error)
@@ -22,6 +23,7 @@
  *                       MODE = ack | nack | dead (nack PMQ_NACK_DEADLETTER) | hold (keep them, sleep
  *                       until killed)
  *   side DIR QUEUE         count the side area's entries: "ready R dead D held H"
+ * Consumers (drain, consume) join the consumer group named by $REPL_GROUP, if set.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,6 +63,8 @@ static pmq_t *open_q(const char *dir, const char *name, unsigned flags)
 	struct pmq_open_opts o;
 	pmq_open_opts_init(&o);
 	o.dir = dir;
+	if (flags & PMQ_CONSUMER)
+		o.group = getenv("REPL_GROUP"); /* a queue with groups: the group to join (NULL: none) */
 	pmq_t *q;
 	int r = pmq_open_ex(name, flags, &o, &q);
 	if (r) {
@@ -229,6 +233,18 @@ static int cmd_inject(int argc, char **argv)
 		printf("good: %s ticket %" PRIu64 "\n", r == 1 ? rp_type_name(f.type) : "no answer", f.ticket);
 		rp_conn_free(&c);
 		return r == 1 && f.type == RP_ACK ? 0 : 1;
+	}
+	if (!strcmp(kind, "badgroup")) {
+		/* a well-formed group table frame for a queue made without groups */
+		rp_send(&c, RP_QUEUE, 0, epoch, 0, 0, qp, qn);
+		rp_flush(&c, 1000);
+		rp_recv(&c, &f, 3000, &why); /* qstate */
+		struct pmq_repl_group g = { .index = 0, .state = PMQ_REPL_GROUP_ACTIVE, .incarnation = 1, .name = "x" };
+		uint8_t gp[RP_GROUP_REC];
+		rp_group_encode(gp, &g);
+		rp_send(&c, RP_GROUPS, 0, epoch, 1, 0, gp, sizeof(gp));
+		rp_flush(&c, 1000);
+		goto wait_close;
 	}
 	if (!strcmp(kind, "skipgap")) {
 		/* a skip of one ticket that starts one past the expected ticket */

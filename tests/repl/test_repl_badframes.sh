@@ -2,7 +2,8 @@
 # A standby refuses, each with a log line, dropping the connection and
 # writing nothing: a wrong key, a garbage frame, a frame with a bad CRC, a
 # frame from an old epoch, a truncated frame, a record altered on the way, a
-# record replayed, a primary of protocol version 1. A well-formed session then works.
+# record replayed, a primary of protocol version 1. A well-formed session then works,
+# and a group table frame for its queue (made without groups) is refused.
 . "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 start_pmqd standby "$S" --standby --listen 127.0.0.1:$PORT
@@ -29,6 +30,12 @@ check replayed "$T/key" "record authentication failed"
 check v1 "$T/key" "protocol version 1"
 "$REPL_TOOL" inject 127.0.0.1:$PORT "$T/key" good >"$T/inject.out" 2>&1 || fail "good session refused: $(cat "$T/inject.out")"
 [ -e "$S/injected.pmq" ] || fail "good session wrote nothing"
+# a group table frame for a queue made without groups (a mirror with max_groups 0)
+"$REPL_TOOL" inject 127.0.0.1:$PORT "$T/key" badgroup >"$T/inject.out" 2>&1 || fail "badgroup: $(cat "$T/inject.out")"
+grep -q "dropped by the standby" "$T/inject.out" || fail "badgroup: connection not dropped"
+wait_until 3 grep -q "refused a group table frame out of the queue's table" "$T/standby.log" ||
+	fail "badgroup: no refusal logged"
+echo "ok: badgroup refused"
 # a primary meeting a standby of protocol 1 says so and does not stream
 OLD=$(free_port)
 "$REPL_TOOL" oldstandby 127.0.0.1:$OLD 8 & PIDS+=($!)

@@ -14,7 +14,7 @@
  *
  * The broker is named by AMQP_HOST, AMQP_PORT, AMQP_VHOST, AMQP_USER, AMQP_PASS.
  *
- *   pmq-create DIR NAME MAX_PAYLOAD QUOTA SLOTS
+ *   pmq-create DIR NAME MAX_PAYLOAD QUOTA SLOTS [GROUPS]   (GROUPS: "a,b": a queue with groups)
  *   pmq-produce DIR NAME FROM COUNT SIZE [RATE]
  *   pmq-verify DIR NAME COUNT IDLE_S         (expects the shovel's envelope)
  *   amqp-declare QUEUE                      (quorum, single active consumer, dead letters to QUEUE.dlq)
@@ -155,10 +155,14 @@ static int check_report(struct check *c, const char *side)
 }
 
 /* --- pmq ------------------------------------------------------------------- */
-static int pmq_create_cmd(char **a)
+static int pmq_create_cmd(char **a, int n)
 {
 	struct pmq_config cfg;
 	pmq_config_init(&cfg);
+	if (n > 5) {
+		cfg.groups = a[5];
+		cfg.max_groups = 4;
+	}
 	cfg.dir = a[0];
 	cfg.max_payload = (uint32_t)atoi(a[2]);
 	cfg.consumer_quota = (uint32_t)atoi(a[3]);
@@ -509,7 +513,7 @@ int main(int argc, char **argv)
 		if (cmds[i].fn)
 			return cmds[i].fn(a, n);
 		switch (i) {
-		case 0: return pmq_create_cmd(a);
+		case 0: return pmq_create_cmd(a, n);
 		case 2: return pmq_verify_cmd(a);
 		case 3: return amqp_declare_cmd(a);
 		case 5: return amqp_verify_cmd(a);

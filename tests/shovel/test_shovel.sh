@@ -90,6 +90,28 @@ case_pmq_to_amqp() {
 	grep -q "state connecting -> connected" "$WORK/p2a.log" || fail "no state-change log line"
 }
 
+# a queue with consumer groups fanned out to two RabbitMQ queues, one shovel per group
+# (--pmq-group): each gets every message
+case_groups() {
+	local n=$((N < 5000 ? N : 5000))
+	"$KIT" pmq-create "$PMQ" fan 256 64 1024 "gx,gy" || return 1
+	start_shovel fx pmq-to-amqp fan fanx --batch 64 --pmq-group gx
+	local s1=$SPID
+	start_shovel fy pmq-to-amqp fan fany --batch 64 --pmq-group gy
+	local s2=$SPID
+	"$KIT" pmq-produce "$PMQ" fan 0 "$n" 100 || { fail "producer failed"; return 1; }
+	wait_queue fanx || return 1
+	wait_queue fany || return 1
+	"$KIT" amqp-verify fanx "$n" 20 || { tail -5 "$WORK/fx.log"; fail "group gx's RabbitMQ queue"; return 1; }
+	"$KIT" amqp-verify fany "$n" 20 || { tail -5 "$WORK/fy.log"; fail "group gy's RabbitMQ queue"; return 1; }
+	stop_shovel "$s1" || return 1
+	stop_shovel "$s2" || return 1
+	# without --pmq-group the consumer cannot open a queue with groups: a clear error
+	"$SHOVEL" --uri "$URI" --credentials-file "$CREDS" --direction pmq-to-amqp --pmq-dir "$PMQ" \
+		--pmq-queue fan --amqp-queue fanz >"$WORK/fz.log" 2>&1 && { fail "a shovel without --pmq-group ran"; return 1; }
+	grep -q -- "--pmq-group" "$WORK/fz.log" || { cat "$WORK/fz.log"; fail "no hint about --pmq-group"; return 1; }
+}
+
 case_amqp_to_pmq() {
 	"$KIT" amqp-declare a2p || return 1
 	"$KIT" pmq-create "$PMQ" a2p 1024 256 8192 || return 1
@@ -263,7 +285,7 @@ case_bad_input() {
 	return $ok
 }
 
-for c in ${SHOVEL_CASES:-pmq_to_amqp amqp_to_pmq kill9 takeover broker_restart bad_input}; do
+for c in ${SHOVEL_CASES:-pmq_to_amqp groups amqp_to_pmq kill9 takeover broker_restart bad_input}; do
 	say "--- case $c"
 	if "case_$c"; then
 		say "ok: $c"

@@ -1,0 +1,168 @@
+/*
+ * test_groups_paths.c - every producer path through a queue with consumer groups,
+ * over many laps of a small ring (issue 11): pmq_send, pmq_reserve/commit, pmq_abort,
+ * pmq_send_batch, and the single-producer store, each with two reliable groups, with
+ * and without a lossy group (whose presence makes producers mark the slot first).
+ * The first version published READY at the expected word's lap: with groups that is
+ * the previous lap's READY, so the first wrap published nothing (test_wrap failed).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "itest.h"
+
+#define SLOTS 8u
+#define ROUNDS 100
+
+static pmq_t *group_handle(const char *g)
+{
+	struct pmq_open_opts o;
+	pmq_open_opts_init(&o);
+	o.group = g;
+	pmq_t *q = NULL;
+	assert_int_equal(pmq_open_ex("paths", PMQ_CONSUMER, &o, &q), 0);
+	return q;
+}
+
+static pmq_t *make(const char *groups, uint32_t flags)
+{
+	itest_dir_make();
+	struct pmq_config c;
+	itest_config(&c, SLOTS);
+	c.max_groups = 3;
+	c.groups = groups;
+	c.flags = flags;
+	pmq_t *p = NULL;
+	assert_int_equal(pmq_create("paths", &c, &p), 0);
+	return p;
+}
+
+/* each reliable group gets i next, once */
+static void expect(pmq_t *g, int i)
+{
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv(g, &m, PMQ_NONBLOCK), 0);
+	assert_int_equal(m.len, sizeof(int));
+	int v;
+	memcpy(&v, m.data, sizeof(v));
+	assert_int_equal(v, i);
+	assert_int_equal(m.delivery_count, 1);
+	assert_int_equal(pmq_ack(g, &m), 0);
+}
+
+static void laps(const char *groups, uint32_t flags)
+{
+	pmq_t *p = make(groups, flags);
+	pmq_t *a = group_handle("a"), *b = group_handle("b");
+	for (int i = 0; i < ROUNDS; i++) {
+		switch (i % 4) {
+		case 0:
+			assert_int_equal(pmq_send(p, &i, sizeof(i), PMQ_NONBLOCK), 0);
+			break;
+		case 1: {
+			void *buf;
+			assert_int_equal(pmq_reserve(p, sizeof(i), &buf, PMQ_NONBLOCK), 0);
+			memcpy(buf, &i, sizeof(i));
+			assert_int_equal(pmq_commit(p, buf, sizeof(i)), 0);
+			break;
+		}
+		case 2: {
+			/* an aborted reservation first: both groups step over its ticket */
+			void *buf;
+			assert_int_equal(pmq_reserve(p, sizeof(i), &buf, PMQ_NONBLOCK), 0);
+			assert_int_equal(pmq_abort(p, buf), 0);
+			assert_int_equal(pmq_send(p, &i, sizeof(i), PMQ_NONBLOCK), 0);
+			break;
+		}
+		default: {
+			struct iovec v = {.iov_base = &i, .iov_len = sizeof(i)};
+			assert_int_equal(pmq_send_batch(p, &v, 1, PMQ_NONBLOCK), 1);
+			break;
+		}
+		}
+		expect(a, i);
+		expect(b, i);
+	}
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv(a, &m, PMQ_NONBLOCK), -EAGAIN);
+	assert_int_equal(pmq_recv(b, &m, PMQ_NONBLOCK), -EAGAIN);
+	/* a full lap for b once a is drained: the ring is full for b only */
+	for (uint32_t i = 0; i < SLOTS; i++)
+		assert_int_equal(pmq_send(p, &i, sizeof(i), PMQ_NONBLOCK), 0);
+	for (uint32_t i = 0; i < SLOTS; i++)
+		expect(a, (int)i);
+	assert_int_equal(pmq_send(p, "x", 1, PMQ_NONBLOCK), -EAGAIN);
+	expect(b, 0);
+	assert_int_equal(pmq_send(p, "x", 1, PMQ_NONBLOCK), 0);
+	pmq_close(a);
+	pmq_close(b);
+	pmq_close(p);
+	itest_dir_remove();
+}
+
+static void test_wrap(void **s)
+{
+	(void)s;
+	laps("a,b", 0);
+}
+
+static void test_wrap_with_lossy(void **s)
+{
+	(void)s;
+	laps("a,b,t:lossy", 0);
+}
+
+static void test_wrap_single_producer(void **s)
+{
+	(void)s;
+	laps("a,b", PMQ_F_SP);
+}
+
+/* a lossy reader that fell laps behind: the gap is exactly the tickets skipped, and the
+ * aborted ones it meets one by one are not counted */
+static void test_lossy_gap_exact(void **s)
+{
+	(void)s;
+	pmq_t *p = make("t:lossy", 0);
+	pmq_t *t = group_handle("t");
+	struct pmq_msg m;
+	uint64_t lost = 99;
+	for (int i = 0; i < 5 * (int)SLOTS + 3; i++)
+		assert_int_equal(pmq_send(p, &i, sizeof(i), PMQ_NONBLOCK), 0); /* never blocks */
+	assert_int_equal(pmq_recv_lossy(t, &m, PMQ_NONBLOCK, &lost), 0);
+	assert_int_equal(lost, 5 * SLOTS + 3 - SLOTS); /* resumes at the oldest still there */
+	assert_int_equal(m.ticket, lost);
+	void *buf;
+	assert_int_equal(pmq_reserve(p, 4, &buf, PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_abort(p, buf), 0);
+	for (uint32_t k = 1; k < SLOTS; k++) { /* the rest of the ring, then the aborted one */
+		assert_int_equal(pmq_recv_lossy(t, &m, PMQ_NONBLOCK, &lost), 0);
+		assert_int_equal(lost, 0);
+	}
+	int x = 7;
+	assert_int_equal(pmq_send(p, &x, sizeof(x), PMQ_NONBLOCK), 0);
+	assert_int_equal(pmq_recv_lossy(t, &m, PMQ_NONBLOCK, &lost), 0);
+	assert_int_equal(lost, 0); /* the aborted ticket was stepped over, not lost */
+	assert_int_equal(*(const int *)m.data, 7);
+	struct pmq_group_info gi;
+	assert_int_equal(pmq_group_stats(p, "t", &gi), 0);
+	assert_int_equal(gi.lost, 4 * SLOTS + 3);
+	pmq_close(t);
+	pmq_close(p);
+	itest_dir_remove();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wrap),
+		cmocka_unit_test(test_wrap_with_lossy),
+		cmocka_unit_test(test_wrap_single_producer),
+		cmocka_unit_test(test_lossy_gap_exact),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
