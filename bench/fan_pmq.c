@@ -6,7 +6,9 @@
  *   pmq         the default queue (no groups), 1 subscriber: today's queue
  *   pmq-group1  max_groups = 1 and one reliable group, 1 subscriber
  *   pmq-groups  max_groups = 4 and 4 reliable groups, one subscriber each
- * Messages are acked one at a time (pmq_ack), as they are read.
+ * Messages are acked one at a time (pmq_ack), as they are read; with
+ * --batch > 1 the throughput phase uses pmq_send_batch, pmq_recv_batch and
+ * one pmq_ack_batch per batch instead.
  */
 #define _GNU_SOURCE
 #include "fanout.h"
@@ -27,8 +29,8 @@ struct fp_ep {
 	pmq_t *fan;             /* publisher: producer; subscriber: consumer (of its group) */
 	pmq_t *ret;             /* publisher: consumer; subscriber: producer */
 	pmq_t *in;              /* the handle take() reads */
-	struct pmq_msg msg;
-	int held;
+	unsigned held;          /* messages in msgs[] to ack at release() */
+	struct pmq_msg msgs[FAN_MAX_BATCH];
 };
 
 static int fp_probe(char *why, size_t n)
@@ -47,6 +49,8 @@ static int fp_create(const char *name, const struct fan_params *p, unsigned grou
 	pmq_config_init(&cfg);
 	cfg.slot_count = p->slots;
 	cfg.max_payload = p->size;
+	if (cfg.consumer_quota < 2 * p->batch)
+		cfg.consumer_quota = 2 * p->batch;   /* a batch must fit what one consumer may hold */
 	if (groups) {
 		/* "g0" .. "g<groups-1>": each name is 2 characters and a comma */
 		snprintf(list, sizeof(list), "%.*s", (int)(3 * groups - 1), names);
@@ -174,24 +178,46 @@ static int fp_publish(void *ep, const void *buf, size_t len, int nonblock)
 static int fp_take(void *ep, struct tp_msg *m, uint64_t timeout_ns)
 {
 	struct fp_ep *e = ep;
-	int err = timeout_ns == FAN_FOREVER ? pmq_recv(e->in, &e->msg, 0) : pmq_recv_timeout(e->in, &e->msg, timeout_ns);
+	int err = timeout_ns == FAN_FOREVER ? pmq_recv(e->in, &e->msgs[0], 0)
+					    : pmq_recv_timeout(e->in, &e->msgs[0], timeout_ns);
 	if (err < 0)
 		return err;
 	e->held = 1;
-	m->data = e->msg.data;
-	m->len = e->msg.len;
+	m->data = e->msgs[0].data;
+	m->len = e->msgs[0].len;
 	return 0;
+}
+
+static int fp_take_batch(void *ep, struct tp_msg *m, unsigned n)
+{
+	struct fp_ep *e = ep;
+	int k = pmq_recv_batch(e->in, e->msgs, n < FAN_MAX_BATCH ? n : FAN_MAX_BATCH, 0);
+	if (k < 0)
+		return k;
+	for (int i = 0; i < k; i++) {
+		m[i].data = e->msgs[i].data;
+		m[i].len = e->msgs[i].len;
+	}
+	e->held = (unsigned)k;
+	return k;
 }
 
 static void fp_release(void *ep)
 {
 	struct fp_ep *e = ep;
 	if (e->held) {
-		int err = pmq_ack(e->in, &e->msg);
+		int err = e->held == 1 ? pmq_ack(e->in, &e->msgs[0]) : pmq_ack_batch(e->in, e->msgs, e->held);
 		if (err < 0)
-			fprintf(stderr, "pmq-bench: fanout: pmq_ack: %s (%s)\n", pmq_strerror(err), pmq_errmsg());
+			fprintf(stderr, "pmq-bench: fanout: ack of %u: %s (%s)\n", e->held, pmq_strerror(err),
+				pmq_errmsg());
 	}
 	e->held = 0;
+}
+
+static int fp_publish_batch(void *ep, const struct iovec *iov, unsigned n)
+{
+	struct fp_ep *e = ep;
+	return pmq_send_batch(e->fan, iov, n, 0);
 }
 
 static int fp_echo(void *ep, const void *buf, size_t len)
@@ -212,7 +238,8 @@ static int fp_setup_grouped(const struct fan_params *p, char *why, size_t n)
 
 #define FP_COMMON                                                                                  \
 	.probe = fp_probe, .teardown = fp_teardown, .open_pub = fp_open_pub, .close = fp_close,    \
-	.publish = fp_publish, .take = fp_take, .release = fp_release, .echo = fp_echo
+	.publish = fp_publish, .take = fp_take, .release = fp_release, .echo = fp_echo,               \
+	.publish_batch = fp_publish_batch, .take_batch = fp_take_batch
 
 const struct fan_tp fan_pmq_default = {
 	.name = "pmq", .what = "the default queue (no groups), 1 subscriber; return: a default queue",

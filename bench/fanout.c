@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,19 +159,39 @@ static int round_trips(const struct fan_tp *t, struct fan_ctl *c, void *ep, unsi
 	return 0;
 }
 
+/* one message, or a batch of n through publish_batch (buf holds n messages) */
+static int publish_n(const struct fan_tp *t, struct fan_ctl *c, void *ep, unsigned char *buf, unsigned n)
+{
+	struct iovec iov[FAN_MAX_BATCH];
+	if (n == 1)
+		return t->publish(ep, buf, c->p.size, 0);
+	for (unsigned i = 0; i < n; i++)
+		iov[i] = (struct iovec){ .iov_base = buf + (size_t)i * c->p.size, .iov_len = c->p.size };
+	for (unsigned done = 0; done < n;) {
+		int k = t->publish_batch(ep, iov + done, n - done);
+		if (k < 0)
+			return k;
+		done += (unsigned)k;
+	}
+	return 0;
+}
+
 static int throughput(const struct fan_tp *t, struct fan_ctl *c, void *ep, unsigned char *buf)
 {
+	unsigned batch = t->publish_batch && c->p.batch > 1 ? c->p.batch : 1;
 	uint64_t sent = 0, deadline;
 	int err;
 	c->t_tput_start = now_ns();
 	deadline = c->t_tput_start + c->duration_ns;
-	while (sent < c->tput_max) {
-		msg_set_word0(buf, FAN_TPUT | sent);
-		if ((err = t->publish(ep, buf, c->p.size, 0)) < 0)
+	for (uint64_t round = 1; sent < c->tput_max; round++) {
+		unsigned n = c->tput_max - sent < batch ? (unsigned)(c->tput_max - sent) : batch;
+		for (unsigned i = 0; i < n; i++)
+			msg_set_word0(buf + (size_t)i * c->p.size, FAN_TPUT | (sent + i));
+		if ((err = publish_n(t, c, ep, buf, n)) < 0)
 			return fanfail(c, 0, err, "%s: throughput send #%llu: %s", t->name, (unsigned long long)sent,
 				       strerror(-err));
-		sent++;
-		if ((sent & 255) == 0 && now_ns() > deadline)
+		sent += n;
+		if ((round & 255) == 0 && now_ns() > deadline)
 			break;
 	}
 	c->tput_sent = sent;
@@ -200,7 +221,7 @@ static int stop_all(const struct fan_tp *t, struct fan_ctl *c, void *ep, unsigne
 
 static int publisher(const struct fan_tp *t, struct fan_ctl *c, void *ep)
 {
-	unsigned char *buf = calloc(1, c->p.size);
+	unsigned char *buf = calloc(FAN_MAX_BATCH, c->p.size);
 	int err;
 	if (!buf)
 		return fanfail(c, 0, -ENOMEM, "out of memory");
@@ -213,48 +234,58 @@ static int publisher(const struct fan_tp *t, struct fan_ctl *c, void *ep)
 
 /* --- a subscriber --------------------------------------------------------------- */
 
+/* Takes one message at a time, and batches (take_batch) from the first
+ * throughput message on when --batch > 1: the round trips are the same
+ * calls with or without --batch. */
 static int subscriber(const struct fan_tp *t, struct fan_ctl *c, unsigned idx, void *ep)
 {
 	unsigned char *buf = calloc(1, c->p.size);
 	uint64_t got = 0, expect = 0, skipped = 0;
-	struct tp_msg m;
-	int err = 0;
+	struct tp_msg m[FAN_MAX_BATCH];
+	int err = 0, batching = 0, stop = 0;
 	if (!buf)
 		return fanfail(c, idx + 1, -ENOMEM, "out of memory");
-	for (;;) {
-		if ((err = t->take(ep, &m, FAN_FOREVER)) < 0) {
-			fanfail(c, idx + 1, err, "%s: subscriber %u: take: %s", t->name, idx, strerror(-err));
+	while (!stop) {
+		int k = batching ? t->take_batch(ep, m, c->p.batch) : t->take(ep, &m[0], FAN_FOREVER);
+		if (k < 0) {
+			err = fanfail(c, idx + 1, k, "%s: subscriber %u: take: %s", t->name, idx, strerror(-k));
 			break;
 		}
-		uint64_t w = msg_word0(m.data);
-		fan_sink += msg_touch(m.data, m.len);   /* read every line, as a user would */
-		if (w == FAN_STOP) {
-			t->release(ep);
-			c->t_end[idx + 1] = now_ns();
-			c->nrecv[idx + 1] = got;
-			c->nskip[idx + 1] = skipped;
-			msg_set_word0(buf, FAN_DONE | idx);
-			msg_set_word0(buf + 8, idx);
-			if ((err = t->echo(ep, buf, c->p.size)) < 0)
-				fanfail(c, idx + 1, err, "%s: subscriber %u: answer the stop: %s", t->name, idx,
-					strerror(-err));
-			break;
+		if (!batching)
+			k = 1;
+		for (int i = 0; i < k && !err; i++) {
+			uint64_t w = msg_word0(m[i].data);
+			fan_sink += msg_touch(m[i].data, m[i].len);   /* read every line, as a user would */
+			if (w == FAN_STOP) {
+				stop = 1;   /* nothing is sent after it */
+			} else if ((w & FAN_TAGS) == FAN_TPUT) {
+				uint64_t s = w & ~FAN_TAGS;
+				skipped += s > expect ? s - expect : 0;   /* a subject that drops shows here */
+				expect = s + 1;
+				got++;
+				batching = c->p.batch > 1 && t->take_batch;
+			} else {
+				/* a hello or a round trip: echo it at once (the copy outlives the release) */
+				memcpy(buf, m[i].data, c->p.size);
+				msg_set_word0(buf + 8, idx);
+				if ((err = t->echo(ep, buf, c->p.size)) < 0)
+					fanfail(c, idx + 1, err, "%s: subscriber %u: echo: %s", t->name, idx,
+						strerror(-err));
+			}
 		}
-		if ((w & FAN_TAGS) == FAN_TPUT) {
-			uint64_t s = w & ~FAN_TAGS;
-			skipped += s > expect ? s - expect : 0;   /* a subject that drops shows here */
-			expect = s + 1;
-			got++;
-			t->release(ep);
-			continue;
-		}
-		memcpy(buf, m.data, c->p.size);
 		t->release(ep);
-		msg_set_word0(buf + 8, idx);
-		if ((err = t->echo(ep, buf, c->p.size)) < 0) {
-			fanfail(c, idx + 1, err, "%s: subscriber %u: echo: %s", t->name, idx, strerror(-err));
+		if (err)
 			break;
-		}
+	}
+	if (stop) {
+		c->t_end[idx + 1] = now_ns();
+		c->nrecv[idx + 1] = got;
+		c->nskip[idx + 1] = skipped;
+		msg_set_word0(buf, FAN_DONE | idx);
+		msg_set_word0(buf + 8, idx);
+		if ((err = t->echo(ep, buf, c->p.size)) < 0)
+			fanfail(c, idx + 1, err, "%s: subscriber %u: answer the stop: %s", t->name, idx,
+				strerror(-err));
 	}
 	free(buf);
 	return err;
@@ -273,6 +304,14 @@ static int fan_child(const struct fan_tp *t, struct fan_ctl *c, unsigned idx)
 		err = idx == 0 ? publisher(t, c, ep) : subscriber(t, c, idx - 1, ep);
 	t->close(ep);
 	return err;
+}
+
+/* the batch the subject's throughput phase uses: --batch where it has batch calls */
+static unsigned fan_batch(const struct fan_tp *t, const struct bench_opts *o)
+{
+	if (!t->publish_batch || !t->take_batch || o->batch <= 1)
+		return 1;
+	return o->batch < FAN_MAX_BATCH ? o->batch : FAN_MAX_BATCH;
 }
 
 static void fan_run(const struct fan_tp *t, const struct bench_opts *o, unsigned size, struct fan_result *res)
@@ -299,7 +338,7 @@ static void fan_run(const struct fan_tp *t, const struct bench_opts *o, unsigned
 	memset(c, 0, sizeof(*c));
 	hist_init(&c->hist);
 	c->p = (struct fan_params){ .size = size, .slots = o->slots, .nsubs = t->nsubs, .run_id = ++fan_seq,
-				    .queue_dir = o->queue_dir };
+				    .batch = fan_batch(t, o), .queue_dir = o->queue_dir };
 	c->nproc = 1 + t->nsubs;
 	c->count = o->count;
 	c->warmup = o->warmup;
@@ -392,16 +431,16 @@ static double us(uint64_t ns)
 	return (double)ns / 1000.0;
 }
 
-static void print_row(const struct fan_tp *t, unsigned size, unsigned rep, const struct fan_result *r)
+static void print_row(const struct fan_tp *t, unsigned size, unsigned batch, unsigned rep, const struct fan_result *r)
 {
 	if (r->status != RUN_OK) {
-		printf("%-12s %4u %5u %3u  %s: %s\n", t->name, t->nsubs, size, rep,
+		printf("%-12s %4u %5u %5u %3u  %s: %s\n", t->name, t->nsubs, size, batch, rep,
 		       r->status == RUN_SKIPPED ? "skipped" : "FAILED", r->note);
 		return;
 	}
 	const struct hist *h = &r->hist;
-	printf("%-12s %4u %5u %3u  %8llu %8.1f %8.1f %9.1f %9.1f  %10.0f %11.0f %10llu %6.2f\n", t->name, t->nsubs,
-	       size, rep, (unsigned long long)h->count, us(hist_percentile(h, 50)), us(hist_percentile(h, 99)),
+	printf("%-12s %4u %5u %5u %3u  %8llu %8.1f %8.1f %9.1f %9.1f  %10.0f %11.0f %10llu %6.2f\n", t->name,
+	       t->nsubs, size, batch, rep, (unsigned long long)h->count, us(hist_percentile(h, 50)), us(hist_percentile(h, 99)),
 	       us(hist_percentile(h, 99.9)), hist_mean(h) / 1000.0, r->mps, r->mps * t->nsubs,
 	       (unsigned long long)r->sent, r->secs);
 }
@@ -423,12 +462,12 @@ static void csv_row(FILE *f, const struct fan_tp *t, unsigned size, unsigned rep
 {
 	const struct hist *h = &r->hist;
 	int ok = r->status == RUN_OK;
-	fprintf(f, "fanout,%s,%u,%u,%u,%d,%d,%u,%s,%llu,%llu,%llu,%llu,%.0f,%.0f,%.0f,%llu,%.4f,\"%s\"\n", t->name,
+	fprintf(f, "fanout,%s,%u,%u,%u,%d,%d,%u,%s,%llu,%llu,%llu,%llu,%.0f,%.0f,%.0f,%llu,%.4f,%u,\"%s\"\n", t->name,
 		t->nsubs, size, rep, o->cpu[0], o->cpu[1], o->slots,
 		ok ? "ok" : r->status == RUN_SKIPPED ? "skipped" : "failed", (unsigned long long)h->count,
 		(unsigned long long)(ok ? hist_percentile(h, 50) : 0), (unsigned long long)(ok ? hist_percentile(h, 99) : 0),
 		(unsigned long long)(ok ? hist_percentile(h, 99.9) : 0), ok ? hist_mean(h) : 0.0, r->mps,
-		r->mps * t->nsubs, (unsigned long long)r->sent, r->secs, r->note);
+		r->mps * t->nsubs, (unsigned long long)r->sent, r->secs, fan_batch(t, o), r->note);
 }
 
 int fan_main(const struct bench_opts *o)
@@ -458,7 +497,8 @@ int fan_main(const struct bench_opts *o)
 	       o->cpu[0], o->cpu[1], FAN_MAX_SUBS, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("fanout: round trip = the publisher sends message i and has taken the echo of i from every "
 	       "subscriber (each echoes on the return path as soon as it has read the message); throughput = "
-	       "messages published per second, every one taken by every subscriber (deliveries/s = that x subs)\n");
+	       "messages published per second, every one taken by every subscriber (deliveries/s = that x subs); "
+	       "batch: the throughput phase's messages per call (--batch, where the subject has batch calls)\n");
 	for (unsigned k = 0; k < nuse; k++)
 		printf("  %-12s %s\n", use[k]->name, use[k]->what);
 	if (o->csv && !(csv = fopen(o->csv, "a"))) {
@@ -467,7 +507,7 @@ int fan_main(const struct bench_opts *o)
 	}
 	if (csv && ftell(csv) == 0)
 		fprintf(csv, "mode,subject,subs,size,rep,cpu_pub,cpu_subs,slots,status,rt_samples,rt_p50_ns,rt_p99_ns,"
-			     "rt_p999_ns,rt_mean_ns,msgs_per_s,deliveries_per_s,tput_sent,tput_secs,note\n");
+			     "rt_p999_ns,rt_mean_ns,msgs_per_s,deliveries_per_s,tput_sent,tput_secs,batch,note\n");
 
 	double (*p50)[BENCH_MAX_SETS] = calloc(nuse * o->nsizes, sizeof(*p50));
 	double (*mps)[BENCH_MAX_SETS] = calloc(nuse * o->nsizes, sizeof(*mps));
@@ -479,12 +519,12 @@ int fan_main(const struct bench_opts *o)
 	}
 	for (unsigned s = 0; s < o->nsizes && !run_interrupted; s++) {
 		unsigned size = o->sizes[s] < 16 ? 16 : o->sizes[s];
-		printf("\n%-12s %4s %5s %3s  %8s %8s %8s %9s %9s  %10s %11s %10s %6s\n", "subject", "subs", "size", "rep",
+		printf("\n%-12s %4s %5s %5s %3s  %8s %8s %8s %9s %9s  %10s %11s %10s %6s\n", "subject", "subs", "size", "batch", "rep",
 		       "rt n", "p50 us", "p99 us", "p99.9 us", "mean us", "msgs/s", "deliveries/s", "tput sent", "secs");
 		for (unsigned rep = 1; rep <= reps && !run_interrupted; rep++)
 			for (unsigned k = 0; k < nuse && !run_interrupted; k++) {
 				fan_run(use[k], o, size, r);
-				print_row(use[k], size, rep, r);
+				print_row(use[k], size, fan_batch(use[k], o), rep, r);
 				if (csv)
 					csv_row(csv, use[k], size, rep, o, r);
 				failed |= r->status == RUN_FAILED;

@@ -27,12 +27,14 @@
 
 #define FAN_MAX_SUBS 4u
 #define FAN_FOREVER UINT64_MAX
+#define FAN_MAX_BATCH 64u
 
 struct fan_params {
 	unsigned size;          /* every message is exactly this long (>= 16: word 0 and word 1) */
 	unsigned slots;         /* ring / queue / high-water mark */
 	unsigned nsubs;         /* subscribers of this subject */
 	unsigned run_id;        /* unique per run: names of queues, sockets, services */
+	unsigned batch;         /* throughput phase: messages per batch call, where the subject has them */
 	const char *queue_dir;  /* pmq: where the private directory of queue files goes */
 };
 
@@ -61,6 +63,11 @@ struct fan_tp {
 	void (*release)(void *ep);
 	int (*echo)(void *ep, const void *buf, size_t len);
 	void (*proc_exit)(void);   /* optional: after the ends are closed */
+	/* optional batch calls, used in the throughput phase when --batch > 1: publish up to n
+	 * (returns how many, >= 1, or -errno); take up to n, waiting for the first only
+	 * (returns how many, >= 1, or -errno), all released by the next release() */
+	int (*publish_batch)(void *ep, const struct iovec *iov, unsigned n);
+	int (*take_batch)(void *ep, struct tp_msg *m, unsigned n);
 };
 
 extern const struct fan_tp fan_pmq_default, fan_pmq_group1, fan_pmq_groups, fan_iceoryx, fan_zmq;

@@ -7,6 +7,8 @@
 #      throughput in the same processes: pmq with 4 reliable groups, iceoryx
 #      publish/subscribe, ZeroMQ PUB/SUB over ipc://; plus 1 x 1 rows of the
 #      default queue and of a queue with one group (same blocking waits)
+#   1b. the pmq rows again with the batch calls in the throughput phase (-b 32;
+#      iceoryx and zmq have none)
 #   2. one-group: the default queue against a queue with one group in the
 #      headline method (interleaved rt blocks with the floors, busy-polling;
 #      then 1 x 1 throughput, batch 32 and 1, interleaved by repetition)
@@ -64,7 +66,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 log="$out/fanout.log"
 : >"$log"
-for f in fanout one-group-rt one-group-tput one-group-tput-unbatched; do
+for f in fanout fanout-batch32 one-group-rt one-group-tput one-group-tput-unbatched; do
 	rm -f "$out/$f.csv" "$out/$f-blocks.csv" "$out/$f-summary.csv"
 done
 status=0
@@ -83,6 +85,7 @@ else
 	n=20000 reps=3 blocks=100 treps=5
 fi
 step fanout -m fanout -s 64 -n $n -d 1 -r $reps
+step fanout-batch32 -m fanout -s 64 -n $n -d 1 -r $reps -b 32 -t pmq,pmq-group1,pmq-groups
 step one-group-rt -m rt -s 64 -r 2 --blocks $blocks -t pmq,pmq-group1
 step one-group-tput -m tput -s 64 -r $treps -d 0.5 -b 32 -t floor-ring,pmq,pmq-group1
 step one-group-tput-unbatched -m tput -s 64 -r $treps -d 0.5 -b 1 -t floor-ring,pmq,pmq-group1
