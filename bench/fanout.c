@@ -138,7 +138,11 @@ static int round_trips(const struct fan_tp *t, struct fan_ctl *c, void *ep, unsi
 			return fanfail(c, 0, err, "%s: send #%llu: %s", t->name, (unsigned long long)seq,
 				       strerror(-err));
 		for (unsigned got = 0; got < c->p.nsubs;) {
-			if ((err = t->take(ep, &m, FAN_ECHO_NS)) < 0)
+			if ((err = t->take(ep, &m, FAN_ECHO_NS)) == -ETIMEDOUT)
+				return fanfail(c, 0, err, "%s: no echo of #%llu from %u of the %u subscribers within %llu s "
+					       "(one died or hangs)", t->name, (unsigned long long)seq, c->p.nsubs - got,
+					       c->p.nsubs, FAN_ECHO_NS / 1000000000ull);
+			if (err < 0)
 				return fanfail(c, 0, err, "%s: echo of #%llu (%u of %u in): %s", t->name,
 					       (unsigned long long)seq, got, c->p.nsubs, strerror(-err));
 			uint64_t w = msg_word0(m.data);
@@ -306,6 +310,47 @@ static int fan_child(const struct fan_tp *t, struct fan_ctl *c, unsigned idx)
 	return err;
 }
 
+/*
+ * Wait for the n processes of a run. When one has failed (c->abort), the
+ * others may be blocked for good in a take that nothing will answer: after a
+ * second's grace they are killed, as all are after limit_ns or on ^C. The
+ * parent wakes every 10 ms for this, off the CPUs' measured work.
+ * 0, -ETIMEDOUT, -ECANCELED (killed after a failure) or -EINTR.
+ */
+static int fan_reap(struct fan_ctl *c, pid_t *pids, unsigned n, uint64_t limit_ns, int *statuses)
+{
+	struct timespec tick = { .tv_nsec = 10000000 };
+	uint64_t deadline = now_ns() + limit_ns, grace = UINT64_MAX;
+	unsigned left = n;
+	int why = 0;
+	while (left) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG);
+		if (p > 0) {
+			for (unsigned i = 0; i < n; i++)
+				if (pids[i] == p) {
+					statuses[i] = st;
+					pids[i] = 0;
+					left--;
+				}
+			continue;
+		}
+		if (p < 0 && errno != EINTR)
+			break;
+		uint64_t now = now_ns();
+		if (grace == UINT64_MAX && atomic_load(&c->abort))
+			grace = now + 1000000000u;
+		if (!why && (now >= deadline || now >= grace || run_interrupted)) {
+			why = run_interrupted ? -EINTR : now >= deadline ? -ETIMEDOUT : -ECANCELED;
+			for (unsigned i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGKILL);   /* our own children, by pid */
+		}
+		nanosleep(&tick, NULL);
+	}
+	return why;
+}
+
 /* the batch the subject's throughput phase uses: --batch where it has batch calls */
 static unsigned fan_batch(const struct fan_tp *t, const struct bench_opts *o)
 {
@@ -374,7 +419,7 @@ static void fan_run(const struct fan_tp *t, const struct bench_opts *o, unsigned
 		pids[i] = p;
 	}
 	uint64_t limit = 4 * c->duration_ns + 60ull * 1000000000u;
-	err = run_reap(pids, c->nproc, limit, statuses);
+	err = fan_reap(c, pids, c->nproc, limit, statuses);
 	if (res->status == RUN_FAILED)
 		goto out;
 	res->status = RUN_FAILED;
@@ -383,13 +428,16 @@ static void fan_run(const struct fan_tp *t, const struct bench_opts *o, unsigned
 			 err == -EINTR ? "interrupted" : "no answer in time, killed");
 		goto out;
 	}
+	/* the process that failed says why; the others may have been killed after it */
 	for (unsigned i = 0; i < c->nproc; i++)
-		if (c->msg[i][0] || !WIFEXITED(statuses[i]) || WEXITSTATUS(statuses[i]) != 0) {
-			if (c->msg[i][0])
-				snprintf(res->note, sizeof(res->note), "%s", c->msg[i]);
-			else
-				snprintf(res->note, sizeof(res->note), "%s: process %u ended with status 0x%x", t->name,
-					 i, (unsigned)statuses[i]);
+		if (c->msg[i][0]) {
+			snprintf(res->note, sizeof(res->note), "%s", c->msg[i]);
+			goto out;
+		}
+	for (unsigned i = 0; i < c->nproc; i++)
+		if (!WIFEXITED(statuses[i]) || WEXITSTATUS(statuses[i]) != 0) {
+			snprintf(res->note, sizeof(res->note), "%s: process %u ended with status 0x%x", t->name, i,
+				 (unsigned)statuses[i]);
 			goto out;
 		}
 	uint64_t t1 = 0;

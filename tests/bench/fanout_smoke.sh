@@ -24,7 +24,7 @@ for s in pmq pmq-group1 pmq-groups iceoryx zmq; do
 	iceoryx | zmq)
 		why=$(echo "$out" | grep "^fanout: skip $s: ")
 		if [ -n "$why" ]; then
-			echo "fanout_smoke: $s skipped, not failed (${why#fanout: skip })"
+			echo "fanout_smoke: $s skipped, not failed (${why#"fanout: skip $s: "})"
 			continue
 		fi
 		;;
