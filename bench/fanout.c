@@ -39,7 +39,13 @@ const struct fan_tp *const fan_all[] = {
 	&fan_pmq_default, &fan_pmq_group1, &fan_pmq_groups, &fan_iceoryx, &fan_zmq, NULL,
 };
 
-/* Shared by the parent and the processes of one run (a MAP_SHARED mapping). */
+/*
+ * Shared by the parent and the processes of one run (a MAP_SHARED mapping).
+ * The atomics use seq_cst (off the measured path). The plain fields are each
+ * written by one child and read by the parent only after it has reaped that
+ * child (waitpid orders the child's writes before the parent's reads); p,
+ * count .. tput_max are written by the parent before the fork.
+ */
 struct fan_ctl {
 	_Atomic uint32_t arrived;          /* the barrier after every end is open */
 	_Atomic uint32_t abort;            /* a process failed: nobody waits for it */
