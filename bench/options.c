@@ -74,7 +74,7 @@ void opts_usage(FILE *f)
 "  -W, --wait MODE        spin|spin-futex|futex (default spin; peers: spin = non-blocking poll)\n"
 "  -P, --pc PxC           producers x consumers in tput mode (default 1x1)\n"
 "  -S, --slots N          ring slots of pmq and the floor ring, power of two (default 1024)\n"
-"  -b, --batch N          tput batch size for transports that batch (default 1)\n"
+"  -b, --batch N          tput batch size for transports that batch (default 1; fanout: pmq's throughput phase)\n"
 "  -R, --rate N           messages/s in rate mode (default 100000)\n"
 "  -r, --reps N           rate/tput: interleaved repetitions; rt/oneway: fresh sets of files (default 3)\n"
 "      --blocks N         rt/oneway: cycles of blocks per set (default 250)\n"
