@@ -18,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +28,6 @@
 #include <iceoryx_binding_c/subscriber.h>
 #include <iceoryx_binding_c/wait_set.h>
 
-#define ROUDI_SOCKET "/tmp/roudi"
 #define FI_SERVICE "pmq-bench-fan"
 
 static char fi_instance[64];
@@ -49,21 +46,10 @@ struct fi_ep {
 	size_t size;                            /* every message is this long (the C binding does not say) */
 };
 
+/* RouDi must run: the pair peer's check (peer_iceoryx.c) */
 static int fi_probe(char *why, size_t n)
 {
-	/* RouDi listens on a datagram Unix socket; a refused connect means it is not running */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return tp_why(why, n, -errno, "iceoryx: socket: %s", strerror(errno));
-	strcpy(sa.sun_path, ROUDI_SOCKET);
-	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	int err = errno;
-	close(fd);
-	if (r < 0)
-		return tp_why(why, n, -err, "iceoryx: iox-roudi is not running (%s: %s); "
-			      "bench/run.sh starts it (iox-roudi -c bench/roudi.toml)", ROUDI_SOCKET, strerror(err));
-	return 0;
+	return tp_iceoryx.probe(why, n);
 }
 
 static int fi_setup(const struct fan_params *p, char *why, size_t n)
@@ -282,10 +268,10 @@ const struct fan_tp fan_iceoryx = {
 
 #else /* !BENCH_HAVE_ICEORYX */
 
+/* the pair peer's reason (peer_iceoryx.c) */
 static int fi_absent(char *why, size_t n)
 {
-	return tp_why(why, n, -ENOSYS, "iceoryx: the C binding was not found when pmq-bench was built "
-		      "(install iceoryx libiceoryx-binding-c-dev, or run bench/run.sh)");
+	return tp_iceoryx.probe(why, n);
 }
 
 const struct fan_tp fan_iceoryx = { .name = "iceoryx", .nsubs = FAN_MAX_SUBS, .probe = fi_absent };

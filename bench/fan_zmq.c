@@ -204,10 +204,10 @@ const struct fan_tp fan_zmq = {
 
 #else /* !BENCH_HAVE_ZMQ */
 
+/* the pair peer's reason (peer_zmq.c) */
 static int fz_absent(char *why, size_t n)
 {
-	return tp_why(why, n, -ENOSYS, "zmq: libzmq was not found when pmq-bench was built "
-		      "(install libzmq3-dev, or run bench/run.sh)");
+	return tp_zmq.probe(why, n);
 }
 
 const struct fan_tp fan_zmq = { .name = "zmq", .nsubs = FAN_MAX_SUBS, .probe = fz_absent };
