@@ -24,6 +24,7 @@ enum bench_mode {
 	MODE_ONEWAY,    /* one way, sampled by the receiver, one clock, paced by the echo */
 	MODE_RATE,      /* fixed rate, latency from the intended send time */
 	MODE_TPUT,      /* throughput: messages/s and GB/s */
+	MODE_FANOUT,    /* 1 publisher x 4 subscribers: round trip to all and throughput (fanout.h) */
 	MODE_COUNT
 };
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "fanout.h"
 #include "il_report.h"
 #include "interleave.h"
 #include "report.h"
@@ -42,6 +43,8 @@ static int selected(const struct bench_opts *o, const char *name)
 	return 0;
 }
 
+static int fan_known(const char *name);
+
 static int check_transports(const struct bench_opts *o, char *err, size_t n)
 {
 	if (!strcmp(o->transports, "all"))
@@ -49,10 +52,19 @@ static int check_transports(const struct bench_opts *o, char *err, size_t n)
 	char buf[256];
 	snprintf(buf, sizeof(buf), "%s", o->transports);
 	for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-		if (!tp_find(tok)) {
+		if (!tp_find(tok) && !((o->modes & (1u << MODE_FANOUT)) && fan_known(tok))) {
 			snprintf(err, n, "--transports: unknown transport %s", tok);
 			return -EINVAL;
 		}
+	return 0;
+}
+
+/* a subject of the fan-out comparison (pmq-group1, pmq-groups are only there) */
+static int fan_known(const char *name)
+{
+	for (int i = 0; fan_all[i]; i++)
+		if (!strcmp(fan_all[i]->name, name))
+			return 1;
 	return 0;
 }
 
@@ -150,6 +162,12 @@ int main(int argc, char **argv)
 	struct tsc_cal cal;
 	tsc_calibrate(&cal);
 	header(stdout, &o, &cal, argc, argv);
+	int fan_failed = 0;
+	if (o.modes & (1u << MODE_FANOUT)) {
+		fan_failed = fan_main(&o);
+		if (!(o.modes &= ~(1u << MODE_FANOUT)))
+			return run_interrupted ? 130 : fan_failed;
+	}
 	for (int i = 0; tp_all[i]; i++) {
 		if (!selected(&o, tp_all[i]->name))
 			continue;
@@ -231,5 +249,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pmq-bench: interrupted\n");
 		return 130;
 	}
-	return failed ? 1 : 0;
+	return failed || fan_failed ? 1 : 0;
 }

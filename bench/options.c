@@ -15,7 +15,7 @@
 
 #include "pmq.h"
 
-static const char *const mode_names[MODE_COUNT] = { "rt", "oneway", "rate", "tput" };
+static const char *const mode_names[MODE_COUNT] = { "rt", "oneway", "rate", "tput", "fanout" };
 
 const char *mode_name(int mode)
 {
@@ -62,7 +62,9 @@ void opts_usage(FILE *f)
 {
 	fputs(
 "usage: pmq-bench [options]\n"
-"  -m, --mode LIST        rt,oneway,rate,tput (default rt)\n"
+"  -m, --mode LIST        rt,oneway,rate,tput,fanout (default rt; all = the first four)\n"
+"                         fanout: 1 publisher x 4 subscribers, round trip to all 4 and throughput;\n"
+"                         -t pmq,pmq-group1,pmq-groups,iceoryx,zmq (docs/benchmarks.md, Fan-out)\n"
 "  -s, --size LIST        message sizes, 8..64k (default 64)\n"
 "  -n, --count N          measured samples / messages per run (default 100000)\n"
 "  -w, --warmup N         samples excluded first (default count/10, at most 10000)\n"
@@ -72,7 +74,7 @@ void opts_usage(FILE *f)
 "  -W, --wait MODE        spin|spin-futex|futex (default spin; peers: spin = non-blocking poll)\n"
 "  -P, --pc PxC           producers x consumers in tput mode (default 1x1)\n"
 "  -S, --slots N          ring slots of pmq and the floor ring, power of two (default 1024)\n"
-"  -b, --batch N          tput batch size for transports that batch (default 1)\n"
+"  -b, --batch N          tput batch size for transports that batch (default 1; fanout: pmq's throughput phase)\n"
 "  -R, --rate N           messages/s in rate mode (default 100000)\n"
 "  -r, --reps N           rate/tput: interleaved repetitions; rt/oneway: fresh sets of files (default 3)\n"
 "      --blocks N         rt/oneway: cycles of blocks per set (default 250)\n"
@@ -80,7 +82,7 @@ void opts_usage(FILE *f)
 "      --regimes A,B      rt/oneway: floor-8 p50 ns splitting fast|mid|slow (default 110,300)\n"
 "      --probe N          rate/tput: floor-8 round trips before and after each run (default 20000; 0 = off)\n"
 "      --queue-dir DIR    where pmq's queue files go (default /dev/shm; e.g. a tmpfs mounted huge=always)\n"
-"  -t, --transports LIST  floor-8,floor-2l,floor-8p,floor-ring,pmq,pmq-spsc,pipe,unix,mq,zmq,iceoryx or all\n"
+"  -t, --transports LIST  floor-8,floor-2l,floor-8p,floor-ring,pmq,pmq-spsc,pmq-group1,pipe,unix,mq,zmq,iceoryx or all\n"
 "                         (default all; rt/oneway always run floor-8 and floor-2l)\n"
 "      --csv FILE         write one CSV row per run\n"
 "      --plot FILE.png    plot the latency percentile distributions (gnuplot)\n"
@@ -151,7 +153,7 @@ static int parse_modes(const char *s, unsigned *modes)
 	for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int found = -1;
 		if (!strcmp(tok, "all")) {
-			m = (1u << MODE_COUNT) - 1u;
+			m = (1u << MODE_FANOUT) - 1u;   /* fanout only when named */
 			continue;
 		}
 		for (int i = 0; i < MODE_COUNT; i++)
@@ -240,7 +242,7 @@ int opts_parse(struct bench_opts *o, int argc, char **argv, char *err, size_t er
 		switch (c) {
 		case 'm':
 			if (parse_modes(optarg, &o->modes) < 0)
-				return fail(err, errlen, "--mode %s: expected a list of rt, oneway, rate, tput", optarg);
+				return fail(err, errlen, "--mode %s: expected a list of rt, oneway, rate, tput, fanout", optarg);
 			break;
 		case 's':
 			if (parse_sizes(optarg, o) < 0)

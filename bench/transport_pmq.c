@@ -3,6 +3,9 @@
  * directory under /dev/shm, created by the parent and unlinked at the end.
  *   pmq       the queue a user gets: pmq_config_init(), no flags (MPMC).
  *   pmq-spsc  the same with PMQ_F_SP | PMQ_F_SC (1 x 1 only).
+ *   pmq-group1 the default queue made with max_groups = 1 and one reliable
+ *             group "g0" that every consumer joins (issue 11: a queue with
+ *             one group must not be slower than the default queue).
  * recv is zero copy (a pointer into the slot) and release is pmq_ack.
  */
 #define _GNU_SOURCE
@@ -18,12 +21,14 @@
 #include "pmq.h"
 
 static char pmq_dir[64];   /* --queue-dir (at most 40 bytes) + the private part */
-/* [variant][chan]: 0 = default queue, 1 = SP/SC; both may be set up at once */
-static char pmq_names[2][TP_MAX_CHANS][64];
+enum { PMQ_V_MPMC, PMQ_V_SPSC, PMQ_V_GROUP1, PMQ_VARIANTS };
+/* [variant][chan]; every variant may be set up at once */
+static char pmq_names[PMQ_VARIANTS][TP_MAX_CHANS][64];
+static const char *const pmq_variant_tag[PMQ_VARIANTS] = { "mpmc", "spsc", "group1" };
 
 static int pmq_dir_in_use(void)
 {
-	for (int v = 0; v < 2; v++)
+	for (int v = 0; v < PMQ_VARIANTS; v++)
 		for (int c = 0; c < TP_MAX_CHANS; c++)
 			if (pmq_names[v][c][0])
 				return 1;
@@ -44,7 +49,7 @@ static int pmq_probe(char *why, size_t n)
 	return 0;
 }
 
-static int pmq_setup(int spsc, int chan, const struct tp_params *p, char *why, size_t n)
+static int pmq_setup(int variant, int chan, const struct tp_params *p, char *why, size_t n)
 {
 	struct pmq_config cfg;
 	pmq_t *q;
@@ -61,21 +66,25 @@ static int pmq_setup(int spsc, int chan, const struct tp_params *p, char *why, s
 	}
 	if (p->durability == PMQ_DURABLE_POWER && !getenv("PMEM_IS_PMEM_FORCE"))
 		setenv("PMEM_IS_PMEM_FORCE", "1", 1);   /* tmpfs: exercise the flush path (README, durability) */
-	char *name = pmq_names[spsc][chan];
-	snprintf(name, sizeof(pmq_names[spsc][chan]), "bench-%u-%s-%d", p->run_id, spsc ? "spsc" : "mpmc", chan);
+	char *name = pmq_names[variant][chan];
+	snprintf(name, sizeof(pmq_names[variant][chan]), "bench-%u-%s-%d", p->run_id, pmq_variant_tag[variant], chan);
 	pmq_config_init(&cfg);
 	cfg.slot_count = p->slots;
 	cfg.max_payload = p->size;
 	cfg.durability = (uint32_t)p->durability;
-	if (spsc)
+	if (variant == PMQ_V_SPSC)
 		cfg.flags |= PMQ_F_SP | PMQ_F_SC;
+	if (variant == PMQ_V_GROUP1) {
+		cfg.max_groups = 1;
+		cfg.groups = "g0";
+	}
 	if (cfg.consumer_quota < 2 * p->batch)
 		cfg.consumer_quota = 2 * p->batch;
 	cfg.dir = pmq_dir;
 	err = pmq_create(name, &cfg, &q);
 	if (err < 0) {
-		tp_why(why, n, err, "pmq: create %s/%s (%u slots of %u B): %s (%s)", pmq_dir, name, p->slots,
-		       p->size, pmq_strerror(err), pmq_errmsg());
+		tp_why(why, n, err, "pmq: create %s/%s (%u slots of %u B%s): %s (%s)", pmq_dir, name, p->slots,
+		       p->size, variant == PMQ_V_GROUP1 ? ", one group" : "", pmq_strerror(err), pmq_errmsg());
 		name[0] = '\0';
 		return err;
 	}
@@ -83,26 +92,26 @@ static int pmq_setup(int spsc, int chan, const struct tp_params *p, char *why, s
 	return 0;
 }
 
-static void pmq_teardown(int spsc, int chan)
+static void pmq_teardown(int variant, int chan)
 {
-	if (pmq_names[spsc][chan][0])
-		pmq_unlink(pmq_names[spsc][chan], pmq_dir);
-	pmq_names[spsc][chan][0] = '\0';
+	if (pmq_names[variant][chan][0])
+		pmq_unlink(pmq_names[variant][chan], pmq_dir);
+	pmq_names[variant][chan][0] = '\0';
 	if (pmq_dir[0] && !pmq_dir_in_use()) {
 		rmdir(pmq_dir);
 		pmq_dir[0] = '\0';
 	}
 }
 
-static int pmq_path(int spsc, int chan, char *buf, size_t n)
+static int pmq_path(int variant, int chan, char *buf, size_t n)
 {
-	if (!pmq_names[spsc][chan][0])
+	if (!pmq_names[variant][chan][0])
 		return -ENOENT;
-	snprintf(buf, n, "%s/%s.pmq", pmq_dir, pmq_names[spsc][chan]);
+	snprintf(buf, n, "%s/%s.pmq", pmq_dir, pmq_names[variant][chan]);
 	return 0;
 }
 
-static int pmq_tp_open(int spsc, int chan, int role, const struct tp_params *p, void **ep)
+static int pmq_tp_open(int variant, int chan, int role, const struct tp_params *p, void **ep)
 {
 	struct pmq_open_opts o;
 	unsigned nmsg = p->batch > 1 ? p->batch : 1;
@@ -113,9 +122,11 @@ static int pmq_tp_open(int spsc, int chan, int role, const struct tp_params *p, 
 	o.wait = p->wait == WAIT_SPIN ? PMQ_WAIT_SPIN
 		 : p->wait == WAIT_BLOCK ? PMQ_WAIT_FUTEX : PMQ_WAIT_SPIN_FUTEX;
 	o.dir = pmq_dir;
-	int err = pmq_open_ex(pmq_names[spsc][chan], role == TP_TX ? PMQ_PRODUCER : PMQ_CONSUMER, &o, &e->q);
+	if (variant == PMQ_V_GROUP1 && role == TP_RX)
+		o.group = "g0";
+	int err = pmq_open_ex(pmq_names[variant][chan], role == TP_TX ? PMQ_PRODUCER : PMQ_CONSUMER, &o, &e->q);
 	if (err < 0) {
-		fprintf(stderr, "pmq-bench: pmq_open %s: %s (%s)\n", pmq_names[spsc][chan], pmq_strerror(err),
+		fprintf(stderr, "pmq-bench: pmq_open %s: %s (%s)\n", pmq_names[variant][chan], pmq_strerror(err),
 			pmq_errmsg());
 		free(e);
 		return err;
@@ -203,8 +214,9 @@ static void pmq_tp_release(void *ep)
 	{                                                                                       \
 		return pmq_path(v, c, buf, n);                                                  \
 	}
-PMQ_VARIANT(0, mpmc)
-PMQ_VARIANT(1, spsc)
+PMQ_VARIANT(PMQ_V_MPMC, mpmc)
+PMQ_VARIANT(PMQ_V_SPSC, spsc)
+PMQ_VARIANT(PMQ_V_GROUP1, group1)
 
 const struct transport tp_pmq = {
 	.name = "pmq",
@@ -238,6 +250,22 @@ const struct transport tp_pmq_spsc = {
 	.release = pmq_tp_release,
 };
 
+const struct transport tp_pmq_group1 = {
+	.name = "pmq-group1",
+	.caps = TP_MPMC | TP_BATCH,
+	.probe = pmq_probe,
+	.setup = pmq_setup_group1,
+	.teardown = pmq_teardown_group1,
+	.open = pmq_open_group1,
+	.file_path = pmq_path_group1,
+	.close = pmq_tp_close,
+	.send = pmq_tp_send,
+	.send_batch = pmq_tp_send_batch,
+	.recv = pmq_tp_recv,
+	.recv_batch = pmq_tp_recv_batch,
+	.release = pmq_tp_release,
+};
+
 #else /* !BENCH_HAVE_PMQ */
 
 static int pmq_absent(char *why, size_t n)
@@ -247,5 +275,6 @@ static int pmq_absent(char *why, size_t n)
 
 const struct transport tp_pmq = { .name = "pmq", .probe = pmq_absent };
 const struct transport tp_pmq_spsc = { .name = "pmq-spsc", .probe = pmq_absent };
+const struct transport tp_pmq_group1 = { .name = "pmq-group1", .probe = pmq_absent };
 
 #endif

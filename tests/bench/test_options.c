@@ -76,7 +76,12 @@ static void test_mode_all_selects_every_mode(void **state)
 	char err[256];
 	opts_defaults(&o);
 	assert_int_equal(PARSE(&o, err, "-m", "all"), 0);
+	/* every pair mode; fanout (five processes) only when named */
+	assert_int_equal(o.modes, (1u << MODE_RT) | (1u << MODE_ONEWAY) | (1u << MODE_RATE) | (1u << MODE_TPUT));
+	assert_int_equal(PARSE(&o, err, "-m", "all,fanout"), 0);
 	assert_int_equal(o.modes, (1u << MODE_COUNT) - 1);
+	assert_int_equal(PARSE(&o, err, "-m", "fanout"), 0);
+	assert_int_equal(o.modes, 1u << MODE_FANOUT);
 }
 
 static void test_warmup_defaults_to_a_tenth_of_count(void **state)
