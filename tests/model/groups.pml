@@ -39,8 +39,9 @@
  *                    although a lossy group exists
  *   MUT_WRONG_GROUP  recovery tags a dead member's copy with the other group
  *   MUT_GAP_OFF1     the lossy reader reports c' - c - 1 tickets lost instead of c' - c
- * Bug E (found by this model, README.md): as implemented, side_move's src record names
- *   (slot, lap) but not the group; FIX_SRC_GROUP is the proposed fix. NO_COMPLETE_CHECK
+ * Bug E (found by this model, README.md): side_move's src record named (slot, lap) but
+ *   not the group; fixed in src/ (FIX_SRC_GROUP, now the default; -DBUG_E_NO_SRC_GROUP
+ *   is the old behaviour, a mutant). NO_COMPLETE_CHECK
  *   and NO_GROUP_CHECK leave out copy_complete_when_published and
  *   no_redelivery_of_other_group, to see what bug E leads to (group B loses the ticket).
  * Probes: -DPROBES records which REACHED(n) paths were taken (printed at exit).
@@ -103,6 +104,12 @@
 #define PID_R 5
 #define PID_D 6
 
+/* src/ has the fix of bug E since it was found (side.c src_make_tagged, recover.c
+ * source_marked): it is the default; BUG_E_NO_SRC_GROUP restores the old record, a
+ * mutant that must fail */
+#ifndef BUG_E_NO_SRC_GROUP
+#define FIX_SRC_GROUP
+#endif
 /* side_move's `src` record (src_make: side bit, index, lap): the C code has no group in
  * it; FIX_SRC_GROUP adds the group (the fix proposed for bug E, README.md) */
 #ifdef FIX_SRC_GROUP

@@ -145,18 +145,17 @@ run groups-mut-norecheck fail $GLOSSY -DMUT_NORECHECK
 run groups-mut-nomark fail $GLOSSY -DMUT_NOMARK
 run groups-mut-wrong-group fail $GRELIABLE -DMUT_WRONG_GROUP
 run groups-mut-gap-off1 fail $GLOSSY -DMUT_GAP_OFF1
-# bug E (found by this model, open in src/ at the time of writing): side_move's src record
-# names (slot, lap) but not the group, so side_help_publish of one group's pinned lane
-# publishes another group's half-written copy of the same ticket. Must be caught as
-# implemented; must hold with the proposed fix (-DFIX_SRC_GROUP). Once src/ is fixed,
-# make FIX_SRC_GROUP the model's default and keep the old behaviour as the mutant.
-run groups-bug-e-srcgroup fail $GLEASE
-run groups-fixed-lease pass $GLEASE -DFIX_SRC_GROUP -DPROBES
+# bug E (found by this model, fixed in src/: side.c src_make_tagged): side_move's src record
+# named (slot, lap) but not the group, so side_help_publish of one group's pinned lane
+# published another group's half-written copy of the same ticket. The old record is the
+# mutant -DBUG_E_NO_SRC_GROUP (must be caught); the fix is the model's default.
+run groups-bug-e-srcgroup fail $GLEASE -DBUG_E_NO_SRC_GROUP
+run groups-fixed-lease pass $GLEASE -DPROBES
 # bug E through recovery: source_marked takes the tag from hflags, which a mover that
 # died after its src store has not written yet (it is still the previous copy's)
-run groups-bug-e-recovery fail $GLEASEC
-run groups-bug-e-help-only fail $GLEASEC -DFIX_SRC_GROUP -DFIX_HELP_ONLY
-run groups-fixed-lease-crash pass $GLEASEC -DFIX_SRC_GROUP -DPROBES
+run groups-bug-e-recovery fail $GLEASEC -DBUG_E_NO_SRC_GROUP
+run groups-bug-e-help-only fail $GLEASEC -DFIX_HELP_ONLY
+run groups-fixed-lease-crash pass $GLEASEC -DPROBES
 }
 model=pmq.pml
 
