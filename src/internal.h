@@ -110,6 +110,11 @@ struct pmq {
 	_Atomic uint64_t *lane;     /* our group's lane (reliable) */
 	struct pmq_group_rec *grec; /* our group's record */
 	uint8_t *lossy_buf;         /* lossy: the copy a receive hands out (max_payload bytes) */
+	/* producers with groups: tickets below gate_until had their slot's previous lap settled
+	 * by every reliable group of gate_masks when we last read the lanes (one lane line
+	 * per group per eight tickets, lane.c lane_gate_refresh) */
+	uint64_t gate_until;
+	uint32_t gate_masks;
 };
 
 /* group.c */
@@ -160,6 +165,7 @@ static inline bool lane_main_unpublished(uint64_t c, uint32_t lap)
 }
 int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer);
 int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64_t *writer);
+bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t);
 bool lane_peek_data(struct pmq *q);
 bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);
 void lane_rewind_heads(struct pmq *q); /* whole-file recovery: reliable heads to the first unsettled ticket */

@@ -31,6 +31,36 @@ bool lane_settled(const struct pmq *q, uint64_t masks, uint32_t j, uint32_t lap,
 	return true;
 }
 
+/* The producer's gate for ticket t and the tickets after it that share t's lane lines:
+ * how many in a row had their slot's previous lap settled by every reliable group. A
+ * lane line holds eight slots, so one read per group serves up to eight sends (reading
+ * it on every send put a line the consumer had just written on each send's path). */
+bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
+{
+	uint32_t j = (uint32_t)(t & q->slot_mask);
+	uint32_t end = (j | 7u) + 1u;
+	if (end > q->slot_count)
+		end = q->slot_count;
+	uint64_t n = 0;
+	for (uint32_t k = j; k < end; k++, n++)
+		if (!lane_settled(q, masks, k, lap_at(q, t + n), memory_order_acquire)) /* G4 */
+			break;
+	if (!n)
+		return false;
+	q->gate_until = t + n;
+	q->gate_masks = (uint32_t)masks;
+	return true;
+}
+
+/* the payload's further lines, as ring.c does after a claim (hints) */
+static inline void lane_prefetch_rest(struct pmq_slot *s, uint32_t len)
+{
+	const uint8_t *p = slot_payload(s);
+	uint32_t lines = len > 16u * PMQ_CACHELINE ? 16u : (len + PMQ_CACHELINE - 1) / PMQ_CACHELINE;
+	for (uint32_t i = 1; i < lines; i++)
+		__builtin_prefetch(p + (size_t)i * PMQ_CACHELINE, 0, 3);
+}
+
 /* Step the group's head hint past hd (relaxed: a hint; the lane words decide). */
 static inline void head_past(struct pmq *q, uint64_t hd)
 {
@@ -75,6 +105,7 @@ int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
 			head_past(q, hd);
 			slot_fill_msg(q, msg, s, claimed, 0, j);
 			msg->cookie[0] |= COOKIE_LANE;
+			lane_prefetch_rest(s, msg->len);
 			/* relaxed: a group redelivery carries its own count; a main slot's is shared */
 			return 0;
 		}
@@ -92,7 +123,10 @@ int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
 			continue;
 		}
 		/* nothing published there yet: FREE(L) or WRITING(L) or the previous lap's READY.
+		 * Ask for the payload's first line meanwhile (as ring.c: its transfer overlaps
+		 * the word's when the publish comes; a hint, nothing is read into a local).
 		 * The heal looks for a dead claimant of FREE(L) words: give it that shape */
+		__builtin_prefetch(slot_payload(s), 0, 3);
 		*writer = ctl_state(c) == ST_WRITING ? c : ctl_free(lap);
 		return -EAGAIN;
 	}

@@ -139,7 +139,12 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 		if (q->max_groups && d == -1 && ctl_state(c) == ST_READY) {
 			/* relaxed: rechecked with a seq_cst fence after the claim, below */
 			masks = atomic_load_explicit(&h->group_masks, memory_order_relaxed);
-			open = lane_settled(q, masks, (uint32_t)(t & q->slot_mask), lap, memory_order_acquire);
+			/* what the last look at the lanes proved still holds (settles are never undone)
+			 * for the same reliable groups; else read the lane lines once for the tickets
+			 * their slots share */
+			open = (t < q->gate_until && t + q->slot_count >= q->gate_until &&
+				(uint32_t)masks == q->gate_masks) ||
+			       lane_gate_refresh(q, masks, t);
 		}
 		if (open && unlikely(!repl_may_reuse(q, t))) {
 			/* the standby has not confirmed the ticket this slot held a lap ago */
