@@ -313,7 +313,9 @@ int pmq_group_list(pmq_t *q, struct pmq_group_info *out, unsigned n);
 int pmq_group_stats(pmq_t *q, const char *group, struct pmq_group_info *out);
 
 /* Receive from a lossy group: as pmq_recv, and *lost (if not NULL) is the number of
- * tickets the group skipped right before this message (0: none). msg->data points to
+ * tickets the group skipped right before this message (0: none). A call that skipped
+ * tickets and then found nothing (-EAGAIN, -ETIMEDOUT, ...) still sets *lost to them:
+ * add it to your count on every return, not only on 0. msg->data points to
  * a copy owned by the handle, valid until its next receive; ack is not needed (a
  * no-op), nack is refused. pmq_recv on a lossy handle works too, without the count
  * (the group's `lost` statistic still has it). */
