@@ -33,7 +33,9 @@ ip -n $A addr add 10.213.77.1/24 dev va$$ && ip -n $B addr add 10.213.77.2/24 de
 ip -n $A link set va$$ up && ip -n $B link set vb$$ up && ip -n $A link set lo up && ip -n $B link set lo up
 PMQD_REAL=$PMQD
 PMQD="ip netns exec $B $PMQD_REAL" start_pmqd standby "$S" --standby --listen 10.213.77.2:7411
-ctl "$P" create orders --slots 65536 --payload 64 >/dev/null || fail create
+# no consumer: the ring must hold every send of the run (a full ring blocks the sender, which
+# read as "did not resume" once a fast run passed 65,536 sends before its third cut)
+ctl "$P" create orders --slots 524288 --payload 64 >/dev/null || fail create
 PMQD="ip netns exec $A $PMQD_REAL" start_pmqd primary "$P" --replicate-to 10.213.77.2:7411 --repl-policy block \
 	--repl-timeout-ms 3000
 wait_until 10 connected || fail "never connected across the veth"
