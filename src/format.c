@@ -209,6 +209,22 @@ void format_init_header(struct pmq_header *h, const struct pmq_config *c, const 
 	format_write_boot_record(h, boot);
 }
 
+void format_config_of(const struct pmq_header *h, struct pmq_config *c)
+{
+	pmq_config_init(c);
+	c->flags = h->flags;
+	c->slot_count = h->slot_count;
+	c->max_payload = h->max_payload;
+	c->max_attach = h->max_attach;
+	c->consumer_quota = h->consumer_quota;
+	c->max_deliveries = h->max_deliveries;
+	c->dlq_capacity = h->dlq_capacity;
+	c->side_slots = h->side_count;
+	c->durability = h->durability;
+	c->lease_action = h->lease_action;
+	c->max_groups = h->max_groups;
+}
+
 /* h must be a private copy (the caller copied the shared header once): fields are read
  * more than once here */
 int format_validate_header(const struct pmq_header *h, uint64_t fsize, const char *name)
@@ -236,18 +252,7 @@ int format_validate_header(const struct pmq_header *h, uint64_t fsize, const cha
 				h->features, h->max_groups);
 	/* re-derive the geometry from the config fields and require an exact match */
 	struct pmq_config c;
-	pmq_config_init(&c);
-	c.flags = h->flags;
-	c.slot_count = h->slot_count;
-	c.max_payload = h->max_payload;
-	c.max_attach = h->max_attach;
-	c.consumer_quota = h->consumer_quota;
-	c.max_deliveries = h->max_deliveries;
-	c.dlq_capacity = h->dlq_capacity;
-	c.side_slots = h->side_count;
-	c.durability = h->durability;
-	c.lease_action = h->lease_action;
-	c.max_groups = h->max_groups;
+	format_config_of(h, &c);
 	struct pmq_geometry g;
 	if (format_validate_config(&c) || format_geometry(&c, &g)) {
 		char why[256]; /* the detail buffer is about to be rewritten: copy it out */

@@ -13,11 +13,6 @@
 
 #include "internal.h"
 
-static struct pmq_group_rec *rec_at(const struct pmq *q, uint32_t g)
-{
-	return (struct pmq_group_rec *)(q->groups + (size_t)g * PMQ_GROUP_REC_SIZE);
-}
-
 int group_check_name(const char *name)
 {
 	if (!name || !*name)
@@ -137,14 +132,7 @@ void group_handle_geometry(struct pmq *q, const struct pmq_header *h)
 	if (!q->max_groups)
 		return;
 	struct pmq_config c;
-	pmq_config_init(&c);
-	c.slot_count = h->slot_count;
-	c.max_payload = h->max_payload;
-	c.max_attach = h->max_attach;
-	c.consumer_quota = h->consumer_quota;
-	c.dlq_capacity = h->dlq_capacity;
-	c.side_slots = h->side_count;
-	c.max_groups = h->max_groups;
+	format_config_of(h, &c);
 	struct pmq_geometry g;
 	format_geometry(&c, &g); /* validated already: the same result as at the check */
 	q->groups = (uint8_t *)q->hdr + g.group_off;
@@ -156,7 +144,7 @@ void group_handle_geometry(struct pmq *q, const struct pmq_header *h)
 static uint64_t rec_word(const struct pmq *q, uint32_t g)
 {
 	/* acquire: pairs with the creator's release of ACTIVE: name, start and lanes are set */
-	return atomic_load_explicit(&rec_at(q, g)->word, memory_order_acquire);
+	return atomic_load_explicit(&group_rec(q, g)->word, memory_order_acquire);
 }
 
 /* Index of the ACTIVE group called `name`, or -ENOENT. */
@@ -167,7 +155,7 @@ static int find_group(const struct pmq *q, const char *name, uint64_t *word)
 		if (gw_state(w) != GS_ACTIVE)
 			continue;
 		char nm[32];
-		memcpy(nm, rec_at(q, g)->name, sizeof(nm)); /* once; shared memory */
+		memcpy(nm, group_rec(q, g)->name, sizeof(nm)); /* once; shared memory */
 		nm[31] = 0;
 		if (strcmp(nm, name) == 0) {
 			/* the word again: a record deleted and reused while we compared is not it */
@@ -205,7 +193,7 @@ int group_join(struct pmq *q, const char *name)
 	q->group_inc = gw_inc(w);
 	q->group_lossy = (gw_flags(w) & GROUP_F_LOSSY) != 0;
 	q->lane = group_lane(q, (uint32_t)g);
-	q->grec = rec_at(q, (uint32_t)g);
+	q->grec = group_rec(q, (uint32_t)g);
 	if (q->group_lossy && (q->role & AT_ROLE_DLQ))
 		return pmq_fail(-EINVAL, "queue \"%s\": lossy group \"%s\" has no dead letters", q->name, name);
 	return 0;
@@ -232,22 +220,6 @@ static int groups_handle_check(pmq_t *q, const char *name, bool need_name)
 	return need_name ? group_check_name(name) : 0; /* a NULL name is -EINVAL there */
 }
 
-/* Lanes := FREE(lap of the first ticket >= s at each slot), never lowering a word that a
- * producer may already be checking against (each store only raises it) */
-static void lanes_start_at(struct pmq *q, uint32_t g, uint64_t s)
-{
-	_Atomic uint64_t *lane = group_lane(q, g);
-	for (uint64_t j = 0; j < q->slot_count; j++) {
-		uint64_t t = (s & ~q->slot_mask) + j;
-		if (t < s)
-			t += q->slot_count;
-		/* relaxed: the group is not joinable yet (only its creator writes its lanes);
-		 * the state's release below publishes them to consumers, and a producer that
-		 * reads a lower value than this only waits longer */
-		atomic_store_explicit(&lane[j], ctl_free((uint32_t)(t >> q->slot_shift)), memory_order_relaxed);
-	}
-}
-
 PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
 {
 	int rc = groups_handle_check(q, name, true);
@@ -260,7 +232,7 @@ PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
 		return pmq_fail(-EEXIST, "queue \"%s\": group \"%s\" exists already", q->name, name);
 	struct pmq_header *h = q->hdr;
 	for (uint32_t g = 0; g < q->max_groups; g++) {
-		struct pmq_group_rec *r = rec_at(q, g);
+		struct pmq_group_rec *r = group_rec(q, g);
 		w = rec_word(q, g);
 		if (gw_state(w) != GS_FREE)
 			continue;
@@ -279,14 +251,14 @@ PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
 		uint64_t bit = gf ? 1ull << (32 + g) : 1ull << g;
 		if (!gf) {
 			/* relaxed: tail only bounds the lanes' first values (step 2 of the design) */
-			lanes_start_at(q, g, atomic_load_explicit(&h->tail, memory_order_relaxed));
+			lane_start_at(q, g, atomic_load_explicit(&h->tail, memory_order_relaxed));
 		}
 		/* G2: seq_cst RMW: producers read the mask after their tail CAS with a seq_cst
 		 * fence between: one that misses the bit claimed below the tail we read next */
 		atomic_fetch_or_explicit(&h->group_masks, bit, memory_order_seq_cst);
 		uint64_t s = atomic_load_explicit(&h->tail, memory_order_seq_cst);
 		if (!gf)
-			lanes_start_at(q, g, s);
+			lane_start_at(q, g, s);
 		atomic_store_explicit(&r->start, s, memory_order_relaxed);
 		atomic_store_explicit(&r->head, s, memory_order_relaxed);
 		/* G3: release: name, start, head and lanes before anyone joins */
@@ -311,7 +283,7 @@ PMQ_EXPORT int pmq_group_delete(pmq_t *q, const char *name)
 	int g = find_group(q, name, &w);
 	if (g < 0)
 		return pmq_fail(-ENOENT, "queue \"%s\" has no group \"%s\"", q->name, name);
-	struct pmq_group_rec *r = rec_at(q, (uint32_t)g);
+	struct pmq_group_rec *r = group_rec(q, (uint32_t)g);
 	uint64_t del = gw_make(GS_DELETING, gw_flags(w), gw_inc(w));
 	/* relaxed CAS: only one deleter wins; the mask's RMW below orders what follows */
 	if (!atomic_compare_exchange_strong_explicit(&r->word, &w, del, memory_order_relaxed, memory_order_relaxed))
@@ -333,7 +305,7 @@ PMQ_EXPORT int pmq_group_delete(pmq_t *q, const char *name)
 
 static void fill_info(struct pmq *q, uint32_t g, uint64_t w, struct pmq_group_info *o)
 {
-	struct pmq_group_rec *r = rec_at(q, g);
+	struct pmq_group_rec *r = group_rec(q, g);
 	memset(o, 0, sizeof(*o));
 	memcpy(o->name, r->name, sizeof(o->name)); /* once; shared memory */
 	o->name[PMQ_GROUP_NAME_MAX] = 0;
@@ -398,7 +370,7 @@ uint64_t group_oldest_head(struct pmq *q, uint64_t tail)
 	/* relaxed: a snapshot for humans; each word read once */
 	uint64_t head = tail;
 	for (uint32_t g = 0; g < q->max_groups; g++) {
-		struct pmq_group_rec *r = rec_at(q, g);
+		struct pmq_group_rec *r = group_rec(q, g);
 		uint64_t w = atomic_load_explicit(&r->word, memory_order_relaxed);
 		if (gw_state(w) != GS_ACTIVE || (gw_flags(w) & GROUP_F_LOSSY))
 			continue;

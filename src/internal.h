@@ -119,6 +119,10 @@ struct pmq {
 
 /* group.c */
 struct pmq_geometry;
+static inline struct pmq_group_rec *group_rec(const struct pmq *q, uint32_t g)
+{
+	return (struct pmq_group_rec *)(q->groups + (size_t)g * PMQ_GROUP_REC_SIZE);
+}
 static inline _Atomic uint64_t *group_lane(const struct pmq *q, uint32_t g)
 {
 	return (_Atomic uint64_t *)(q->lanes + (size_t)g * q->lane_stride);
@@ -166,6 +170,7 @@ static inline bool lane_main_unpublished(uint64_t c, uint32_t lap)
 int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer);
 int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64_t *writer);
 bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t);
+void lane_start_at(struct pmq *q, uint32_t g, uint64_t s); /* lanes from ticket s on unsettled */
 bool lane_peek_data(struct pmq *q);
 bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);
 void lane_rewind_heads(struct pmq *q); /* whole-file recovery: reliable heads to the first unsettled ticket */
@@ -192,6 +197,15 @@ static inline struct pmq_slot *side_slot(const struct pmq *q, uint32_t idx)
 	return (struct pmq_slot *)(q->side + (size_t)idx * q->slot_size);
 }
 static inline uint8_t *slot_payload(struct pmq_slot *s) { return (uint8_t *)s + PMQ_SLOT_HDR_SIZE; }
+/* after a claim: ask for the payload's further lines (up to 16; the first was asked for
+ * while polling). Hints: nothing is read into a local, nothing decided */
+static inline void slot_prefetch_rest(struct pmq_slot *s, uint32_t len)
+{
+	const uint8_t *p = slot_payload(s);
+	uint32_t lines = len > 16u * PMQ_CACHELINE ? 16u : (len + PMQ_CACHELINE - 1) / PMQ_CACHELINE;
+	for (uint32_t i = 1; i < lines; i++)
+		__builtin_prefetch(p + (size_t)i * PMQ_CACHELINE, 0, 3);
+}
 
 /* One load of a plain shared field into a local: volatile, so the compiler cannot read
  * it again later (another, possibly hostile, process may change it in between). */
@@ -241,6 +255,8 @@ int format_geometry(const struct pmq_config *cfg, struct pmq_geometry *g);
 int format_validate_config(const struct pmq_config *cfg);
 void format_init_header(struct pmq_header *h, const struct pmq_config *cfg, const struct pmq_geometry *g);
 int format_validate_header(const struct pmq_header *h, uint64_t file_size, const char *name);
+/* the config fields a header stores (h: a private copy), for re-deriving its geometry */
+void format_config_of(const struct pmq_header *h, struct pmq_config *c);
 uint32_t format_id_crc(const struct pmq_header *h);
 int format_read_boot_id(char out[40]);
 /* the boot record (boot_id + boot_crc): whose boot last ran whole-file recovery */

@@ -31,6 +31,21 @@ bool lane_settled(const struct pmq *q, uint64_t masks, uint32_t j, uint32_t lap,
 	return true;
 }
 
+/* Lane g := FREE(lap of the first ticket >= s at each slot): tickets below s read settled,
+ * from s on not. relaxed stores: used where nobody consumes through the lane yet (a group
+ * being created: its state's release publishes them; a standby's mirror: one writer), and
+ * a producer that reads a lower value than the new one only waits longer */
+void lane_start_at(struct pmq *q, uint32_t g, uint64_t s)
+{
+	_Atomic uint64_t *lane = group_lane(q, g);
+	for (uint64_t j = 0; j < q->slot_count; j++) {
+		uint64_t t = (s & ~q->slot_mask) + j;
+		if (t < s)
+			t += q->slot_count;
+		atomic_store_explicit(&lane[j], ctl_free(lap_at(q, t)), memory_order_relaxed);
+	}
+}
+
 /* The producer's gate for ticket t and the tickets after it that share t's lane lines:
  * how many in a row had their slot's previous lap settled by every reliable group. A
  * lane line holds eight slots, so one read per group serves up to eight sends (reading
@@ -50,15 +65,6 @@ bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
 	q->gate_until = t + n;
 	q->gate_masks = (uint32_t)masks;
 	return true;
-}
-
-/* the payload's further lines, as ring.c does after a claim (hints) */
-static inline void lane_prefetch_rest(struct pmq_slot *s, uint32_t len)
-{
-	const uint8_t *p = slot_payload(s);
-	uint32_t lines = len > 16u * PMQ_CACHELINE ? 16u : (len + PMQ_CACHELINE - 1) / PMQ_CACHELINE;
-	for (uint32_t i = 1; i < lines; i++)
-		__builtin_prefetch(p + (size_t)i * PMQ_CACHELINE, 0, 3);
 }
 
 /* Step the group's head hint past hd (relaxed: a hint; the lane words decide). */
@@ -105,7 +111,7 @@ int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
 			head_past(q, hd);
 			slot_fill_msg(q, msg, s, claimed, 0, j);
 			msg->cookie[0] |= COOKIE_LANE;
-			lane_prefetch_rest(s, msg->len);
+			slot_prefetch_rest(s, msg->len);
 			/* relaxed: a group redelivery carries its own count; a main slot's is shared */
 			return 0;
 		}
@@ -247,7 +253,7 @@ void lane_rewind_heads(struct pmq *q)
 	for (uint32_t g = 0; g < q->max_groups; g++) {
 		if (!(rel & (1u << g)))
 			continue;
-		struct pmq_group_rec *r = (struct pmq_group_rec *)(q->groups + (size_t)g * PMQ_GROUP_REC_SIZE);
+		struct pmq_group_rec *r = group_rec(q, g);
 		uint64_t start = atomic_load_explicit(&r->start, memory_order_relaxed);
 		uint64_t t = start > lo && start <= tail ? start : lo;
 		for (; t < tail; t++) {

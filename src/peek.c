@@ -47,7 +47,7 @@ static uint64_t peek_groups_head(struct pmq *q, uint64_t tail)
 	for (uint32_t g = 0; g < q->max_groups; g++) {
 		if (!(rel & (1u << g)))
 			continue;
-		struct pmq_group_rec *r = (struct pmq_group_rec *)(q->groups + (size_t)g * PMQ_GROUP_REC_SIZE);
+		struct pmq_group_rec *r = group_rec(q, g);
 		uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 		if (h < head)
 			head = h;

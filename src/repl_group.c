@@ -18,11 +18,6 @@
 
 #include "repl_internal.h"
 
-static struct pmq_group_rec *grec_at(const struct pmq *q, uint32_t g)
-{
-	return (struct pmq_group_rec *)(q->groups + (size_t)g * PMQ_GROUP_REC_SIZE);
-}
-
 static int group_repl_check(const struct pmq *q, uint32_t index, const char *call)
 {
 	int rc = repl_check(q);
@@ -64,7 +59,7 @@ PMQ_EXPORT int pmq_repl_group_read(pmq_t *q, uint32_t index, uint64_t from, stru
 		return rc;
 	if (!g)
 		return pmq_fail(-EINVAL, "pmq_repl_group_read: NULL output");
-	struct pmq_group_rec *r = grec_at(q, index);
+	struct pmq_group_rec *r = group_rec(q, index);
 	for (int tries = 0; tries < 16; tries++) {
 		memset(g, 0, sizeof(*g));
 		g->index = index;
@@ -118,14 +113,8 @@ PMQ_EXPORT int pmq_repl_group_read(pmq_t *q, uint32_t index, uint64_t from, stru
 /* Lane := FREE(lap of the first ticket >= f at each slot): below f settled, from f on not. */
 static void lane_set_all(struct pmq *q, uint32_t g, uint64_t f)
 {
-	_Atomic uint64_t *lane = group_lane(q, g);
-	for (uint64_t j = 0; j < q->slot_count; j++) {
-		uint64_t t = (f & ~q->slot_mask) + j;
-		if (t < f)
-			t += q->slot_count;
-		atomic_store_explicit(&lane[j], ctl_free(rlap(q, t)), memory_order_relaxed);
-	}
-	durable_persist(q, lane, (size_t)q->slot_count * sizeof(uint64_t));
+	lane_start_at(q, g, f);
+	durable_persist(q, group_lane(q, g), (size_t)q->slot_count * sizeof(uint64_t));
 }
 
 /* Tickets [from, to) settled (to - from < slot_count): each one's word to its next lap. */
@@ -154,7 +143,7 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 		return pmq_fail(-EINVAL, "queue \"%s\": group entry %u: unknown flags 0x%x", q->name, g->index,
 				g->flags & ~(PMQ_GROUP_LOSSY | PMQ_REPL_GROUP_RESYNC));
 	struct pmq_header *h = q->hdr;
-	struct pmq_group_rec *r = grec_at(q, g->index);
+	struct pmq_group_rec *r = group_rec(q, g->index);
 	uint32_t gi = g->index;
 	/* relaxed: the standby thread is the only writer of a mirror's table */
 	uint64_t w = atomic_load_explicit(&r->word, memory_order_relaxed);

@@ -181,8 +181,7 @@ static void promote_groups(struct pmq *q)
 		if ((st != ST_READY && st != ST_DEAD) || !tag)
 			continue;
 		if (tag <= q->max_groups) {
-			const struct pmq_group_rec *r =
-				(const struct pmq_group_rec *)(q->groups + (size_t)(tag - 1) * PMQ_GROUP_REC_SIZE);
+			const struct pmq_group_rec *r = group_rec(q, tag - 1);
 			if (gw_state(atomic_load_explicit(&r->word, memory_order_relaxed)) == GS_ACTIVE)
 				continue;
 		}

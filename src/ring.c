@@ -441,13 +441,6 @@ static inline void ring_prefetch_payload(struct pmq_slot *s) { __builtin_prefetc
 
 /* The slot is READY: ask for the payload's remaining lines at once (len already read
  * into a local and bounded by the caller), so they arrive in parallel. */
-static inline void ring_prefetch_rest(struct pmq_slot *s, uint32_t len)
-{
-	const uint8_t *p = slot_payload(s);
-	uint32_t lines = len > 16u * PMQ_CACHELINE ? 16u : (len + PMQ_CACHELINE - 1) / PMQ_CACHELINE;
-	for (uint32_t i = 1; i < lines; i++)
-		__builtin_prefetch(p + (size_t)i * PMQ_CACHELINE, 0, 3);
-}
 
 /*
  * Try to take the message at head. 0 on success, -EAGAIN if nothing is
@@ -498,7 +491,7 @@ static int ring_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer
 					}
 				}
 				slot_fill_msg(q, msg, s, claimed, 0, (uint32_t)(hd & q->slot_mask));
-				ring_prefetch_rest(s, (uint32_t)msg->len);
+				slot_prefetch_rest(s, (uint32_t)msg->len);
 				return 0;
 			}
 			if (st == ST_FREE) {

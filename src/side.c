@@ -567,7 +567,7 @@ void group_count_move(struct pmq *q, unsigned tag, bool dead)
 {
 	if (!tag || tag > q->max_groups)
 		return;
-	struct pmq_group_rec *r = (struct pmq_group_rec *)(q->groups + (size_t)(tag - 1) * PMQ_GROUP_REC_SIZE);
+	struct pmq_group_rec *r = group_rec(q, tag - 1);
 	/* statistics only: relaxed */
 	atomic_fetch_add_explicit(dead ? &r->dead_lettered : &r->redelivered, 1, memory_order_relaxed);
 }
