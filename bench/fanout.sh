@@ -12,6 +12,9 @@
 #   2. one-group: the default queue against a queue with one group in the
 #      headline method (interleaved rt blocks with the floors, busy-polling;
 #      then 1 x 1 throughput, batch 32 and 1, interleaved by repetition)
+#   2b. per-group: one receiver that is a member of 1, 2 and 4 groups and takes
+#      every message from each (pmq-group1, -group2, -group4), same method:
+#      the cost of each further group
 # Output: the tables on the terminal and in OUT/fanout.log, OUT/STEP.csv per
 # step (and the block CSVs of step 2). OUT defaults to BUILD/fanout-results.
 #
@@ -66,7 +69,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 log="$out/fanout.log"
 : >"$log"
-for f in fanout fanout-batch32 one-group-rt one-group-tput one-group-tput-unbatched; do
+for f in fanout fanout-batch32 one-group-rt per-group-rt one-group-tput one-group-tput-unbatched; do
 	rm -f "$out/$f.csv" "$out/$f-blocks.csv" "$out/$f-summary.csv"
 done
 status=0
@@ -87,6 +90,8 @@ fi
 step fanout -m fanout -s 64 -n $n -d 1 -r $reps
 step fanout-batch32 -m fanout -s 64 -n $n -d 1 -r $reps -b 32 -t pmq,pmq-group1,pmq-groups
 step one-group-rt -m rt -s 64 -r 2 --blocks $blocks -t pmq,pmq-group1
+# what each further group costs: one receiver in 1, 2 and 4 groups on the same pinned pair
+step per-group-rt -m rt -s 64 -r 2 --blocks $blocks -t pmq-group1,pmq-group2,pmq-group4
 step one-group-tput -m tput -s 64 -r $treps -d 0.5 -b 32 -t floor-ring,pmq,pmq-group1
 step one-group-tput-unbatched -m tput -s 64 -r $treps -d 0.5 -b 1 -t floor-ring,pmq,pmq-group1
 rm -f "$out/.rc"

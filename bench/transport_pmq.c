@@ -6,6 +6,12 @@
  *   pmq-group1 the default queue made with max_groups = 1 and one reliable
  *             group "g0" that every consumer joins (issue 11: a queue with
  *             one group must not be slower than the default queue).
+ *   pmq-group2, pmq-group4  2 or 4 reliable groups; the receiving process is
+ *             a member of every group (one handle each) and takes each
+ *             message from every group before it answers: the difference to
+ *             pmq-group1 on the same pinned pair is what each further group
+ *             costs a message (issue 11: at most one line transfer a group).
+ *             No batch calls (rt and oneway only).
  * recv is zero copy (a pointer into the slot) and release is pmq_ack.
  */
 #define _GNU_SOURCE
@@ -21,10 +27,14 @@
 #include "pmq.h"
 
 static char pmq_dir[64];   /* --queue-dir (at most 40 bytes) + the private part */
-enum { PMQ_V_MPMC, PMQ_V_SPSC, PMQ_V_GROUP1, PMQ_VARIANTS };
+enum { PMQ_V_MPMC, PMQ_V_SPSC, PMQ_V_GROUP1, PMQ_V_GROUP2, PMQ_V_GROUP4, PMQ_VARIANTS };
+#define PMQ_MAX_GROUPS_HERE 4
+/* reliable groups of each variant's queue (0: made without groups) */
+static const unsigned pmq_variant_groups[PMQ_VARIANTS] = { 0, 0, 1, 2, 4 };
+static const char *const pmq_group_names = "g0,g1,g2,g3"; /* the first 3*G-1 bytes name G groups */
 /* [variant][chan]; every variant may be set up at once */
 static char pmq_names[PMQ_VARIANTS][TP_MAX_CHANS][64];
-static const char *const pmq_variant_tag[PMQ_VARIANTS] = { "mpmc", "spsc", "group1" };
+static const char *const pmq_variant_tag[PMQ_VARIANTS] = { "mpmc", "spsc", "group1", "group2", "group4" };
 
 static int pmq_dir_in_use(void)
 {
@@ -37,6 +47,9 @@ static int pmq_dir_in_use(void)
 
 struct pmq_ep {
 	pmq_t *q;
+	pmq_t *more[PMQ_MAX_GROUPS_HERE - 1]; /* receiver of pmq-group2/4: groups g1.. */
+	unsigned nmore;
+	struct pmq_msg more_msgs[PMQ_MAX_GROUPS_HERE - 1];
 	unsigned held;
 	int ack_err;            /* first failed ack, reported by the next recv */
 	struct pmq_msg msgs[];
@@ -74,17 +87,20 @@ static int pmq_setup(int variant, int chan, const struct tp_params *p, char *why
 	cfg.durability = (uint32_t)p->durability;
 	if (variant == PMQ_V_SPSC)
 		cfg.flags |= PMQ_F_SP | PMQ_F_SC;
-	if (variant == PMQ_V_GROUP1) {
-		cfg.max_groups = 1;
-		cfg.groups = "g0";
+	char groups[16];
+	unsigned ng = pmq_variant_groups[variant];
+	if (ng) {
+		snprintf(groups, sizeof(groups), "%.*s", (int)(3 * ng - 1), pmq_group_names);
+		cfg.max_groups = ng;
+		cfg.groups = groups;
 	}
 	if (cfg.consumer_quota < 2 * p->batch)
 		cfg.consumer_quota = 2 * p->batch;
 	cfg.dir = pmq_dir;
 	err = pmq_create(name, &cfg, &q);
 	if (err < 0) {
-		tp_why(why, n, err, "pmq: create %s/%s (%u slots of %u B%s): %s (%s)", pmq_dir, name, p->slots,
-		       p->size, variant == PMQ_V_GROUP1 ? ", one group" : "", pmq_strerror(err), pmq_errmsg());
+		tp_why(why, n, err, "pmq: create %s/%s (%u slots of %u B, %u groups): %s (%s)", pmq_dir, name,
+		       p->slots, p->size, ng, pmq_strerror(err), pmq_errmsg());
 		name[0] = '\0';
 		return err;
 	}
@@ -111,6 +127,13 @@ static int pmq_path(int variant, int chan, char *buf, size_t n)
 	return 0;
 }
 
+static void pmq_tp_close_handles(struct pmq_ep *e)
+{
+	pmq_close(e->q);
+	for (unsigned g = 0; g < e->nmore; g++)
+		pmq_close(e->more[g]);
+}
+
 static int pmq_tp_open(int variant, int chan, int role, const struct tp_params *p, void **ep)
 {
 	struct pmq_open_opts o;
@@ -122,15 +145,24 @@ static int pmq_tp_open(int variant, int chan, int role, const struct tp_params *
 	o.wait = p->wait == WAIT_SPIN ? PMQ_WAIT_SPIN
 		 : p->wait == WAIT_BLOCK ? PMQ_WAIT_FUTEX : PMQ_WAIT_SPIN_FUTEX;
 	o.dir = pmq_dir;
-	if (variant == PMQ_V_GROUP1 && role == TP_RX)
-		o.group = "g0";
-	int err = pmq_open_ex(pmq_names[variant][chan], role == TP_TX ? PMQ_PRODUCER : PMQ_CONSUMER, &o, &e->q);
-	if (err < 0) {
-		fprintf(stderr, "pmq-bench: pmq_open %s: %s (%s)\n", pmq_names[variant][chan], pmq_strerror(err),
-			pmq_errmsg());
-		free(e);
-		return err;
+	unsigned ng = role == TP_RX ? pmq_variant_groups[variant] : 0;
+	for (unsigned g = 0; g < (ng ? ng : 1); g++) {
+		char group[12];
+		snprintf(group, sizeof(group), "g%u", g);
+		o.group = ng ? group : NULL;
+		pmq_t **q = g == 0 ? &e->q : &e->more[g - 1];
+		int err = pmq_open_ex(pmq_names[variant][chan], role == TP_TX ? PMQ_PRODUCER : PMQ_CONSUMER, &o, q);
+		if (err < 0) {
+			fprintf(stderr, "pmq-bench: pmq_open %s%s%s: %s (%s)\n", pmq_names[variant][chan],
+				ng ? " group " : "", ng ? group : "", pmq_strerror(err), pmq_errmsg());
+			e->nmore = g ? g - 1 : 0;
+			if (g)
+				pmq_tp_close_handles(e);
+			free(e);
+			return err;
+		}
 	}
+	e->nmore = ng > 1 ? ng - 1 : 0;
 	*ep = e;
 	return 0;
 }
@@ -138,7 +170,7 @@ static int pmq_tp_open(int variant, int chan, int role, const struct tp_params *
 static void pmq_tp_close(void *ep)
 {
 	struct pmq_ep *e = ep;
-	pmq_close(e->q);
+	pmq_tp_close_handles(e);
 	free(e);
 }
 
@@ -162,6 +194,15 @@ static int pmq_tp_recv(void *ep, struct tp_msg *m)
 	int err = pmq_recv(e->q, &e->msgs[0], 0);
 	if (err < 0)
 		return err;
+	/* pmq-group2/4: the same message from every further group (the sender is
+	 * the only producer, so each group's next message is this one) */
+	for (unsigned g = 0; g < e->nmore; g++)
+		if ((err = pmq_recv(e->more[g], &e->more_msgs[g], 0)) < 0) {
+			for (unsigned k = 0; k < g; k++)
+				pmq_ack(e->more[k], &e->more_msgs[k]);
+			pmq_ack(e->q, &e->msgs[0]);
+			return err;
+		}
 	e->held = 1;
 	m->data = e->msgs[0].data;
 	m->len = e->msgs[0].len;
@@ -189,6 +230,11 @@ static void pmq_tp_release(void *ep)
 	struct pmq_ep *e = ep;
 	/* one call for the batch: one space wake-up check instead of one per message */
 	int err = e->held ? pmq_ack_batch(e->q, e->msgs, e->held) : 0;
+	for (unsigned g = 0; g < e->nmore && e->held; g++) {
+		int ge = pmq_ack(e->more[g], &e->more_msgs[g]);
+		if (ge < 0 && err >= 0)
+			err = ge;
+	}
 	if (err < 0 && !e->ack_err) {
 		fprintf(stderr, "pmq-bench: pmq_ack_batch of %u messages: %s (%s)\n", e->held, pmq_strerror(err),
 			pmq_errmsg());
@@ -217,6 +263,8 @@ static void pmq_tp_release(void *ep)
 PMQ_VARIANT(PMQ_V_MPMC, mpmc)
 PMQ_VARIANT(PMQ_V_SPSC, spsc)
 PMQ_VARIANT(PMQ_V_GROUP1, group1)
+PMQ_VARIANT(PMQ_V_GROUP2, group2)
+PMQ_VARIANT(PMQ_V_GROUP4, group4)
 
 const struct transport tp_pmq = {
 	.name = "pmq",
@@ -266,6 +314,23 @@ const struct transport tp_pmq_group1 = {
 	.release = pmq_tp_release,
 };
 
+/* every further group's receiver takes one message from each group: no batch calls */
+#define PMQ_GROUPS_TRANSPORT(suffix)                   \
+	const struct transport tp_pmq_##suffix = {     \
+		.name = "pmq-" #suffix,                \
+		.probe = pmq_probe,                    \
+		.setup = pmq_setup_##suffix,           \
+		.teardown = pmq_teardown_##suffix,     \
+		.open = pmq_open_##suffix,             \
+		.file_path = pmq_path_##suffix,        \
+		.close = pmq_tp_close,                 \
+		.send = pmq_tp_send,                   \
+		.recv = pmq_tp_recv,                   \
+		.release = pmq_tp_release,             \
+	}
+PMQ_GROUPS_TRANSPORT(group2);
+PMQ_GROUPS_TRANSPORT(group4);
+
 #else /* !BENCH_HAVE_PMQ */
 
 static int pmq_absent(char *why, size_t n)
@@ -276,5 +341,7 @@ static int pmq_absent(char *why, size_t n)
 const struct transport tp_pmq = { .name = "pmq", .probe = pmq_absent };
 const struct transport tp_pmq_spsc = { .name = "pmq-spsc", .probe = pmq_absent };
 const struct transport tp_pmq_group1 = { .name = "pmq-group1", .probe = pmq_absent };
+const struct transport tp_pmq_group2 = { .name = "pmq-group2", .probe = pmq_absent };
+const struct transport tp_pmq_group4 = { .name = "pmq-group4", .probe = pmq_absent };
 
 #endif
