@@ -89,10 +89,12 @@ static void floor_start(void)
 	}
 }
 
-/* --floor-mapped: the floor's victim maps the queue file itself (read-only) and
- * pre-faults every page, as the killed holder has (pmq_open pre-faults): its exit then
- * tears down as many page-table entries as the holder's does, before the pidfd becomes
- * readable. The file's pages outlive both (the file stays), so neither frees them. */
+/* --floor-mapped: the floor's victim maps the queue file itself as pmq_open does
+ * (shared, read-write) and pre-faults every page for writing (MADV_POPULATE_WRITE, as
+ * pmq_open): its exit then tears down the same writable, dirty page-table entries as the
+ * holder's does, before the pidfd becomes readable (a read-only, read-populated mapping
+ * measured ~50 us less teardown than a holder's). The file's pages outlive both (the
+ * file stays), so neither frees them; the victim writes nothing into them. */
 static size_t fl_map_bytes;
 static char fl_map_path[4200];
 
@@ -106,9 +108,10 @@ static uint64_t floor_round(uint64_t *relay)
 	pid_t v = fork();
 	if (v == 0) {
 		if (fl_map_bytes) {
-			int fd = open(fl_map_path, O_RDONLY | O_CLOEXEC);
-			void *m = fd < 0 ? MAP_FAILED : mmap(NULL, fl_map_bytes, PROT_READ, MAP_SHARED, fd, 0);
-			if (m == MAP_FAILED || madvise(m, fl_map_bytes, MADV_POPULATE_READ) != 0)
+			int fd = open(fl_map_path, O_RDWR | O_CLOEXEC);
+			void *m = fd < 0 ? MAP_FAILED
+					 : mmap(NULL, fl_map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (m == MAP_FAILED || madvise(m, fl_map_bytes, MADV_POPULATE_WRITE) != 0)
 				_exit(1);
 		}
 		char x = 1;
