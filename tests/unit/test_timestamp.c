@@ -71,6 +71,16 @@ static unsigned run_for_ms(struct pmq *q, unsigned ms)
 	return n;
 }
 
+/* past the 10 ms warm-up, then up to a second more: a fit spoilt by preemption (a
+ * loaded machine: the suite runs two jobs, other builds may run) warms up again */
+static void settle_on_tsc(struct pmq *q)
+{
+	run_for_ms(q, 15);
+	for (int k = 0; k < 200 && q->clock.mode != SEND_CLOCK_TSC; k++)
+		run_for_ms(q, 5);
+	assert_int_equal(q->clock.mode, SEND_CLOCK_TSC);
+}
+
 static void test_tsc_path_stamps_realtime(void **st)
 {
 	(void)st;
@@ -81,12 +91,7 @@ static void test_tsc_path_stamps_realtime(void **st)
 		skip(); /* reported: no invariant TSC on this CPU (CPUID 0x80000007 EDX bit 8) */
 	}
 	assert_int_equal(q->clock.mode, SEND_CLOCK_WARMING);
-	run_for_ms(q, 15); /* past the 10 ms warm-up */
-	/* a fit spoilt by preemption (a loaded machine: the suite runs two jobs) warms up
-	 * again: give it up to a second of round trips to settle on the line */
-	for (int k = 0; k < 200 && q->clock.mode != SEND_CLOCK_TSC; k++)
-		run_for_ms(q, 5);
-	assert_int_equal(q->clock.mode, SEND_CLOCK_TSC);
+	settle_on_tsc(q);
 	run_for_ms(q, 20);
 	assert_int_equal(q->clock.mode, SEND_CLOCK_TSC);
 	/* force a re-anchor at every send: over bases of microseconds the refit may find
@@ -110,8 +115,7 @@ static void test_bad_slope_is_fitted_again(void **st)
 		pmq_close(q);
 		skip(); /* reported: no invariant TSC on this CPU */
 	}
-	run_for_ms(q, 15);
-	assert_int_equal(q->clock.mode, SEND_CLOCK_TSC);
+	settle_on_tsc(q);
 	run_for_ms(q, 2); /* the anchor is a while back: the refit has a base to measure */
 	q->clock.mult *= 2;
 	/* the next sends re-anchor (a preempted point is skipped: try a few) */
@@ -120,8 +124,7 @@ static void test_bad_slope_is_fitted_again(void **st)
 		round_trip_checked(q);
 	}
 	assert_int_equal(q->clock.mode, SEND_CLOCK_WARMING);
-	run_for_ms(q, 15);
-	assert_int_equal(q->clock.mode, SEND_CLOCK_TSC);
+	settle_on_tsc(q);
 	run_for_ms(q, 10); /* stamps from the new fit */
 	pmq_close(q);
 }
@@ -135,8 +138,7 @@ static void test_tsc_running_backwards_falls_back_to_the_clock(void **st)
 		pmq_close(q);
 		skip(); /* reported: no invariant TSC on this CPU */
 	}
-	run_for_ms(q, 15);
-	assert_int_equal(q->clock.mode, SEND_CLOCK_TSC);
+	settle_on_tsc(q);
 	/* an anchor ahead of every tick we will read: as if this thread moved to a CPU whose TSC is behind */
 	q->clock.base_tsc = send_clock_tsc() + (1ull << 62);
 	round_trip_checked(q);
