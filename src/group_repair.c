@@ -216,11 +216,12 @@ static uint64_t rebuilt_tail(struct pmq *q, uint64_t ref)
 	return tail;
 }
 
-/* Each ACTIVE group's `start` at most the tail; each lossy cursor in [lo, tail]: past
- * the tail it is pulled back (what it read there is gone), behind the ring it resumes
- * at the oldest ticket the ring holds and counts the skipped ones as lost, exactly as
- * its next receive would; a cursor laps away is damage and moves uncounted. Reliable
- * heads are hints: recover.c rewinds them from the lanes after the repair. */
+/* Each ACTIVE group's `start` at most the tail. A lossy cursor past the tail is pulled
+ * back to it (what it read there is gone); one behind the ring stays: its next receive
+ * skips to the ring and reports the gap (*lost and the group's `lost`, exactly); one so
+ * far behind that laps would wrap (2^30 laps) is damage and moves to the oldest ticket
+ * the ring holds, uncounted. Reliable heads are hints: recover.c rewinds them from the
+ * lanes after the repair. */
 static void clamp_cursors(struct pmq *q, uint64_t masks, uint64_t tail, uint64_t lo)
 {
 	for (uint32_t g = 0; g < q->max_groups; g++) {
@@ -234,14 +235,10 @@ static void clamp_cursors(struct pmq *q, uint64_t masks, uint64_t tail, uint64_t
 			continue;
 		uint64_t cur = atomic_load_explicit(&r->head, memory_order_relaxed); /* once */
 		uint64_t to = cur;
-		if (cur > tail) {
+		if (cur > tail)
 			to = tail;
-		} else if (tail - cur > ((uint64_t)q->slot_count << 31)) {
+		else if (tail - cur > ((uint64_t)q->slot_count << 30))
 			to = lo;
-		} else if (cur < lo) {
-			to = lo;
-			atomic_fetch_add_explicit(&r->lost, lo - cur, memory_order_relaxed); /* statistics */
-		}
 		if (to != cur)
 			atomic_store_explicit(&r->head, to, memory_order_relaxed);
 	}
