@@ -7,7 +7,7 @@ set -euo pipefail
 objdir=${1:-build}/src/CMakeFiles/pmq.dir
 [ -d "$objdir" ] || { echo "no objects in $objdir: build libpmq first" >&2; exit 2; }
 # the layers, top (high) to bottom: a file may call only files of a lower rank
-declare -A rank=([queue.c]=6 [ring.c]=6 [repl_group.c]=6 [recover.c]=5 [peek.c]=5 [repl_source.c]=5 [repl_mirror.c]=5
+declare -A rank=([queue.c]=7 [ring.c]=7 [repl_group.c]=6 [recover.c]=6 [group_repair.c]=5 [peek.c]=5 [repl_source.c]=5 [repl_mirror.c]=5
 	[repl_side.c]=5 [group.c]=5 [side.c]=4 [lane.c]=4 [claim.c]=4 [slot.c]=3 [format.c]=2 [attach.c]=1 [wait.c]=1 [durable.c]=0 [clock.c]=0
 	[crc32c.c]=0 [errors.c]=0 [held.c]=0)
 declare -A def

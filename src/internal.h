@@ -175,6 +175,12 @@ bool lane_peek_data(struct pmq *q);
 bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);
 void lane_rewind_heads(struct pmq *q); /* whole-file recovery: reliable heads to the first unsettled ticket */
 
+/* group_repair.c: whole-file repair of a file with groups (exclusive, docs/groups.md) */
+bool group_repair_plausible(struct pmq *q);  /* table, ring, lanes and side tags: a crash's state? */
+uint64_t group_repair_table(struct pmq *q);  /* bad records FREE, group_masks recomputed (returned) */
+void group_repair_ring(struct pmq *q, uint64_t masks, bool rebooted); /* ring, lanes, tail, cursors */
+void group_repair_side(struct pmq *q, uint64_t masks); /* free entries no ACTIVE reliable group owns */
+
 /* held.c: claim records for targeted recovery (layout.h, docs/format.md) */
 static inline struct pmq_held *held_block(const struct pmq *q, uint32_t idx)
 {
@@ -326,6 +332,23 @@ int slot_abort_writing(struct pmq *q, struct pmq_slot *s, uint64_t wr_ctl);
 /* the same for ticket lap `lap` whatever the unpublished word shows (groups: the previous
  * lap's READY, or a lossy mark): -> FREE(lap+1, aborted) */
 int slot_abort_at(struct pmq *q, struct pmq_slot *s, uint64_t word, uint32_t lap);
+/* whole-file recovery (recover.c, group_repair.c), exclusive: is the message intact (its
+ * header read once into *sh, *len its bounded length)? And give an intact message the
+ * ticket t of its position, READY (resealed when it carries a CRC) */
+bool slot_intact(const struct pmq *q, struct pmq_slot *s, struct pmq_slot *sh, uint32_t *len);
+void slot_rehome(struct pmq *q, struct pmq_slot *s, uint64_t t);
+/* the 64-bit ticket of lap L (32 bits) at slot j, taken nearest to a reference ticket */
+static inline uint64_t slot_ticket_near(const struct pmq *q, uint32_t lap, uint32_t j, uint64_t ref)
+{
+	uint64_t ref_lap = ref >> q->slot_shift;
+	uint64_t lap64 = ref_lap + (int64_t)lap_diff(lap, (uint32_t)ref_lap);
+	return (lap64 << q->slot_shift) | j;
+}
+/* does a slot header's ticket name this position and lap (laps compare in 32 bits)? */
+static inline bool slot_ticket_matches(const struct pmq *q, uint64_t ticket, uint32_t j, uint32_t lap)
+{
+	return (uint32_t)(ticket >> q->slot_shift) == lap && (ticket & q->slot_mask) == j;
+}
 /* a slot we claimed (main or side) becomes the caller's message; counts it as held */
 void slot_fill_msg(struct pmq *q, struct pmq_msg *msg, struct pmq_slot *s, uint64_t claimed, int side,
 		   uint32_t idx);

@@ -13,7 +13,8 @@
  * turn every ticket in [head,tail) that no slot holds into an aborted one so
  * nobody waits on it forever, and reset every position holding garbage to
  * the free state of its next ticket. After a reboot every survivor counts as
- * delivered once more (acks are not persisted).
+ * delivered once more (acks are not persisted). A file with groups is judged and
+ * rebuilt with its lanes and group table (group_repair.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -346,41 +347,6 @@ PMQ_EXPORT int pmq_recover(pmq_t *q)
 
 /* ---- whole-file recovery ------------------------------------------------------ */
 
-/* Is slot s's message intact? Its header is read once into *sh; *len gets its length,
- * bounded (shared memory: no second read may disagree with the check). */
-static bool slot_intact(struct pmq *q, struct pmq_slot *s, struct pmq_slot *sh, uint32_t *len)
-{
-	*len = slot_snapshot(q, s, sh);
-	return sh->len <= q->max_payload && slot_sealed(q, sh, slot_payload(s), *len);
-}
-
-/* the 64-bit ticket of lap L (32 bits) at slot j, taken nearest to a reference ticket */
-static uint64_t ticket_near(const struct pmq *q, uint32_t lap, uint32_t j, uint64_t ref)
-{
-	uint64_t ref_lap = ref >> q->slot_shift;
-	uint64_t lap64 = ref_lap + (int64_t)lap_diff(lap, (uint32_t)ref_lap);
-	return (lap64 << q->slot_shift) | j;
-}
-
-/* Does a slot header's ticket name this position and lap (laps compare in 32 bits)? */
-static bool ticket_matches(const struct pmq *q, uint64_t ticket, uint32_t j, uint32_t lap)
-{
-	return (uint32_t)(ticket >> q->slot_shift) == lap && (ticket & q->slot_mask) == j;
-}
-
-/* Give an intact message kept in the ring the ticket `t` of its position (a rebuild
- * that found it where no cursor can reach and no side room to save it). */
-static void rehome(struct pmq *q, struct pmq_slot *s, uint64_t t)
-{
-	struct pmq_slot sh;
-	uint32_t len = slot_snapshot(q, s, &sh);
-	s->ticket = t; /* plain stores: exclusive, nobody else is attached */
-	if (sh.hflags & SLOT_HF_CRC)
-		s->crc = slot_crc(s, slot_payload(s), len); /* verified by the caller's slot_intact */
-	atomic_store_explicit(&s->ctl, ctl_make((uint32_t)(t >> q->slot_shift), ST_READY, PMQ_NO_OWNER, 0, 0),
-			      memory_order_relaxed);
-}
-
 static void dead_letter_corrupt_main(struct pmq *q, struct pmq_slot *s, uint32_t j, uint64_t c)
 {
 	uint64_t claimed = ctl_make(ctl_lap(c), ST_CLAIMED, q->index, 0, 0);
@@ -393,6 +359,38 @@ static void dead_letter_corrupt_main(struct pmq *q, struct pmq_slot *s, uint32_t
 		/* no room: keep the bytes where they are, deliverable, rather than drop them */
 		atomic_store_explicit(&s->ctl, c, memory_order_release);
 	}
+}
+
+/* The side area of a rebuild: check survivors, count them once more (recount_side
+ * rebuilds hint and credits), then make every reader rescan. */
+static void rebuild_side(struct pmq *q, bool rebooted)
+{
+	struct pmq_header *h = q->hdr;
+	for (uint32_t e = 0; e < q->side_count; e++) {
+		struct pmq_slot *d = side_slot(q, e);
+		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_relaxed);
+		unsigned st = ctl_state(c);
+		if (st > ST_DEAD) { /* no such state: a damaged entry, nothing in it to save */
+			atomic_store_explicit(&d->ctl, ctl_free(ctl_lap(c) + 1), memory_order_relaxed);
+			continue;
+		}
+		if (st != ST_READY && st != ST_DEAD)
+			continue;
+		struct pmq_slot sh;
+		uint32_t len;
+		if (!slot_intact(q, d, &sh, &len)) {
+			d->reason = DR_CORRUPT; /* its CRC stays wrong: never replayed, never delivered */
+			atomic_store_explicit(&d->ctl, ctl_make(ctl_lap(c) + 1, ST_DEAD, PMQ_NO_OWNER, 0, 0),
+					      memory_order_relaxed);
+			continue;
+		}
+		if (st == ST_READY && rebooted) {
+			d->deliveries = sh.deliveries + 1;
+			if (sh.hflags & SLOT_HF_CRC)
+				d->crc = slot_crc(d, slot_payload(d), len); /* verified just above */
+		}
+	}
+	atomic_fetch_add_explicit(&h->side_seq, 1, memory_order_release); /* as side_seq_bump: entries rewritten above, rescan */
 }
 
 static void rebuild(struct pmq *q, bool rebooted)
@@ -415,7 +413,7 @@ static void rebuild(struct pmq *q, bool rebooted)
 		struct pmq_slot sh; /* the header, read once */
 		uint32_t len;
 		bool intact = slot_intact(q, s, &sh, &len);
-		bool ticket_ok = ticket_matches(q, sh.ticket, j, lap);
+		bool ticket_ok = slot_ticket_matches(q, sh.ticket, j, lap);
 		if (st == ST_READY && (!ticket_ok || !intact)) {
 			dead_letter_corrupt_main(q, s, j, c);
 			continue;
@@ -435,7 +433,7 @@ static void rebuild(struct pmq *q, bool rebooted)
 				max_ready = t;
 			have_ready = true;
 		} else if (st == ST_FREE) {
-			uint64_t t = ticket_near(q, lap, j, ref);
+			uint64_t t = slot_ticket_near(q, lap, j, ref);
 			if (t < min_free)
 				min_free = t;
 		}
@@ -483,7 +481,7 @@ static void rebuild(struct pmq *q, bool rebooted)
 			c = atomic_load_explicit(&s->ctl, memory_order_relaxed);
 			if (ctl_state(c) == ST_READY) { /* no side room (or no credit) */
 				if (held) {
-					rehome(q, s, t_next - q->slot_count); /* the ticket [head, tail) has here */
+					slot_rehome(q, s, t_next - q->slot_count); /* the ticket [head, tail) has here */
 				} else if (t_next + 1 > homeless_end) {
 					homeless_end = t_next + 1; /* re-homed past tail below */
 				}
@@ -504,7 +502,7 @@ static void rebuild(struct pmq *q, bool rebooted)
 		uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed); /* exclusive: no race */
 		uint32_t lt = (uint32_t)(t >> q->slot_shift);
 		if (ctl_state(c) == ST_READY) {
-			rehome(q, s, t);
+			slot_rehome(q, s, t);
 		} else if (!(ctl_state(c) == ST_FREE && ctl_lap(c) == lt + 1)) {
 			atomic_store_explicit(&s->ctl, ctl_make(lt + 1, ST_FREE, PMQ_NO_OWNER, 0, CTL_F_ABORTED),
 					      memory_order_relaxed);
@@ -516,32 +514,41 @@ static void rebuild(struct pmq *q, bool rebooted)
 	atomic_store_explicit(&h->head, head, memory_order_relaxed);
 	atomic_store_explicit(&h->tail, tail, memory_order_relaxed);
 
-	/* side area: check survivors, count them once more (recount_side rebuilds hint and credits) */
-	for (uint32_t e = 0; e < q->side_count; e++) {
-		struct pmq_slot *d = side_slot(q, e);
-		uint64_t c = atomic_load_explicit(&d->ctl, memory_order_relaxed);
-		unsigned st = ctl_state(c);
-		if (st > ST_DEAD) { /* no such state: a damaged entry, nothing in it to save */
-			atomic_store_explicit(&d->ctl, ctl_free(ctl_lap(c) + 1), memory_order_relaxed);
-			continue;
-		}
-		if (st != ST_READY && st != ST_DEAD)
-			continue;
-		struct pmq_slot sh;
-		uint32_t len;
-		if (!slot_intact(q, d, &sh, &len)) {
-			d->reason = DR_CORRUPT; /* its CRC stays wrong: never replayed, never delivered */
-			atomic_store_explicit(&d->ctl, ctl_make(ctl_lap(c) + 1, ST_DEAD, PMQ_NO_OWNER, 0, 0),
-					      memory_order_relaxed);
-			continue;
-		}
-		if (st == ST_READY && rebooted) {
-			d->deliveries = sh.deliveries + 1;
-			if (sh.hflags & SLOT_HF_CRC)
-				d->crc = slot_crc(d, slot_payload(d), len); /* verified just above */
-		}
+	rebuild_side(q, rebooted);
+}
+
+/* Whole file, groups: every lane of every group and the side area, for any owner (dead
+ * holders' lane claims move to their group's redeliveries, counted). A main word of such
+ * a queue never names a holder: the ring's repair judges it. A pass that found no room
+ * runs once more, as settle_owner. */
+static void settle_groups_all(struct pmq *q)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		struct tally t = {0, 0};
+		for (unsigned g = 1; g <= q->max_groups; g++)
+			for (uint32_t j = 0; j < q->slot_count; j++)
+				while (settle_main(q, ANY_OWNER, j, &t, g))
+					;
+		for (uint32_t e = 0; e < q->side_count; e++)
+			while (settle_side(q, ANY_OWNER, e, &t))
+				;
+		if (!t.stuck)
+			return;
 	}
-	atomic_fetch_add_explicit(&h->side_seq, 1, memory_order_release); /* as side_seq_bump: entries rewritten above, rescan */
+}
+
+/* A file with groups (docs/groups.md, "Recovery"): the table first (it says whose lanes
+ * count), then what dead owners left, the claimed tickets records name, the ring with the
+ * lanes and the cursors, and the side area (group_repair.c). */
+static void rebuild_groups(struct pmq *q, bool rebooted)
+{
+	uint64_t masks = group_repair_table(q);
+	settle_groups_all(q);
+	for (uint32_t i = 0; i < q->max_attach; i++)
+		claim_settle(q, i, true); /* every claimed-unpublished ticket a record names: aborted */
+	group_repair_ring(q, masks, rebooted);
+	rebuild_side(q, rebooted);
+	group_repair_side(q, masks);
 }
 
 /* The side hint and the dead-letter credits, counted from the side area itself (at the
@@ -589,7 +596,7 @@ static bool main_slot_plausible(struct pmq *q, uint32_t j, uint64_t head, uint64
 	if (st == ST_MOVED && ctl_side(c) >= q->side_count)
 		return false;
 	if (st == ST_READY) /* each field read once */
-		return ticket_matches(q, READ_ONCE(s->ticket), j, lap) && READ_ONCE(s->len) <= q->max_payload;
+		return slot_ticket_matches(q, READ_ONCE(s->ticket), j, lap) && READ_ONCE(s->len) <= q->max_payload;
 	return true;
 }
 
@@ -607,17 +614,34 @@ static bool side_entry_plausible(struct pmq *q, uint32_t e)
 	return st != ST_MOVED || ctl_side(c) < q->side_count;
 }
 
-/* One walk over every control word: O(slots + side entries), at exclusive open only. */
+/* The side area's counters and entries (both kinds of file). */
+static bool side_plausible(struct pmq *q)
+{
+	struct pmq_header *h = q->hdr;
+	/* relaxed: nobody else is attached */
+	if (atomic_load_explicit(&h->side_hint, memory_order_relaxed) > q->side_count ||
+	    atomic_load_explicit(&h->dlq_count, memory_order_relaxed) > q->side_count)
+		return false;
+	for (uint32_t e = 0; e < q->side_count; e++)
+		if (!side_entry_plausible(q, e))
+			return false;
+	return true;
+}
+
+/* One walk over every control word: O(slots + side entries), at exclusive open only.
+ * A file with groups: its main head is unused; the table, the lanes and the side tags
+ * decide with the ring (group_repair.c). */
 static bool file_plausible(struct pmq *q)
 {
+	if (q->max_groups)
+		return side_plausible(q) && group_repair_plausible(q);
 	struct pmq_header *h = q->hdr;
 	/* relaxed: nobody else is attached */
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	if (head > tail + q->max_attach || tail - head > q->slot_count + (uint64_t)q->max_attach)
 		return false;
-	if (atomic_load_explicit(&h->side_hint, memory_order_relaxed) > q->side_count ||
-	    atomic_load_explicit(&h->dlq_count, memory_order_relaxed) > q->side_count)
+	if (!side_plausible(q))
 		return false;
 	/* head past tail only over tickets a dead producer claimed and was aborted on */
 	for (uint64_t t = tail; t < head; t++) {
@@ -627,9 +651,6 @@ static bool file_plausible(struct pmq *q)
 	}
 	for (uint32_t j = 0; j < q->slot_count; j++)
 		if (!main_slot_plausible(q, j, head, tail))
-			return false;
-	for (uint32_t e = 0; e < q->side_count; e++)
-		if (!side_entry_plausible(q, e))
 			return false;
 	return true;
 }
@@ -644,15 +665,16 @@ int recover_whole_file(struct pmq *q, bool rebooted)
 		atomic_store_explicit(&h->space_waiters[k], 0, memory_order_relaxed);
 	}
 	/* a damaged file is rebuilt like one after a reboot, without counting deliveries
-	 * (what it cost shows as aborted tickets and DR_CORRUPT dead letters) */
-	/* groups: the main words of settled messages stay READY (docs/groups.md), which the
-	 * rebuild's rules would take for survivors: a file with groups is not rebuilt (its
-	 * holders were recovered above; damage repair is left out, docs/groups.md) */
-	bool repair = !q->max_groups && (rebooted || !file_plausible(q));
-	if (q->max_groups)
-		lane_rewind_heads(q);
-	if (repair)
+	 * (what it cost shows as aborted tickets and DR_CORRUPT dead letters). groups: the
+	 * main words of settled messages stay READY (docs/groups.md): the lanes say which
+	 * messages survive, so such a file has a rebuild of its own */
+	bool repair = rebooted || !file_plausible(q);
+	if (repair && q->max_groups)
+		rebuild_groups(q, rebooted);
+	else if (repair)
 		rebuild(q, rebooted);
+	if (q->max_groups)
+		lane_rewind_heads(q); /* after the rebuild: from the lanes it left */
 	recount_side(q); /* every exclusive open: credits a crash left uncounted come back */
 	if (repair) {
 		if (rebooted)

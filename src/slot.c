@@ -1,9 +1,9 @@
 /*
  * slot.c - operations on one slot that the ring, the side area and recovery share:
- * reading a header once (snapshot, seal check), aborting a WRITING main slot, and
- * handing a claimed slot to the caller as a message. The lowest file of the data
- * path: it calls only wait.c (wakes), durable.c and crc32c.c, never ring.c, side.c
- * or recover.c. Memory-order labels are listed in docs/memory-ordering.md.
+ * reading a header once (snapshot, seal check, the whole-file intact check and re-home),
+ * aborting a WRITING main slot, and handing a claimed slot to the caller as a message.
+ * The lowest file of the data path: it calls only wait.c (wakes), durable.c and
+ * crc32c.c, never ring.c, side.c or recover.c. Memory-order labels are listed in docs/memory-ordering.md.
  */
 #include <errno.h>
 #include <string.h>
@@ -23,6 +23,27 @@ bool slot_sealed(const struct pmq *q, const struct pmq_slot *copy, const uint8_t
 	if (!(copy->hflags & SLOT_HF_CRC))
 		return true;
 	return copy->len <= q->max_payload && slot_crc(copy, payload, len) == copy->crc;
+}
+
+/* Exclusive (whole-file recovery). The header is read once into *sh; *len gets its
+ * length, bounded (shared memory: no second read may disagree with the check). */
+bool slot_intact(const struct pmq *q, struct pmq_slot *s, struct pmq_slot *sh, uint32_t *len)
+{
+	*len = slot_snapshot(q, s, sh);
+	return sh->len <= q->max_payload && slot_sealed(q, sh, slot_payload(s), *len);
+}
+
+/* Exclusive: an intact message kept in the ring gets the ticket `t` of its position (a
+ * rebuild found it where no cursor can reach and no side room to save it). */
+void slot_rehome(struct pmq *q, struct pmq_slot *s, uint64_t t)
+{
+	struct pmq_slot sh;
+	uint32_t len = slot_snapshot(q, s, &sh);
+	s->ticket = t; /* plain stores: exclusive, nobody else is attached */
+	if (sh.hflags & SLOT_HF_CRC)
+		s->crc = slot_crc(s, slot_payload(s), len); /* verified by the caller's slot_intact */
+	atomic_store_explicit(&s->ctl, ctl_make((uint32_t)(t >> q->slot_shift), ST_READY, PMQ_NO_OWNER, 0, 0),
+			      memory_order_relaxed);
 }
 
 /* WRITING(L,p), or a claimed-unpublished FREE(L) (format 2, claim.c) -> FREE(L+1, aborted):
