@@ -208,6 +208,9 @@ assert {g["group"]: g["lag"] for g in d["groups"]}["a"] == 3, d  # m3, m4, m5 no
 for fam in ("pmq_group_lag", "pmq_group_lost_total"):
     assert "# TYPE %s " % fam in page, fam
 assert 'queue="plain",group' not in page, "a queue without groups has group series"
+for g, want in (("fast", 0.2), ("slow", 0.25), ("plain", 0.0), ("tap", 0.0)):  # the group leases
+    m = re.search(r'^pmq_group_lease_seconds\{queue="leases",group="%s"\} (\S+)$' % g, page, re.M)
+    assert m and float(m.group(1)) == want, ("lease", g, m and m.group(1), want)
 PY
 fi
 finish
