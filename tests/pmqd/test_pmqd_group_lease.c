@@ -6,10 +6,14 @@
  *    consumer gets it again, delivery 2, well before 30 s) and logs it with the group's
  *    lease; slow's member keeps its message (in flight 1, nothing redelivered);
  *  - pmqd's stat shows the queue's shortest lease (lease_min_ns) so its probe follows it;
+ *  - a hostile record lease (1 ns, all ones) stays within 1 ms..7 days in pmqd's view;
  *  - a group made with a 250 ms lease (pmq_group_create_ex) while pmqd watches the
  *    queue: pmqd learns its lease at its next look and requeues its holder in time.
  */
 #include "harness.h"
+
+#include <stdatomic.h>
+#include <sys/mman.h>
 
 #define MS 1000000ull
 
@@ -180,11 +184,60 @@ static void test_group_made_later_gets_its_lease(void)
 	pmq_close(p);
 }
 
+/* The lease word of group `name`'s record in queue's file: records are 256 B at a page-aligned
+ * table, the name 8 B in, the lease 56 B in (docs/format.md). *map/len: the mapping to unmap. */
+static _Atomic uint64_t *record_lease(const char *queue, const char *name, void **map, size_t *len)
+{
+	char path[600], want[32] = { 0 };
+	snprintf(path, sizeof(path), "%s/%s.pmq", h_dir, queue);
+	snprintf(want, sizeof(want), "%s", name);
+	int fd = open(path, O_RDWR);
+	H_CHECK(fd >= 0, "open %s", path);
+	struct stat st;
+	H_CHECK(fstat(fd, &st) == 0, "fstat");
+	*len = (size_t)st.st_size;
+	uint8_t *m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	H_CHECK(m != MAP_FAILED, "mmap");
+	*map = m;
+	for (size_t off = 0; off + 256 <= *len; off += 256)
+		if (!memcmp(m + off + 8, want, sizeof(want)))
+			return (_Atomic uint64_t *)(void *)(m + off + 56);
+	H_FAIL("no record of group %s in %s", name, path);
+	return NULL;
+}
+
+/* A hostile writer of the file sets a group's lease to 1 ns or to all ones: pmqd's view
+ * (stat's lease_min_ns, the probe interval) stays inside 1 ms..7 days and it goes on
+ * answering; a record set back to 0 gives the queue's lease again. */
+static void test_hostile_record_lease_is_bounded(void)
+{
+	void *map, *map2;
+	size_t len, len2;
+	_Atomic uint64_t *slow = record_lease("gl", "slow", &map, &len);
+	_Atomic uint64_t *fast = record_lease("gl", "fast", &map2, &len2);
+	H_CHECK(atomic_load(fast) == 200 * MS, "fast's record holds its 200 ms lease");
+	atomic_store(slow, 1);
+	H_CHECK(await_lease_min("gl", PMQ_GROUP_LEASE_MIN_NS, 5000), "a 1 ns record lease reads as 1 ms in pmqd");
+	atomic_store(slow, UINT64_MAX);
+	atomic_store(fast, UINT64_MAX);
+	H_CHECK(await_lease_min("gl", 30000 * MS, 5000), "all-ones leases read as 7 days: the queue's 30 s is shortest");
+	atomic_store(slow, 0);
+	atomic_store(fast, 200 * MS);
+	H_CHECK(await_lease_min("gl", 200 * MS, 5000), "restored: 200 ms again");
+	char reply[256];
+	H_CHECK(h_request("ping", reply, sizeof(reply)) == 0 && !strncmp(reply, "ok ", 3), "pmqd still answers");
+	munmap(map, len);
+	munmap(map2, len2);
+	printf("ok: hostile record leases (1 ns, all ones) stayed within 1 ms..7 days in pmqd\n");
+}
+
 int main(void)
 {
 	h_setup("glease");
 	h_start_pmqd();
 	test_group_lease_requeues_only_its_holder();
+	test_hostile_record_lease_is_bounded();
 	test_group_made_later_gets_its_lease();
 	h_done();
 	printf("PASS\n");
