@@ -69,12 +69,7 @@ static const char *role_name(uint32_t role)
 	}
 }
 
-/*
- * How often to read a queue's table. Processes we cannot watch by pidfd need
- * their tokens probed (probe_ms); leases need heartbeats (lease / 8); the
- * rest only a slow safety net (10 x probe_ms), since each read probes every
- * token (three system calls per attachment).
- */
+/* a group's lease from shared memory, bounded (pmqd.h) */
 uint64_t supervisor_bound_lease(uint64_t lease_ns, uint64_t queue_ns)
 {
 	if (lease_ns == 0 || lease_ns == queue_ns)
@@ -84,6 +79,13 @@ uint64_t supervisor_bound_lease(uint64_t lease_ns, uint64_t queue_ns)
 	return lease_ns > PMQ_GROUP_LEASE_MAX_NS ? PMQ_GROUP_LEASE_MAX_NS : lease_ns;
 }
 
+/*
+ * How often to read a queue's table. Processes we cannot watch by pidfd need
+ * their tokens probed (probe_ms); leases need heartbeats (an eighth of the
+ * shortest lease of the queue and its groups); the rest only a slow safety net
+ * (10 x probe_ms), since each read probes every token (three system calls per
+ * attachment).
+ */
 static uint64_t queue_interval(const struct reg_queue *rq)
 {
 	uint64_t iv = rq->n_probe ? probe_ns : probe_ns * 10;
