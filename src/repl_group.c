@@ -215,8 +215,8 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 	atomic_store_explicit(&r->redelivered, g->redelivered + (lossy ? 0 : head - floor), memory_order_relaxed);
 	atomic_store_explicit(&r->dead_lettered, g->dead_lettered, memory_order_relaxed);
 	atomic_store_explicit(&r->lost, g->lost, memory_order_relaxed);
-	/* relaxed: fixed for an incarnation; every record carries it (a mirror first filled by a
-	 * primary that did not ship leases learns it from the next one) */
+	/* relaxed: fixed for an incarnation, written with the other fields (fresh: while INIT, before
+	 * the release below; otherwise the same value again, or 0 from a primary before group leases) */
 	atomic_store_explicit(&r->lease_ns, g->lease_ns, memory_order_relaxed);
 	if (fresh) {
 		/* seq_cst as a create (G2): the mask names the group before it is ACTIVE */
