@@ -80,7 +80,7 @@ struct pmq_config {
 	/* 1.1: consumer groups (docs/groups.md). Read only when .size covers them. */
 	uint32_t max_groups;      /* 0: no groups, consumers compete (the 1.0 queue); 1..PMQ_GROUPS_MAX */
 	uint32_t reserved_cfg;    /* 0 */
-	const char *groups;       /* groups made with the queue: "name[:lossy][,name[:lossy]...]" (NULL: none) */
+	const char *groups;       /* groups made with the queue: "name[:lossy][:lease=MS][,...]" (NULL: none) */
 };
 
 /* Sized initialisers (1.1): each writes only the `size` bytes its caller's struct has,
@@ -282,10 +282,29 @@ int pmq_get_config_sized(pmq_t *q, struct pmq_config *cfg, size_t size); /* 1.1:
 #define PMQ_GROUP_NAME_MAX 31 /* [A-Za-z0-9_.-], not starting with '.' */
 #define PMQ_GROUP_LOSSY 0x1u  /* at-most-once: no ack, no redelivery, never blocks producers */
 
+/* A group's own lease (pmqd's lease check for its holders; 0: the queue's lease_ns) must
+ * lie in this range. The lease action stays the queue's. */
+#define PMQ_GROUP_LEASE_MIN_NS 1000000ull             /* 1 ms */
+#define PMQ_GROUP_LEASE_MAX_NS (7ull * 86400000000000ull) /* 7 days */
+
 /* Create a group starting at the queue's tail (it sees messages sent from now on).
  * -EEXIST, -ENOSPC (max_groups reached), -EINVAL (bad name or flags),
  * -EOPNOTSUPP (queue made without groups). Any handle of the queue may call it. */
 int pmq_group_create(pmq_t *q, const char *group, unsigned flags);
+
+/* Options of pmq_group_create_ex() (size-prefixed, init with pmq_group_opts_init). */
+struct pmq_group_opts {
+	uint32_t size;
+	uint32_t flags;    /* PMQ_GROUP_LOSSY */
+	uint64_t lease_ns; /* the group's own lease, PMQ_GROUP_LEASE_MIN_NS..MAX_NS; 0: the queue's.
+	                    * A lossy group holds nothing: a lease on one is -EINVAL */
+};
+void pmq_group_opts_init_sized(struct pmq_group_opts *o, size_t size);
+#define pmq_group_opts_init(o) pmq_group_opts_init_sized((o), sizeof(*(o)))
+
+/* pmq_group_create with options (NULL: as flags 0). Errors as pmq_group_create, and
+ * -EINVAL for a size below the 1.1 struct's, a lease out of range or on a lossy group. */
+int pmq_group_create_ex(pmq_t *q, const char *group, const struct pmq_group_opts *o);
 
 /* Delete a group: producers stop waiting for it, its redeliveries and dead letters are
  * freed, its attached consumers get -EIDRM. -ENOENT if there is no such group. */
@@ -304,7 +323,7 @@ struct pmq_group_info {
 	uint64_t dead_lettered; /* dead-lettered in this group so far */
 	uint64_t lost;          /* lossy: messages skipped after falling a lap behind, so far */
 	uint32_t consumers;     /* attached consumers of the group */
-	uint32_t reserved;
+	uint32_t lease_ms;      /* the group's own lease in ms, rounded up (0: the queue's applies) */
 };
 
 /* Fill up to n entries; returns how many groups exist (may exceed n). */

@@ -44,6 +44,20 @@ int pmq_attachments_ex(pmq_t *q, struct pmq_attach_info *out, unsigned n, unsign
  */
 int pmq_requeue_holder(pmq_t *q, uint32_t index, uint32_t incarnation);
 
+/*
+ * Leases per consumer group (1.1, docs/groups.md). pmq_attach_lease: the lease that
+ * applies to attachment `index` while it is incarnation `incarnation`: its group's
+ * own lease for a member of a reliable group that has one, else the queue's
+ * (lease_ns of its config; 0: none). A group's stored lease is bounded to
+ * PMQ_GROUP_LEASE_MIN_NS..MAX_NS. -EINVAL for an index out of the table, -ESTALE
+ * if the entry is no longer that incarnation.
+ * pmq_lease_min: the shortest lease any holder of the queue can have now: the
+ * least of the queue's and every reliable group's own (0: none has one), for a
+ * supervisor's probe interval.
+ */
+int pmq_attach_lease(pmq_t *q, uint32_t index, uint32_t incarnation, uint64_t *lease_ns);
+int pmq_lease_min(pmq_t *q, uint64_t *lease_ns);
+
 /* --- replication ------------------------------------------------------------
  * What pmqd's replicator (on the primary) and standby receiver use; see
  * docs/failover.md and docs/failover.md. Applications need none of it:
@@ -233,6 +247,7 @@ struct pmq_repl_group {
 	uint64_t created_ns;
 	uint64_t redelivered, dead_lettered, lost; /* the group's counters */
 	char name[32];        /* NUL-terminated, at most PMQ_GROUP_NAME_MAX characters */
+	uint64_t lease_ns;    /* the group's own lease (0: the queue's; reliable groups only) */
 };
 
 /*

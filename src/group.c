@@ -34,20 +34,59 @@ int group_check_name(const char *name)
 	return 0;
 }
 
-/* One "name[:lossy]" item of a config's groups list, copied into name[] and *flags. */
-static int parse_item(const char *p, size_t len, char name[PMQ_GROUP_NAME_MAX + 1], unsigned *flags)
+/* One ":lease=MS" option: digits only, 1..PMQ_GROUP_LEASE_MAX_NS in ms. */
+static int parse_lease(const char *item, size_t ilen, const char *v, size_t vlen, uint64_t *lease_ns)
+{
+	const uint64_t max_ms = PMQ_GROUP_LEASE_MAX_NS / 1000000ull;
+	uint64_t ms = 0;
+	bool ok = vlen > 0 && vlen <= 10;
+	for (size_t i = 0; ok && i < vlen; i++) {
+		ok = v[i] >= '0' && v[i] <= '9';
+		ms = ms * 10 + (uint64_t)(v[i] - '0'); /* at most 10 digits: no overflow */
+	}
+	if (!ok || ms < 1 || ms > max_ms)
+		return pmq_fail(-EINVAL, "config: groups item \"%.*s\": lease \"%.*s\" is not a number of ms in 1..%llu",
+				(int)ilen, item, (int)vlen, v, (unsigned long long)max_ms);
+	*lease_ns = ms * 1000000ull;
+	return 0;
+}
+
+/* One "name[:lossy|:reliable][:lease=MS]" item of a config's groups list, copied into
+ * name[], *flags and *lease_ns. Each option at most once; a lease on a lossy group is refused. */
+static int parse_item(const char *p, size_t len, char name[PMQ_GROUP_NAME_MAX + 1], unsigned *flags,
+		      uint64_t *lease_ns)
 {
 	*flags = 0;
+	*lease_ns = 0;
 	const char *colon = memchr(p, ':', len);
 	size_t nlen = colon ? (size_t)(colon - p) : len;
-	if (colon) {
-		size_t rest = len - nlen - 1;
-		if (rest == 5 && memcmp(colon + 1, "lossy", 5) == 0)
-			*flags = PMQ_GROUP_LOSSY;
-		else if (!(rest == 8 && memcmp(colon + 1, "reliable", 8) == 0))
-			return pmq_fail(-EINVAL, "config: groups item \"%.*s\": after ':' only \"lossy\" or "
-						 "\"reliable\"", (int)len, p);
+	bool kind_seen = false, lease_seen = false;
+	for (const char *o = colon; o;) {
+		const char *v = o + 1, *end = p + len;
+		const char *next = memchr(v, ':', (size_t)(end - v));
+		size_t olen = (size_t)((next ? next : end) - v);
+		bool kind = (olen == 5 && !memcmp(v, "lossy", 5)) || (olen == 8 && !memcmp(v, "reliable", 8));
+		if (kind) {
+			if (kind_seen)
+				return pmq_fail(-EINVAL, "config: groups item \"%.*s\" names its kind twice", (int)len, p);
+			kind_seen = true;
+			*flags = olen == 5 ? PMQ_GROUP_LOSSY : 0;
+		} else if (olen >= 6 && !memcmp(v, "lease=", 6)) {
+			if (lease_seen)
+				return pmq_fail(-EINVAL, "config: groups item \"%.*s\" has two leases", (int)len, p);
+			lease_seen = true;
+			int rc = parse_lease(p, len, v + 6, olen - 6, lease_ns);
+			if (rc)
+				return rc;
+		} else {
+			return pmq_fail(-EINVAL, "config: groups item \"%.*s\": option \"%.*s\" is unknown; after ':' "
+						 "use \"lossy\", \"reliable\" or \"lease=MS\"", (int)len, p, (int)olen, v);
+		}
+		o = next;
 	}
+	if ((*flags & PMQ_GROUP_LOSSY) && *lease_ns)
+		return pmq_fail(-EINVAL, "config: groups item \"%.*s\": a lossy group holds nothing, so it has no "
+					 "lease; drop \":lease=\" or make it reliable", (int)len, p);
 	if (nlen > PMQ_GROUP_NAME_MAX)
 		return pmq_fail(-EINVAL, "config: group name \"%.*s\" is longer than %d characters", (int)nlen, p,
 				PMQ_GROUP_NAME_MAX);
@@ -57,8 +96,7 @@ static int parse_item(const char *p, size_t len, char name[PMQ_GROUP_NAME_MAX + 
 }
 
 /* Walk a config's groups list; fn gets each item (NULL fn: only validate). */
-int group_parse_list(const char *spec, uint32_t max_groups,
-		     void (*fn)(void *arg, uint32_t i, const char *name, unsigned flags), void *arg)
+int group_parse_list(const char *spec, uint32_t max_groups, group_item_fn *fn, void *arg)
 {
 	if (!spec)
 		return 0;
@@ -70,7 +108,8 @@ int group_parse_list(const char *spec, uint32_t max_groups,
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		char name[PMQ_GROUP_NAME_MAX + 1];
 		unsigned flags;
-		int rc = parse_item(p, len, name, &flags);
+		uint64_t lease_ns;
+		int rc = parse_item(p, len, name, &flags, &lease_ns);
 		if (rc)
 			return rc;
 		if (n >= max_groups)
@@ -81,7 +120,7 @@ int group_parse_list(const char *spec, uint32_t max_groups,
 				return pmq_fail(-EINVAL, "config: group \"%s\" is listed twice", name);
 		memcpy(seen[n], name, sizeof(name));
 		if (fn)
-			fn(arg, n, name, flags);
+			fn(arg, n, name, flags, lease_ns);
 		n++;
 		if (!end)
 			return 0;
@@ -95,7 +134,7 @@ struct init_ctx {
 	uint64_t masks;
 };
 
-static void init_one(void *arg, uint32_t i, const char *name, unsigned flags)
+static void init_one(void *arg, uint32_t i, const char *name, unsigned flags, uint64_t lease_ns)
 {
 	struct init_ctx *c = arg;
 	struct pmq_group_rec *r = (struct pmq_group_rec *)(c->base + c->g->group_off + (size_t)i * PMQ_GROUP_REC_SIZE);
@@ -104,6 +143,7 @@ static void init_one(void *arg, uint32_t i, const char *name, unsigned flags)
 	/* relaxed: the file is not shared yet (it is linked into place after msync) */
 	atomic_store_explicit(&r->start, 0, memory_order_relaxed);
 	atomic_store_explicit(&r->head, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->lease_ns, lease_ns, memory_order_relaxed);
 	unsigned gf = (flags & PMQ_GROUP_LOSSY) ? GROUP_F_LOSSY : 0;
 	atomic_store_explicit(&r->word, gw_make(GS_ACTIVE, gf, 1), memory_order_relaxed);
 	c->masks |= (flags & PMQ_GROUP_LOSSY) ? (1ull << (32 + i)) : (1ull << i);
@@ -220,13 +260,58 @@ static int groups_handle_check(pmq_t *q, const char *name, bool need_name)
 	return need_name ? group_check_name(name) : 0; /* a NULL name is -EINVAL there */
 }
 
+/* The size of the 1.1 struct: every caller's has at least these fields. */
+#define PMQ_GROUP_OPTS_SIZE_1_1 (offsetof(struct pmq_group_opts, lease_ns) + sizeof(uint64_t))
+
+PMQ_EXPORT void pmq_group_opts_init_sized(struct pmq_group_opts *o, size_t size)
+{
+	/* only the caller's bytes (a later build's struct may be longer, never shorter) */
+	if (size < PMQ_GROUP_OPTS_SIZE_1_1 || size > sizeof(*o))
+		size = size < PMQ_GROUP_OPTS_SIZE_1_1 ? PMQ_GROUP_OPTS_SIZE_1_1 : sizeof(*o);
+	memset(o, 0, size);
+	o->size = (uint32_t)size;
+}
+
+/* A group's options, checked; NULL means flags 0 and the queue's lease. */
+static int group_opts_check(const struct pmq *q, const char *name, const struct pmq_group_opts *in,
+			    struct pmq_group_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (in) {
+		if (in->size < PMQ_GROUP_OPTS_SIZE_1_1 || in->size > 4096)
+			return pmq_fail(-EINVAL, "pmq_group_create_ex: options size %u is wrong (at least %zu); call "
+						 "pmq_group_opts_init() first", in->size, (size_t)PMQ_GROUP_OPTS_SIZE_1_1);
+		memcpy(o, in, in->size < sizeof(*o) ? in->size : sizeof(*o));
+	}
+	if (o->flags & ~PMQ_GROUP_LOSSY)
+		return pmq_fail(-EINVAL, "pmq_group_create: unknown flags 0x%x", o->flags & ~PMQ_GROUP_LOSSY);
+	if (o->lease_ns && (o->flags & PMQ_GROUP_LOSSY))
+		return pmq_fail(-EINVAL, "queue \"%s\": group \"%s\" is lossy and holds nothing, so it has no lease; "
+					 "leave lease_ns 0 or make it reliable", q->name, name);
+	if (o->lease_ns && (o->lease_ns < PMQ_GROUP_LEASE_MIN_NS || o->lease_ns > PMQ_GROUP_LEASE_MAX_NS))
+		return pmq_fail(-EINVAL, "queue \"%s\": group \"%s\": lease %llu ns is outside %llu..%llu (1 ms to "
+					 "7 days; 0: the queue's)", q->name, name, (unsigned long long)o->lease_ns,
+				(unsigned long long)PMQ_GROUP_LEASE_MIN_NS, (unsigned long long)PMQ_GROUP_LEASE_MAX_NS);
+	return 0;
+}
+
 PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
+{
+	struct pmq_group_opts o;
+	pmq_group_opts_init(&o);
+	o.flags = flags;
+	return pmq_group_create_ex(q, name, &o);
+}
+
+PMQ_EXPORT int pmq_group_create_ex(pmq_t *q, const char *name, const struct pmq_group_opts *opts)
 {
 	int rc = groups_handle_check(q, name, true);
 	if (rc)
 		return rc;
-	if (flags & ~PMQ_GROUP_LOSSY)
-		return pmq_fail(-EINVAL, "pmq_group_create: unknown flags 0x%x", flags & ~PMQ_GROUP_LOSSY);
+	struct pmq_group_opts o;
+	if ((rc = group_opts_check(q, name, opts, &o)))
+		return rc;
+	unsigned flags = o.flags;
 	uint64_t w;
 	if (find_group(q, name, &w) >= 0)
 		return pmq_fail(-EEXIST, "queue \"%s\": group \"%s\" exists already", q->name, name);
@@ -248,6 +333,8 @@ PMQ_EXPORT int pmq_group_create(pmq_t *q, const char *name, unsigned flags)
 		atomic_store_explicit(&r->redelivered, 0, memory_order_relaxed); /* statistics */
 		atomic_store_explicit(&r->dead_lettered, 0, memory_order_relaxed);
 		atomic_store_explicit(&r->lost, 0, memory_order_relaxed);
+		/* relaxed: published with the name by the release of ACTIVE (G3) */
+		atomic_store_explicit(&r->lease_ns, o.lease_ns, memory_order_relaxed);
 		uint64_t bit = gf ? 1ull << (32 + g) : 1ull << g;
 		if (!gf) {
 			/* relaxed: tail only bounds the lanes' first values (step 2 of the design) */
@@ -303,6 +390,20 @@ PMQ_EXPORT int pmq_group_delete(pmq_t *q, const char *name)
 
 /* ---- list and stats ------------------------------------------------------------ */
 
+/* Group g's own lease (0: the queue's) as the record holds it, bounded: the record is
+ * shared memory, so a value out of range is clamped into it, and a lossy group has none. */
+uint64_t group_lease_of(const struct pmq *q, uint32_t g, uint64_t w)
+{
+	if (gw_flags(w) & GROUP_F_LOSSY)
+		return 0;
+	/* relaxed: written while INIT, before the release of ACTIVE that w was acquired from
+	 * (a record deleted and reused since may give the new group's lease: bounded all the same) */
+	uint64_t l = atomic_load_explicit(&group_rec(q, g)->lease_ns, memory_order_relaxed);
+	if (l == 0)
+		return 0;
+	return l < PMQ_GROUP_LEASE_MIN_NS ? PMQ_GROUP_LEASE_MIN_NS : l > PMQ_GROUP_LEASE_MAX_NS ? PMQ_GROUP_LEASE_MAX_NS : l;
+}
+
 static void fill_info(struct pmq *q, uint32_t g, uint64_t w, struct pmq_group_info *o)
 {
 	struct pmq_group_rec *r = group_rec(q, g);
@@ -311,6 +412,8 @@ static void fill_info(struct pmq *q, uint32_t g, uint64_t w, struct pmq_group_in
 	o->name[PMQ_GROUP_NAME_MAX] = 0;
 	o->flags = (gw_flags(w) & GROUP_F_LOSSY) ? PMQ_GROUP_LOSSY : 0;
 	o->index = g;
+	uint64_t lease = group_lease_of(q, g, w);
+	o->lease_ms = (uint32_t)((lease + 999999ull) / 1000000ull); /* at most 7 days: fits */
 	/* relaxed: a snapshot for humans, each word read once */
 	uint64_t tail = atomic_load_explicit(&q->hdr->tail, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -379,4 +482,58 @@ uint64_t group_oldest_head(struct pmq *q, uint64_t tail)
 			head = h;
 	}
 	return head;
+}
+
+/* ---- leases (pmqd's lease check, include/pmq_admin.h) --------------------------------- */
+
+PMQ_EXPORT int pmq_attach_lease(pmq_t *q, uint32_t idx, uint32_t incarnation, uint64_t *lease_ns)
+{
+	int rc = handle_check(q);
+	if (rc)
+		return rc;
+	if (!lease_ns)
+		return pmq_fail(-EINVAL, "pmq_attach_lease: NULL output");
+	if (idx >= q->max_attach)
+		return pmq_fail(-EINVAL, "queue \"%s\": attachment %u out of range (%u entries)", q->name, idx,
+				q->max_attach);
+	struct pmq_attach *a = &q->attach[idx];
+	/* acquire: pairs with the joiner's release (T1); its group words follow the join
+	 * (relaxed, owner-written): one not written yet reads 0 and gets the queue's lease */
+	uint64_t aw = atomic_load_explicit(&a->word, memory_order_acquire);
+	if (at_state(aw) != AT_ATTACHED || at_inc(aw) != incarnation)
+		return pmq_fail(-ESTALE, "queue \"%s\": attachment %u is no longer incarnation %u", q->name, idx,
+				incarnation);
+	*lease_ns = q->lease_ns; /* the handle's validated copy of the header */
+	/* relaxed: each read once and bounded; a wrong value only picks another group's lease */
+	uint32_t tag = atomic_load_explicit(&a->group, memory_order_relaxed);
+	uint32_t ginc = atomic_load_explicit(&a->group_inc, memory_order_relaxed);
+	if (tag == 0 || tag > q->max_groups)
+		return 0;
+	uint64_t w = rec_word(q, tag - 1);
+	if (gw_state(w) != GS_ACTIVE || gw_inc(w) != ginc)
+		return 0; /* its group is gone: it holds nothing of it */
+	uint64_t l = group_lease_of(q, tag - 1, w);
+	if (l)
+		*lease_ns = l;
+	return 0;
+}
+
+PMQ_EXPORT int pmq_lease_min(pmq_t *q, uint64_t *lease_ns)
+{
+	int rc = handle_check(q);
+	if (rc)
+		return rc;
+	if (!lease_ns)
+		return pmq_fail(-EINVAL, "pmq_lease_min: NULL output");
+	uint64_t m = q->lease_ns;
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		uint64_t w = rec_word(q, g);
+		if (gw_state(w) != GS_ACTIVE)
+			continue;
+		uint64_t l = group_lease_of(q, g, w);
+		if (l && (m == 0 || l < m))
+			m = l;
+	}
+	*lease_ns = m;
+	return 0;
 }

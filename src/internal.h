@@ -131,12 +131,14 @@ static inline _Atomic uint64_t *group_lane(const struct pmq *q, uint32_t g)
  * or (tag 0) the slot's own control word. tag is bounded by the caller. */
 static inline _Atomic uint64_t *main_word(const struct pmq *q, unsigned tag, uint32_t j);
 int group_check_name(const char *name);
-int group_parse_list(const char *spec, uint32_t max_groups,
-		     void (*fn)(void *arg, uint32_t i, const char *name, unsigned flags), void *arg);
+/* one item of a config's groups list: its index, name, PMQ_GROUP_* flags and lease (0: the queue's) */
+typedef void group_item_fn(void *arg, uint32_t i, const char *name, unsigned flags, uint64_t lease_ns);
+int group_parse_list(const char *spec, uint32_t max_groups, group_item_fn *fn, void *arg);
 void group_init_area(uint8_t *base, const struct pmq_config *cfg, const struct pmq_geometry *g);
 void group_handle_geometry(struct pmq *q, const struct pmq_header *h);
 int group_join(struct pmq *q, const char *name);    /* at open: the group named in the options */
 void group_mark_attachment(struct pmq *q);          /* after the join: our entry names our group */
+uint64_t group_lease_of(const struct pmq *q, uint32_t g, uint64_t w); /* group g's own lease (word w), bounded */
 uint64_t group_oldest_head(struct pmq *q, uint64_t tail); /* stats: the reliable groups' oldest head */
 /* our group was deleted (or replaced). relaxed: a delete is noticed at the next call */
 static inline bool group_gone(const struct pmq *q)

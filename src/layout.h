@@ -310,7 +310,9 @@ struct pmq_group_rec {
 	char name[32];               /* NUL-terminated, written while INIT */
 	_Atomic uint64_t start;      /* first ticket the group takes */
 	uint64_t created_ns;
-	uint64_t reserved0;
+	/* the group's own lease for pmqd, ns (0: the queue's; was reserved0, so files made
+	 * before it read 0). Written while INIT; readers bound it (group_lease_of) */
+	_Atomic uint64_t lease_ns;
 	_Alignas(64) _Atomic uint64_t head; /* reliable: a hint; lossy: the cursor (CAS) */
 	_Alignas(64) _Atomic uint64_t redelivered;
 	_Atomic uint64_t dead_lettered;
@@ -318,5 +320,6 @@ struct pmq_group_rec {
 	_Alignas(64) uint64_t reserved[8];
 };
 _Static_assert(sizeof(struct pmq_group_rec) == PMQ_GROUP_REC_SIZE, "group record is four lines");
+_Static_assert(offsetof(struct pmq_group_rec, lease_ns) == 56, "the lease is the former reserved0");
 
 #endif /* PMQ_LAYOUT_H */

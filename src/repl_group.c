@@ -97,6 +97,7 @@ PMQ_EXPORT int pmq_repl_group_read(pmq_t *q, uint32_t index, uint64_t from, stru
 		g->redelivered = atomic_load_explicit(&r->redelivered, memory_order_relaxed);
 		g->dead_lettered = atomic_load_explicit(&r->dead_lettered, memory_order_relaxed);
 		g->lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
+		g->lease_ns = group_lease_of(q, index, w1); /* bounded; 0 for a lossy group */
 		/* acquire fence, then the word again: a record deleted (and maybe reused) while we
 		 * read it reads a different word; try again */
 		atomic_thread_fence(memory_order_acquire);
@@ -170,6 +171,9 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 	if (rc)
 		return rc;
 	bool lossy = (g->flags & PMQ_GROUP_LOSSY) != 0;
+	if (g->lease_ns && (lossy || g->lease_ns < PMQ_GROUP_LEASE_MIN_NS || g->lease_ns > PMQ_GROUP_LEASE_MAX_NS))
+		return pmq_fail(-EINVAL, "queue \"%s\": group entry %u: lease %llu ns %s", q->name, gi,
+				(unsigned long long)g->lease_ns, lossy ? "on a lossy group" : "out of 1 ms..7 days");
 	unsigned gf = lossy ? GROUP_F_LOSSY : 0;
 	bool fresh = gw_state(w) != GS_ACTIVE || gw_inc(w) != g->incarnation || was_lossy != lossy;
 	/* relaxed: only this thread moves a mirror's tail */
@@ -211,6 +215,9 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 	atomic_store_explicit(&r->redelivered, g->redelivered + (lossy ? 0 : head - floor), memory_order_relaxed);
 	atomic_store_explicit(&r->dead_lettered, g->dead_lettered, memory_order_relaxed);
 	atomic_store_explicit(&r->lost, g->lost, memory_order_relaxed);
+	/* relaxed: fixed for an incarnation, written with the other fields (fresh: while INIT, before
+	 * the release below; otherwise the same value again, or 0 from a primary before group leases) */
+	atomic_store_explicit(&r->lease_ns, g->lease_ns, memory_order_relaxed);
 	if (fresh) {
 		/* seq_cst as a create (G2): the mask names the group before it is ACTIVE */
 		atomic_fetch_or_explicit(&h->group_masks, mask_bit(gi, lossy), memory_order_seq_cst);

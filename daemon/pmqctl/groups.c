@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "parse_num.h"
 #include "pmq_admin.h"
 #include "pmqctl.h"
 
@@ -138,9 +139,9 @@ void group_json(struct jbuf *j, const struct pmq_group_info *g)
 	jb_str(j, g->name);
 	jb_printf(j, ",\"kind\":\"%s\",\"index\":%u,\"head\":%" PRIu64 ",\"lag\":%" PRIu64 ",\"in_flight\":%" PRIu64
 		  ",\"side_ready\":%" PRIu64 ",\"dead_letters\":%" PRIu64 ",\"redelivered\":%" PRIu64
-		  ",\"dead_lettered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"consumers\":%u}",
+		  ",\"dead_lettered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"consumers\":%u,\"lease_ms\":%u}",
 		  kind_of(g), g->index, g->head, g->lag, g->in_flight, g->side_ready, g->dead_letters, g->redelivered,
-		  g->dead_lettered, g->lost, g->consumers);
+		  g->dead_lettered, g->lost, g->consumers, g->lease_ms);
 }
 
 void groups_json(struct jbuf *j, const struct pmq_group_info *g, int n)
@@ -154,15 +155,27 @@ void groups_json(struct jbuf *j, const struct pmq_group_info *g, int n)
 	jb_raw(j, "]");
 }
 
+/* a group's lease for people: its own in ms, or "queue" (the queue's applies) */
+static const char *lease_text(const struct pmq_group_info *g, char *b, size_t cap)
+{
+	if (!g->lease_ms)
+		return g->flags & PMQ_GROUP_LOSSY ? "-" : "queue";
+	snprintf(b, cap, "%ums", g->lease_ms);
+	return b;
+}
+
 void groups_print_table(const struct pmq_group_info *g, int n, const char *indent)
 {
 	/* 20 columns for the name: most are short; a longer one pushes its row, not the table */
-	printf("%s%-20s %-8s %10s %9s %8s %8s %8s %10s %5s\n", indent, "GROUP", "KIND", "LAG", "INFLIGHT", "WAITING", "REDELIV", "DLQ", "LOST", "CONS");
-	for (int i = 0; i < n; i++)
+	printf("%s%-20s %-8s %10s %9s %8s %8s %8s %10s %5s %11s\n", indent, "GROUP", "KIND", "LAG", "INFLIGHT",
+	       "WAITING", "REDELIV", "DLQ", "LOST", "CONS", "LEASE");
+	for (int i = 0; i < n; i++) {
+		char lb[24];
 		printf("%s%-20s %-8s %10" PRIu64 " %9" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %10" PRIu64
-		       " %5u\n",
+		       " %5u %11s\n",
 		       indent, g[i].name, kind_of(&g[i]), g[i].lag, g[i].in_flight, g[i].side_ready, g[i].redelivered,
-		       g[i].dead_letters, g[i].lost, g[i].consumers);
+		       g[i].dead_letters, g[i].lost, g[i].consumers, lease_text(&g[i], lb, sizeof(lb)));
+	}
 }
 
 /* ---- pmqctl group create|delete|list|stat ---------------------------------------------------- */
@@ -184,21 +197,41 @@ static int group_done(const char *queue, const char *group, const char *what)
 	return json_print(&j);
 }
 
+/* --lease-ms N of group create: 1 ms to 7 days (PMQ_GROUP_LEASE_MAX_NS), strictly parsed */
+bool group_lease_arg(const char *what, const char *s, uint64_t *lease_ns)
+{
+	char why[256];
+	uint64_t ms;
+	if (parse_u64(s, 10, 1, PMQ_GROUP_LEASE_MAX_NS / 1000000ull, &ms, why, sizeof(why))) {
+		usage_err("%s: %s (a group's lease in ms; leave it out for the queue's lease)", what, why);
+		return false;
+	}
+	*lease_ns = ms * 1000000ull; /* bounded above: no overflow */
+	return true;
+}
+
 static int group_create(pmq_t *q, const char *queue, int argc, char **argv)
 {
-	static const struct option o[] = { { "lossy", 0, 0, 'l' }, { 0, 0, 0, 0 } };
-	unsigned flags = 0;
+	static const struct option o[] = { { "lossy", 0, 0, 'l' }, { "lease-ms", 1, 0, 'L' }, { 0, 0, 0, 0 } };
+	struct pmq_group_opts go;
+	pmq_group_opts_init(&go);
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", o, NULL)) != -1) {
-		if (ch != 'l')
-			return usage_err("group create: unknown option (the one option is --lossy)");
-		flags |= PMQ_GROUP_LOSSY;
+		if (ch == 'l')
+			go.flags |= PMQ_GROUP_LOSSY;
+		else if (ch != 'L')
+			return usage_err("group create: unknown option (the options are --lossy and --lease-ms N)");
+		else if (!group_lease_arg("group create --lease-ms", optarg, &go.lease_ns))
+			return EX_USAGE;
 	}
 	if (optind != argc - 1)
 		return usage_err("group create needs QUEUE and one GROUP name");
 	const char *group = argv[optind];
-	int r = pmq_group_create(q, group, flags);
+	if ((go.flags & PMQ_GROUP_LOSSY) && go.lease_ns)
+		return usage_err("group create \"%s\" group \"%s\": --lossy and --lease-ms together: a lossy group "
+				 "holds nothing, so it has no lease (drop one of them)", queue, group);
+	int r = pmq_group_create_ex(q, group, &go);
 	if (r < 0)
 		return group_fail("group create", queue, group, r);
 	return group_done(queue, group, "created");
@@ -247,9 +280,11 @@ static int group_show(pmq_t *q, const char *queue, const char *sub, int argc, ch
 	}
 	if (!stat) {
 		printf("queue \"%s\": %d group(s) of at most %u\n", queue, n, c.max_groups);
-		for (int i = 0; i < n; i++)
-			printf("  %-20s %-8s lag %" PRIu64 ", %u consumer(s)\n", g[i].name, kind_of(&g[i]), g[i].lag,
-			       g[i].consumers);
+		for (int i = 0; i < n; i++) {
+			char lb[24];
+			printf("  %-20s %-8s lag %" PRIu64 ", %u consumer(s), lease %s\n", g[i].name, kind_of(&g[i]),
+			       g[i].lag, g[i].consumers, lease_text(&g[i], lb, sizeof(lb)));
+		}
 		return EX_OK;
 	}
 	if (only) {
@@ -260,6 +295,11 @@ static int group_show(pmq_t *q, const char *queue, const char *sub, int argc, ch
 		       x->lag, x->head, x->in_flight, x->side_ready, x->dead_letters);
 		printf("  redelivered %" PRIu64 "   dead-lettered %" PRIu64 "   lost %" PRIu64 "   consumers %u\n",
 		       x->redelivered, x->dead_lettered, x->lost, x->consumers);
+		char lb[24];
+		if (x->lease_ms)
+			printf("  lease %s (the group's own; lease action: the queue's)\n", lease_text(x, lb, sizeof(lb)));
+		else if (!(x->flags & PMQ_GROUP_LOSSY))
+			printf("  lease: the queue's (%.3f s)\n", (double)c.lease_ns / 1e9);
 		return EX_OK;
 	}
 	printf("queue \"%s\": %d group(s) of at most %u\n", queue, n, c.max_groups);
@@ -285,6 +325,10 @@ int cmd_group(int argc, char **argv)
 		char why[256];
 		if (argv[i][0] == '-' && (create && !strcmp(argv[i], "--lossy")))
 			continue;
+		if (create && !strncmp(argv[i], "--lease-ms", 10) && (argv[i][10] == '=' || argv[i][10] == '\0')) {
+			i += argv[i][10] == '\0'; /* its value, checked by group_create */
+			continue;
+		}
 		if (argv[i][0] == '-')
 			return usage_err("group %s: unknown option \"%s\"", sub, argv[i]);
 		if (!group_name_ok(argv[i], why, sizeof(why)))

@@ -101,6 +101,8 @@ int cmd_shovel(int argc, char **argv); /* shovel.c */
 int cmd_group(int argc, char **argv);
 /* false, with why[] naming the problem, for a name libpmq would refuse */
 bool group_name_ok(const char *group, char *why, size_t cap);
+/* A group's lease in ms (1 ms to 7 days) from option `what`'s value s; false after a usage error. */
+bool group_lease_arg(const char *what, const char *s, uint64_t *lease_ns);
 /* "pmqctl: VERB "QUEUE" group "GROUP": cause (pmq_errmsg) --> hint"; the exit code */
 int group_fail(const char *verb, const char *queue, const char *group, int err);
 int group_fail_detail(const char *verb, const char *queue, const char *group, int err, const char *detail);

@@ -62,23 +62,55 @@ static int done_json(const char *name, const char *what)
 	return json_print(&j);
 }
 
-/* create --group NAME[:lossy], repeatable: collected into pmq_config.groups'
- * spelling "a,b:lossy" after checking each one (name, suffix, no repeats). */
+/* create --group NAME[:lossy][:lease=MS], repeatable: collected into pmq_config.groups'
+ * spelling "a,b:lossy,c:lease=200" after checking each one (name, options, no repeats). */
 struct group_specs {
-	char list[PMQ_GROUPS_MAX * (PMQ_GROUP_NAME_MAX + 8) + 1];
+	char list[PMQ_GROUPS_MAX * (PMQ_GROUP_NAME_MAX + 24) + 1];
 	char names[PMQ_GROUPS_MAX][PMQ_GROUP_NAME_MAX + 1];
 	unsigned n;
 };
+
+/* The options after a group's name (":lossy", ":lease=MS", each once, not both). */
+static bool group_spec_options(const char *spec, const char *opts, bool *lossy, uint64_t *lease_ns)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", opts);
+	*lossy = false;
+	*lease_ns = 0;
+	bool lease_seen = false;
+	for (char *o = buf, *next; o; o = next) {
+		next = strchr(o, ':');
+		if (next)
+			*next++ = '\0';
+		if (!strcmp(o, "lossy") && !*lossy) {
+			*lossy = true;
+		} else if (!strncmp(o, "lease=", 6) && !lease_seen) {
+			lease_seen = true;
+			if (!group_lease_arg("create --group", o + 6, lease_ns))
+				return false;
+		} else {
+			usage_err("create --group \"%s\": \"%s\" is not an option or is given twice; after the name "
+				  "come \":lossy\" and/or \":lease=MS\" (NAME, NAME:lossy, NAME:lease=200)", spec, o);
+			return false;
+		}
+	}
+	if (*lossy && *lease_ns) {
+		usage_err("create --group \"%s\": a lossy group holds nothing, so it has no lease (drop :lossy or "
+			  ":lease=)", spec);
+		return false;
+	}
+	return true;
+}
 
 static bool group_spec_add(struct group_specs *gs, const char *spec)
 {
 	char name[PMQ_GROUP_NAME_MAX + 16], why[256];
 	const char *colon = strchr(spec, ':');
 	size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
-	if (colon && strcmp(colon, ":lossy")) {
-		usage_err("create --group \"%s\": after the name only \":lossy\" may follow (NAME or NAME:lossy)", spec);
+	bool lossy = false;
+	uint64_t lease_ns = 0;
+	if (colon && !group_spec_options(spec, colon + 1, &lossy, &lease_ns))
 		return false;
-	}
 	if (len >= sizeof(name))
 		len = sizeof(name) - 1; /* long enough for group_name_ok to say it is too long */
 	memcpy(name, spec, len);
@@ -99,7 +131,10 @@ static bool group_spec_add(struct group_specs *gs, const char *spec)
 	}
 	memcpy(gs->names[gs->n++], name, len + 1); /* len <= PMQ_GROUP_NAME_MAX: checked above */
 	size_t at = strlen(gs->list);
-	snprintf(gs->list + at, sizeof(gs->list) - at, "%s%s%s", at ? "," : "", name, colon ? ":lossy" : "");
+	char lease[40] = "";
+	if (lease_ns)
+		snprintf(lease, sizeof(lease), ":lease=%llu", (unsigned long long)(lease_ns / 1000000ull));
+	snprintf(gs->list + at, sizeof(gs->list) - at, "%s%s%s%s", at ? "," : "", name, lossy ? ":lossy" : "", lease);
 	return true;
 }
 

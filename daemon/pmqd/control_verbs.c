@@ -130,8 +130,8 @@ static void queue_json(struct jbuf *j, struct reg_queue *rq, bool detail)
 	jb_str(j, rq->name);
 	jb_printf(j, ",\"owner\":%u,\"attachments\":%u,\"watched_pidfd\":%u,\"watched_probe\":%u", (unsigned)rq->owner,
 		  n, pidfd, probe);
-	jb_printf(j, ",\"lease_ns\":%llu,\"lease_action\":\"%s\",\"max_deliveries\":%u",
-		  (unsigned long long)rq->lease_ns,
+	jb_printf(j, ",\"lease_ns\":%llu,\"lease_min_ns\":%llu,\"lease_action\":\"%s\",\"max_deliveries\":%u",
+		  (unsigned long long)rq->lease_ns, (unsigned long long)rq->lease_min_ns,
 		  rq->lease_action == 1 ? "kill" : rq->lease_action == 2 ? "alarm" : "requeue", rq->max_deliveries);
 	jb_printf(j,
 		  ",\"recoveries\":%llu,\"recovered_attachments\":%llu,\"requeued\":%llu,\"dead_lettered\":%llu,"

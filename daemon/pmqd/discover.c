@@ -182,6 +182,10 @@ struct reg_queue *discover_queue(const char *name)
 	struct pmq_config qc;
 	pmq_config_init(&qc);
 	pmq_get_config(q, &qc);
+	uint64_t least = qc.lease_ns; /* groups may have shorter leases: probe for the shortest */
+	if (pmq_lease_min(q, &least) < 0)
+		least = qc.lease_ns;
+	least = supervisor_bound_lease(least, qc.lease_ns);
 	rq = registry_queue_add(name, q);
 	if (!rq) {
 		pmq_close(q);
@@ -191,12 +195,14 @@ struct reg_queue *discover_queue(const char *name)
 	rq->dev = st.st_dev;
 	rq->ino = st.st_ino;
 	rq->lease_ns = qc.lease_ns;
+	rq->lease_min_ns = least; /* the supervisor refreshes it at each look at the table */
 	rq->lease_action = qc.lease_action;
 	rq->max_deliveries = qc.max_deliveries;
 	rq->max_attach = qc.max_attach;
 	rq->need_recover = 1; /* whatever died while nobody watched */
-	log_msg(LOG_INFO, "watching queue \"%s\" (owner uid %u, lease %.3f s, lease action %s, max deliveries %u)",
-		name, (unsigned)st.st_uid, (double)qc.lease_ns / 1e9,
+	log_msg(LOG_INFO, "watching queue \"%s\" (owner uid %u, lease %.3f s, shortest with its groups %.3f s, lease "
+		"action %s, max deliveries %u)",
+		name, (unsigned)st.st_uid, (double)qc.lease_ns / 1e9, (double)least / 1e9,
 		qc.lease_action == 1 ? "kill" : qc.lease_action == 2 ? "alarm" : "requeue", qc.max_deliveries);
 	discover_queue_attachments(rq);
 	registry_wake(REG_WAKE_SUPERVISOR);

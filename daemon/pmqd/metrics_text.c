@@ -348,6 +348,11 @@ static void group_families(struct mtext *t, struct qsnap *v, size_t n)
 	FOR_QUEUES for (int k = 0; k < v[i].ngroups; k++)
 		mt_printf(t, "pmq_group_consumers{queue=\"%s\",group=\"%s\"} %u\n", QL(i),
 			  label(v[i].groups[k].name, gl, sizeof(gl)), v[i].groups[k].consumers);
+	family(t, "pmq_group_lease_seconds", "gauge",
+	       "The group's own lease (pmqd's lease check for its members); 0: the queue's lease applies.");
+	FOR_QUEUES for (int k = 0; k < v[i].ngroups; k++)
+		mt_printf(t, "pmq_group_lease_seconds{queue=\"%s\",group=\"%s\"} %.3f\n", QL(i),
+			  label(v[i].groups[k].name, gl, sizeof(gl)), (double)v[i].groups[k].lease_ms / 1e3);
 	family(t, "pmq_group_lossy", "gauge", "1 for a lossy (at-most-once) group, 0 for a reliable one.");
 	FOR_QUEUES for (int k = 0; k < v[i].ngroups; k++)
 		mt_printf(t, "pmq_group_lossy{queue=\"%s\",group=\"%s\"} %d\n", QL(i),

@@ -106,8 +106,9 @@ struct reg_queue {
 	uid_t owner;                   /* file owner: may control this queue */
 	dev_t dev;
 	ino_t ino;
-	uint64_t lease_ns;
-	uint32_t lease_action;         /* 0 requeue, 1 kill, 2 alarm */
+	uint64_t lease_ns;             /* the queue's lease (its config); groups may have their own */
+	_Atomic uint64_t lease_min_ns; /* the shortest lease of the queue and its groups (probe interval) */
+	uint32_t lease_action;         /* 0 requeue, 1 kill, 2 alarm: the queue's, for every holder */
 	uint32_t max_deliveries;
 	uint32_t max_attach;
 	/* flags between the threads */
@@ -167,6 +168,11 @@ int watch_peer_pidfd(int sock, pid_t peer_pid, uint64_t *start_time);
 int watch_may_signal(pid_t pid, int pidfd, uid_t owner, char *why, size_t cap);
 
 /* --- supervisor.c ------------------------------------------------------------ */
+/* A lease the library read from a queue's shared group table, bounded: `queue_ns` (the
+ * queue's own, from its validated config) as it is, any other into the range a group's
+ * may have (PMQ_GROUP_LEASE_MIN_NS..MAX_NS): a hostile record cannot make pmqd spin on
+ * requeues nor switch a lease off. 0 stays 0 (no lease). */
+uint64_t supervisor_bound_lease(uint64_t lease_ns, uint64_t queue_ns);
 int supervisor_start(const struct pmqd_config *c);
 void supervisor_stop(void);
 int supervisor_watch(struct reg_attach *a);        /* add a's pidfd to the epoll set */

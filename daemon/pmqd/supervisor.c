@@ -11,8 +11,11 @@
  * Probe and lease: every probe_ms (sooner for queues with a lease) we read the
  * attachment table; a free token (alive == 0) means a death we could not see
  * (another PID namespace, a pid we could not verify): recover. A consumer that
- * holds messages and whose heartbeat counter has not moved for lease_ns of OUR
- * monotonic clock gets the queue's lease action.
+ * holds messages and whose heartbeat counter has not moved for its lease of OUR
+ * monotonic clock gets the queue's lease action. A holder's lease is its group's own
+ * (pmq_attach_lease: a queue with consumer groups may give each group one) or else the
+ * queue's; the probe interval follows the shortest of them (pmq_lease_min). Both come
+ * from shared memory through the library and are bounded here again.
  *
  * This thread only reads the registry, always inside rcu_read_lock(); it never
  * adds or removes (that is the control thread's job, asked via need_scan and
@@ -67,17 +70,29 @@ static const char *role_name(uint32_t role)
 	}
 }
 
+/* a group's lease from shared memory, bounded (pmqd.h) */
+uint64_t supervisor_bound_lease(uint64_t lease_ns, uint64_t queue_ns)
+{
+	if (lease_ns == 0 || lease_ns == queue_ns)
+		return lease_ns;
+	if (lease_ns < PMQ_GROUP_LEASE_MIN_NS)
+		return PMQ_GROUP_LEASE_MIN_NS;
+	return lease_ns > PMQ_GROUP_LEASE_MAX_NS ? PMQ_GROUP_LEASE_MAX_NS : lease_ns;
+}
+
 /*
  * How often to read a queue's table. Processes we cannot watch by pidfd need
- * their tokens probed (probe_ms); leases need heartbeats (lease / 8); the
- * rest only a slow safety net (10 x probe_ms), since each read probes every
- * token (three system calls per attachment).
+ * their tokens probed (probe_ms); leases need heartbeats (an eighth of the
+ * shortest lease of the queue and its groups); the rest only a slow safety net
+ * (10 x probe_ms), since each read probes every token (three system calls per
+ * attachment).
  */
 static uint64_t queue_interval(const struct reg_queue *rq)
 {
 	uint64_t iv = rq->n_probe ? probe_ns : probe_ns * 10;
-	if (rq->lease_ns) {
-		uint64_t l = rq->lease_ns / 8;
+	uint64_t lease = rq->lease_min_ns;
+	if (lease) {
+		uint64_t l = lease / 8;
 		if (l < 2000000ull)
 			l = 2000000ull;
 		if (l < iv)
@@ -186,9 +201,9 @@ static void on_death(uint64_t key, uint64_t t0)
 }
 
 static void lease_expire(struct reg_queue *rq, struct reg_attach *a, const struct pmq_attach_info *e,
-			 uint64_t now)
+			 uint64_t now, uint64_t lease_ns)
 {
-	double idle = (double)(now - a->last_progress_ns) / 1e9, lease = (double)rq->lease_ns / 1e9;
+	double idle = (double)(now - a->last_progress_ns) / 1e9, lease = (double)lease_ns / 1e9;
 	a->lease_fired_ns = now;
 	if (rq->lease_action == 2) {
 		rq->lease_alarms++;
@@ -231,20 +246,40 @@ static void lease_expire(struct reg_queue *rq, struct reg_attach *a, const struc
 	}
 }
 
+/* Under rq->mu: each consumer's lease (its group's or the queue's) into lease[], and the
+ * queue's shortest into rq->lease_min_ns, bounded (supervisor_bound_lease). An entry the
+ * library cannot answer for (replaced since the table read) keeps the queue's lease. */
+static void read_leases(struct reg_queue *rq, const struct pmq_attach_info *info, int n, uint64_t *lease)
+{
+	uint64_t least = rq->lease_ns;
+	if (pmq_lease_min(rq->q, &least) < 0)
+		least = rq->lease_ns;
+	rq->lease_min_ns = supervisor_bound_lease(least, rq->lease_ns);
+	for (int i = 0; i < n; i++) {
+		uint64_t l = rq->lease_ns;
+		if ((info[i].role & PMQ_CONSUMER) && pmq_attach_lease(rq->q, info[i].index, info[i].incarnation, &l) < 0)
+			l = rq->lease_ns;
+		lease[i] = supervisor_bound_lease(l, rq->lease_ns);
+	}
+}
+
 /* One look at a queue's table: free tokens, heartbeats, unknown entries. */
 static void check_queue(struct reg_queue *rq, uint64_t now)
 {
 	static struct pmq_attach_info info[PMQD_MAX_ATTACH]; /* this thread only */
+	static uint64_t lease[PMQD_MAX_ATTACH];
 	pthread_mutex_lock(&rq->mu);
 	int n = pmq_attachments(rq->q, info, PMQD_MAX_ATTACH);
+	if (n > PMQD_MAX_ATTACH)
+		n = PMQD_MAX_ATTACH;
+	if (n > 0)
+		read_leases(rq, info, n, lease);
 	pthread_mutex_unlock(&rq->mu);
 	rq->next_check_ns = now + queue_interval(rq);
 	if (n < 0) {
 		log_msg(LOG_DEBUG, "\"%s\": reading attachments failed: %s", rq->name, pmq_strerror(n));
 		return;
 	}
-	if (n > PMQD_MAX_ATTACH)
-		n = PMQD_MAX_ATTACH;
 	int dead = 0;
 	uint32_t alive_others = 0;
 	for (int i = 0; i < n; i++) {
@@ -262,15 +297,15 @@ static void check_queue(struct reg_queue *rq, uint64_t now)
 			continue;
 		}
 		a->in_flight = e->in_flight;
-		if (!rq->lease_ns || !(e->role & PMQ_CONSUMER))
+		uint64_t l = lease[i];
+		if (!l || !(e->role & PMQ_CONSUMER))
 			continue;
 		if (e->heartbeat != a->last_hb || e->in_flight == 0) {
 			a->last_hb = e->heartbeat;
 			a->last_progress_ns = now;
 			a->lease_fired_ns = 0;
-		} else if (now - a->last_progress_ns >= rq->lease_ns &&
-			   (!a->lease_fired_ns || now - a->lease_fired_ns >= rq->lease_ns)) {
-			lease_expire(rq, a, e, now);
+		} else if (now - a->last_progress_ns >= l && (!a->lease_fired_ns || now - a->lease_fired_ns >= l)) {
+			lease_expire(rq, a, e, now, l);
 		}
 	}
 	if (dead)

@@ -39,7 +39,9 @@
 #define RP_QUEUE_FIXED 56u
 #define RP_SIDE_HDR 40u             /* ticket, origin, ts_ns, deliveries, replay_base, epoch, reason */
 #define RP_SIDE_MAX_INDEX 65535u    /* side indices are 16 bits in the control word */
-#define RP_GROUP_REC 104u           /* one group-table entry in an RP_GROUPS frame */
+#define RP_GROUP_REC 104u           /* one group-table entry in an RP_GROUPS frame with aux 0 */
+#define RP_GROUP_REC_LEASE 112u     /* ... with aux RP_GROUPS_LEASE: the group's lease appended */
+#define RP_GROUPS_LEASE 1u          /* RP_GROUPS aux: records of RP_GROUP_REC_LEASE bytes */
 
 enum rp_type {
 	RP_CHALLENGE = 1, /* S->P: nonce_s; ticket = RP_VERSION; epoch/aux unauthenticated until AUTH_OK */
@@ -56,7 +58,8 @@ enum rp_type {
 	RP_SIDE = 12,     /* P->S: side entry `ticket` (index) holds a message; aux = gen | state << 32 | flags << 40
 	                   * | group tag << 48 (queues with groups: the group's index + 1) */
 	RP_SIDE_FREE = 13, /* P->S: side entry `ticket` (index) holds none since generation aux */
-	RP_GROUPS = 14,   /* P->S: `ticket` group-table entries (RP_GROUP_REC bytes each) that changed */
+	RP_GROUPS = 14,   /* P->S: `ticket` group-table entries that changed; aux 0: RP_GROUP_REC bytes
+	                   * each, aux RP_GROUPS_LEASE: RP_GROUP_REC_LEASE (what this release sends) */
 	RP_TYPE_MAX = 14,
 };
 
@@ -102,11 +105,14 @@ int rp_side_decode(const struct rp_frame *f, uint32_t max_payload, struct pmq_re
 /* Check an RP_SIDE_FREE frame: no payload, index and generation in range. 0 or -EBADMSG. */
 int rp_side_free_decode(const struct rp_frame *f, uint32_t *index, uint32_t *gen);
 
-/* RP_GROUPS: record k of the frame (k < f->ticket) into *g, or -EBADMSG on a count
- * over PMQ_GROUPS_MAX, a length that is not count records, an index, state or flags out of
- * range, a bad name, or a cursor order other than start <= floor <= head. */
+/* RP_GROUPS: record k of the frame (k < f->ticket) into *g, or -EBADMSG on an aux other
+ * than 0 or RP_GROUPS_LEASE, a count over PMQ_GROUPS_MAX, a length that is not count
+ * records, an index, state or flags out of range, a bad name, a cursor order other than
+ * start <= floor <= head, or a lease on a lossy group, a free entry or out of
+ * PMQ_GROUP_LEASE_MIN_NS..MAX_NS. Records of aux 0 carry no lease (0: the queue's). */
 int rp_group_decode(const struct rp_frame *f, unsigned k, struct pmq_repl_group *g);
-void rp_group_encode(uint8_t out[RP_GROUP_REC], const struct pmq_repl_group *g);
+/* Encode a record for a frame with aux RP_GROUPS_LEASE. */
+void rp_group_encode(uint8_t out[RP_GROUP_REC_LEASE], const struct pmq_repl_group *g);
 
 struct rp_queue_desc {
 	uint32_t slot_count, max_payload, flags, side_slots, max_attach, consumer_quota;

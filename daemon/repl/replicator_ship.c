@@ -168,7 +168,7 @@ static int group_read(struct rqueue *r, struct pmq_repl_group *gnow, bool *due)
 static int group_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint64_t epoch, unsigned qid,
 		      struct pmq_repl_group *gnow)
 {
-	uint8_t p[PMQ_GROUPS_MAX * RP_GROUP_REC];
+	uint8_t p[PMQ_GROUPS_MAX * RP_GROUP_REC_LEASE];
 	unsigned n = 0;
 	for (uint32_t i = 0; i < r->max_groups; i++) {
 		struct pmq_repl_group *g = &gnow[i];
@@ -190,16 +190,18 @@ static int group_ship(struct link *l, struct rp_conn *c, struct rqueue *r, uint6
 		r->group_sent[i] = *g;
 		if (first)
 			g->flags |= PMQ_REPL_GROUP_RESYNC; /* on the wire only: rewrite the whole lane */
-		rp_group_encode(p + (size_t)n * RP_GROUP_REC, g);
+		rp_group_encode(p + (size_t)n * RP_GROUP_REC_LEASE, g);
 		n++;
 	}
 	r->groups_synced = true;
 	if (!n)
 		return 0;
-	int e = rp_send(c, RP_GROUPS, qid, epoch, n, 0, p, (size_t)n * RP_GROUP_REC);
+	/* with the leases (aux RP_GROUPS_LEASE): a standby of a release before them refuses the
+	 * frame, so upgrade the standby first (docs/failover.md) */
+	int e = rp_send(c, RP_GROUPS, qid, epoch, n, RP_GROUPS_LEASE, p, (size_t)n * RP_GROUP_REC_LEASE);
 	if (e)
 		return e;
-	l->sent_bytes += RP_HDR + (size_t)n * RP_GROUP_REC;
+	l->sent_bytes += RP_HDR + (size_t)n * RP_GROUP_REC_LEASE;
 	l->sent_group_frames++;
 	return 1;
 }

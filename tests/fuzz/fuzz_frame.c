@@ -94,13 +94,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (k >= f.ticket || gr.index >= PMQ_GROUPS_MAX || gr.state > PMQ_REPL_GROUP_ACTIVE)
 				abort();
 			if (gr.state == PMQ_REPL_GROUP_ACTIVE) {
-				/* a group the decoder accepts re-encodes to the same bytes */
-				uint8_t gb[RP_GROUP_REC];
+				/* a group the decoder accepts re-encodes to the same bytes (a record of
+				 * aux 0 is the first RP_GROUP_REC bytes of one with the lease, which is 0) */
+				uint8_t gb[RP_GROUP_REC_LEASE];
+				size_t rl = f.aux == RP_GROUPS_LEASE ? RP_GROUP_REC_LEASE : RP_GROUP_REC;
 				rp_group_encode(gb, &gr);
-				if (memcmp(gb, f.payload + (size_t)k * RP_GROUP_REC, RP_GROUP_REC) || !gr.name[0] ||
-				    gr.floor < gr.start || gr.head < gr.floor)
+				if (memcmp(gb, f.payload + (size_t)k * rl, rl) || !gr.name[0] || gr.floor < gr.start ||
+				    gr.head < gr.floor)
 					abort();
 			}
+			/* a lease only on a reliable group, within 1 ms..7 days */
+			if (gr.lease_ns && (gr.state != PMQ_REPL_GROUP_ACTIVE || (gr.flags & PMQ_GROUP_LOSSY) ||
+					    gr.lease_ns < PMQ_GROUP_LEASE_MIN_NS || gr.lease_ns > PMQ_GROUP_LEASE_MAX_NS))
+				abort();
 		}
 		static uint8_t re[RP_HDR + RP_MAX_PAYLOAD];
 		size_t m = rp_encode(re, sizeof(re), f.type, f.qid, f.epoch, f.ticket, f.aux, f.payload, f.len);

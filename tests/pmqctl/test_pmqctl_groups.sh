@@ -101,7 +101,7 @@ expect_rc 2 "create with more --group than --max-groups" -- ctl create over --ma
 err_has '--max-groups is 1' '2 --group'
 expect_rc 2 "create --group without --max-groups" -- ctl create nomax --group x
 err_has '--max-groups N'
-expect_rc 2 "create --group x:fast (only :lossy may follow)" -- ctl create suffix --max-groups 2 --group x:fast
+expect_rc 2 "create --group x:fast (only :lossy or :lease=MS may follow)" -- ctl create suffix --max-groups 2 --group x:fast
 err_has 'x:fast' ':lossy'
 expect_rc 2 "create --group x --group x (twice)" -- ctl create twice --max-groups 2 --group x --group x
 err_has 'named twice'
@@ -127,6 +127,42 @@ err_has 'no such queue'
 expect_rc 2 "group frob (unknown sub-command)" -- ctl group frob feed
 expect_rc 0 "group --help" -- ctl group --help
 grep -q "^usage: pmqctl group create QUEUE GROUP" <<<"$OUT" && ok "group --help: usage" || bad "group --help: $OUT"
+
+# --- a group's own lease: group create --lease-ms N, create --group NAME:lease=MS; shown by list and stat
+expect_rc 0 "create leases --lease-ms 30000 --group slow:lease=250 --group plain" -- \
+	ctl create leases --slots 16 --payload 16 --lease-ms 30000 --max-groups 4 --group slow:lease=250 --group plain
+expect_rc 0 "group create leases fast --lease-ms 200 --json" -- ctl group create leases fast --lease-ms 200 --json
+jcheck "group create --lease-ms --json" 'd=={"queue":"leases","group":"fast","created":True}'
+expect_rc 0 "group create leases tap --lossy" -- ctl group create leases tap --lossy
+expect_rc 0 "group list leases --json" -- ctl group list leases --json
+jcheck "lease_ms: slow 250, plain 0 (the queue's), fast 200, tap 0" \
+	'{g["group"]: g["lease_ms"] for g in d["groups"]}=={"slow":250,"plain":0,"fast":200,"tap":0}'
+expect_rc 0 "group list leases (text)" -- ctl group list leases
+grep -Eq "^  fast +reliable .*lease 200ms$" <<<"$OUT" && grep -Eq "^  plain +reliable .*lease queue$" <<<"$OUT" &&
+	ok "group list shows fast's lease 200ms and plain on the queue's" || bad "group list text: $OUT"
+expect_rc 0 "group stat leases slow (text)" -- ctl group stat leases slow
+grep -q "lease 250ms (the group's own" <<<"$OUT" && ok "group stat names slow's own lease" || bad "group stat text: $OUT"
+expect_rc 0 "group stat leases plain (text)" -- ctl group stat leases plain
+grep -q "lease: the queue's (30.000 s)" <<<"$OUT" && ok "group stat: plain has the queue's 30 s" || bad "group stat text: $OUT"
+expect_rc 0 "group stat leases (table)" -- ctl group stat leases
+grep -Eq "^  fast .* 200ms$" <<<"$OUT" && ok "the table's LEASE column" || bad "group stat table: $OUT"
+expect_rc 2 "group create --lease-ms 0 (exit 2)" -- ctl group create leases z --lease-ms 0
+err_has '--lease-ms' '0 is out of range' '1 to 604800000'
+expect_rc 2 "group create --lease-ms 12abc (exit 2)" -- ctl group create leases z --lease-ms 12abc
+err_has '--lease-ms' '12abc'
+expect_rc 2 "group create --lease-ms past 7 days (exit 2)" -- ctl group create leases z --lease-ms 604800001
+err_has '604800001' '604800000'
+expect_rc 2 "group create --lossy --lease-ms (exit 2)" -- ctl group create leases z --lossy --lease-ms 100
+err_has 'lossy' 'no lease'
+expect_rc 2 "create --group x:lease=abc (exit 2)" -- ctl create badlease --max-groups 2 --group x:lease=abc
+err_has 'abc'
+expect_rc 2 "create --group x:lossy:lease=5 (exit 2)" -- ctl create badlease --max-groups 2 --group x:lossy:lease=5
+err_has 'lossy' 'no lease'
+expect_rc 2 "create --group x:lease=5:lease=6 (twice, exit 2)" -- ctl create badlease --max-groups 2 --group x:lease=5:lease=6
+err_has 'lease=6' 'twice'
+[ -e "$D/badlease.pmq" ] && bad "a refused create made badlease.pmq"
+expect_rc 0 "group list leases (z was never made)" -- ctl group list leases --json
+jcheck "four groups, no z" '[g["group"] for g in d["groups"]]==["slow","plain","fast","tap"]'
 
 # --- a lossy group a lap behind: producers never wait for it, its next receive says how many it lost
 expect_rc 0 "create tap --slots 16 --max-groups 1 --group t:lossy" -- ctl create tap --slots 16 --payload 16 --max-groups 1 --group t:lossy
@@ -172,6 +208,9 @@ assert {g["group"]: g["lag"] for g in d["groups"]}["a"] == 3, d  # m3, m4, m5 no
 for fam in ("pmq_group_lag", "pmq_group_lost_total"):
     assert "# TYPE %s " % fam in page, fam
 assert 'queue="plain",group' not in page, "a queue without groups has group series"
+for g, want in (("fast", 0.2), ("slow", 0.25), ("plain", 0.0), ("tap", 0.0)):  # the group leases
+    m = re.search(r'^pmq_group_lease_seconds\{queue="leases",group="%s"\} (\S+)$' % g, page, re.M)
+    assert m and float(m.group(1)) == want, ("lease", g, m and m.group(1), want)
 PY
 fi
 finish

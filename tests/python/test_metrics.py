@@ -307,7 +307,8 @@ def test_docs_list_every_exported_series(pmqd):
                         # for queues with consumer groups only (tests/pmqctl/test_pmqctl_groups.sh checks them)
                         "pmq_group_lag", "pmq_group_in_flight", "pmq_group_redeliveries_waiting",
                         "pmq_group_dead_letters", "pmq_group_redelivered_total", "pmq_group_dead_lettered_total",
-                        "pmq_group_lost_total", "pmq_group_consumers", "pmq_group_lossy"}
+                        "pmq_group_lost_total", "pmq_group_consumers", "pmq_group_lossy",
+                        "pmq_group_lease_seconds"}
     assert documented - exported == replication_only, "documented but not exported (without replication or groups)"
 
 

@@ -240,9 +240,9 @@ static int cmd_inject(int argc, char **argv)
 		rp_flush(&c, 1000);
 		rp_recv(&c, &f, 3000, &why); /* qstate */
 		struct pmq_repl_group g = { .index = 0, .state = PMQ_REPL_GROUP_ACTIVE, .incarnation = 1, .name = "x" };
-		uint8_t gp[RP_GROUP_REC];
+		uint8_t gp[RP_GROUP_REC_LEASE];
 		rp_group_encode(gp, &g);
-		rp_send(&c, RP_GROUPS, 0, epoch, 1, 0, gp, sizeof(gp));
+		rp_send(&c, RP_GROUPS, 0, epoch, 1, RP_GROUPS_LEASE, gp, sizeof(gp));
 		rp_flush(&c, 1000);
 		goto wait_close;
 	}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 #include "repl_proto.h"
 
 static char dir[64];
-static uint8_t buf[RP_HDR + PMQ_GROUPS_MAX * RP_GROUP_REC];
+static uint8_t buf[RP_HDR + PMQ_GROUPS_MAX * RP_GROUP_REC_LEASE];
 
 static int setup(void **st)
 {
@@ -70,16 +71,23 @@ static pmq_t *join(const char *name, const char *group)
 	return q;
 }
 
-/* One RP_GROUPS frame of n records, parsed back into *f. */
-static void frame_of(const struct pmq_repl_group *g, unsigned n, struct rp_frame *f)
+/* One RP_GROUPS frame of n records as this release sends it (aux RP_GROUPS_LEASE), or
+ * with `old` as a primary before group leases did (aux 0, records without the lease),
+ * parsed back into *f. */
+static void frame_as(const struct pmq_repl_group *g, unsigned n, bool old, struct rp_frame *f)
 {
-	uint8_t p[PMQ_GROUPS_MAX * RP_GROUP_REC];
-	for (unsigned k = 0; k < n; k++)
-		rp_group_encode(p + (size_t)k * RP_GROUP_REC, &g[k]);
-	size_t len = rp_encode(buf, sizeof(buf), RP_GROUPS, 0, 1, n, 0, p, (size_t)n * RP_GROUP_REC);
+	uint8_t p[PMQ_GROUPS_MAX * RP_GROUP_REC_LEASE], rec[RP_GROUP_REC_LEASE];
+	size_t rl = old ? RP_GROUP_REC : RP_GROUP_REC_LEASE;
+	for (unsigned k = 0; k < n; k++) {
+		rp_group_encode(rec, &g[k]);
+		memcpy(p + (size_t)k * rl, rec, rl);
+	}
+	size_t len = rp_encode(buf, sizeof(buf), RP_GROUPS, 0, 1, n, old ? 0 : RP_GROUPS_LEASE, p, (size_t)n * rl);
 	const char *why;
 	assert_int_equal(rp_parse(buf, len, f, &why), (ssize_t)len);
 }
+
+static void frame_of(const struct pmq_repl_group *g, unsigned n, struct rp_frame *f) { frame_as(g, n, false, f); }
 
 static void test_group_frame_decode_checks_bounds(void **st)
 {
@@ -107,7 +115,10 @@ static void test_group_frame_decode_checks_bounds(void **st)
 	bad.ticket = PMQ_GROUPS_MAX + 1;
 	assert_int_equal(rp_group_decode(&bad, 0, &o), -EBADMSG);
 	bad = f;
-	bad.aux = 1;
+	bad.aux = RP_GROUPS_LEASE + 1; /* no such record layout */
+	assert_int_equal(rp_group_decode(&bad, 0, &o), -EBADMSG);
+	bad = f;
+	bad.aux = 0; /* 112-byte records read as 104-byte ones: the length is not count records */
 	assert_int_equal(rp_group_decode(&bad, 0, &o), -EBADMSG);
 	/* one field out of range at a time */
 	struct pmq_repl_group v[6];
@@ -140,6 +151,95 @@ static void test_group_frame_decode_checks_bounds(void **st)
 	assert_int_equal(so.group, 3);
 	f.aux = rp_side_aux(&sd) | ((uint64_t)(PMQ_GROUPS_MAX + 1) << 48);
 	assert_int_equal(rp_side_decode(&f, 64, &so, &d), -EBADMSG);
+}
+
+/* The lease travels with its group: a frame of this release carries it, one of a primary
+ * before group leases (aux 0) decodes as "the queue's" (0), and a lease the library would
+ * refuse is refused by the decoder already (on a lossy group, on a free entry, out of range). */
+static void test_group_frame_carries_the_lease(void **st)
+{
+	(void)st;
+	struct pmq_repl_group g = { .index = 2, .state = PMQ_REPL_GROUP_ACTIVE, .incarnation = 1, .start = 1,
+				    .floor = 1, .head = 1, .name = "slow", .lease_ns = 200000000ull };
+	struct rp_frame f;
+	struct pmq_repl_group o;
+	frame_of(&g, 1, &f);
+	assert_int_equal(f.len, RP_GROUP_REC_LEASE);
+	assert_int_equal(rp_group_decode(&f, 0, &o), 0);
+	assert_true(o.lease_ns == 200000000ull);
+	assert_memory_equal(&o, &g, sizeof(o)); /* every field round-trips */
+	frame_as(&g, 1, true, &f); /* an older primary's frame */
+	assert_int_equal(f.len, RP_GROUP_REC);
+	assert_int_equal(rp_group_decode(&f, 0, &o), 0);
+	assert_string_equal(o.name, "slow");
+	assert_true(o.lease_ns == 0 && o.floor == 1);
+	struct pmq_repl_group v[4] = { g, g, g, g };
+	v[0].flags = PMQ_GROUP_LOSSY;                 /* a lossy group holds nothing */
+	v[1].lease_ns = PMQ_GROUP_LEASE_MIN_NS - 1;   /* below 1 ms */
+	v[2].lease_ns = PMQ_GROUP_LEASE_MAX_NS + 1;   /* past 7 days */
+	for (int i = 0; i < 3; i++) {
+		frame_of(&v[i], 1, &f);
+		assert_int_equal(rp_group_decode(&f, 0, &o), -EBADMSG);
+	}
+	/* a free entry's record never carries one: the encoder writes 0, a forged one is refused */
+	v[3].state = PMQ_REPL_GROUP_NONE;
+	frame_of(&v[3], 1, &f);
+	assert_int_equal(rp_group_decode(&f, 0, &o), 0);
+	assert_true(o.lease_ns == 0);
+	uint8_t forged[RP_HDR + RP_GROUP_REC_LEASE];
+	memcpy(forged, buf, sizeof(forged));
+	forged[RP_HDR + 104] = 1;
+	const char *why;
+	assert_int_equal(rp_parse_sealed(forged, sizeof(forged), &f, &why), (ssize_t)sizeof(forged));
+	assert_int_equal(rp_group_decode(&f, 0, &o), -EBADMSG);
+}
+
+/* A promoted standby has the primary's group leases: read carries each group's own lease,
+ * apply writes it into the mirror's record (pmq_group_stats, pmq_lease_min there), and
+ * apply refuses one the library would refuse at create. */
+static void test_group_lease_is_mirrored(void **st)
+{
+	(void)st;
+	pmq_t *p = mk("lprim", 3, "a:lease=200,b,t:lossy"), *m = mk("lmirr", 3, NULL);
+	assert_int_equal(pmq_repl_make_standby(m, 1), 0);
+	struct pmq_repl_group g[3];
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(pmq_repl_group_read(p, i, 0, &g[i]), PMQ_REPL_GROUP_ACTIVE);
+		assert_int_equal(pmq_repl_group_apply(m, &g[i]), 0);
+	}
+	assert_true(g[0].lease_ns == 200000000ull && g[1].lease_ns == 0 && g[2].lease_ns == 0);
+	struct pmq_group_info info[3];
+	assert_int_equal(pmq_group_list(m, info, 3), 3);
+	assert_string_equal(info[0].name, "a");
+	assert_int_equal(info[0].lease_ms, 200);
+	assert_int_equal(info[1].lease_ms, 0);
+	uint64_t least = 0;
+	assert_int_equal(pmq_lease_min(m, &least), 0);
+	assert_true(least == 200000000ull);
+	struct pmq_repl_group bad = g[2];
+	bad.lease_ns = 200000000ull; /* lossy */
+	assert_int_equal(pmq_repl_group_apply(m, &bad), -EINVAL);
+	bad = g[1];
+	bad.lease_ns = 1; /* below 1 ms */
+	assert_int_equal(pmq_repl_group_apply(m, &bad), -EINVAL);
+	/* promoted, the mirror's member of a gets a's lease */
+	assert_int_equal(pmq_repl_promote(m, 2), 0);
+	pmq_t *ma = join("lmirr", "a");
+	struct pmq_attach_info at[4];
+	int n = pmq_attachments(m, at, 4);
+	int found = 0;
+	for (int i = 0; i < n && i < 4; i++) {
+		uint64_t l = 0;
+		assert_int_equal(pmq_attach_lease(m, at[i].index, at[i].incarnation, &l), 0);
+		if (l == 200000000ull)
+			found++; /* the member of a */
+		else
+			assert_true(l == 30000000000ull); /* the creator's handle: in no group, the queue's */
+	}
+	assert_int_equal(found, 1);
+	pmq_close(ma);
+	pmq_close(p);
+	pmq_close(m);
 }
 
 /* Ship every entry of p to m (a loop of the replicator's reads and the standby's applies). */
@@ -396,6 +496,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_group_frame_decode_checks_bounds),
+		cmocka_unit_test(test_group_frame_carries_the_lease),
+		cmocka_unit_test(test_group_lease_is_mirrored),
 		cmocka_unit_test(test_group_read_apply_promote),
 		cmocka_unit_test(test_side_entry_keeps_its_group),
 		cmocka_unit_test(test_reuse_gate_holds_with_groups),

@@ -5,12 +5,12 @@
 # lossy; 40 messages seq 0..39. Group a consumes and acks all, group b acks 0..19,
 # holds 20 (its consumer is still alive when the host dies), acks 21..23 (settled
 # above its floor) and nacks 24 (a redelivery in the side area, tagged b: taken last,
-# as a redelivery comes before the ring); the lossy group t reads 0..9. A group made and one deleted on the live primary
-# follow. The primary host dies; the standby is promoted:
+# as a redelivery comes before the ring); the lossy group t reads 0..9. A group made (with its own
+# 400 ms lease) and one deleted on the live primary follow. The primary host dies; the standby is promoted:
 #   a gets nothing again;
 #   b gets every one of 20..39 (nothing lost), the duplicates only among 21..24 (those
 #     settled above its floor) and counted in its redelivered figure;
-#   t resumes at its cursor (10..39); the group list is the primary's.
+#   t resumes at its cursor (10..39); the group list is the primary's, group leases included.
 . "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 if ! ctl "$P" create fan --slots 64 --payload 64 --quota 64 --max-groups 6 --group a --group b --group t:lossy \
@@ -38,7 +38,7 @@ REPL_GROUP=b "$REPL_TOOL" consume "$P" fan nack 1 "$T/b.nacked" >/dev/null || fa
 [ "$(cut -d' ' -f1 "$T/b.held")" = 20 ] && [ "$(cut -d' ' -f1 "$T/b.nacked")" = 24 ] ||
 	fail "group b took $(cat "$T/b.held" "$T/b.nacked" | cut -d' ' -f1 | tr '\n' ' ') (want 20 held, 24 nacked)"
 ctl "$P" recv fan --group t -n 10 >/dev/null || fail "group t: recv 10"
-ctl "$P" group create fan late >/dev/null || fail "group create late"
+ctl "$P" group create fan late --lease-ms 400 >/dev/null || fail "group create late --lease-ms 400"
 ctl "$P" group delete fan gone >/dev/null || fail "group delete gone"
 ctl "$P" --json group list fan >"$T/groups.primary" || fail "group list on the primary"
 wait_until 10 lag_zero fan || fail "fan: lag never 0"
@@ -47,7 +47,7 @@ wait_until 10 lag_zero fan || fail "fan: lag never 0"
 # in the side area
 mirror_synced() {
 	ctl "$S" --json group list fan >"$T/groups.mirror" 2>/dev/null || return 1
-	grep -q '"group":"late"' "$T/groups.mirror" && ! grep -q '"group":"gone"' "$T/groups.mirror" &&
+	grep -q '"group":"late",[^}]*"lease_ms":400}' "$T/groups.mirror" && ! grep -q '"group":"gone"' "$T/groups.mirror" &&
 		grep -q '"group":"b","kind":"reliable","index":1,"head":20,' "$T/groups.mirror" &&
 		grep -q '"group":"a","kind":"reliable","index":0,"head":40,' "$T/groups.mirror" &&
 		grep -q '"group":"t","kind":"lossy","index":2,"head":10,' "$T/groups.mirror" &&
@@ -87,6 +87,10 @@ names() { grep -o '"group":"[^"]*","kind":"[a-z]*"' "$1" | sort; }
 	fail "group lists differ: primary [$(names "$T/groups.primary" | tr '\n' ' ')], promoted [$(names "$T/groups.mirror" | tr '\n' ' ')]"
 ctl "$S" --json group list fan >"$T/groups.promoted" || fail "group list on the promoted standby"
 [ "$(names "$T/groups.primary")" = "$(names "$T/groups.promoted")" ] || fail "the promoted group list differs"
+# the group leases came along: late's own 400 ms, the others the queue's (0)
+leases() { grep -o '"group":"[^"]*",[^}]*"lease_ms":[0-9]*' "$1" | sed 's/"group":"\([^"]*\)".*"lease_ms":\([0-9]*\)/\1=\2/' | sort; }
+[ "$(leases "$T/groups.promoted")" = "$(printf 'a=0\nb=0\nlate=400\nt=0')" ] ||
+	fail "the promoted standby's group leases: $(leases "$T/groups.promoted" | tr '\n' ' ') (want a=0 b=0 late=400 t=0)"
 # the promoted node takes producers; every reliable group gets the new messages
 "$REPL_TOOL" send "$S" fan 5 none | grep -q "sent 5 ok" || fail "the promoted standby refuses producers"
 for g in a b late; do
