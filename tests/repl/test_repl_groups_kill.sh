@@ -27,7 +27,9 @@ CB=$!; PIDS+=($CB)
 	wait $child; sleep 0.01
   done ) &
 NACKER=$!; PIDS+=($NACKER)
-ctl "$P" recv fan --group t --follow >/dev/null 2>&1 &
+# pmqctl itself in the background (not the ctl function: $! would name a subshell, and
+# killing that left pmqctl running after the test)
+PMQ_DIR=$P "$PMQCTL" recv fan --group t --follow >/dev/null 2>&1 &
 CT=$!; PIDS+=($CT)
 sleep 2
 kill -TERM "$NACKER" # it kill -9s its repl_tool child, if one runs now, and ends
