@@ -112,7 +112,7 @@ struct pmq {
 	uint8_t *lossy_buf;         /* lossy: the copy a receive hands out (max_payload bytes) */
 	/* producers with groups: tickets below gate_until had their slot's previous lap settled
 	 * by every reliable group of gate_masks when we last read the lanes (one lane line
-	 * per group per eight tickets, lane.c lane_gate_refresh) */
+	 * per group per eight tickets, lane.c lane_gate_refresh; read ahead, lane_gate_ahead) */
 	uint64_t gate_until;
 	uint32_t gate_masks;
 };
@@ -172,6 +172,9 @@ static inline bool lane_main_unpublished(uint64_t c, uint32_t lap)
 int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer);
 int lossy_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *lost, uint64_t *writer);
 bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t);
+#define GATE_PREFETCH_AT 6 /* lane.c lane_gate_ahead: tickets before gate_until */
+#define GATE_READ_AT 3
+void lane_gate_ahead(struct pmq *q, uint64_t t);
 void lane_start_at(struct pmq *q, uint32_t g, uint64_t s); /* lanes from ticket s on unsettled */
 bool lane_peek_data(struct pmq *q);
 bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);

@@ -67,6 +67,51 @@ bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
 	return true;
 }
 
+/* Refresh ahead (the gate above, read before it closes): GATE_PREFETCH_AT tickets before
+ * gate_until ask for the next window's lane lines, GATE_READ_AT tickets before it read
+ * them (they have arrived by then) and extend the window. The read at gate_until itself
+ * put a remote line (the consumer wrote it last) on that send's path, and the
+ * consumer's claim right after it had to take the line back from us on its own path;
+ * now the read comes while the consumer is still on the line before, and the consumer
+ * takes the line back ahead of its claim (lane_prefetch_write). Only for the groups of
+ * the current window (gate_masks; the caller checked that they are still the queue's). */
+void lane_gate_ahead(struct pmq *q, uint64_t t)
+{
+	uint64_t u = q->gate_until;
+	uint32_t j = (uint32_t)(u & q->slot_mask);
+	uint32_t rel = q->gate_masks;
+	if (u - t == GATE_PREFETCH_AT) {
+		while (rel) {
+			uint32_t g = (uint32_t)__builtin_ctz(rel);
+			rel &= rel - 1;
+			if (g < q->max_groups) /* bounded: the address must lie in the lanes */
+				__builtin_prefetch(&group_lane(q, g)[j], 0, 3); /* a hint: nothing is read */
+		}
+		return;
+	}
+	uint32_t end = (j | 7u) + 1u;
+	if (end > q->slot_count)
+		end = q->slot_count;
+	uint64_t n = 0;
+	for (uint32_t k = j; k < end; k++, n++)
+		if (!lane_settled(q, rel, k, lap_at(q, u + n), memory_order_acquire)) /* G4 */
+			break;
+	q->gate_until = u + n; /* settles are never undone: [t, u + n) stays open */
+}
+
+/* The consumer's half of refresh ahead: the next lane line, which the producer has read
+ * by now (lane_gate_ahead, GATE_READ_AT tickets before its start), asked for writable,
+ * so the claim that reaches it finds it ours. A hint: nothing is read or written
+ * (PREFETCHW; executed as a no-op by x86 processors without it). */
+static inline void lane_prefetch_write(const _Atomic uint64_t *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetchw %0" : : "m"(*(const volatile char *)p));
+#else
+	__builtin_prefetch((const void *)p, 1, 3);
+#endif
+}
+
 /* Step the group's head hint past hd (relaxed: a hint; the lane words decide). */
 static inline void head_past(struct pmq *q, uint64_t hd)
 {
@@ -109,6 +154,12 @@ int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
 				continue;
 			PMQ_FAULT("recv.after_claim");
 			head_past(q, hd);
+			/* in lock step the producer read the next line at offset 8 - GATE_READ_AT of
+			 * ours, before it sent this ticket; asking for the line before that read
+			 * would only take it from under the read */
+			_Static_assert(8 - GATE_READ_AT < 6, "the write prefetch must follow the read ahead");
+			if ((j & 7u) == 6u)
+				lane_prefetch_write(&q->lane[((j | 7u) + 1u) & q->slot_mask]);
 			slot_fill_msg(q, msg, s, claimed, 0, j);
 			msg->cookie[0] |= COOKIE_LANE;
 			slot_prefetch_rest(s, msg->len);

@@ -145,6 +145,8 @@ static int ring_claim_produce(struct pmq *q, unsigned flags, struct pmq_slot **o
 			open = (t < q->gate_until && t + q->slot_count >= q->gate_until &&
 				(uint32_t)masks == q->gate_masks) ||
 			       lane_gate_refresh(q, masks, t);
+			if (open && unlikely(q->gate_until - t == GATE_PREFETCH_AT || q->gate_until - t == GATE_READ_AT))
+				lane_gate_ahead(q, t); /* the next window's lanes, before it is needed */
 		}
 		if (open && unlikely(!repl_may_reuse(q, t))) {
 			/* the standby has not confirmed the ticket this slot held a lap ago */
@@ -862,13 +864,19 @@ PMQ_EXPORT int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		const struct pmq_msg *m = &msgs[i];
 		uint64_t claimed = m->cookie[1];
-		if (!q->group && !(m->cookie[0] >> 63) && (uint32_t)m->cookie[0] < q->slot_count &&
-		    ctl_state(claimed) == ST_CLAIMED &&
-		    ctl_owner(claimed) == q->index) {
-			/* A1 as in pmq_ack; the space wake is issued once for the whole batch below */
-			if (atomic_compare_exchange_strong_explicit(&main_slot(q, (uint32_t)m->cookie[0])->ctl, &claimed,
-								    ctl_free(ctl_lap(m->cookie[1]) + 1),
+		uint32_t idx = (uint32_t)m->cookie[0];
+		/* a main slot held through its own word (no groups) or through our reliable
+		 * group's lane (msg_slot's checks, for these two kinds only) */
+		bool lane = (m->cookie[0] & COOKIE_LANE) != 0;
+		if (!(m->cookie[0] >> 63) && idx < q->slot_count && (lane ? q->group && !q->group_lossy : !q->group) &&
+		    ctl_state(claimed) == ST_CLAIMED && ctl_owner(claimed) == q->index) {
+			_Atomic uint64_t *word = lane ? &q->lane[idx] : &main_slot(q, idx)->ctl;
+			/* A1 (A1g for a lane) as in pmq_ack; the space wake is issued once for the
+			 * whole batch below */
+			if (atomic_compare_exchange_strong_explicit(word, &claimed, ctl_free(ctl_lap(m->cookie[1]) + 1),
 								    memory_order_seq_cst, memory_order_relaxed)) {
+				if (lane)
+					durable_persist(q, word, sizeof(*word)); /* as pmq_ack: the group's cursor */
 				in_flight_dec(q);
 				freed_main = true;
 				continue;

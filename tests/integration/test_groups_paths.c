@@ -156,6 +156,52 @@ static void test_lossy_gap_exact(void **s)
 	itest_dir_remove();
 }
 
+/* The producer's gate reads the lanes ahead of its tickets (lane.c lane_gate_ahead): in
+ * lock step with a consumer that holds one message h and acks every other (pmq_ack and
+ * the group fast path of pmq_ack_batch in turn), ticket h + N must still be refused at
+ * every offset of h in a lane line and across lines, and accepted once h is acked.
+ * A window extended over an unsettled lane (or an ack batch that freed the wrong word)
+ * lets that send through, or refuses the one after the ack. */
+#define GATE_SLOTS 64u
+static void test_gate_ahead_holds_back(void **s)
+{
+	(void)s;
+	for (uint32_t h = 0; h < 24; h++) {
+		itest_dir_make();
+		struct pmq_config c;
+		itest_config(&c, GATE_SLOTS);
+		c.max_groups = 1;
+		c.groups = "a";
+		pmq_t *p = NULL;
+		assert_int_equal(pmq_create("paths", &c, &p), 0);
+		pmq_t *a = group_handle("a");
+		struct pmq_msg held = {0}, m;
+		for (uint32_t i = 0; i < h + GATE_SLOTS; i++) {
+			assert_int_equal(pmq_send(p, &i, sizeof(i), PMQ_NONBLOCK), 0);
+			assert_int_equal(pmq_recv(a, &m, PMQ_NONBLOCK), 0);
+			assert_int_equal(*(const uint32_t *)m.data, i);
+			if (i == h)
+				held = m;
+			else if (i & 1)
+				assert_int_equal(pmq_ack_batch(a, &m, 1), 0);
+			else
+				assert_int_equal(pmq_ack(a, &m), 0);
+		}
+		uint32_t x = h + GATE_SLOTS;
+		assert_int_equal(pmq_send(p, &x, sizeof(x), PMQ_NONBLOCK), -EAGAIN); /* h's slot is held */
+		/* the batch path: the held message freed, a stale one (acked already) refused */
+		struct pmq_msg two[2] = {held, m};
+		assert_int_equal(pmq_ack_batch(a, two, 2), -ESTALE);
+		assert_int_equal(pmq_send(p, &x, sizeof(x), PMQ_NONBLOCK), 0);
+		assert_int_equal(pmq_recv(a, &m, PMQ_NONBLOCK), 0);
+		assert_int_equal(*(const uint32_t *)m.data, x);
+		assert_int_equal(pmq_ack_batch(a, &m, 1), 0);
+		pmq_close(a);
+		pmq_close(p);
+		itest_dir_remove();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_with_lossy),
 		cmocka_unit_test(test_wrap_single_producer),
 		cmocka_unit_test(test_lossy_gap_exact),
+		cmocka_unit_test(test_gate_ahead_holds_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
