@@ -22,6 +22,16 @@
 
 #include "pmq.h"
 
+/* a sanitizer's shadow memory faults on its first touch of each shadow page: the fault
+ * count then says nothing about the queue's mapping (checked in the plain build) */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
 #define SLOTS 4096u
 #define PAYLOAD 1024u
 #define SLACK_FAULTS 16 /* the test's own first touches (stack, lazy symbols), not the ring */
@@ -79,6 +89,11 @@ static void test_two_laps_without_a_fault(void **state)
 
 int main(void)
 {
+#ifdef UNDER_SANITIZER
+	printf("skipped: built with a sanitizer, whose shadow memory faults on first touch "
+	       "(the fault count is checked in the plain build)\n");
+	return 77;
+#endif
 	snprintf(dir, sizeof(dir), "/dev/shm/pmq-nf-%d", (int)getpid());
 	if (mkdir(dir, 0700) != 0) {
 		printf("skipped: cannot make %s (needs a writable /dev/shm)\n", dir);
