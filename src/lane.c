@@ -50,7 +50,9 @@ void lane_start_at(struct pmq *q, uint32_t g, uint64_t s)
  * how many in a row had their slot's previous lap settled by every reliable group. A
  * lane line holds eight slots, so one read per group serves up to eight sends (reading
  * it on every send put a line the consumer had just written on each send's path). */
-bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
+/* How many tickets from t on, up to the end of t's lane line, had their slot's previous
+ * lap settled by every reliable group of masks (one read of each group's line). */
+static uint64_t settled_in_line(const struct pmq *q, uint64_t masks, uint64_t t)
 {
 	uint32_t j = (uint32_t)(t & q->slot_mask);
 	uint32_t end = (j | 7u) + 1u;
@@ -60,6 +62,12 @@ bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
 	for (uint32_t k = j; k < end; k++, n++)
 		if (!lane_settled(q, masks, k, lap_at(q, t + n), memory_order_acquire)) /* G4 */
 			break;
+	return n;
+}
+
+bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
+{
+	uint64_t n = settled_in_line(q, masks, t);
 	if (!n)
 		return false;
 	q->gate_until = t + n;
@@ -89,14 +97,8 @@ void lane_gate_ahead(struct pmq *q, uint64_t t)
 		}
 		return;
 	}
-	uint32_t end = (j | 7u) + 1u;
-	if (end > q->slot_count)
-		end = q->slot_count;
-	uint64_t n = 0;
-	for (uint32_t k = j; k < end; k++, n++)
-		if (!lane_settled(q, rel, k, lap_at(q, u + n), memory_order_acquire)) /* G4 */
-			break;
-	q->gate_until = u + n; /* settles are never undone: [t, u + n) stays open */
+	/* settles are never undone: [t, gate_until) stays open as it grows */
+	q->gate_until = u + settled_in_line(q, q->gate_masks, u);
 }
 
 /* The consumer's half of refresh ahead: the next lane line, which the producer has read
