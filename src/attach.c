@@ -9,8 +9,10 @@
  * dies, in whatever PID namespace it lives. "Token taken" therefore means
  * "owner dead", and only that licenses recovery to touch its messages.
  *
- * Probes and recoverers open a fresh description each time (locks held
- * through one description never conflict with each other).
+ * Probes and recoverers use descriptions of their own (locks held through
+ * one description never conflict with each other): one for probes, one for
+ * taking a dead owner's token (kept, unlocked after use), and a fresh one
+ * when a second thread recovers through the same handle at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -141,31 +143,81 @@ void attach_leave(struct pmq *q, bool settled)
 	 * recovery treats what is left as a death */
 }
 
-/* The descriptor holds a dead owner's token while we settle it: a fork child must not
- * inherit it (it would keep the token after we drop it), so no fork until
- * attach_drop_token() closes it. */
-int attach_take_token(struct pmq *q, uint32_t idx)
+/* Opened with the handle, not on a death: a fresh open through /proc/self/fd, cold
+ * after the holder's death, was most of an attached recovery's cost. One that fails
+ * now is tried again when needed. */
+void attach_open_descriptions(struct pmq *q)
+{
+	if (q->probe_fd < 0)
+		q->probe_fd = attach_reopen_fd(q);
+	if (q->token_fd < 0)
+		q->token_fd = attach_reopen_fd(q);
+}
+
+/* The handle's own token description (q->token_fd), opened once and kept: opening a
+ * fresh description through /proc/self/fd is most of a recovery's cost (16-39 us of
+ * 27-59 us in pmq-recovery-cost, cold after the holder's death). One thread at a time
+ * uses it (locks held through one description never conflict, so two users could take
+ * the same token); a thread that finds it busy opens a fresh one as before.
+ * acquire/release on the busy flag: the user before us is done with token_fd. */
+static int token_desc_get(struct pmq *q, bool *own)
+{
+	*own = !atomic_exchange_explicit(&q->token_busy, true, memory_order_acquire);
+	if (*own) {
+		if (q->token_fd < 0)
+			q->token_fd = attach_reopen_fd(q);
+		if (q->token_fd >= 0)
+			return q->token_fd;
+		int e = q->token_fd;
+		q->token_fd = -1;
+		atomic_store_explicit(&q->token_busy, false, memory_order_release);
+		*own = false;
+		return e;
+	}
+	return attach_reopen_fd(q);
+}
+
+static void token_desc_put(struct pmq *q, int fd, bool own, uint32_t idx, bool locked)
+{
+	if (!own) {
+		close(fd); /* drops whatever it holds */
+		return;
+	}
+	/* the lock must go with certainty: if the unlock fails, the description goes */
+	if (locked && ofd_lock(fd, F_UNLCK, PMQ_LOCK_TOKEN(idx), false) != 0) {
+		close(fd);
+		q->token_fd = -1;
+	}
+	atomic_store_explicit(&q->token_busy, false, memory_order_release);
+}
+
+/* The description holds a dead owner's token while we settle it: a fork child must not
+ * inherit it holding the token (it would keep the token after we drop it), so no fork
+ * until attach_drop_token() lets it go. */
+int attach_take_token(struct pmq *q, uint32_t idx, struct token_hold *t)
 {
 	if (idx >= q->max_attach || idx == q->index)
 		return -EINVAL;
 	attach_fork_gate_enter();
-	int fd = attach_reopen_fd(q);
+	int fd = token_desc_get(q, &t->own);
 	if (fd < 0) {
 		attach_fork_gate_leave();
 		return fd;
 	}
 	int rc = ofd_lock(fd, F_WRLCK, PMQ_LOCK_TOKEN(idx), false);
 	if (rc) {
-		close(fd);
+		token_desc_put(q, fd, t->own, idx, false);
 		attach_fork_gate_leave();
 		return -EAGAIN; /* held: the owner lives */
 	}
-	return fd;
+	t->fd = fd;
+	t->idx = idx;
+	return 0;
 }
 
-void attach_drop_token(int fd)
+void attach_drop_token(struct pmq *q, const struct token_hold *t)
 {
-	close(fd);
+	token_desc_put(q, t->fd, t->own, t->idx, true);
 	attach_fork_gate_leave();
 }
 
@@ -241,6 +293,10 @@ static void atfork_child(void)
 		if (q->probe_fd >= 0) {
 			close(q->probe_fd);
 			q->probe_fd = -1;
+		}
+		if (q->token_fd >= 0) { /* unlocked: the gate kept forks out while it held one */
+			close(q->token_fd);
+			q->token_fd = -1;
 		}
 		q->forked = true;
 		q->slot_count = 0;

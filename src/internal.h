@@ -73,6 +73,8 @@ struct pmq {
 	unsigned role;              /* PMQ_PRODUCER | PMQ_CONSUMER | AT_ROLE_DLQ */
 	int fd;                     /* our own open file description: token + presence locks */
 	int probe_fd;               /* a lock-free description for liveness probes (-1 until needed) */
+	int token_fd;               /* a description for taking dead owners' tokens (-1 until needed) */
+	atomic_bool token_busy;     /* a thread of ours is using token_fd (attach.c) */
 	bool power;                 /* durability power: persist on the data path */
 	bool is_pmem;               /* pmem_persist is enough (else pmem_msync) */
 	bool forked;                /* inherited across fork: unusable */
@@ -315,15 +317,22 @@ uint64_t now_real_ns(void);
 /* attach.c: tables, tokens, presence */
 int attach_join(struct pmq *q, unsigned role);
 void attach_leave(struct pmq *q, bool settled);
-int attach_take_token(struct pmq *q, uint32_t idx);  /* >= 0: fd holding the dead owner's token */
+/* A dead owner's token held by us: through the handle's own description or a fresh one. */
+struct token_hold {
+	int fd;
+	uint32_t idx;
+	bool own;
+};
+int attach_take_token(struct pmq *q, uint32_t idx, struct token_hold *t); /* 0: held; -EAGAIN: alive */
 int attach_probe_alive(struct pmq *q, uint32_t idx); /* 1 alive, 0 dead, <0 error */
 int attach_reopen_fd(const struct pmq *q);
+void attach_open_descriptions(struct pmq *q); /* probe_fd, token_fd: ready before a death */
 void attach_register_handle(struct pmq *q);
 /* A fork waits while any thread is between enter and leave (nests per thread): held
  * from a descriptor's creation until the fork handler can see it, or it is closed. */
 void attach_fork_gate_enter(void);
 void attach_fork_gate_leave(void);
-void attach_drop_token(int fd); /* close a descriptor from attach_take_token */
+void attach_drop_token(struct pmq *q, const struct token_hold *t); /* lets the token go */
 void attach_unregister_handle(struct pmq *q);
 uint64_t attach_read_start_time(pid_t pid);
 

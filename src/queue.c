@@ -340,7 +340,7 @@ static void handle_geometry(struct pmq *q, const struct pmq_header *h)
 	q->held = (uint8_t *)q->hdr + held_off; /* inside the validated geometry: ring_off derives from it */
 }
 
-static int map_queue(struct pmq *q, const char *path, uint64_t size, bool prefault)
+static int map_queue(struct pmq *q, const char *path, uint64_t size)
 {
 	char via[64];
 	snprintf(via, sizeof(via), "/proc/self/fd/%d", q->fd);
@@ -358,15 +358,35 @@ static int map_queue(struct pmq *q, const char *path, uint64_t size, bool prefau
 	q->hdr = m;
 	q->map_len = len;
 	q->is_pmem = is_pmem != 0;
-	/* pre-fault every page so the data path never takes a page fault; an observer
-	 * (pmqd, pmqctl) has no data path and touches only what it reads. On tmpfs a read
-	 * populate is enough: shmem keeps no dirty accounting, so its pages are mapped
-	 * writable at once, and read faults map 16 pages each (fault-around): a 1 GiB queue
-	 * populates in ~85 ms instead of ~250 (docs/benchmarks.md). Elsewhere (DAX, a page
-	 * cache file) a clean mapping would fault on its first write: populate for writing */
-	if (prefault)
-		madvise(m, len, !q->is_pmem && on_tmpfs(q->fd) ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
 	return 0;
+}
+
+/* Pre-fault every page so the data path never takes a page fault (an observer, pmqd or
+ * pmqctl, has no data path and touches only what it reads). On tmpfs a read fault is
+ * enough: shmem keeps no dirty accounting, so its pages are mapped writable at once, and
+ * a read fault maps 16 pages (fault-around); elsewhere (DAX, a page-cache file) a clean
+ * mapping would fault on its first write, so populate for writing. The first open after
+ * a crash (exclusive) reads every slot through the mapping right after this, so a
+ * truncated file would fault there anyway: it touches one byte per page itself, ~25 %
+ * faster than the kernel's page-by-page populate (1 GiB: ~65 vs ~85 ms,
+ * docs/benchmarks.md). An attached open keeps the populate, which reports a truncation
+ * as an error rather than a SIGBUS. */
+static void prefault_mapping(struct pmq *q, bool exclusive)
+{
+	if (q->is_pmem || !on_tmpfs(q->fd)) {
+		madvise(q->hdr, q->map_len, MADV_POPULATE_WRITE);
+		return;
+	}
+	if (!exclusive) {
+		madvise(q->hdr, q->map_len, MADV_POPULATE_READ);
+		return;
+	}
+	const volatile uint8_t *m = (const volatile uint8_t *)q->hdr;
+	uint8_t sink = 0;
+	/* plain volatile reads: only the fault matters, not the bytes */
+	for (size_t off = 0; off < q->map_len; off += 4096)
+		sink ^= m[off];
+	(void)sink;
 }
 
 PMQ_EXPORT int pmq_open(const char *name, unsigned flags, pmq_t **out) { return pmq_open_ex(name, flags, NULL, out); }
@@ -412,6 +432,7 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	send_clock_init(&q->clock);
 	q->role = is_dlq ? AT_ROLE_DLQ : (flags & (PMQ_PRODUCER | PMQ_CONSUMER));
 	q->probe_fd = -1;
+	q->token_fd = -1;
 	q->fd = -1;
 	/* from the first descriptor until the handle is registered, a fork waits: the child
 	 * must never inherit a lock-holding descriptor that its fork handler cannot see */
@@ -453,7 +474,7 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	}
 	if ((rc = format_validate_header(&hcopy, (uint64_t)st.st_size, base)))
 		goto fail_fd;
-	if ((rc = map_queue(q, path, (uint64_t)st.st_size, q->role != 0)))
+	if ((rc = map_queue(q, path, (uint64_t)st.st_size)))
 		goto fail_fd;
 	/* the file may have changed since the read, and a peer may be rewriting the mapped
 	 * header right now: copy it ONCE, validate the copy, and take everything from it */
@@ -479,6 +500,9 @@ PMQ_EXPORT int pmq_open_ex(const char *name, unsigned flags, const struct pmq_op
 	if ((rc = attach_join(q, q->role)))
 		goto fail_map;
 	group_mark_attachment(q);
+	attach_open_descriptions(q);
+	if (q->role != 0)
+		prefault_mapping(q, exclusive);
 	if (exclusive) {
 		/* nobody else is attached: whole-file recovery, then share the presence. A boot
 		 * record that fails its checksum is damage, not evidence of a reboot
@@ -539,6 +563,8 @@ PMQ_EXPORT int pmq_close(pmq_t *q)
 	pmem_unmap(q->hdr, q->map_len);
 	if (q->probe_fd >= 0)
 		close(q->probe_fd);
+	if (q->token_fd >= 0)
+		close(q->token_fd);
 	if (q->fd >= 0)
 		close(q->fd); /* drops token and presence */
 	attach_fork_gate_leave();

@@ -289,23 +289,23 @@ int recover_owner(struct pmq *q, uint32_t idx)
 	struct pmq_attach *a = &q->attach[idx];
 	if (at_state(atomic_load_explicit(&a->word, memory_order_acquire)) != AT_ATTACHED)
 		return 0;
-	if (attach_probe_alive(q, idx) == 1)
-		return 0; /* one syscall to see it is alive; only a free token licenses more */
-	int fd = attach_take_token(q, idx);
-	if (fd < 0)
+	/* one system call on the handle's token description: it fails while the owner
+	 * lives (no separate probe first: that was a second call for every death) */
+	struct token_hold tok;
+	if (attach_take_token(q, idx, &tok) != 0)
 		return 0; /* alive (or we cannot tell): never rob a live owner */
 	PMQ_FAULT("recover.holding_token");
 	/* re-read under the token: it may have been recovered and freed meanwhile */
 	uint64_t w = atomic_load_explicit(&a->word, memory_order_acquire);
 	if (at_state(w) != AT_ATTACHED) {
-		attach_drop_token(fd);
+		attach_drop_token(q, &tok);
 		return 0;
 	}
 	int rc = settle_owner(q, idx);
 	if (rc >= 0 && claim_settle(q, idx, false) == -EAGAIN) {
 		/* the ticket its record names is named by a live producer too (which may own
 		 * it): keep the entry for a later pass, which finds it published or decides */
-		attach_drop_token(fd);
+		attach_drop_token(q, &tok);
 		return 0;
 	}
 	if (rc >= 0) {
@@ -319,7 +319,7 @@ int recover_owner(struct pmq *q, uint32_t idx)
 		atomic_store_explicit(&a->word, at_make(AT_FREE, 0, at_inc(w)), memory_order_release);
 		atomic_fetch_add_explicit(&q->hdr->recoveries, 1, memory_order_relaxed); /* statistics */
 	}
-	attach_drop_token(fd); /* drops the token only now */
+	attach_drop_token(q, &tok); /* drops the token only now */
 	return rc >= 0 ? 1 : rc;
 }
 

@@ -3,7 +3,9 @@
  * lock on an attachment's token, never a pid. A forked child must not keep
  * a dead parent "alive"; a handle inherited across fork is unusable
  * (-EBADFD); a live holder's token is never taken, even while it is
- * stopped, and a live producer's WRITING slot is never aborted.
+ * stopped, and a live producer's WRITING slot is never aborted. A recoverer
+ * keeps one description for taking dead owners' tokens: every token it took
+ * is free again afterwards, so the entries are reused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,6 +238,52 @@ static void test_live_producer_slot_never_aborted(void **state)
 	assert_int_equal(ledger_verify(), 0);
 }
 
+/* ---- the recoverer's kept token description lets every token go ------------------------- */
+
+#define REUSE_Q "reuse"
+#define REUSE_ROUNDS 8
+
+static void consumer_takes_one_and_waits(void *arg)
+{
+	(void)arg;
+	pmq_t *q;
+	/* fails with -EUSERS once every free entry's token is still held by the recoverer */
+	CHILD_CHECK(pmq_open(REUSE_Q, PMQ_CONSUMER, &q) == 0);
+	struct pmq_msg m;
+	CHILD_CHECK(pmq_recv_timeout(q, &m, 2000000000ull) == 0);
+	atomic_fetch_add(&LG->flag[2], 1);
+	for (;;)
+		pause(); /* SIGKILLed holding m */
+}
+
+static void test_recovered_tokens_are_free_for_new_attachments(void **state)
+{
+	(void)state;
+	struct pmq_config cfg;
+	itest_config(&cfg, 16);
+	cfg.max_attach = 3; /* us and two more: rounds past two reuse recovered entries */
+	cfg.max_deliveries = REUSE_ROUNDS + 2;
+	pmq_t *q;
+	assert_int_equal(pmq_create(REUSE_Q, &cfg, &q), 0);
+	char b[16] = "reuse";
+	assert_int_equal(pmq_send(q, b, sizeof(b), PMQ_NONBLOCK), 0);
+	for (uint32_t r = 0; r < REUSE_ROUNDS; r++) {
+		pid_t c = itest_fork(NULL, consumer_takes_one_and_waits, NULL);
+		int got = itest_await(&LG->flag[2], r + 1, 5000);
+		assert_int_equal(kill(c, SIGKILL), 0);
+		int st = itest_wait(c);
+		assert_true(got);
+		assert_true(itest_killed_by(st, SIGKILL));
+		assert_int_equal(pmq_recover(q), 1);
+	}
+	struct pmq_msg m;
+	assert_int_equal(pmq_recv_timeout(q, &m, 1000000000ull), 0);
+	assert_int_equal(m.delivery_count, REUSE_ROUNDS + 1); /* every death counted once */
+	assert_int_equal(pmq_ack(q, &m), 0);
+	assert_int_equal(pmq_close(q), 0);
+	assert_int_equal(pmq_unlink(REUSE_Q, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inherited_handle_returns_ebadfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_consumer_token_never_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_producer_slot_never_aborted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovered_tokens_are_free_for_new_attachments, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,6 +93,8 @@ static inline void uq_die(struct pmq *q)
 	close(q->fd);
 	if (q->probe_fd >= 0)
 		close(q->probe_fd);
+	if (q->token_fd >= 0)
+		close(q->token_fd);
 	pmem_unmap(q->hdr, q->map_len);
 	free(q);
 }
