@@ -17,12 +17,17 @@
  *               receiver spins on the sequence and reads the payload. At 64 B
  *               that is two lines per hop: the physical floor of any message
  *               published by a commit word separate from its bytes.
+ *   floor-2r    floor-2l rotating: per direction --slots such areas, message n
+ *               in area n mod slots, each area's sequence word its commit word
+ *               (a ring's slot with its commit word inline, nothing else: no
+ *               indices, no claim, no ack). It shows what moving to a new area
+ *               each message costs by itself (1 KiB: ~1.5x floor-2l here).
  *   floor-ring  a naive single-producer single-consumer ring over a MAP_SHARED
  *               mapping: per message the producer reads the consumer's index
  *               and publishes its own, and the consumer does the mirror image.
  *               No batching, no cached indices: the per-message floor.
  *
- * floor-8 and floor-2l are valid only in strict alternation (rt, oneway).
+ * floor-8, floor-2l and floor-2r are valid only in strict alternation (rt, oneway).
  * All busy-poll. No system call, no lock, no locked instruction on the path.
  */
 #include "transport.h"
@@ -244,6 +249,95 @@ const struct transport tp_floor_2l = {
 	.close = ep_free,
 	.send = l2_send,
 	.recv = l2_recv,
+	.release = nop_release,
+};
+
+/* --- floor-2r ------------------------------------------------------------ */
+
+static uint8_t *r2_map;
+static size_t r2_len, r2_area, r2_size;
+static unsigned r2_slots;
+
+struct r2_ep {
+	uint8_t *base;              /* this direction's first area */
+	uint64_t next;              /* sequence this end sends or expects next */
+};
+
+static int r2_setup(int chan, const struct tp_params *p, char *why, size_t n)
+{
+	if (chan != 0)
+		return 0;
+	r2_size = p->size;
+	r2_slots = p->slots ? p->slots : 1;
+	r2_area = LINE + ROUND_LINE(p->size);
+	r2_len = 2 * (size_t)r2_slots * r2_area;
+	r2_map = shm_map(r2_len);
+	if (!r2_map)
+		return tp_why(why, n, -ENOMEM, "floor-2r: cannot map %zu bytes", r2_len);
+	return 0;
+}
+
+static void r2_teardown(int chan)
+{
+	if (chan == 0) {
+		shm_unmap(r2_map, r2_len);
+		r2_map = NULL;
+	}
+}
+
+static int r2_open(int chan, int role, const struct tp_params *p, void **ep)
+{
+	struct r2_ep *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	(void)role;
+	(void)p;
+	e->base = r2_map + (size_t)chan * r2_slots * r2_area;
+	e->next = 1;
+	*ep = e;
+	return 0;
+}
+
+static uint8_t *r2_area_of(const struct r2_ep *e, uint64_t n)
+{
+	return e->base + (size_t)(n % r2_slots) * r2_area;
+}
+
+static int r2_send(void *ep, const void *buf, size_t len)
+{
+	struct r2_ep *e = ep;
+	uint8_t *a = r2_area_of(e, e->next);
+	/* plain stores: strict alternation, the reader finished with this area a lap ago */
+	memcpy(a + LINE, buf, len);
+	/* release: pairs with the acquire in r2_recv(); publishes the payload */
+	atomic_store_explicit((_Atomic uint64_t *)(void *)a, e->next, memory_order_release);
+	e->next++;
+	return 0;
+}
+
+static int r2_recv(void *ep, struct tp_msg *m)
+{
+	struct r2_ep *e = ep;
+	uint8_t *a = r2_area_of(e, e->next);
+	/* acquire: pairs with the release in r2_send(); the payload is visible */
+	while (atomic_load_explicit((_Atomic uint64_t *)(void *)a, memory_order_acquire) != e->next)
+		cpu_relax();
+	e->next++;
+	m->data = a + LINE;
+	m->len = r2_size;
+	return 0;
+}
+
+const struct transport tp_floor_2r = {
+	.name = "floor-2r",
+	.caps = TP_PINGPONG | TP_SPIN_ONLY, /* a subject: a control, not a denominator */
+	.probe = tp_always,
+	.setup = r2_setup,
+	.teardown = r2_teardown,
+	.open = r2_open,
+	.close = ep_free,
+	.send = r2_send,
+	.recv = r2_recv,
 	.release = nop_release,
 };
 

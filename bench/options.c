@@ -82,7 +82,7 @@ void opts_usage(FILE *f)
 "      --regimes A,B      rt/oneway: floor-8 p50 ns splitting fast|mid|slow (default 110,300)\n"
 "      --probe N          rate/tput: floor-8 round trips before and after each run (default 20000; 0 = off)\n"
 "      --queue-dir DIR    where pmq's queue files go (default /dev/shm; e.g. a tmpfs mounted huge=always)\n"
-"  -t, --transports LIST  floor-8,floor-2l,floor-8p,floor-ring,pmq,pmq-spsc,pmq-group1,pmq-group2,pmq-group4,pipe,unix,mq,zmq,iceoryx or all\n"
+"  -t, --transports LIST  floor-8,floor-2l,floor-2r,floor-8p,floor-ring,pmq,pmq-spsc,pmq-group1,pmq-group2,pmq-group4,pipe,unix,mq,zmq,iceoryx or all\n"
 "                         (default all; rt/oneway always run floor-8 and floor-2l)\n"
 "      --csv FILE         write one CSV row per run\n"
 "      --plot FILE.png    plot the latency percentile distributions (gnuplot)\n"

@@ -127,7 +127,7 @@ git -C "$root" status --porcelain 2>/dev/null | grep -q . && rev="$rev (modified
 	echo
 } | tee -a "$log"
 start=$(date +%s)
-step latency -m rt,oneway -s 64,1k -r $sets --blocks $blocks -t floor-8p,floor-ring,pmq,pmq-spsc
+step latency -m rt,oneway -s 64,1k -r $sets --blocks $blocks -t floor-8p,floor-2r,floor-ring,pmq,pmq-spsc
 step latency-65536-slots -m rt -s 64 -S 65536 -r 2 --blocks $pblocks -t floor-ring,pmq,pmq-spsc
 step peers -m rt -s 64,1k -r $psets --blocks $pblocks -t pipe,unix,mq,zmq,iceoryx
 step tput-pair -m tput -s 64 -n $tn -r $treps -d 0.5 -b 32 -t floor-ring,pmq,pmq-spsc -q

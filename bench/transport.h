@@ -72,7 +72,7 @@ struct transport {
 	int (*file_path)(int chan, char *buf, size_t n);
 };
 
-extern const struct transport tp_floor_8, tp_floor_8p, tp_floor_2l, tp_floor_ring, tp_pmq, tp_pmq_spsc, tp_pmq_group1, tp_pmq_group2, tp_pmq_group4, tp_pipe,
+extern const struct transport tp_floor_8, tp_floor_8p, tp_floor_2l, tp_floor_2r, tp_floor_ring, tp_pmq, tp_pmq_spsc, tp_pmq_group1, tp_pmq_group2, tp_pmq_group4, tp_pipe,
 	tp_unix, tp_mq, tp_zmq, tp_iceoryx;
 
 /* All transports, in table order; NULL-terminated. */

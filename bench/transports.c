@@ -9,7 +9,7 @@
 #include <string.h>
 
 const struct transport *const tp_all[] = {
-	&tp_floor_8, &tp_floor_2l, &tp_floor_8p, &tp_floor_ring, &tp_pmq, &tp_pmq_spsc, &tp_pmq_group1, &tp_pmq_group2, &tp_pmq_group4, &tp_pipe, &tp_unix, &tp_mq, &tp_zmq, &tp_iceoryx, NULL,
+	&tp_floor_8, &tp_floor_2l, &tp_floor_2r, &tp_floor_8p, &tp_floor_ring, &tp_pmq, &tp_pmq_spsc, &tp_pmq_group1, &tp_pmq_group2, &tp_pmq_group4, &tp_pipe, &tp_unix, &tp_mq, &tp_zmq, &tp_iceoryx, NULL,
 };
 
 const struct transport *tp_find(const char *name)
