@@ -55,8 +55,13 @@ int discover_init(const struct pmqd_config *c)
 	ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ino_fd < 0)
 		return -errno;
-	if (inotify_add_watch(ino_fd, c->dir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM) <
-	    0) {
+	/* no IN_CLOSE_WRITE: pmq_create publishes a finished file by linkat (IN_CREATE), and
+	 * every close of a queue opened for writing (every handle's close, every death)
+	 * would wake this thread onto the dying process's CPU just ahead of the
+	 * supervisor's pidfd wake-up, delaying the recovery (~17 us in a scheduler trace,
+	 * docs/pmqd.md). A file copied in by other means is found when it is created
+	 * complete, or by the periodic scan (--scan-ms). */
+	if (inotify_add_watch(ino_fd, c->dir, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM) < 0) {
 		int e = errno;
 		log_msg(LOG_ERR, "cannot watch %s: %s --> check that it exists and is readable", c->dir, strerror(e));
 		return -e;
