@@ -168,75 +168,110 @@ const struct transport tp_floor_8p = {
 	.release = nop_release,
 };
 
-/* --- floor-2l ------------------------------------------------------------ */
+/* --- floor-2l and floor-2r: one implementation, 1 area or --slots areas --- */
 
-static uint8_t *l2_map;
-static size_t l2_len, l2_area, l2_size;
+/* One two-line floor's mapping: per direction `areas` areas of a sequence-word line
+ * followed by the payload lines. Two instances, both set up in one run. */
+struct two_line {
+	const char *name;
+	uint8_t *map;
+	size_t len, area, size;
+	unsigned areas;
+};
 
-struct l2_ep {
-	_Atomic uint64_t *seq;      /* the sequence-word line of this direction */
-	uint8_t *payload;           /* the lines after it */
+static struct two_line tl_fixed = {.name = "floor-2l"}, tl_rotating = {.name = "floor-2r"};
+
+struct tl_ep {
+	const struct two_line *f;
+	uint8_t *base;              /* this direction's first area */
 	uint64_t next;              /* sequence this end sends or expects next */
 };
 
-static int l2_setup(int chan, const struct tp_params *p, char *why, size_t n)
+static int tl_setup(struct two_line *f, unsigned areas, int chan, const struct tp_params *p, char *why, size_t n)
 {
 	if (chan != 0)
 		return 0;
-	l2_size = p->size;
-	l2_area = LINE + ROUND_LINE(p->size);
-	l2_len = 2 * l2_area;
-	l2_map = shm_map(l2_len);
-	if (!l2_map)
-		return tp_why(why, n, -ENOMEM, "floor-2l: cannot map %zu bytes", l2_len);
+	f->size = p->size;
+	f->areas = areas ? areas : 1;
+	f->area = LINE + ROUND_LINE(p->size);
+	f->len = 2 * (size_t)f->areas * f->area;
+	f->map = shm_map(f->len);
+	if (!f->map)
+		return tp_why(why, n, -ENOMEM, "%s: cannot map %zu bytes", f->name, f->len);
 	return 0;
 }
 
-static void l2_teardown(int chan)
+static void tl_teardown(struct two_line *f, int chan)
 {
 	if (chan == 0) {
-		shm_unmap(l2_map, l2_len);
-		l2_map = NULL;
+		shm_unmap(f->map, f->len);
+		f->map = NULL;
 	}
 }
 
-static int l2_open(int chan, int role, const struct tp_params *p, void **ep)
+static int tl_open(const struct two_line *f, int chan, void **ep)
 {
-	struct l2_ep *e = calloc(1, sizeof(*e));
+	struct tl_ep *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	(void)role;
-	(void)p;
-	uint8_t *area = l2_map + (size_t)chan * l2_area;
-	e->seq = (_Atomic uint64_t *)(void *)area;
-	e->payload = area + LINE;
+	e->f = f;
+	e->base = f->map + (size_t)chan * f->areas * f->area;
 	e->next = 1;
 	*ep = e;
 	return 0;
 }
 
-static int l2_send(void *ep, const void *buf, size_t len)
+static uint8_t *tl_area_of(const struct tl_ep *e, uint64_t n)
 {
-	struct l2_ep *e = ep;
+	return e->base + (size_t)(n % e->f->areas) * e->f->area;
+}
+
+static int tl_send(void *ep, const void *buf, size_t len)
+{
+	struct tl_ep *e = ep;
+	uint8_t *a = tl_area_of(e, e->next);
 	/* plain stores: the reader touches the payload only after it acquired the
-	 * sequence below, and it is done with the previous message (strict
-	 * alternation: it answered before we send again) */
-	memcpy(e->payload, buf, len);
-	/* release: pairs with the acquire in l2_recv(); publishes the payload */
-	atomic_store_explicit(e->seq, e->next++, memory_order_release);
+	 * sequence below, and it is done with this area (strict alternation: it
+	 * answered before we send again) */
+	memcpy(a + LINE, buf, len);
+	/* release: pairs with the acquire in tl_recv(); publishes the payload */
+	atomic_store_explicit((_Atomic uint64_t *)(void *)a, e->next, memory_order_release);
+	e->next++;
 	return 0;
 }
 
-static int l2_recv(void *ep, struct tp_msg *m)
+static int tl_recv(void *ep, struct tp_msg *m)
 {
-	struct l2_ep *e = ep;
-	/* acquire: pairs with the release in l2_send(); the payload is visible */
-	while (atomic_load_explicit(e->seq, memory_order_acquire) != e->next)
+	struct tl_ep *e = ep;
+	uint8_t *a = tl_area_of(e, e->next);
+	/* acquire: pairs with the release in tl_send(); the payload is visible */
+	while (atomic_load_explicit((_Atomic uint64_t *)(void *)a, memory_order_acquire) != e->next)
 		cpu_relax();
 	e->next++;
-	m->data = e->payload;
-	m->len = l2_size;
+	m->data = a + LINE;
+	m->len = e->f->size;
 	return 0;
+}
+
+static int l2_setup(int chan, const struct tp_params *p, char *why, size_t n) { return tl_setup(&tl_fixed, 1, chan, p, why, n); }
+static void l2_teardown(int chan) { tl_teardown(&tl_fixed, chan); }
+static int l2_open(int chan, int role, const struct tp_params *p, void **ep)
+{
+	(void)role;
+	(void)p;
+	return tl_open(&tl_fixed, chan, ep);
+}
+
+static int r2_setup(int chan, const struct tp_params *p, char *why, size_t n)
+{
+	return tl_setup(&tl_rotating, p->slots, chan, p, why, n);
+}
+static void r2_teardown(int chan) { tl_teardown(&tl_rotating, chan); }
+static int r2_open(int chan, int role, const struct tp_params *p, void **ep)
+{
+	(void)role;
+	(void)p;
+	return tl_open(&tl_rotating, chan, ep);
 }
 
 const struct transport tp_floor_2l = {
@@ -247,86 +282,10 @@ const struct transport tp_floor_2l = {
 	.teardown = l2_teardown,
 	.open = l2_open,
 	.close = ep_free,
-	.send = l2_send,
-	.recv = l2_recv,
+	.send = tl_send,
+	.recv = tl_recv,
 	.release = nop_release,
 };
-
-/* --- floor-2r ------------------------------------------------------------ */
-
-static uint8_t *r2_map;
-static size_t r2_len, r2_area, r2_size;
-static unsigned r2_slots;
-
-struct r2_ep {
-	uint8_t *base;              /* this direction's first area */
-	uint64_t next;              /* sequence this end sends or expects next */
-};
-
-static int r2_setup(int chan, const struct tp_params *p, char *why, size_t n)
-{
-	if (chan != 0)
-		return 0;
-	r2_size = p->size;
-	r2_slots = p->slots ? p->slots : 1;
-	r2_area = LINE + ROUND_LINE(p->size);
-	r2_len = 2 * (size_t)r2_slots * r2_area;
-	r2_map = shm_map(r2_len);
-	if (!r2_map)
-		return tp_why(why, n, -ENOMEM, "floor-2r: cannot map %zu bytes", r2_len);
-	return 0;
-}
-
-static void r2_teardown(int chan)
-{
-	if (chan == 0) {
-		shm_unmap(r2_map, r2_len);
-		r2_map = NULL;
-	}
-}
-
-static int r2_open(int chan, int role, const struct tp_params *p, void **ep)
-{
-	struct r2_ep *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	(void)role;
-	(void)p;
-	e->base = r2_map + (size_t)chan * r2_slots * r2_area;
-	e->next = 1;
-	*ep = e;
-	return 0;
-}
-
-static uint8_t *r2_area_of(const struct r2_ep *e, uint64_t n)
-{
-	return e->base + (size_t)(n % r2_slots) * r2_area;
-}
-
-static int r2_send(void *ep, const void *buf, size_t len)
-{
-	struct r2_ep *e = ep;
-	uint8_t *a = r2_area_of(e, e->next);
-	/* plain stores: strict alternation, the reader finished with this area a lap ago */
-	memcpy(a + LINE, buf, len);
-	/* release: pairs with the acquire in r2_recv(); publishes the payload */
-	atomic_store_explicit((_Atomic uint64_t *)(void *)a, e->next, memory_order_release);
-	e->next++;
-	return 0;
-}
-
-static int r2_recv(void *ep, struct tp_msg *m)
-{
-	struct r2_ep *e = ep;
-	uint8_t *a = r2_area_of(e, e->next);
-	/* acquire: pairs with the release in r2_send(); the payload is visible */
-	while (atomic_load_explicit((_Atomic uint64_t *)(void *)a, memory_order_acquire) != e->next)
-		cpu_relax();
-	e->next++;
-	m->data = a + LINE;
-	m->len = r2_size;
-	return 0;
-}
 
 const struct transport tp_floor_2r = {
 	.name = "floor-2r",
@@ -336,8 +295,8 @@ const struct transport tp_floor_2r = {
 	.teardown = r2_teardown,
 	.open = r2_open,
 	.close = ep_free,
-	.send = r2_send,
-	.recv = r2_recv,
+	.send = tl_send,
+	.recv = tl_recv,
 	.release = nop_release,
 };
 
