@@ -143,6 +143,7 @@ static void init_one(void *arg, uint32_t i, const char *name, unsigned flags, ui
 	/* relaxed: the file is not shared yet (it is linked into place after msync) */
 	atomic_store_explicit(&r->start, 0, memory_order_relaxed);
 	atomic_store_explicit(&r->head, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->settled, 0, memory_order_relaxed);
 	atomic_store_explicit(&r->lease_ns, lease_ns, memory_order_relaxed);
 	unsigned gf = (flags & PMQ_GROUP_LOSSY) ? GROUP_F_LOSSY : 0;
 	atomic_store_explicit(&r->word, gw_make(GS_ACTIVE, gf, 1), memory_order_relaxed);
@@ -338,14 +339,22 @@ PMQ_EXPORT int pmq_group_create_ex(pmq_t *q, const char *name, const struct pmq_
 		uint64_t bit = gf ? 1ull << (32 + g) : 1ull << g;
 		if (!gf) {
 			/* relaxed: tail only bounds the lanes' first values (step 2 of the design) */
-			lane_start_at(q, g, atomic_load_explicit(&h->tail, memory_order_relaxed));
+			uint64_t s0 = atomic_load_explicit(&h->tail, memory_order_relaxed);
+			lane_start_at(q, g, s0);
+			/* the floor with them: tickets below s0 read settled (a former incarnation's
+			 * floor is at most s0 too: tickets never repeat). relaxed: ordered before
+			 * the mask bit by its seq_cst RMW, which producers' gates read first */
+			atomic_store_explicit(&r->settled, s0, memory_order_relaxed);
 		}
 		/* G2: seq_cst RMW: producers read the mask after their tail CAS with a seq_cst
 		 * fence between: one that misses the bit claimed below the tail we read next */
 		atomic_fetch_or_explicit(&h->group_masks, bit, memory_order_seq_cst);
 		uint64_t s = atomic_load_explicit(&h->tail, memory_order_seq_cst);
-		if (!gf)
+		if (!gf) {
 			lane_start_at(q, g, s);
+			/* release: the lanes above before the raised floor (G5's writer side) */
+			atomic_store_explicit(&r->settled, s, memory_order_release);
+		}
 		atomic_store_explicit(&r->start, s, memory_order_relaxed);
 		atomic_store_explicit(&r->head, s, memory_order_relaxed);
 		/* G3: release: name, start, head and lanes before anyone joins */

@@ -177,6 +177,8 @@ bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t);
 #define GATE_PREFETCH_AT 6 /* lane.c lane_gate_ahead: tickets before gate_until */
 #define GATE_READ_AT 3
 void lane_gate_ahead(struct pmq *q, uint64_t t);
+#define FLOOR_WALK_MAX 64 /* lane.c lane_floor_advance: lane words per walk */
+void lane_floor_advance(struct pmq *q, uint32_t lap, uint32_t j);
 void lane_start_at(struct pmq *q, uint32_t g, uint64_t s); /* lanes from ticket s on unsettled */
 bool lane_peek_data(struct pmq *q);
 bool lane_peek_space(struct pmq *q, uint64_t t, uint64_t c);
@@ -406,7 +408,21 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
 /* groups: free every READY or DEAD side entry of group tag (a delete); count them */
 void side_free_group(struct pmq *q, unsigned tag);
 void side_count_group(struct pmq *q, unsigned tag, uint64_t *ready, uint64_t *dead);
+void side_recount_groups(struct pmq *q); /* exclusive: each group's READY count, from the entries */
 void group_count_move(struct pmq *q, unsigned tag, bool dead); /* a group's redelivered / dead_lettered */
+
+/* The READY hints: the queue's (side_hint) and, for an entry of a group (tag = index + 1),
+ * the group's own (record line 3). Up before the entry is published, down after a claim
+ * took it: never fewer than there are (relaxed: they only decide whether to scan; S2/S3
+ * and side_seq's bump order them for waiters, see ring_peek_data). */
+static inline void side_hint_add(struct pmq *q, unsigned tag, uint64_t delta)
+{
+	atomic_fetch_add_explicit(&q->hdr->side_hint, delta, memory_order_relaxed);
+	if (tag && tag <= q->max_groups)
+		atomic_fetch_add_explicit(&group_rec(q, tag - 1)->side_ready, delta, memory_order_relaxed);
+}
+#define side_hint_up(q, tag) side_hint_add((q), (tag), 1)
+#define side_hint_down(q, tag) side_hint_add((q), (tag), UINT64_MAX) /* modular: minus one */
 
 /* release (and more, W3): every side-area write before it is visible to whoever acquires the new value */
 static inline void side_seq_bump(struct pmq *q)

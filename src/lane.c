@@ -65,8 +65,46 @@ static uint64_t settled_in_line(const struct pmq *q, uint64_t masks, uint64_t t)
 	return n;
 }
 
+/* The lowest settled floor of the reliable groups in rel (UINT64_MAX: none), 0 if a bit
+ * lies past the table (damage: the lanes then refuse too). */
+static uint64_t floor_of_groups(const struct pmq *q, uint32_t rel)
+{
+	uint64_t f = UINT64_MAX;
+	while (rel) {
+		uint32_t g = (uint32_t)__builtin_ctz(rel);
+		rel &= rel - 1;
+		if (g >= q->max_groups)
+			return 0;
+		/* G5: acquire; pairs with the floor's release CAS (lane_floor_advance), which came
+		 * after the walker's acquire loads of the settled lane words: every settling
+		 * consumer's reads of those slots happen before our writes into them */
+		uint64_t v = atomic_load_explicit(&group_rec(q, g)->settled, memory_order_acquire);
+		if (v < f)
+			f = v;
+	}
+	return f;
+}
+
+/* The gate from the groups' settled floors: ticket t may overwrite its slot's previous lap
+ * when t - N is below every floor, and so may every ticket below floor + N (one read of
+ * each group's floor line serves up to a lap of sends). The floor is clamped to t: a
+ * window never reaches past one lap. */
+static bool floor_gate(struct pmq *q, uint64_t masks, uint64_t t)
+{
+	uint64_t f = floor_of_groups(q, (uint32_t)masks);
+	if (f > t)
+		f = t;
+	if (t >= f + q->slot_count)
+		return false;
+	q->gate_until = f + q->slot_count;
+	q->gate_masks = (uint32_t)masks;
+	return true;
+}
+
 bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
 {
+	if (floor_gate(q, masks, t))
+		return true;
 	uint64_t n = settled_in_line(q, masks, t);
 	if (!n)
 		return false;
@@ -86,19 +124,60 @@ bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
 void lane_gate_ahead(struct pmq *q, uint64_t t)
 {
 	uint64_t u = q->gate_until;
-	uint32_t j = (uint32_t)(u & q->slot_mask);
 	uint32_t rel = q->gate_masks;
 	if (u - t == GATE_PREFETCH_AT) {
 		while (rel) {
 			uint32_t g = (uint32_t)__builtin_ctz(rel);
 			rel &= rel - 1;
-			if (g < q->max_groups) /* bounded: the address must lie in the lanes */
-				__builtin_prefetch(&group_lane(q, g)[j], 0, 3); /* a hint: nothing is read */
+			if (g < q->max_groups) /* bounded: the address must lie in the table */
+				__builtin_prefetch(&group_rec(q, g)->settled, 0, 3); /* a hint: nothing is read */
 		}
 		return;
 	}
-	/* settles are never undone: [t, gate_until) stays open as it grows */
-	q->gate_until = u + settled_in_line(q, q->gate_masks, u);
+	/* settles are never undone: [t, gate_until) stays open as it grows. The floors first
+	 * (they usually open most of a lap); the lane lines of u only when the floors have not
+	 * moved past u - N (a group whose consumers' walk lags, or a gap a walk stopped at) */
+	uint64_t f = floor_of_groups(q, rel);
+	if (f > t)
+		f = t;
+	if (f + q->slot_count > u)
+		q->gate_until = f + q->slot_count;
+	else
+		q->gate_until = u + settled_in_line(q, rel, u);
+}
+
+/* After our group settled ticket (lap, j) with an ack: raise the group's settled floor
+ * past the tickets whose lane words read settled, from the floor on (or from one lap
+ * below the ticket, when the floor lags further: producers never use what lies below
+ * that, docs/groups.md "The settled floor"), at most FLOOR_WALK_MAX words. Called at the
+ * end of each lane line and of each batch, so the floor line is written about once per
+ * eight acks and stays in our cache between the producer's rare reads. */
+void lane_floor_advance(struct pmq *q, uint32_t lap, uint32_t j)
+{
+	_Atomic uint64_t *fw = &q->grec->settled;
+	/* relaxed: the CAS below decides; a stale value only starts the walk lower */
+	uint64_t f = atomic_load_explicit(fw, memory_order_relaxed);
+	int32_t d = lap_diff(lap, lap_at(q, f));
+	if (d < 0)
+		return; /* our ticket is below the floor: others walked past it */
+	/* the ticket, from the floor's lap and ours (laps are 32 bits, tickets 64) */
+	uint64_t t = (((f >> q->slot_shift) + (uint32_t)d) << q->slot_shift) | j;
+	if (t + 1 <= f)
+		return; /* (or a floor so damaged that the ticket wrapped: leave it) */
+	uint64_t u = t + 1 > q->slot_count && t + 1 - q->slot_count > f ? t + 1 - q->slot_count : f;
+	uint64_t from = u;
+	for (uint32_t k = 0; k < FLOOR_WALK_MAX; k++, u++) {
+		/* acquire: pairs with the settling ack's seq_cst CAS (A1g), so that our release
+		 * below passes its consumer's reads on to the producer (G5) */
+		uint64_t w = atomic_load_explicit(&q->lane[u & q->slot_mask], memory_order_acquire);
+		if (lap_diff(ctl_lap(w), lap_at(q, u)) < 1)
+			break; /* not settled: the floor stops here */
+	}
+	if (u == from && from == f)
+		return;
+	/* release: the walk's acquires before it (G5); a lost CAS means another consumer
+	 * raised it meanwhile, and a lower value would only make producers read the lanes */
+	atomic_compare_exchange_strong_explicit(fw, &f, u, memory_order_release, memory_order_relaxed);
 }
 
 /* The consumer's half of refresh ahead: the next lane line, which the producer has read
@@ -315,5 +394,9 @@ void lane_rewind_heads(struct pmq *q)
 				break; /* the group has not settled t */
 		}
 		atomic_store_explicit(&r->head, t, memory_order_relaxed);
+		/* the settled floor with it: a floor that reached the media ahead of the lane
+		 * words it was walked from (power) or lanes the rebuild made unsettled again
+		 * must not let producers overwrite what the group still needs */
+		atomic_store_explicit(&r->settled, t, memory_order_relaxed);
 	}
 }

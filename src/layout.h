@@ -317,9 +317,19 @@ struct pmq_group_rec {
 	_Alignas(64) _Atomic uint64_t redelivered;
 	_Atomic uint64_t dead_lettered;
 	_Atomic uint64_t lost;
-	_Alignas(64) uint64_t reserved[8];
+	/* reliable: every ticket below it that a producer may still claim over was settled by
+	 * the group (a hint the producers' gate reads instead of the lanes; consumers raise it
+	 * by CAS after walking settled lane words; 0 in files made before it: was reserved).
+	 * Line 3: written about once per eight acks, read by producers about once a lap */
+	_Alignas(64) _Atomic uint64_t settled;
+	/* the group's READY side entries, maybe too high (as the header's side_hint, which
+	 * counts every group's): its consumers scan the side area only while it is non-zero.
+	 * On line 3 too: read on each receive by the members, written per redelivery */
+	_Atomic uint64_t side_ready;
+	uint64_t reserved[6];
 };
 _Static_assert(sizeof(struct pmq_group_rec) == PMQ_GROUP_REC_SIZE, "group record is four lines");
+_Static_assert(offsetof(struct pmq_group_rec, settled) == 192, "the settled floor is line 3, formerly reserved");
 _Static_assert(offsetof(struct pmq_group_rec, lease_ns) == 56, "the lease is the former reserved0");
 
 #endif /* PMQ_LAYOUT_H */

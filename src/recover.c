@@ -558,6 +558,7 @@ static void rebuild_groups(struct pmq *q, bool rebooted)
 static void recount_side(struct pmq *q)
 {
 	uint64_t ready = 0, credits = 0;
+	side_recount_groups(q); /* the groups' own READY counts, the same way */
 	for (uint32_t e = 0; e < q->side_count; e++) {
 		struct pmq_slot *d = side_slot(q, e);
 		unsigned st = ctl_state(atomic_load_explicit(&d->ctl, memory_order_relaxed)); /* exclusive */

@@ -241,6 +241,7 @@ PMQ_EXPORT int pmq_repl_promote(pmq_t *q, uint64_t epoch)
 	}
 	/* relaxed: published to consumers by the seq_cst store of `fenced` below */
 	atomic_store_explicit(&h->side_hint, ready, memory_order_relaxed);
+	side_recount_groups(q);
 	atomic_store_explicit(&h->dlq_count, dead, memory_order_relaxed);
 	n += (int)ready;
 	atomic_store_explicit(&h->head, head, memory_order_relaxed);

@@ -529,6 +529,9 @@ bool ring_peek_data(struct pmq *q)
 	if (q->group && !(q->role & AT_ROLE_DLQ)) {
 		bool side_fresh = !q->side_seq_stale ||
 				  atomic_load_explicit(&h->side_seq, memory_order_seq_cst) + 1 != q->side_seq_stale;
+		/* the queue's hint while the side area changed since our last fruitless scan:
+		 * what group_side_worth_scan lets a receive look at (the group's own count is
+		 * at most the queue's) */
 		if (!q->group_lossy && side_fresh && atomic_load_explicit(&h->side_hint, memory_order_seq_cst) != 0)
 			return true;
 		return lane_peek_data(q);
@@ -654,6 +657,21 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 
 static void in_flight_dec(struct pmq *q);
 
+/* Is the side area worth a scan for our group? Its own READY count says so; else, while
+ * the queue's hint counts other entries, once after each change of the side area
+ * (side_seq), for an entry of ours that a library which does not keep the groups' counts
+ * (an older pmqd recovering our dead) made READY. relaxed: the hints only decide whether
+ * to look; the entry words and their tags decide; acquire on side_seq: pairs with its
+ * bump after the publish (W3), as in side_try_claim */
+static inline bool group_side_worth_scan(struct pmq *q)
+{
+	if (atomic_load_explicit(&q->grec->side_ready, memory_order_relaxed) != 0)
+		return true;
+	if (likely(atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed) == 0))
+		return false;
+	return !q->side_seq_stale || atomic_load_explicit(&q->hdr->side_seq, memory_order_acquire) + 1 != q->side_seq_stale;
+}
+
 /* One try at our group's next message: redeliveries first, then the lane (or the lossy copy). */
 static int group_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer, uint64_t *lost)
 {
@@ -662,9 +680,7 @@ static int group_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *write
 					"group", q->name);
 	if (q->group_lossy)
 		return lossy_try_consume(q, msg, lost, writer);
-	/* relaxed: the hint only decides whether to scan; the entry words (and their group
-	 * tags) decide */
-	if (unlikely(atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed) != 0) &&
+	if (unlikely(group_side_worth_scan(q)) &&
 	    side_try_claim(q, msg, false) == 0)
 		return 0;
 	for (;;) {
@@ -841,8 +857,11 @@ PMQ_EXPORT int pmq_ack(pmq_t *q, const struct pmq_msg *msg)
 			     ? 0
 			     : -ESTALE;
 		if (rc == 0) {
-			if (word != &s->ctl)
+			if (word != &s->ctl) {
 				durable_persist(q, word, sizeof(*word)); /* a group's cursor survives power loss */
+				if ((idx & 7u) == 7u || idx == q->slot_count - 1) /* once per lane line */
+					lane_floor_advance(q, ctl_lap(msg->cookie[1]), idx);
+			}
 			wait_wake_space(q);
 		}
 	}
@@ -861,6 +880,7 @@ PMQ_EXPORT int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n)
 		return pmq_fail(-EINVAL, "pmq_ack_batch: NULL messages");
 	int first_err = 0;
 	bool freed_main = false;
+	const struct pmq_msg *last_lane = NULL; /* the floor is raised once, after the batch */
 	for (unsigned i = 0; i < n; i++) {
 		const struct pmq_msg *m = &msgs[i];
 		uint64_t claimed = m->cookie[1];
@@ -875,8 +895,10 @@ PMQ_EXPORT int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n)
 			 * whole batch below */
 			if (atomic_compare_exchange_strong_explicit(word, &claimed, ctl_free(ctl_lap(m->cookie[1]) + 1),
 								    memory_order_seq_cst, memory_order_relaxed)) {
-				if (lane)
+				if (lane) {
 					durable_persist(q, word, sizeof(*word)); /* as pmq_ack: the group's cursor */
+					last_lane = m;
+				}
 				in_flight_dec(q);
 				freed_main = true;
 				continue;
@@ -886,6 +908,8 @@ PMQ_EXPORT int pmq_ack_batch(pmq_t *q, const struct pmq_msg *msgs, unsigned n)
 		if (rc && !first_err)
 			first_err = rc;
 	}
+	if (last_lane)
+		lane_floor_advance(q, ctl_lap(last_lane->cookie[1]), (uint32_t)last_lane->cookie[0]);
 	if (freed_main)
 		wait_wake_space(q);
 	return first_err;

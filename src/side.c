@@ -278,7 +278,7 @@ int side_move(struct pmq *q, const struct move_req *m)
 	} else {
 		/* the hint goes up before the mark; relaxed: it only decides whether to scan,
 		 * and the publish (S2, seq_cst) orders it before any claim's decrement */
-		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed);
+		side_hint_up(q, tag);
 	}
 	if (q->power) {
 		d->hflags |= SLOT_HF_CRC; /* before the CRC: it covers the flags */
@@ -298,7 +298,7 @@ int side_move(struct pmq *q, const struct move_req *m)
 			dlq_credit_give(q);
 			d->reason = DR_NONE;
 		} else {
-			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
+			side_hint_down(q, tag);
 		}
 		side_unreserve(q, e, wr);
 		return -ESTALE;
@@ -345,7 +345,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 			gave = dlq_credit_give(q);
 			e->reason = DR_NONE;
 		}
-		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the CAS, as in a move */
+		side_hint_up(q, hf_group(sh.hflags)); /* before the CAS, as in a move */
 	} else {
 		e->reason = reason; /* the credit recorded earlier is ours */
 	}
@@ -365,7 +365,7 @@ int side_requeue_in_place(struct pmq *q, uint32_t idx, uint64_t claimed, uint32_
 		else if (gave)
 			atomic_fetch_add_explicit(&h->dlq_count, 1, memory_order_relaxed);
 		if (reason == DR_NONE)
-			atomic_fetch_sub_explicit(&h->side_hint, 1, memory_order_relaxed);
+			side_hint_down(q, hf_group(sh.hflags));
 		e->reason = sh.reason;
 		if (sh.hflags & SLOT_HF_CRC)
 			e->crc = sh.crc;
@@ -428,7 +428,7 @@ static int side_scan_claim(struct pmq *q, struct pmq_msg *msg, bool dead_letters
 							     memory_order_relaxed))
 			continue;
 		if (!dead_letters)
-			atomic_fetch_sub_explicit(&q->hdr->side_hint, 1, memory_order_relaxed); /* after the claim */
+			side_hint_down(q, q->group); /* after the claim */
 		if (unlikely(q->power) && !dead_letters) {
 			struct pmq_slot sh;
 			uint32_t len = slot_snapshot(q, e, &sh);
@@ -483,7 +483,6 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 	int rc = handle_check(q); /* NULL, or inherited across fork */
 	if (rc)
 		return rc;
-	struct pmq_header *h = q->hdr;
 	unsigned done = 0;
 	for (uint32_t idx = 0; idx < q->side_count && done < max; idx++) {
 		struct pmq_slot *e = side_slot(q, idx);
@@ -516,7 +515,7 @@ PMQ_EXPORT int pmq_dlq_replay(pmq_t *q, unsigned max)
 		if (sh.hflags & SLOT_HF_CRC)
 			e->crc = seal_crc(e, len, false);
 		durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl));
-		atomic_fetch_add_explicit(&h->side_hint, 1, memory_order_relaxed); /* before the publish */
+		side_hint_up(q, hf_group(sh.hflags)); /* before the publish */
 		/* S3 as in a requeue: seq_cst release of the new fields, W2's half for waiters;
 		 * nobody else moves a word that names us while we live */
 		atomic_store_explicit(&e->ctl, ctl_make(ctl_lap(c) + 1, ST_READY, PMQ_NO_OWNER, 0, 0),
@@ -584,9 +583,24 @@ void side_free_group(struct pmq *q, unsigned tag)
 		if (side_free(q, e, c, ctl_lap(c)) != 0)
 			continue; /* claimed meanwhile: its holder settles it */
 		if (st == ST_READY)
-			atomic_fetch_sub_explicit(&q->hdr->side_hint, 1, memory_order_relaxed); /* a hint */
+			side_hint_down(q, tag); /* a hint */
 		else
 			dlq_credit_give(q);
+	}
+}
+
+/* Each group's READY count (record line 3) from the side area itself: at an exclusive
+ * open and at a standby's promotion, when nobody else writes it (relaxed stores). */
+void side_recount_groups(struct pmq *q)
+{
+	for (uint32_t g = 0; g < q->max_groups; g++)
+		atomic_store_explicit(&group_rec(q, g)->side_ready, 0, memory_order_relaxed);
+	for (uint32_t i = 0; i < q->side_count; i++) {
+		struct pmq_slot *e = side_slot(q, i);
+		unsigned tag = hf_group(READ_ONCE(e->hflags)); /* read once, bounded below */
+		if (ctl_state(atomic_load_explicit(&e->ctl, memory_order_relaxed)) == ST_READY && tag &&
+		    tag <= q->max_groups)
+			atomic_fetch_add_explicit(&group_rec(q, tag - 1)->side_ready, 1, memory_order_relaxed);
 	}
 }
 

@@ -39,6 +39,9 @@
  *                    although a lossy group exists
  *   MUT_WRONG_GROUP  recovery tags a dead member's copy with the other group
  *   MUT_GAP_OFF1     the lossy reader reports c' - c - 1 tickets lost instead of c' - c
+ *   MUT_FLOOR_NOWALK a member raises its group's settled floor past the ticket it acked
+ *                    without reading the lanes below it
+ *   MUT_FLOOR_OFF1   the producer's floor gate admits t - N == floor (one too many)
  * Bug E (found by this model, README.md): side_move's src record named (slot, lap) but
  *   not the group; fixed in src/ (FIX_SRC_GROUP, now the default; -DBUG_E_NO_SRC_GROUP
  *   is the old behaviour, a mutant). NO_COMPLETE_CHECK
@@ -122,6 +125,8 @@ short m[N];                /* main slot words (layout.h ctl) */
 byte pay[N];               /* header + payload of the slot: the ticket written there */
 short lane[NG * N];        /* lane[g * N + j]: group g's word for main slot j */
 byte gh[NG];               /* reliable group heads (a hint, lane.c head_past) */
+byte fl[NG];               /* settled floors (record line 3, lane.c lane_floor_advance):
+                            * every ticket below that a producer may claim over is settled */
 byte tail;                 /* next ticket */
 byte gmask = 3;            /* group_masks bits 0..31: the reliable groups A and B */
 bit lossy_on = LOSSY;      /* group_masks bits 32..63 non-zero: a lossy group exists */
@@ -320,8 +325,17 @@ proctype producer()
 			if
 			:: w == W(L, FREE, 0) -> open = 1
 			:: L > 0 && w == W(L - 1, READY, 0) ->
-				/* lane_settled (lane.c:17): one lane load per bit of group_masks */
 				assert(gmask == 3);
+				/* floor_gate (lane.c): t - N below every reliable group's floor */
+#ifdef MUT_FLOOR_OFF1
+				open = (t - N <= fl[0] && t - N <= fl[1]);
+#else
+				open = (t - N < fl[0] && t - N < fl[1]);
+#endif
+				if
+				:: open -> REACHED(18)
+				:: else ->
+				/* else lane_settled (lane.c:17): one lane load per bit of group_masks */
 				l = lane[0 * N + j]; open = (ST(l) == FREE && LAP(l) >= L);
 #ifndef MUT_SKIP_LANE2
 				if
@@ -329,6 +343,7 @@ proctype producer()
 				:: else
 				fi;
 #endif
+				fi;
 				l = 0
 			:: else -> open = 0
 			fi
@@ -368,7 +383,7 @@ proctype producer()
 /* a reliable group's member (lane_try_consume, side_scan_claim, pmq_ack) */
 proctype member(byte g; byte me)
 {
-	byte h, j, L, e, tk, he;
+	byte h, j, L, e, tk, he, u;
 	short l, w, hw;
 	byte rc;
 	bit ok, hok;
@@ -461,7 +476,23 @@ holding:
 			assert(holder_bytes_unchanged);
 			if
 			:: lane[g * N + j] == W(L, CLAIMED, me) ->
-				lane[g * N + j] = W(L + 1, FREE, 0); acked[g * K + tk]++; rc = 0
+				lane[g * N + j] = W(L + 1, FREE, 0); acked[g * K + tk]++; rc = 0;
+				/* lane_floor_advance (lane.c), here after every ack (the C code: at a
+				 * lane line's or a batch's end; a floor that lags only sends the
+				 * producer to the lanes). One step: lanes only settle forward, and
+				 * its CAS only raises the floor */
+#ifdef MUT_FLOOR_NOWALK
+				if :: fl[g] < tk + 1 -> fl[g] = tk + 1 :: else fi
+#else
+				u = (tk + 1 > N -> tk + 1 - N : 0);
+				if :: u < fl[g] -> u = fl[g] :: else fi;
+				do
+				:: LAP(lane[g * N + u % N]) > u / N -> u++
+				:: else -> break
+				od;
+				if :: u > fl[g] -> fl[g] = u; REACHED(19) :: else fi;
+				u = 0
+#endif
 			:: else -> rc = ESTALE
 			fi
 		};
