@@ -326,7 +326,10 @@ struct pmq_group_rec {
 	 * counts every group's): its consumers scan the side area only while it is non-zero.
 	 * On line 3 too: read on each receive by the members, written per redelivery */
 	_Atomic uint64_t side_ready;
-	uint64_t reserved[6];
+	/* a standby's mirror only: the primary's head as last replicated (its consumers took
+	 * every ticket below it), so a promotion can tell [floor, head) was delivered once */
+	_Atomic uint64_t repl_head;
+	uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct pmq_group_rec) == PMQ_GROUP_REC_SIZE, "group record is four lines");
 _Static_assert(offsetof(struct pmq_group_rec, settled) == 192, "the settled floor is line 3, formerly reserved");

@@ -207,8 +207,11 @@ PMQ_EXPORT int pmq_repl_group_apply(pmq_t *q, const struct pmq_repl_group *g)
 	 * or the cursor (lossy). relaxed: our words, published by the release below or read by
 	 * promotion in this thread or after the standby thread stopped */
 	atomic_store_explicit(&r->head, floor, memory_order_relaxed);
-	if (!lossy) /* the settled floor is the same (it may go down: a rewound primary) */
+	if (!lossy) { /* the settled floor is the same (it may go down: a rewound primary) */
 		atomic_store_explicit(&r->settled, floor, memory_order_relaxed);
+		/* what the primary had handed out: promotion counts that delivery per group */
+		atomic_store_explicit(&r->repl_head, head, memory_order_relaxed);
+	}
 	/* the start too: one clamped to a mirror tail behind the primary's rises with it */
 	atomic_store_explicit(&r->start, start, memory_order_relaxed);
 	/* counters: the primary's, and for a reliable group the messages its consumers had

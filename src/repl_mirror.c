@@ -192,6 +192,82 @@ static void promote_groups(struct pmq *q)
 	}
 }
 
+/* The next FREE side entry at or after *from (single writer: no reservation needed). */
+static struct pmq_slot *free_entry(struct pmq *q, uint32_t *from)
+{
+	for (; *from < q->side_count; (*from)++) {
+		struct pmq_slot *e = side_slot(q, *from);
+		if (ctl_state(atomic_load_explicit(&e->ctl, memory_order_relaxed)) == ST_FREE)
+			return e;
+	}
+	return NULL;
+}
+
+/* Promotion, per reliable group: the messages its consumers had taken above its floor
+ * on the old primary ([floor, repl_head)) were delivered once in that group. Each becomes
+ * a redelivery of that group in the side area with its delivery count raised by one for
+ * the group alone (the ring slot's count is every group's), and its lane word settles,
+ * so the group's next delivery of it says 2 and the other groups still read the ring.
+ * Without a free side entry the rest stays on the ring (delivered again with the slot's
+ * count; the group's `redelivered` counts it either way). Single writer (see
+ * pmq_repl_promote): relaxed loads, release stores of the words (published to consumers
+ * by the seq_cst store of `fenced` in the caller). Returns how many were moved. */
+static uint32_t promote_group_taken(struct pmq *q, uint64_t tail)
+{
+	uint32_t moved = 0, from = 0;
+	for (uint32_t g = 0; g < q->max_groups; g++) {
+		struct pmq_group_rec *r = group_rec(q, g);
+		uint64_t w = atomic_load_explicit(&r->word, memory_order_relaxed);
+		if (gw_state(w) != GS_ACTIVE || (gw_flags(w) & GROUP_F_LOSSY))
+			continue;
+		/* each read once and bounded: the floor (the mirror's head) and the taken head
+		 * within the mirror's tail, the walk within one lap */
+		uint64_t f = atomic_load_explicit(&r->head, memory_order_relaxed);
+		uint64_t taken = atomic_load_explicit(&r->repl_head, memory_order_relaxed);
+		if (taken > tail)
+			taken = tail;
+		if (f >= taken)
+			continue;
+		if (taken - f > q->slot_count)
+			f = taken - q->slot_count;
+		_Atomic uint64_t *lane = group_lane(q, g);
+		for (uint64_t t = f; t < taken; t++) {
+			uint32_t j = (uint32_t)(t & q->slot_mask), lap = rlap(q, t);
+			struct pmq_slot *s = main_slot(q, j);
+			uint64_t c = atomic_load_explicit(&s->ctl, memory_order_relaxed);
+			uint64_t l = atomic_load_explicit(&lane[j], memory_order_relaxed);
+			if (ctl_lap(c) != lap || ctl_state(c) != ST_READY || l != ctl_free(lap))
+				continue; /* not held here, or the group settled it */
+			struct pmq_slot *e = free_entry(q, &from);
+			if (!e)
+				return moved;
+			uint64_t ec = atomic_load_explicit(&e->ctl, memory_order_relaxed);
+			struct pmq_slot sh;
+			uint32_t len = slot_snapshot(q, s, &sh);
+			atomic_store_explicit(&e->src, 0, memory_order_relaxed); /* no source: it is a copy */
+			e->ticket = sh.ticket;
+			e->origin = sh.origin;
+			e->ts_ns = sh.ts_ns;
+			e->len = len;
+			e->deliveries = sh.deliveries + 1; /* the delivery on the old primary */
+			e->replay_base = sh.replay_base > sh.deliveries ? sh.deliveries : sh.replay_base;
+			e->epoch = sh.epoch;
+			e->reason = DR_NONE;
+			e->hflags = hf_with_group(SLOT_HF_CRC | (sh.hflags & SLOT_HF_REPLAYED), g + 1);
+			memcpy(slot_payload(e), slot_payload(s), len);
+			e->crc = slot_crc(e, slot_payload(e), len);
+			durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl) + len);
+			/* release: the copy's bytes before its READY (C3 acquires it) */
+			atomic_store_explicit(&e->ctl, ctl_make(ctl_lap(ec), ST_READY, PMQ_NO_OWNER, 0, 0),
+					      memory_order_release);
+			/* release: the group has it in the side area now; the lane says settled */
+			atomic_store_explicit(&lane[j], ctl_free(lap + 1), memory_order_release);
+			moved++;
+		}
+	}
+	return moved;
+}
+
 PMQ_EXPORT int pmq_repl_promote(pmq_t *q, uint64_t epoch)
 {
 	int rc = repl_check(q);
@@ -229,6 +305,7 @@ PMQ_EXPORT int pmq_repl_promote(pmq_t *q, uint64_t epoch)
 					      memory_order_release);
 	}
 	promote_groups(q);
+	uint32_t moved = q->max_groups ? promote_group_taken(q, tail) : 0;
 	/* the side area: what the replicator mirrored is READY or DEAD (nothing else is ever
 	 * written there on a mirror); rebuild the hint and the dead-letter credits from it */
 	uint64_t ready = 0, dead = 0;
@@ -243,7 +320,7 @@ PMQ_EXPORT int pmq_repl_promote(pmq_t *q, uint64_t epoch)
 	atomic_store_explicit(&h->side_hint, ready, memory_order_relaxed);
 	side_recount_groups(q);
 	atomic_store_explicit(&h->dlq_count, dead, memory_order_relaxed);
-	n += (int)ready;
+	n += (int)(ready - moved); /* a moved message is one message, counted on the ring */
 	atomic_store_explicit(&h->head, head, memory_order_relaxed);
 	atomic_store_explicit(&h->ack_floor, head, memory_order_relaxed);
 	/* new tickets continue after the mirror's tail: everything below is (were) confirmed */

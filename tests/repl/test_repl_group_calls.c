@@ -332,6 +332,9 @@ static void test_group_read_apply_promote(void **st)
 	for (uint64_t t = 4; t < 6; t++) {
 		assert_int_equal(pmq_recv(mb, &msg, PMQ_NONBLOCK), 0);
 		assert_int_equal(msg.ticket, t);
+		/* 4 was handed out to b on the old primary: b's count says so (a redelivery of
+		 * b's from the side area, the ring slot's count being every group's); 5 was not */
+		assert_int_equal(msg.delivery_count, t == 4 ? 2 : 1);
 		assert_int_equal(pmq_ack(mb, &msg), 0);
 	}
 	assert_int_equal(pmq_recv(mb, &msg, PMQ_NONBLOCK), -EAGAIN);
@@ -369,6 +372,61 @@ static void test_group_read_apply_promote(void **st)
 	pmq_close(ca);
 	pmq_close(cb);
 	pmq_close(ct);
+	pmq_close(p);
+	pmq_close(m);
+}
+
+/* Messages a group's consumers held on the old primary come back to that group with
+ * its own delivery count 2 (side entries of the group made at promotion), while another
+ * group that had not taken them reads them from the ring with count 1. With two side
+ * entries only the first two go there; the third stays on the ring (count 1, documented). */
+static void test_taken_messages_count_per_group(void **st)
+{
+	(void)st;
+	struct pmq_config c;
+	pmq_config_init(&c);
+	c.slot_count = 8;
+	c.max_payload = 64;
+	c.consumer_quota = 8;
+	c.max_groups = 2;
+	c.dir = dir;
+	c.side_slots = 2; /* the least the dead letters allow (dlq_capacity 1) */
+	c.dlq_capacity = 1;
+	pmq_t *m;
+	assert_int_equal(pmq_create("tmirr", &c, &m), 0);
+	assert_int_equal(pmq_repl_make_standby(m, 1), 0);
+	pmq_t *p = mk("tprim", 2, "a,b");
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pmq_send(p, &i, sizeof(i), 0), 0);
+	pmq_t *cb = join("tprim", "b");
+	struct pmq_msg held[3];
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pmq_recv(cb, &held[i], PMQ_NONBLOCK), 0); /* b holds all three */
+	ship_entries(p, m, 0, 3);
+	struct pmq_repl_group g[2];
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_int_equal(pmq_repl_group_read(p, i, 0, &g[i]), PMQ_REPL_GROUP_ACTIVE);
+		assert_int_equal(pmq_repl_group_apply(m, &g[i]), 0);
+	}
+	assert_true(g[0].floor == 0 && g[0].head == 0 && g[1].floor == 0 && g[1].head == 3);
+	assert_int_equal(pmq_repl_promote(m, 2), 3); /* three messages, two of them also in the side area */
+	pmq_t *ma = join("tmirr", "a"), *mb = join("tmirr", "b");
+	struct pmq_msg msg;
+	for (uint64_t t = 0; t < 3; t++) {
+		assert_int_equal(pmq_recv(mb, &msg, PMQ_NONBLOCK), 0);
+		assert_int_equal(msg.ticket, t);
+		assert_int_equal(msg.delivery_count, t < 2 ? 2 : 1); /* the side area had room for two */
+		assert_int_equal(pmq_ack(mb, &msg), 0);
+		assert_int_equal(pmq_recv(ma, &msg, PMQ_NONBLOCK), 0);
+		assert_int_equal(msg.ticket, t);
+		assert_int_equal(msg.delivery_count, 1); /* a never had it */
+		assert_int_equal(pmq_ack(ma, &msg), 0);
+	}
+	assert_int_equal(pmq_recv(mb, &msg, PMQ_NONBLOCK), -EAGAIN);
+	assert_int_equal(pmq_recv(ma, &msg, PMQ_NONBLOCK), -EAGAIN);
+	pmq_close(ma);
+	pmq_close(mb);
+	pmq_close(cb);
 	pmq_close(p);
 	pmq_close(m);
 }
@@ -499,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_group_frame_carries_the_lease),
 		cmocka_unit_test(test_group_lease_is_mirrored),
 		cmocka_unit_test(test_group_read_apply_promote),
+		cmocka_unit_test(test_taken_messages_count_per_group),
 		cmocka_unit_test(test_side_entry_keeps_its_group),
 		cmocka_unit_test(test_reuse_gate_holds_with_groups),
 		cmocka_unit_test(test_resync_rewrites_a_rejoined_lane),
