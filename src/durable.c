@@ -9,10 +9,8 @@
 
 #include "internal.h"
 
-void durable_persist(const struct pmq *q, const void *addr, size_t len)
+void durable_persist_power(const struct pmq *q, const void *addr, size_t len)
 {
-	if (!q->power)
-		return;
 	if (q->is_pmem)
 		pmem_persist(addr, len);
 	else
