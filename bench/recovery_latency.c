@@ -20,19 +20,25 @@
  * percentile (issue 9 item 21's target: <= 50 us p50, <= 200 us p99; the
  * issue measured its floor the same way, docs/pmqd.md); the share above
  * the direct floor is printed too.
+ * --pin A,B: the supervisors on CPU A (pmqd, started pinned there, and the floor's
+ * watcher), everything that sleeps to be woken on CPU B (our consumer, the floor's
+ * sink, and the holders and victims forked from us): both chains then cross the same
+ * CPUs the same way. Unpinned, the scheduler places pmqd, the watcher and the sink
+ * afresh each run, and the share moved between about 20 and 80 us p50 from run to run.
  * Part 2 (S seconds, default 30, 0 to skip): pmqd watching Q queues (100)
  * with P processes (10) attached to each of them (1,000 attachments) while
  * nothing dies: pmqd's RSS and CPU share. Results go in docs/pmqd.md.
  */
+#include "harness.h" /* first: it defines _GNU_SOURCE (sched_setaffinity, cpu_set_t) */
+
 #include <getopt.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-
-#include "harness.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -41,6 +47,19 @@
 /* The floor's watcher: another process that, like pmqd, sleeps in epoll_wait on a
  * pidfd. It reads a pid, opens the pidfd, says ready, and reports when it woke. */
 static int fl_cmd[2], fl_ans[2], fl_relay[2];
+static int pin_sup = -1, pin_sleep = -1; /* --pin A,B (-1: unpinned) */
+
+/* Pin the calling process (and what it forks from now on) to one CPU, if --pin. */
+static void pin_to(int cpu)
+{
+	if (cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		H_FAIL("sched_setaffinity(CPU %d)", cpu);
+}
 static pid_t fl_watcher = -1, fl_sink = -1;
 static _Atomic uint32_t *fl_word; /* shared: the watcher bumps it and wakes the sink */
 
@@ -52,6 +71,7 @@ static void floor_start(void)
 	if (fl_word == MAP_FAILED)
 		H_FAIL("mmap");
 	/* the relay's third process: asleep on the futex, stamps the time it wakes */
+	pin_to(pin_sleep);
 	fl_sink = fork();
 	if (fl_sink == 0) {
 		/* one bump per floor round: count them, so a bump made before we are back
@@ -64,8 +84,11 @@ static void floor_start(void)
 				_exit(1);
 		}
 	}
+	pin_to(pin_sup);
 	fl_watcher = fork();
+	pin_to(pin_sleep); /* we are the consumer: asleep in recv until pmqd wakes us */
 	if (fl_watcher == 0) {
+		pin_to(pin_sup);
 		int ep = epoll_create1(0);
 		pid_t pid;
 		while (read(fl_cmd[0], &pid, sizeof(pid)) == sizeof(pid)) {
@@ -179,7 +202,12 @@ static void lat_tune(struct pmq_config *c)
 static void latency(int kills)
 {
 	H_CHECK(h_create("lat", lat_tune) == 0, "create");
+	pin_to(pin_sup); /* pmqd inherits it */
 	h_start_pmqd();
+	pin_to(pin_sleep);
+	if (pin_sup >= 0)
+		printf("pinned: pmqd and the floor's watcher on CPU %d; the consumer, the sink, holders and victims on CPU %d\n",
+		       pin_sup, pin_sleep);
 	pmq_t *p = h_open("lat", PMQ_PRODUCER), *c = h_open("lat", PMQ_CONSUMER);
 	if (fl_map_bytes) {
 		struct stat st;
@@ -378,7 +406,7 @@ int main(int argc, char **argv)
 {
 	static const struct option o[] = { { "idle-seconds", 1, 0, 's' }, { "queues", 1, 0, 'q' },
 					   { "procs", 1, 0, 'p' }, { "slots", 1, 0, 'S' }, { "floor-mapped", 0, 0, 'F' },
-					   { "spin", 0, 0, 'P' },
+					   { "spin", 0, 0, 'P' }, { "pin", 1, 0, 'C' },
 					   { 0, 0, 0, 0 } };
 	int kills = 300, seconds = 30, queues = 100, procs = 10, ch;
 	while ((ch = getopt_long(argc, argv, "n:", o, NULL)) != -1) {
@@ -389,6 +417,13 @@ int main(int argc, char **argv)
 		else if (ch == 'S') lat_slots = (unsigned)atoi(optarg);
 		else if (ch == 'F') fl_map_bytes = 1; /* sized once the queue exists */
 		else if (ch == 'P') lat_spin = 1;
+		else if (ch == 'C') {
+			if (sscanf(optarg, "%d,%d", &pin_sup, &pin_sleep) != 2 || pin_sup < 0 || pin_sleep < 0 ||
+			    pin_sup >= CPU_SETSIZE || pin_sleep >= CPU_SETSIZE) {
+				fprintf(stderr, "recovery_latency: --pin wants two CPU numbers, A,B (e.g. --pin 0,1)\n");
+				return 2;
+			}
+		}
 		else return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
