@@ -25,6 +25,8 @@
  * sink, and the holders and victims forked from us): both chains then cross the same
  * CPUs the same way. Unpinned, the scheduler places pmqd, the watcher and the sink
  * afresh each run, and the share moved between about 20 and 80 us p50 from run to run.
+ * --killer-receives: the consumer is this process, which kills and then receives (the
+ * method before 2026-12-03; an outside check may well time it so).
  * Part 2 (S seconds, default 30, 0 to skip): pmqd watching Q queues (100)
  * with P processes (10) attached to each of them (1,000 attachments) while
  * nothing dies: pmqd's RSS and CPU share. Results go in docs/pmqd.md.
@@ -193,6 +195,42 @@ static int recv_back(pmq_t *c, struct pmq_msg *m)
 	}
 }
 
+/* The consumer: a process of its own, like the floor's sink, asleep in recv before each
+ * kill, stamping the moment it has the message back; we block in read() right after
+ * our kill(), as in a floor round. (Until 2026-12-03 we received in this process, the
+ * killer: its 50 us spin before sleeping kept the CPU from the holder it had just killed
+ * whenever the two shared one, ~55 us of the share in every pinned run.) */
+static int cn_cmd[2], cn_ans[2];
+static pid_t cn_pid = -1;
+static int killer_receives; /* --killer-receives: the old method (this process receives) */
+struct cn_answer {
+	uint64_t t1;
+	int32_t rc;
+	uint32_t delivery_count;
+};
+
+static void consumer_start(void)
+{
+	if (pipe(cn_cmd) < 0 || pipe(cn_ans) < 0)
+		H_FAIL("pipe");
+	cn_pid = fork();
+	if (cn_pid != 0)
+		return;
+	pmq_t *c = h_open("lat", PMQ_CONSUMER);
+	char x;
+	while (read(cn_cmd[0], &x, 1) == 1) {
+		struct pmq_msg m;
+		int r = recv_back(c, &m);
+		struct cn_answer a = { h_now_ns(), r, r == 0 ? m.delivery_count : 0 };
+		if (r == 0)
+			pmq_ack(c, &m);
+		if (write(cn_ans[1], &a, sizeof(a)) != sizeof(a))
+			_exit(1);
+	}
+	pmq_close(c);
+	_exit(0);
+}
+
 static void lat_tune(struct pmq_config *c)
 {
 	if (lat_slots)
@@ -208,7 +246,8 @@ static void latency(int kills)
 	if (pin_sup >= 0)
 		printf("pinned: pmqd and the floor's watcher on CPU %d; the consumer, the sink, holders and victims on CPU %d\n",
 		       pin_sup, pin_sleep);
-	pmq_t *p = h_open("lat", PMQ_PRODUCER), *c = h_open("lat", PMQ_CONSUMER);
+	pmq_t *p = h_open("lat", PMQ_PRODUCER);
+	pmq_t *c = killer_receives ? h_open("lat", PMQ_CONSUMER) : NULL;
 	if (fl_map_bytes) {
 		struct stat st;
 		snprintf(fl_map_path, sizeof(fl_map_path), "%s/lat.pmq", h_dir);
@@ -220,6 +259,11 @@ static void latency(int kills)
 	uint64_t *rl = calloc((size_t)kills, sizeof(*rl));
 	int n = 0, nf = 0, nr = 0, redeliv_bad = 0;
 	floor_start();
+	if (!c)
+		consumer_start(); /* on CPU B with --pin, as the sink */
+	else
+		printf("the killer receives (--killer-receives): its wait after kill() shares a CPU with the dying holder "
+		       "whenever the scheduler puts them together\n");
 	for (int i = 0; i < kills; i++) {
 		uint64_t rel = 0, f = floor_round(&rel);
 		if (f)
@@ -230,18 +274,28 @@ static void latency(int kills)
 		unsigned got;
 		pid_t h = h_spawn_holder("lat", 1, &got);
 		H_CHECK(got == 1, "holder got its message");
-		h_sleep_us(200); /* as in the floor round: pmqd back in epoll_wait after the hello */
-		/* our consumer must be blocked in recv before the kill: give it the ring empty */
+		/* the consumer into recv, the ring empty: 200 us (its spin budget is 50 us) puts
+		 * it asleep on the futex, and pmqd back in epoll_wait after the hello, as in the
+		 * floor round */
+		H_CHECK(c || write(cn_cmd[1], "g", 1) == 1, "consumer command");
+		h_sleep_us(200);
 		uint64_t t0 = h_now_ns();
 		kill(h, SIGKILL);
-		struct pmq_msg m;
-		int r = recv_back(c, &m);
-		uint64_t t1 = h_now_ns();
-		H_CHECK(r == 0, "message back within 2 s (round %d): %s", i, pmq_strerror(r));
-		redeliv_bad += m.delivery_count < 2;
-		pmq_ack(c, &m);
+		struct cn_answer a;
+		if (c) {
+			struct pmq_msg m;
+			a.rc = recv_back(c, &m);
+			a.t1 = h_now_ns();
+			a.delivery_count = a.rc == 0 ? m.delivery_count : 0;
+			if (a.rc == 0)
+				pmq_ack(c, &m);
+		} else {
+			H_CHECK(read(cn_ans[0], &a, sizeof(a)) == sizeof(a), "consumer answer");
+		}
+		H_CHECK(a.rc == 0, "message back within 2 s (round %d): %s", i, pmq_strerror(a.rc));
+		redeliv_bad += a.delivery_count < 2;
 		waitpid(h, NULL, 0);
-		us[n++] = t1 - t0; /* ns */
+		us[n++] = a.t1 > t0 ? a.t1 - t0 : 0; /* ns */
 	}
 	qsort(us, (size_t)n, sizeof(*us), cmp_u64);
 	printf("recovery latency over %d kills (death -> message received again by a %s consumer):\n", n,
@@ -269,6 +323,10 @@ static void latency(int kills)
 		       pct(us, n, 0.50) - pct(rl, nr, 0.50), pct(us, n, 0.90) - pct(rl, nr, 0.90),
 		       pct(us, n, 0.99) - pct(rl, nr, 0.99));
 	}
+	if (cn_pid > 0)
+		h_kill(cn_pid);
+	if (c)
+		pmq_close(c);
 	h_kill(fl_watcher); /* its pipes are inherited by every holder: no EOF to wait for */
 	h_kill(fl_sink);
 	close(fl_relay[0]);
@@ -281,7 +339,6 @@ static void latency(int kills)
 	close(fl_ans[1]);
 	free(fl);
 	free(us);
-	pmq_close(c);
 	pmq_close(p);
 	h_stop_pmqd();
 
@@ -406,7 +463,7 @@ int main(int argc, char **argv)
 {
 	static const struct option o[] = { { "idle-seconds", 1, 0, 's' }, { "queues", 1, 0, 'q' },
 					   { "procs", 1, 0, 'p' }, { "slots", 1, 0, 'S' }, { "floor-mapped", 0, 0, 'F' },
-					   { "spin", 0, 0, 'P' }, { "pin", 1, 0, 'C' },
+					   { "spin", 0, 0, 'P' }, { "pin", 1, 0, 'C' }, { "killer-receives", 0, 0, 'K' },
 					   { 0, 0, 0, 0 } };
 	int kills = 300, seconds = 30, queues = 100, procs = 10, ch;
 	while ((ch = getopt_long(argc, argv, "n:", o, NULL)) != -1) {
@@ -417,6 +474,7 @@ int main(int argc, char **argv)
 		else if (ch == 'S') lat_slots = (unsigned)atoi(optarg);
 		else if (ch == 'F') fl_map_bytes = 1; /* sized once the queue exists */
 		else if (ch == 'P') lat_spin = 1;
+		else if (ch == 'K') killer_receives = 1;
 		else if (ch == 'C') {
 			if (sscanf(optarg, "%d,%d", &pin_sup, &pin_sleep) != 2 || pin_sup < 0 || pin_sleep < 0 ||
 			    pin_sup >= CPU_SETSIZE || pin_sleep >= CPU_SETSIZE) {
