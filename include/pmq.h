@@ -101,8 +101,7 @@ void pmq_config_init_sized(struct pmq_config *cfg, size_t size);
 struct pmq_open_opts {
 	uint32_t size;
 	uint32_t wait;        /* enum pmq_wait for this handle */
-	uint32_t spin_ns;     /* spin budget before sleeping (default 50 us; PMQ_WAIT_SPIN_FUTEX
-	                       * yields the CPU every 64 polls after the first 5 us of it) */
+	uint32_t spin_ns;     /* spin budget before sleeping (default 50 us) */
 	uint32_t owner_uid;   /* also accept a queue file owned by this uid (0: only the caller's and
 	                       * root's); PMQ_OWNER_ANY: any owner (a supervisor that checks owners itself) */
 	const char *dir;      /* NULL = $PMQ_DIR or /dev/shm/pmq */

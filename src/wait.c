@@ -15,15 +15,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
-
-/* PMQ_WAIT_SPIN_FUTEX: pure spinning for this long, then spin with a yield every 64 polls */
-#define SPIN_YIELD_AFTER_NS 5000ull
 
 uint64_t now_mono_ns(void)
 {
@@ -148,15 +144,6 @@ static int wait_step(struct pmq *q, struct wait_state *w, _Atomic uint32_t *seq,
 		return 0;
 	}
 	if (q->wait == PMQ_WAIT_SPIN_FUTEX && (now == 0 || now - w->start_ns < q->spin_ns)) {
-		/* spin, then yield, then sleep (as Aeron's backoff): past the first
-		 * microseconds, every 64 polls (with the clock read above) the CPU goes to
-		 * whatever else is runnable on it. A waiter that shares its CPU with the
-		 * process it waits for (a producer; a holder just killed, whose death pmqd
-		 * must see) would otherwise hold it off for the whole budget; with nothing
-		 * else runnable sched_yield returns at once. PMQ_WAIT_SPIN never yields
-		 * (its callers own their CPUs: no system call there) */
-		if (now != 0 && now - w->start_ns >= SPIN_YIELD_AFTER_NS)
-			sched_yield();
 		cpu_relax();
 		return 0;
 	}

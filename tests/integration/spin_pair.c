@@ -10,11 +10,7 @@
  *
  * usage: spin_pair [-n messages] [--canary]   (--canary makes one getppid()
  * per 1000 messages inside the loop, to prove the checker sees syscalls)
- *        spin_pair --spin-futex-wait MS   a PMQ_WAIT_SPIN_FUTEX consumer with a spin
- * budget of MS ms waits 2 x MS ms on the empty queue between the markers (and must time
- * out): spin_yield.sh counts its sched_yield calls (spin, then yield, then sleep).
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -57,44 +53,10 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-/* --spin-futex-wait MS: one wait on an empty queue, between the markers */
-static int spin_futex_wait(unsigned ms)
-{
-	itest_dir_make();
-	struct pmq_config cfg;
-	itest_config(&cfg, 256);
-	pmq_t *creator, *cons;
-	struct pmq_open_opts o;
-	pmq_open_opts_init(&o);
-	o.wait = PMQ_WAIT_SPIN_FUTEX;
-	o.spin_ns = ms * 1000000u;
-	if (pmq_create(QNAME, &cfg, &creator) || pmq_open_ex(QNAME, PMQ_CONSUMER, &o, &cons)) {
-		fprintf(stderr, "spin_pair: setup: %s\n", pmq_errmsg());
-		itest_dir_remove();
-		return 2;
-	}
-	struct pmq_msg m;
-	if (write(2, "BEGIN\n", 6) != 6)
-		return 2;
-	int rc = pmq_recv_timeout(cons, &m, 2ull * ms * 1000000u);
-	if (write(2, "END\n", 4) != 4)
-		return 2;
-	pmq_close(cons);
-	pmq_close(creator);
-	itest_dir_remove();
-	if (rc != -ETIMEDOUT) {
-		fprintf(stderr, "spin_pair: the wait on an empty queue returned %d, not -ETIMEDOUT\n", rc);
-		return 1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	int canary = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--spin-futex-wait") && i + 1 < argc)
-			return spin_futex_wait((unsigned)atoi(argv[i + 1]));
 		if (!strcmp(argv[i], "--canary"))
 			canary = 1;
 		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
