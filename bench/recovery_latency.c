@@ -209,6 +209,17 @@ struct cn_answer {
 	uint32_t delivery_count;
 };
 
+/* Receive the message back, stamp the moment, ack it. */
+static struct cn_answer take_back(pmq_t *c)
+{
+	struct pmq_msg m;
+	int r = recv_back(c, &m);
+	struct cn_answer a = { h_now_ns(), r, r == 0 ? m.delivery_count : 0 };
+	if (r == 0)
+		pmq_ack(c, &m);
+	return a;
+}
+
 static void consumer_start(void)
 {
 	if (pipe(cn_cmd) < 0 || pipe(cn_ans) < 0)
@@ -219,11 +230,7 @@ static void consumer_start(void)
 	pmq_t *c = h_open("lat", PMQ_CONSUMER);
 	char x;
 	while (read(cn_cmd[0], &x, 1) == 1) {
-		struct pmq_msg m;
-		int r = recv_back(c, &m);
-		struct cn_answer a = { h_now_ns(), r, r == 0 ? m.delivery_count : 0 };
-		if (r == 0)
-			pmq_ack(c, &m);
+		struct cn_answer a = take_back(c);
 		if (write(cn_ans[1], &a, sizeof(a)) != sizeof(a))
 			_exit(1);
 	}
@@ -282,16 +289,10 @@ static void latency(int kills)
 		uint64_t t0 = h_now_ns();
 		kill(h, SIGKILL);
 		struct cn_answer a;
-		if (c) {
-			struct pmq_msg m;
-			a.rc = recv_back(c, &m);
-			a.t1 = h_now_ns();
-			a.delivery_count = a.rc == 0 ? m.delivery_count : 0;
-			if (a.rc == 0)
-				pmq_ack(c, &m);
-		} else {
+		if (c)
+			a = take_back(c);
+		else
 			H_CHECK(read(cn_ans[0], &a, sizeof(a)) == sizeof(a), "consumer answer");
-		}
 		H_CHECK(a.rc == 0, "message back within 2 s (round %d): %s", i, pmq_strerror(a.rc));
 		redeliv_bad += a.delivery_count < 2;
 		waitpid(h, NULL, 0);

@@ -416,6 +416,8 @@ int slot_free_moved(struct pmq *q, struct pmq_slot *s, int is_side, uint32_t idx
 void side_free_group(struct pmq *q, unsigned tag);
 void side_count_group(struct pmq *q, unsigned tag, uint64_t *ready, uint64_t *dead);
 void side_recount_groups(struct pmq *q); /* exclusive: each group's READY count, from the entries */
+void side_write_single(struct pmq *q, struct pmq_slot *e, uint32_t gen, const struct pmq_slot *hdr,
+		       const void *payload, uint32_t len, unsigned st); /* a mirror's copy into entry e */
 void group_count_move(struct pmq *q, unsigned tag, bool dead); /* a group's redelivered / dead_lettered */
 
 /* The READY hints: the queue's (side_hint) and, for an entry of a group (tag = index + 1),

@@ -85,18 +85,22 @@ static uint64_t floor_of_groups(const struct pmq *q, uint32_t rel)
 	return f;
 }
 
-/* The gate from the groups' settled floors: ticket t may overwrite its slot's previous lap
- * when t - N is below every floor, and so may every ticket below floor + N (one read of
- * each group's floor line serves up to a lap of sends). The floor is clamped to t: a
- * window never reaches past one lap. */
+/* The end of the window the groups' settled floors open for a producer at ticket t:
+ * ticket v may overwrite its slot's previous lap when v - N is below every floor, so
+ * every ticket below min(floor) + N may (one read of each group's floor line serves up to
+ * a lap of sends). The floor is clamped to t: a window never reaches past one lap. */
+static uint64_t floor_window_end(const struct pmq *q, uint32_t rel, uint64_t t)
+{
+	uint64_t f = floor_of_groups(q, rel);
+	return (f > t ? t : f) + q->slot_count;
+}
+
 static bool floor_gate(struct pmq *q, uint64_t masks, uint64_t t)
 {
-	uint64_t f = floor_of_groups(q, (uint32_t)masks);
-	if (f > t)
-		f = t;
-	if (t >= f + q->slot_count)
+	uint64_t end = floor_window_end(q, (uint32_t)masks, t);
+	if (t >= end)
 		return false;
-	q->gate_until = f + q->slot_count;
+	q->gate_until = end;
 	q->gate_masks = (uint32_t)masks;
 	return true;
 }
@@ -137,13 +141,8 @@ void lane_gate_ahead(struct pmq *q, uint64_t t)
 	/* settles are never undone: [t, gate_until) stays open as it grows. The floors first
 	 * (they usually open most of a lap); the lane lines of u only when the floors have not
 	 * moved past u - N (a group whose consumers' walk lags, or a gap a walk stopped at) */
-	uint64_t f = floor_of_groups(q, rel);
-	if (f > t)
-		f = t;
-	if (f + q->slot_count > u)
-		q->gate_until = f + q->slot_count;
-	else
-		q->gate_until = u + settled_in_line(q, rel, u);
+	uint64_t end = floor_window_end(q, rel, t);
+	q->gate_until = end > u ? end : u + settled_in_line(q, rel, u);
 }
 
 /* After our group settled ticket (lap, j) with an ack: raise the group's settled floor
@@ -165,7 +164,6 @@ void lane_floor_advance(struct pmq *q, uint32_t lap, uint32_t j)
 	if (t + 1 <= f)
 		return; /* (or a floor so damaged that the ticket wrapped: leave it) */
 	uint64_t u = t + 1 > q->slot_count && t + 1 - q->slot_count > f ? t + 1 - q->slot_count : f;
-	uint64_t from = u;
 	for (uint32_t k = 0; k < FLOOR_WALK_MAX; k++, u++) {
 		/* acquire: pairs with the settling ack's seq_cst CAS (A1g), so that our release
 		 * below passes its consumer's reads on to the producer (G5) */
@@ -173,8 +171,8 @@ void lane_floor_advance(struct pmq *q, uint32_t lap, uint32_t j)
 		if (lap_diff(ctl_lap(w), lap_at(q, u)) < 1)
 			break; /* not settled: the floor stops here */
 	}
-	if (u == from && from == f)
-		return;
+	if (u == f)
+		return; /* nothing settled past the floor */
 	/* release: the walk's acquires before it (G5); a lost CAS means another consumer
 	 * raised it meanwhile, and a lower value would only make producers read the lanes */
 	atomic_compare_exchange_strong_explicit(fw, &f, u, memory_order_release, memory_order_relaxed);

@@ -242,24 +242,13 @@ static uint32_t promote_group_taken(struct pmq *q, uint64_t tail)
 			if (!e)
 				return moved;
 			uint64_t ec = atomic_load_explicit(&e->ctl, memory_order_relaxed);
-			struct pmq_slot sh;
+			struct pmq_slot sh; /* the slot's header read once; the copy is built from it */
 			uint32_t len = slot_snapshot(q, s, &sh);
-			atomic_store_explicit(&e->src, 0, memory_order_relaxed); /* no source: it is a copy */
-			e->ticket = sh.ticket;
-			e->origin = sh.origin;
-			e->ts_ns = sh.ts_ns;
-			e->len = len;
-			e->deliveries = sh.deliveries + 1; /* the delivery on the old primary */
-			e->replay_base = sh.replay_base > sh.deliveries ? sh.deliveries : sh.replay_base;
-			e->epoch = sh.epoch;
-			e->reason = DR_NONE;
-			e->hflags = hf_with_group(SLOT_HF_CRC | (sh.hflags & SLOT_HF_REPLAYED), g + 1);
-			memcpy(slot_payload(e), slot_payload(s), len);
-			e->crc = slot_crc(e, slot_payload(e), len);
-			durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl) + len);
-			/* release: the copy's bytes before its READY (C3 acquires it) */
-			atomic_store_explicit(&e->ctl, ctl_make(ctl_lap(ec), ST_READY, PMQ_NO_OWNER, 0, 0),
-					      memory_order_release);
+			sh.replay_base = sh.replay_base > sh.deliveries ? sh.deliveries : sh.replay_base;
+			sh.deliveries++; /* the delivery on the old primary */
+			sh.reason = DR_NONE;
+			sh.hflags = hf_with_group(SLOT_HF_CRC | (sh.hflags & SLOT_HF_REPLAYED), g + 1);
+			side_write_single(q, e, ctl_lap(ec), &sh, slot_payload(s), len, ST_READY);
 			/* release: the group has it in the side area now; the lane says settled */
 			atomic_store_explicit(&lane[j], ctl_free(lap + 1), memory_order_release);
 			moved++;

@@ -137,34 +137,22 @@ PMQ_EXPORT int pmq_repl_side_apply(pmq_t *q, const struct pmq_repl_side *s, cons
 	if (s->group > q->max_groups)
 		return pmq_fail(-EINVAL, "queue \"%s\": side entry %u names group %u, the queue has %u", q->name,
 				s->index, s->group, q->max_groups);
-	struct pmq_slot *e = side_slot(q, s->index);
-	/* WRITING while the bytes change (as pmq_repl_apply): relaxed store, then a release
-	 * fence so that an observer that reads any of the new bytes also sees WRITING */
-	atomic_store_explicit(&e->ctl, ctl_make(s->gen, ST_WRITING, PMQ_NO_OWNER, 0, 0), memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(&e->src, 0, memory_order_relaxed); /* a mirror entry has no source */
-	e->ticket = s->ticket;
-	e->origin = s->origin;
-	e->ts_ns = s->ts_ns;
-	e->len = s->len;
-	e->deliveries = s->deliveries;
-	e->replay_base = s->replay_base > s->deliveries ? s->deliveries : s->replay_base;
-	e->epoch = s->epoch;
-	e->hflags = hf_with_group(SLOT_HF_CRC | ((s->flags & PMQ_REPL_SIDE_REPLAYED) ? SLOT_HF_REPLAYED : 0),
-				  s->group); /* the group's consumers claim only entries with their tag */
-	if (s->state == PMQ_REPL_SIDE_DEAD)
-		e->reason = (uint16_t)(s->reason >= DR_MAX_DELIVERIES && s->reason <= DR_CORRUPT ? s->reason
-											       : DR_REJECTED);
-	else
-		e->reason = DR_NONE;
-	if (s->len)
-		memcpy(slot_payload(e), payload, s->len);
-	e->crc = slot_crc(e, slot_payload(e), s->len);
-	durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl) + s->len);
-	unsigned st = s->state == PMQ_REPL_SIDE_DEAD ? ST_DEAD : ST_READY;
-	/* release: pairs with any acquire of the entry's word (C3, R6): bytes before the state */
-	atomic_store_explicit(&e->ctl, ctl_make(s->gen, st, PMQ_NO_OWNER, 0, 0), memory_order_release);
-	durable_persist(q, &e->ctl, sizeof(e->ctl));
+	bool dead = s->state == PMQ_REPL_SIDE_DEAD;
+	struct pmq_slot hdr = {
+		.ticket = s->ticket,
+		.origin = s->origin,
+		.ts_ns = s->ts_ns,
+		.deliveries = s->deliveries,
+		.replay_base = s->replay_base > s->deliveries ? s->deliveries : s->replay_base,
+		.epoch = s->epoch,
+		/* the group's consumers claim only entries with their tag */
+		.hflags = hf_with_group(SLOT_HF_CRC | ((s->flags & PMQ_REPL_SIDE_REPLAYED) ? SLOT_HF_REPLAYED : 0),
+					s->group),
+		.reason = (uint16_t)(!dead ? DR_NONE
+				     : s->reason >= DR_MAX_DELIVERIES && s->reason <= DR_CORRUPT ? s->reason
+												  : DR_REJECTED),
+	};
+	side_write_single(q, side_slot(q, s->index), s->gen, &hdr, payload, s->len, dead ? ST_DEAD : ST_READY);
 	return 0;
 }
 

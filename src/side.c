@@ -589,6 +589,34 @@ void side_free_group(struct pmq *q, unsigned tag)
 	}
 }
 
+/* A single writer's copy into side entry e (a standby's mirror, or its promotion: nobody
+ * else writes its side area): WRITING while the bytes change (relaxed store, then a
+ * release fence, so an observer that reads any new byte also sees WRITING), the header
+ * fields from hdr and len bytes of payload (bounded by the caller), the CRC, then `st` at
+ * generation gen (release: pairs with any acquire of the entry's word, C3, R6). */
+void side_write_single(struct pmq *q, struct pmq_slot *e, uint32_t gen, const struct pmq_slot *hdr,
+		       const void *payload, uint32_t len, unsigned st)
+{
+	atomic_store_explicit(&e->ctl, ctl_make(gen, ST_WRITING, PMQ_NO_OWNER, 0, 0), memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->src, 0, memory_order_relaxed); /* a copy has no source */
+	e->ticket = hdr->ticket;
+	e->origin = hdr->origin;
+	e->ts_ns = hdr->ts_ns;
+	e->len = len;
+	e->deliveries = hdr->deliveries;
+	e->replay_base = hdr->replay_base;
+	e->epoch = hdr->epoch;
+	e->hflags = hdr->hflags;
+	e->reason = hdr->reason;
+	if (len)
+		memcpy(slot_payload(e), payload, len);
+	e->crc = slot_crc(e, slot_payload(e), len);
+	durable_persist(q, &e->ticket, PMQ_SLOT_HDR_SIZE - sizeof(e->ctl) + len);
+	atomic_store_explicit(&e->ctl, ctl_make(gen, st, PMQ_NO_OWNER, 0, 0), memory_order_release);
+	durable_persist(q, &e->ctl, sizeof(e->ctl));
+}
+
 /* Each group's READY count (record line 3) from the side area itself: at an exclusive
  * open and at a standby's promotion, when nobody else writes it (relaxed stores). */
 void side_recount_groups(struct pmq *q)

@@ -28,18 +28,21 @@ static pmq_t *group_handle(const char *g)
 	return q;
 }
 
-static pmq_t *make(const char *groups, uint32_t flags)
+/* a fresh queue "paths" of `slots` slots with room for max_groups and these groups */
+static pmq_t *make_sized(const char *groups, uint32_t slots, uint32_t max_groups, uint32_t flags)
 {
 	itest_dir_make();
 	struct pmq_config c;
-	itest_config(&c, SLOTS);
-	c.max_groups = 3;
+	itest_config(&c, slots);
+	c.max_groups = max_groups;
 	c.groups = groups;
 	c.flags = flags;
 	pmq_t *p = NULL;
 	assert_int_equal(pmq_create("paths", &c, &p), 0);
 	return p;
 }
+
+static pmq_t *make(const char *groups, uint32_t flags) { return make_sized(groups, SLOTS, 3, flags); }
 
 /* each reliable group gets i next, once */
 static void expect(pmq_t *g, int i)
@@ -167,13 +170,7 @@ static void test_gate_ahead_holds_back(void **s)
 {
 	(void)s;
 	for (uint32_t h = 0; h < 24; h++) {
-		itest_dir_make();
-		struct pmq_config c;
-		itest_config(&c, GATE_SLOTS);
-		c.max_groups = 1;
-		c.groups = "a";
-		pmq_t *p = NULL;
-		assert_int_equal(pmq_create("paths", &c, &p), 0);
+		pmq_t *p = make_sized("a", GATE_SLOTS, 1, 0);
 		pmq_t *a = group_handle("a");
 		struct pmq_msg held = {0}, m;
 		for (uint32_t i = 0; i < h + GATE_SLOTS; i++) {
@@ -216,13 +213,7 @@ static uint64_t floor_of(pmq_t *member)
 static void test_settled_floor_follows_acks(void **s)
 {
 	(void)s;
-	itest_dir_make();
-	struct pmq_config c;
-	itest_config(&c, GATE_SLOTS);
-	c.max_groups = 2;
-	c.groups = "a";
-	pmq_t *p = NULL;
-	assert_int_equal(pmq_create("paths", &c, &p), 0);
+	pmq_t *p = make_sized("a", GATE_SLOTS, 2, 0);
 	pmq_t *a = group_handle("a");
 	struct pmq_msg m, held = {0};
 	for (uint32_t i = 0; i < 200; i++) {

@@ -39,22 +39,32 @@ static int teardown(void **st)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static pmq_t *mk(const char *name, uint32_t max_groups, const char *groups)
+static void mk_config(struct pmq_config *c, uint32_t max_groups, const char *groups)
 {
-	struct pmq_config c;
-	pmq_config_init(&c);
-	c.slot_count = 8;
-	c.max_payload = 64;
-	c.consumer_quota = 8;
-	c.max_groups = max_groups;
-	c.groups = groups;
-	c.dir = dir;
+	pmq_config_init(c);
+	c->slot_count = 8;
+	c->max_payload = 64;
+	c->consumer_quota = 8;
+	c->max_groups = max_groups;
+	c->groups = groups;
+	c->dir = dir;
+}
+
+static pmq_t *mk_from(const char *name, const struct pmq_config *c)
+{
 	pmq_t *q;
-	int r = pmq_create(name, &c, &q);
+	int r = pmq_create(name, c, &q);
 	if (r)
 		fprintf(stderr, "create: %s\n", pmq_errmsg());
 	assert_int_equal(r, 0);
 	return q;
+}
+
+static pmq_t *mk(const char *name, uint32_t max_groups, const char *groups)
+{
+	struct pmq_config c;
+	mk_config(&c, max_groups, groups);
+	return mk_from(name, &c);
 }
 
 static pmq_t *join(const char *name, const char *group)
@@ -384,16 +394,10 @@ static void test_taken_messages_count_per_group(void **st)
 {
 	(void)st;
 	struct pmq_config c;
-	pmq_config_init(&c);
-	c.slot_count = 8;
-	c.max_payload = 64;
-	c.consumer_quota = 8;
-	c.max_groups = 2;
-	c.dir = dir;
+	mk_config(&c, 2, NULL);
 	c.side_slots = 2; /* the least the dead letters allow (dlq_capacity 1) */
 	c.dlq_capacity = 1;
-	pmq_t *m;
-	assert_int_equal(pmq_create("tmirr", &c, &m), 0);
+	pmq_t *m = mk_from("tmirr", &c);
 	assert_int_equal(pmq_repl_make_standby(m, 1), 0);
 	pmq_t *p = mk("tprim", 2, "a,b");
 	for (int i = 0; i < 3; i++)
