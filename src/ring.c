@@ -657,18 +657,19 @@ static int recv_one(struct pmq *q, struct pmq_msg *msg, unsigned flags, uint64_t
 
 static void in_flight_dec(struct pmq *q);
 
-/* Is the side area worth a scan for our group? Its own READY count says so; else, while
- * the queue's hint counts other entries, once after each change of the side area
- * (side_seq), for an entry of ours that a library which does not keep the groups' counts
- * (an older pmqd recovering our dead) made READY. relaxed: the hints only decide whether
- * to look; the entry words and their tags decide; acquire on side_seq: pairs with its
- * bump after the publish (W3), as in side_try_claim */
+/* Is the side area worth a scan for our group? Not while the queue's hint is 0 (the
+ * usual case: one load, as without groups; it counts every group's entries, never fewer
+ * than there are). Else if our group's own READY count says so; else once after each
+ * change of the side area (side_seq), for an entry of ours that a library which does
+ * not keep the groups' counts (an older pmqd recovering our dead) made READY. relaxed:
+ * the hints only decide whether to look; the entry words and their tags decide; acquire
+ * on side_seq: pairs with its bump after the publish (W3), as in side_try_claim */
 static inline bool group_side_worth_scan(struct pmq *q)
 {
-	if (atomic_load_explicit(&q->grec->side_ready, memory_order_relaxed) != 0)
-		return true;
 	if (likely(atomic_load_explicit(&q->hdr->side_hint, memory_order_relaxed) == 0))
 		return false;
+	if (atomic_load_explicit(&q->grec->side_ready, memory_order_relaxed) != 0)
+		return true;
 	return !q->side_seq_stale || atomic_load_explicit(&q->hdr->side_seq, memory_order_acquire) + 1 != q->side_seq_stale;
 }
 
