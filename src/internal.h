@@ -90,6 +90,7 @@ struct pmq {
 	uint64_t repl_mark;         /* standby: tickets below had their possible delivery counted */
 	uint64_t side_seq_stale;    /* side_seq + 1 when two side scans found nothing (0: none): sleep only while unchanged */
 	struct send_clock clock;    /* send timestamps (clock.c) */
+	uint64_t last_send_ns;      /* the previous pmq_send's stamp: streaming or not (ring.c) */
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
 	struct pmq *next_open;      /* list of open handles, for the fork handler */
@@ -220,6 +221,17 @@ static inline void slot_prefetch_rest(struct pmq_slot *s, uint32_t len)
 	uint32_t lines = len > 16u * PMQ_CACHELINE ? 16u : (len + PMQ_CACHELINE - 1) / PMQ_CACHELINE;
 	for (uint32_t i = 1; i < lines; i++)
 		__builtin_prefetch(p + (size_t)i * PMQ_CACHELINE, 0, 3);
+}
+
+/* A write hint (PREFETCHW; a no-op on x86 processors without it): asks for the line
+ * exclusive, so a later store or CAS finds it ours. Reads and writes nothing. */
+static inline void prefetch_write(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetchw %0" : : "m"(*(const volatile char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
 }
 
 /* One load of a plain shared field into a local: volatile, so the compiler cannot read

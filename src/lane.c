@@ -123,7 +123,7 @@ bool lane_gate_refresh(struct pmq *q, uint64_t masks, uint64_t t)
  * put a remote line (the consumer wrote it last) on that send's path, and the
  * consumer's claim right after it had to take the line back from us on its own path;
  * now the read comes while the consumer is still on the line before, and the consumer
- * takes the line back ahead of its claim (lane_prefetch_write). Only for the groups of
+ * takes the line back ahead of its claim (prefetch_write). Only for the groups of
  * the current window (gate_masks; the caller checked that they are still the queue's). */
 void lane_gate_ahead(struct pmq *q, uint64_t t)
 {
@@ -178,19 +178,6 @@ void lane_floor_advance(struct pmq *q, uint32_t lap, uint32_t j)
 	atomic_compare_exchange_strong_explicit(fw, &f, u, memory_order_release, memory_order_relaxed);
 }
 
-/* The consumer's half of refresh ahead: the next lane line, which the producer has read
- * by now (lane_gate_ahead, GATE_READ_AT tickets before its start), asked for writable,
- * so the claim that reaches it finds it ours. A hint: nothing is read or written
- * (PREFETCHW; executed as a no-op by x86 processors without it). */
-static inline void lane_prefetch_write(const _Atomic uint64_t *p)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__asm__ volatile("prefetchw %0" : : "m"(*(const volatile char *)p));
-#else
-	__builtin_prefetch((const void *)p, 1, 3);
-#endif
-}
-
 /* Step the group's head hint past hd (relaxed: a hint; the lane words decide). */
 static inline void head_past(struct pmq *q, uint64_t hd)
 {
@@ -238,7 +225,7 @@ int lane_try_consume(struct pmq *q, struct pmq_msg *msg, uint64_t *writer)
 			 * would only take it from under the read */
 			_Static_assert(8 - GATE_READ_AT < 6, "the write prefetch must follow the read ahead");
 			if ((j & 7u) == 6u)
-				lane_prefetch_write(&q->lane[((j | 7u) + 1u) & q->slot_mask]);
+				prefetch_write(&q->lane[((j | 7u) + 1u) & q->slot_mask]); /* the next line, asked for writable */
 			slot_fill_msg(q, msg, s, claimed, 0, j);
 			msg->cookie[0] |= COOKIE_LANE;
 			slot_prefetch_rest(s, msg->len);
