@@ -27,7 +27,10 @@ wait_until 10 test -e "$S/orders.pmq" || fail "no mirror on the standby"
 "$WITNESS_TOOL" send "$S" orders 5000000 "$T/ok.new" wait >"$T/send.new.out" 2>"$T/send.new.err" &
 NEWPROD=$!
 PIDS+=("$NEWPROD")
-"$WITNESS_TOOL" send "$P" orders 1000000 "$T/ok.old" >"$T/send.old.out" 2>&1 &
+# paced (50 µs after each send): nothing consumes the queue, and the new primary's
+# producer needs room in it after the promotion; unpaced, a fast machine filled all
+# 65,536 slots before the cut and the new producer blocked on a full queue
+WITNESS_SEND_GAP_US=50 "$WITNESS_TOOL" send "$P" orders 1000000 "$T/ok.old" >"$T/send.old.out" 2>&1 &
 OLDPROD=$!
 PIDS+=("$OLDPROD")
 wait_until 5 test -s "$T/ok.old" || fail "no replicated send on the primary"
@@ -37,7 +40,8 @@ kill -STOP "$RELAY_PID" # the primary's path to etcd is cut (packets go unanswer
 cut_ms=$(now_ms)
 wait_until 10 is_role "$P" fenced || fail "the cut-off primary did not fence itself"
 fence_ms=$(now_ms)
-wait_until 10 test -s "$T/ok.new" || fail "the standby never took over (its producer was never accepted)"
+wait_until 10 test -s "$T/ok.new" ||
+	fail "the standby never took over (its producer was never accepted; old primary's accepted sends: $(wc -l <"$T/ok.old"), queue slots 65536)"
 wait "$OLDPROD" 2>/dev/null
 grep -q "refused: queue is fenced" "$T/send.old.out" || fail "the old producer was not stopped by the fence: $(cat "$T/send.old.out")"
 sleep 0.3

@@ -8,6 +8,9 @@
  *       retrying every millisecond (a producer on the standby host waiting for
  *       promotion), else stop and print the errno. ENOLINK/ENOTSUP (committed
  *       here, not replicated) are logged as "SEQ NS local": accepted, not acked.
+ *       WITNESS_SEND_GAP_US=N in the environment: a pause of N µs after each
+ *       accepted send, so that a test whose queue must keep room (nothing consumes
+ *       it) does not depend on how fast replicated sends are.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,11 +32,13 @@ static uint64_t real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void nap(void)
+static void pause_us(long us)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
 	nanosleep(&ts, NULL);
 }
+
+static void nap(void) { pause_us(1000); }
 
 int main(int argc, char **argv)
 {
@@ -42,6 +47,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bool wait = argc > 6 && !strcmp(argv[6], "wait");
+	const char *gap_env = getenv("WITNESS_SEND_GAP_US");
+	long gap_us = gap_env ? atol(gap_env) : 0;
 	long base = atol(argv[4]);
 	int log = open(argv[5], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (log < 0) {
@@ -74,6 +81,8 @@ int main(int argc, char **argv)
 			if (write(log, line, (size_t)ll) != ll)
 				return 1;
 			i++;
+			if (gap_us > 0)
+				pause_us(gap_us);
 			continue;
 		}
 		if (r == -ENOLINK || r == -ENOTSUP) {
