@@ -90,7 +90,7 @@ struct pmq {
 	uint64_t repl_mark;         /* standby: tickets below had their possible delivery counted */
 	uint64_t side_seq_stale;    /* side_seq + 1 when two side scans found nothing (0: none): sleep only while unchanged */
 	struct send_clock clock;    /* send timestamps (clock.c) */
-	uint64_t last_send_ns;      /* the previous pmq_send's stamp: streaming or not (ring.c) */
+	uint64_t last_send_ns;      /* the previous single send's stamp (pmq_send, pmq_commit): streaming or not (ring.c) */
 	char name[PMQ_NAME_MAX + 1];
 	char dir[4096];
 	struct pmq *next_open;      /* list of open handles, for the fork handler */

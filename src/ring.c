@@ -284,15 +284,14 @@ static int ring_publish(struct pmq *q, struct pmq_slot *s, uint64_t free_ctl, ui
 }
 
 /*
- * Write hints for the slot PRODUCE_AHEAD tickets on (issue 16): its word's line, which
- * the consumer's ack left in its cache a lap ago, and (batches of a queue without groups)
- * the payload's first line, so that the claim's P0 load and the stores find them ours
- * instead of each waiting for a transfer. Only while streaming: in a ping-pong the extra
- * transfers delay the one the reader waits for (measured: +60 ns at p50), so pmq_send
- * asks only when its previous send was less than STREAM_NS ago, and the lines it asks
- * for are the word's alone (the payload's as well measured slower unbatched). A hint:
- * nothing is read into a local, nothing decided. Groups: the word's line only (their
- * readers still read the payload line a lap on; asking for it halved throughput).
+ * Write hints for the slot PRODUCE_AHEAD tickets on (issue 16, docs/decisions.md "Write
+ * hints ahead of a streaming producer"): its word's line, which the consumer's ack left
+ * in its cache a lap ago, so that the claim's P0 load and the publish find it ours; in
+ * batches of a queue without groups also the payload's first line. Single sends ask only
+ * while streaming (the previous one less than STREAM_NS ago): in a ping-pong the hint's
+ * transfers delay the one the reader waits for. The payload line is left out of single
+ * sends and of group queues because it measured slower there (cause not established).
+ * A hint: nothing is read into a local, nothing decided.
  */
 #define PRODUCE_AHEAD 4
 #define STREAM_NS 200
